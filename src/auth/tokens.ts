@@ -1,0 +1,65 @@
+/** JWTs: HS256 only via jose; `sub` = user id, `name` = username (spec §2). */
+import { errors, jwtVerify, SignJWT } from 'jose'
+import { AppError } from '../errors.ts'
+import type { Store, User } from '../store/store.ts'
+
+export const JWT_SECRET_SETTING = 'jwt_secret'
+
+export interface VerifiedToken {
+  user: User
+  /** Expiry, epoch seconds. */
+  exp: number
+}
+
+export interface TokenService {
+  issue(user: User): Promise<string>
+  /** Throws AppError TOKEN_INVALID (or TOKEN_EXPIRED) unless the token is ours, current, and its user exists. */
+  verify(token: string): Promise<VerifiedToken>
+}
+
+export interface TokenOptions {
+  secret: string
+  ttlSeconds: number
+  store: Store
+  /** Epoch ms; injected by tests. */
+  now?: () => number
+}
+
+/** The configured secret, or the one generated on first start and kept in the database (spec §2). */
+export async function resolveJwtSecret(configured: string | undefined, store: Store): Promise<string> {
+  if (configured !== undefined) return configured
+  return store.getOrCreateSetting(JWT_SECRET_SETTING, () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url'))
+}
+
+export function createTokenService({ secret, ttlSeconds, store, now = Date.now }: TokenOptions): TokenService {
+  const key = new TextEncoder().encode(secret)
+  return {
+    async issue(user) {
+      const iat = Math.floor(now() / 1000)
+      return new SignJWT({ name: user.username })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(String(user.id))
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + ttlSeconds)
+        .sign(key)
+    },
+    async verify(token) {
+      let payload
+      try {
+        // The algorithm allow-list is what stops `alg: none` and RS/HS key confusion.
+        ;({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'], currentDate: new Date(now()), requiredClaims: ['sub', 'exp'] }))
+      } catch (err) {
+        if (err instanceof errors.JWTExpired) throw new AppError('TOKEN_INVALID', 'the token has expired; log in again or refresh it before it expires')
+        if (err instanceof errors.JOSEError || err instanceof TypeError)
+          throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
+        throw err
+      }
+      const id = Number(payload.sub)
+      if (!Number.isSafeInteger(id) || typeof payload.exp !== 'number')
+        throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
+      const user = await store.findUserById(id)
+      if (!user) throw new AppError('TOKEN_INVALID', 'the user of this token no longer exists')
+      return { user, exp: payload.exp }
+    },
+  }
+}

@@ -1,0 +1,371 @@
+/** Settings: one table drives environment variables, CLI flags, --help and the README's settings table. */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
+export type LogFormat = 'text' | 'json'
+
+type Parser<T> = (raw: string) => T
+
+interface Setting<K extends keyof Config = keyof Config> {
+  key: K
+  env: string
+  flag: string
+  default: Config[K]
+  parse: Parser<Config[K]>
+  /** What the setting accepts, used in --help and in the one-line startup error. */
+  accepts: string
+  help: string
+  /** Never printed back (e.g. in --help defaults). */
+  secret?: boolean
+}
+
+export interface Config {
+  port: number
+  host: string
+  database: string
+  jwtSecret: string | undefined
+  tokenTtlSeconds: number
+  hideUserNotFound: boolean
+  logLevel: LogLevel
+  logFormat: LogFormat
+  trustProxy: boolean
+  loginLimitPerUser: number
+  loginLimitPerAddress: number
+  argon2MemoryKib: number
+  argon2Iterations: number
+  historySize: number
+  resumeMax: number
+  maxTextLength: number
+  messageRate: number
+  messageBurst: number
+  maxConnections: number
+  maxConnectionsPerAddress: number
+  slowConsumerBytes: number
+  wsIdleTimeoutSeconds: number
+}
+
+class SettingError extends Error {}
+
+const toInt =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    if (!/^\d+$/.test(raw.trim())) throw new SettingError()
+    const n = Number(raw.trim())
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new SettingError()
+    return n
+  }
+
+const toBool: Parser<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false
+  throw new SettingError()
+}
+
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw) => {
+    const v = raw.trim().toLowerCase() as T
+    if (!values.includes(v)) throw new SettingError()
+    return v
+  }
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+/** "3600", "90s", "15m", "24h", "7d" → seconds. */
+const toDuration: Parser<number> = (raw) => {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(raw.trim())
+  if (!m) throw new SettingError()
+  const seconds = Number(m[1]) * DURATION_UNITS[m[2] || 's']!
+  if (seconds < 1 || seconds > 365 * 86400) throw new SettingError()
+  return seconds
+}
+
+const toNonEmpty: Parser<string> = (raw) => {
+  if (raw.trim() === '') throw new SettingError()
+  return raw
+}
+
+const toDatabase: Parser<string> = (raw) => {
+  // PostgreSQL (multi-instance) is a separate store that this build does not include yet; refuse rather than create a file named "postgres:".
+  if (/^postgres(ql)?:\/\//i.test(raw.trim())) throw new SettingError()
+  return toNonEmpty(raw)
+}
+
+const toSecret: Parser<string | undefined> = (raw) => {
+  // HS256 wants at least 256 bits of key; a shorter secret is a footgun, so refuse it.
+  if (Buffer.byteLength(raw, 'utf8') < 32) throw new SettingError()
+  return raw
+}
+
+const MiB = 1024 * 1024
+
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: 'port',
+    env: 'PORT',
+    flag: '--port',
+    default: 3000,
+    parse: toInt(0, 65535),
+    accepts: 'a port number 0-65535',
+    help: 'TCP port to listen on (0 picks a free one)',
+  },
+  { key: 'host', env: 'HOST', flag: '--host', default: '0.0.0.0', parse: toNonEmpty, accepts: 'a host name or IP address', help: 'address to listen on' },
+  {
+    key: 'database',
+    env: 'DATABASE',
+    flag: '--db',
+    default: './data/chat.db',
+    parse: toDatabase,
+    accepts: 'a SQLite file path (PostgreSQL URLs are not supported yet)',
+    help: 'SQLite database file; created with its folder on first start',
+  },
+  {
+    key: 'jwtSecret',
+    env: 'JWT_SECRET',
+    flag: '--jwt-secret',
+    default: undefined,
+    parse: toSecret,
+    accepts: 'a secret of at least 32 bytes',
+    help: 'HS256 signing secret; if unset, one is generated on first start and kept in the database',
+    secret: true,
+  },
+  {
+    key: 'tokenTtlSeconds',
+    env: 'TOKEN_TTL',
+    flag: '--token-ttl',
+    default: 86400,
+    parse: toDuration,
+    accepts: 'a duration such as 3600, 90m, 24h or 7d (at most 365d)',
+    help: 'lifetime of issued tokens',
+  },
+  {
+    key: 'hideUserNotFound',
+    env: 'HIDE_USER_NOT_FOUND',
+    flag: '--hide-user-not-found',
+    default: false,
+    parse: toBool,
+    accepts: '1/0, true/false, yes/no, on/off',
+    help: 'answer an unknown username like a wrong password (401 PASSWORD_MATCH_FAILED, same time)',
+  },
+  {
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    flag: '--log-level',
+    default: 'info',
+    parse: oneOf('debug', 'info', 'warn', 'error', 'silent'),
+    accepts: 'debug, info, warn, error or silent',
+    help: 'least severe log level written',
+  },
+  {
+    key: 'logFormat',
+    env: 'LOG_FORMAT',
+    flag: '--log-format',
+    default: 'text',
+    parse: oneOf('text', 'json'),
+    accepts: 'text or json',
+    help: 'log line format',
+  },
+  {
+    key: 'trustProxy',
+    env: 'TRUST_PROXY',
+    flag: '--trust-proxy',
+    default: false,
+    parse: toBool,
+    accepts: '1/0, true/false, yes/no, on/off',
+    help: 'take the client address from the first X-Forwarded-For entry (only behind a reverse proxy)',
+  },
+  {
+    key: 'loginLimitPerUser',
+    env: 'LOGIN_LIMIT_PER_USER',
+    flag: '--login-limit-per-user',
+    default: 10,
+    parse: toInt(1, 1_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'failed logins a minute allowed per username',
+  },
+  {
+    key: 'loginLimitPerAddress',
+    env: 'LOGIN_LIMIT_PER_ADDRESS',
+    flag: '--login-limit-per-address',
+    default: 30,
+    parse: toInt(1, 1_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'failed logins a minute allowed per client address',
+  },
+  {
+    key: 'argon2MemoryKib',
+    env: 'ARGON2_MEMORY_KIB',
+    flag: '--argon2-memory-kib',
+    default: 19456,
+    parse: toInt(8, 4 * 1024 * 1024),
+    accepts: 'KiB, 8 or more',
+    help: 'argon2id memory cost for new hashes (OWASP: 19456)',
+  },
+  {
+    key: 'argon2Iterations',
+    env: 'ARGON2_ITERATIONS',
+    flag: '--argon2-iterations',
+    default: 2,
+    parse: toInt(1, 100),
+    accepts: 'a whole number 1-100',
+    help: 'argon2id time cost for new hashes (OWASP: 2)',
+  },
+  {
+    key: 'historySize',
+    env: 'HISTORY_SIZE',
+    flag: '--history-size',
+    default: 50,
+    parse: toInt(0, 1000),
+    accepts: 'a whole number 0-1000',
+    help: 'messages in welcome.history without ?since=',
+  },
+  {
+    key: 'resumeMax',
+    env: 'RESUME_MAX',
+    flag: '--resume-max',
+    default: 500,
+    parse: toInt(1, 10_000),
+    accepts: 'a whole number 1-10000',
+    help: 'most messages in welcome.history with ?since=',
+  },
+  {
+    key: 'maxTextLength',
+    env: 'MAX_TEXT_LENGTH',
+    flag: '--max-text-length',
+    default: 4000,
+    parse: toInt(1, 16_000),
+    accepts: 'a whole number 1-16000',
+    help: 'longest message text, in Unicode code points',
+  },
+  {
+    key: 'messageRate',
+    env: 'MESSAGE_RATE',
+    flag: '--message-rate',
+    default: 10,
+    parse: toInt(1, 1_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'messages a second one user may post, sustained',
+  },
+  {
+    key: 'messageBurst',
+    env: 'MESSAGE_BURST',
+    flag: '--message-burst',
+    default: 20,
+    parse: toInt(1, 1_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'messages one user may post in a burst',
+  },
+  {
+    key: 'maxConnections',
+    env: 'MAX_CONNECTIONS',
+    flag: '--max-connections',
+    default: 20_000,
+    parse: toInt(1, 10_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'open WebSocket connections allowed in total',
+  },
+  {
+    key: 'maxConnectionsPerAddress',
+    env: 'MAX_CONNECTIONS_PER_ADDRESS',
+    flag: '--max-connections-per-address',
+    default: 256,
+    parse: toInt(1, 10_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'open WebSocket connections allowed per client address',
+  },
+  {
+    key: 'slowConsumerBytes',
+    env: 'SLOW_CONSUMER_BYTES',
+    flag: '--slow-consumer-bytes',
+    default: MiB,
+    parse: toInt(1024, 1024 * MiB),
+    accepts: 'bytes, 1024 or more',
+    help: 'a socket with more than this waiting to be sent is closed with 1013',
+  },
+  {
+    key: 'wsIdleTimeoutSeconds',
+    env: 'WS_IDLE_TIMEOUT',
+    flag: '--ws-idle-timeout',
+    default: 120,
+    parse: toInt(8, 960),
+    accepts: 'seconds, 8-960',
+    help: 'an idle socket is pinged, and dropped if it stays silent this long',
+  },
+]
+
+export type CliRequest = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: Config }
+
+/** A bad setting: main prints `message` as one line and exits non-zero. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/**
+ * Pure: reads settings from argv (flags win) and env, validates each, returns a frozen Config.
+ * Flags take `--name value` or `--name=value`; a boolean flag alone means true.
+ */
+export function loadConfig(argv: readonly string[], env: Record<string, string | undefined>): CliRequest {
+  const raw = new Map<Setting, { value: string; from: string }>()
+  for (const s of SETTINGS) {
+    const v = env[s.env]
+    if (v !== undefined) raw.set(s, { value: v, from: s.env })
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--help' || arg === '-h') return { kind: 'help' }
+    if (arg === '--version' || arg === '-v') return { kind: 'version' }
+    const eq = arg.indexOf('=')
+    const name = eq === -1 ? arg : arg.slice(0, eq)
+    const s = SETTINGS.find((x) => x.flag === name)
+    if (!s) throw new ConfigError(`unknown option ${JSON.stringify(name)} (see --help)`)
+    let value: string
+    if (eq !== -1) value = arg.slice(eq + 1)
+    else if (typeof s.default === 'boolean' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) value = 'true'
+    else if (argv[i + 1] === undefined) throw new ConfigError(`${s.flag} needs a value: ${s.accepts}`)
+    else value = argv[++i]!
+    raw.set(s, { value, from: s.flag })
+  }
+  const config: Record<string, unknown> = {}
+  for (const s of SETTINGS) {
+    const given = raw.get(s)
+    if (!given) {
+      config[s.key] = s.default
+      continue
+    }
+    try {
+      config[s.key] = s.parse(given.value)
+    } catch (err) {
+      if (!(err instanceof SettingError)) throw err
+      const shown = s.secret ? '' : ` (got ${JSON.stringify(given.value)})`
+      throw new ConfigError(`invalid ${given.from}${shown}: expected ${s.accepts}`)
+    }
+  }
+  return { kind: 'run', config: Object.freeze(config as unknown as Config) }
+}
+
+/** Fills in defaults for tests and embedders: `defineConfig({ port: 0 })`. */
+export function defineConfig(overrides: Partial<Config> = {}): Config {
+  const base = loadConfig([], {})
+  if (base.kind !== 'run') throw new Error('unreachable')
+  return Object.freeze({ ...base.config, ...overrides })
+}
+
+/** The --help text, generated from SETTINGS. */
+export function renderHelp(version: string): string {
+  const lines = [
+    `chat-server ${version}: self-hosted chat server (HTTP API + WebSocket rooms)`,
+    '',
+    'Usage: chat-server [options]',
+    '',
+    'Every option can also be set by the environment variable named beside it; a flag wins over the variable.',
+    '',
+  ]
+  for (const s of SETTINGS) {
+    const def = s.secret || s.default === undefined ? '' : ` (default: ${s.default})`
+    lines.push(`  ${s.flag.padEnd(32)} ${s.env}`)
+    lines.push(`      ${s.help}${def}`)
+  }
+  lines.push('  --help, -h                       print this help')
+  lines.push('  --version, -v                    print the version')
+  return lines.join('\n')
+}

@@ -1,0 +1,50 @@
+/** Request bodies: capped at BODY_LIMIT_BYTES without reading past it, strict UTF-8, JSON objects only. */
+import { AppError } from '../errors.ts'
+
+export const BODY_LIMIT_BYTES = 16 * 1024
+
+const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `request body must be at most ${BODY_LIMIT_BYTES} bytes`)
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Reads the body as bytes, refusing with 413 as soon as it passes the limit. */
+async function readCapped(req: Request): Promise<Uint8Array> {
+  const declared = req.headers.get('content-length')
+  if (declared !== null && Number(declared) > BODY_LIMIT_BYTES) throw tooLarge()
+  if (!req.body) return new Uint8Array(0)
+  const reader = req.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > BODY_LIMIT_BYTES) {
+      void reader.cancel().catch(() => {})
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** The body as a JSON object; BAD_BINDING when it is not valid UTF-8 JSON or not an object. */
+export async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+  const bytes = await readCapped(req)
+  let value: unknown
+  try {
+    value = JSON.parse(decoder.decode(bytes))
+  } catch {
+    throw new AppError('BAD_BINDING', 'body must be a JSON object')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AppError('BAD_BINDING', 'body must be a JSON object')
+  return value as Record<string, unknown>
+}
+
+/** `{"username","secret"}` as strings; extra fields are ignored (spec §2). */
+export async function readCredentials(req: Request): Promise<{ username: string; secret: string }> {
+  const body = await readJsonObject(req)
+  const { username, secret } = body
+  if (typeof username !== 'string') throw new AppError('BAD_BINDING', 'username must be a string')
+  if (typeof secret !== 'string') throw new AppError('BAD_BINDING', 'secret must be a string')
+  return { username, secret }
+}

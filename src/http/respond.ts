@@ -1,0 +1,36 @@
+/** The envelope (spec §1) and the one mapping from error type to HTTP status. */
+import type { ErrorType } from '../errors.ts'
+
+export const STATUS: Record<ErrorType, number> = {
+  BAD_BINDING: 400,
+  BAD_USERNAME: 400,
+  BAD_PASSWORD: 400,
+  USER_EXISTS: 409,
+  USER_NOT_FOUND: 400,
+  PASSWORD_MATCH_FAILED: 401,
+  RATE_LIMITED: 429,
+  ROOM_INVALID: 400,
+  UPGRADE_REQUIRED: 426,
+  BAD_QUERY: 400,
+  TOKEN_INVALID: 401,
+  TOKEN_EXPIRED: 401,
+  MESSAGE_INVALID: 400,
+  UNAVAILABLE: 503,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  INTERNAL: 500,
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+export function ok(data: unknown, status = 200): Response {
+  return new Response(JSON.stringify({ error: null, data }), { status, headers: { 'Content-Type': JSON_TYPE } })
+}
+
+export function fail(type: ErrorType, message: string, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify({ error: { type, message }, data: null }), {
+    status: STATUS[type],
+    headers: { ...headers, 'Content-Type': JSON_TYPE },
+  })
+}

@@ -1,0 +1,74 @@
+/** Router: exact paths plus `:param` segments, with a per-route check that runs before the method check (spec §2). */
+import { AppError } from '../errors.ts'
+
+export type Params = Record<string, string>
+
+export type Handler<C> = (req: Request, ctx: C, params: Params) => Response | undefined | Promise<Response | undefined>
+
+export interface Route<C> {
+  /** e.g. `/api/v1/rooms/:room/messages`; a `:name` segment matches one non-empty-or-empty path segment. */
+  path: string
+  /** Validates params before the method is looked at, so a bad room is ROOM_INVALID on any method. */
+  check?: (params: Params) => void
+  methods: Partial<Record<string, Handler<C>>>
+}
+
+interface Compiled<C> {
+  segments: string[]
+  route: Route<C>
+  allow: string
+}
+
+export interface Router<C> {
+  /** The handler for this request, or throws NOT_FOUND / METHOD_NOT_ALLOWED (with Allow). */
+  resolve(method: string, path: string): { handler: Handler<C>; params: Params }
+}
+
+export function createRouter<C>(routes: Route<C>[]): Router<C> {
+  const exact = new Map<string, Compiled<C>>()
+  const patterned: Compiled<C>[] = []
+  for (const route of routes) {
+    const compiled = { segments: route.path.split('/'), route, allow: Object.keys(route.methods).join(', ') }
+    if (route.path.includes(':')) patterned.push(compiled)
+    else exact.set(route.path, compiled)
+  }
+
+  function match(path: string): { compiled: Compiled<C>; params: Params } | undefined {
+    const hit = exact.get(path)
+    if (hit) return { compiled: hit, params: {} }
+    const parts = path.split('/')
+    outer: for (const compiled of patterned) {
+      if (compiled.segments.length !== parts.length) continue
+      const params: Params = {}
+      for (let i = 0; i < parts.length; i++) {
+        const want = compiled.segments[i]!
+        const got = parts[i]!
+        if (want.startsWith(':')) params[want.slice(1)] = decodeSegment(got)
+        else if (want !== got) continue outer
+      }
+      return { compiled, params }
+    }
+    return undefined
+  }
+
+  return {
+    resolve(method, path) {
+      const found = match(path)
+      if (!found) throw new AppError('NOT_FOUND', `no such endpoint: ${path.length > 200 ? path.slice(0, 200) + '…' : path}`)
+      const { compiled, params } = found
+      compiled.route.check?.(params)
+      const handler = compiled.route.methods[method]
+      if (!handler) throw new AppError('METHOD_NOT_ALLOWED', `${path} accepts ${compiled.allow}`, { Allow: compiled.allow })
+      return { handler, params }
+    },
+  }
+}
+
+/** Percent-decodes one segment; an undecodable one becomes a value no check accepts. */
+function decodeSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return '\u0000'
+  }
+}

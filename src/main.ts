@@ -1,0 +1,47 @@
+/** Entry point, wiring only: config → store → app → server → signal handlers. */
+import pkg from '../package.json' with { type: 'json' }
+import { createApp } from './app.ts'
+import { ConfigError, loadConfig, renderHelp } from './config.ts'
+import { createLogger } from './log.ts'
+import { startServer } from './server.ts'
+import { openStore } from './store/open.ts'
+
+async function main(): Promise<void> {
+  let request
+  try {
+    request = loadConfig(process.argv.slice(2), process.env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(`chat-server: ${err.message}`)
+    process.exit(2)
+  }
+  if (request.kind === 'help') return console.log(renderHelp(pkg.version))
+  if (request.kind === 'version') return console.log(pkg.version)
+  const { config } = request
+  const log = createLogger(config.logLevel, config.logFormat)
+
+  let running
+  try {
+    const store = openStore(config.database)
+    running = startServer(await createApp(config, store, log))
+  } catch (err) {
+    log.error('could not start', { err: err instanceof Error ? err.message : String(err) })
+    process.exit(1)
+  }
+  log.info('listening', { url: running.url, database: config.database, version: pkg.version })
+
+  const shutdown = (signal: string) => {
+    log.info('shutting down', { signal })
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('unclean shutdown', { err })
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGINT', () => shutdown('SIGINT'))
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+}
+
+await main()

@@ -1,0 +1,105 @@
+/** Bun.serve: routing, the one place that turns errors into HTTP responses, request logs, shutdown. */
+import type { Server } from 'bun'
+import type { App } from './app.ts'
+import { checkRoomName } from './chat/rooms.ts'
+import { AppError, INTERNAL_MESSAGE } from './errors.ts'
+import type { RequestContext } from './http/context.ts'
+import { getHealth } from './http/health.ts'
+import { getMessages, getRooms, upgradeRoom } from './http/rooms.ts'
+import { createRouter } from './http/router.ts'
+import { fail } from './http/respond.ts'
+import { postLogin, postToken } from './http/sessions.ts'
+import { getMe, postUsers } from './http/users.ts'
+import { CLOSE } from './ws/close-codes.ts'
+import { createSocketHandler, type SocketData } from './ws/socket.ts'
+
+const checkRoom = (params: Record<string, string>) => checkRoomName(params.room!)
+
+const router = createRouter<RequestContext>([
+  { path: '/api/v1/users', methods: { POST: postUsers } },
+  { path: '/api/v1/users/me', methods: { GET: getMe } },
+  { path: '/api/v1/login', methods: { POST: postLogin } },
+  { path: '/api/v1/token', methods: { POST: postToken } },
+  { path: '/api/v1/rooms', methods: { GET: getRooms } },
+  { path: '/api/v1/rooms/:room/messages', check: checkRoom, methods: { GET: getMessages } },
+  { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, methods: { GET: upgradeRoom } },
+  { path: '/healthz', methods: { GET: getHealth } },
+])
+
+export interface RunningServer {
+  server: Server<SocketData>
+  /** http://host:port, with the real port when started on port 0. */
+  url: string
+  /**
+   * Clean shutdown (spec §3): stop accepting, let in-flight messages be stored and broadcast,
+   * close every socket with 1001, then close the database.
+   */
+  stop(): Promise<void>
+}
+
+/** The client address: the TCP peer, or with TRUST_PROXY the first X-Forwarded-For entry. */
+function clientAddress(req: Request, server: Server<SocketData>, trustProxy: boolean): string {
+  if (trustProxy) {
+    const first = req.headers.get('x-forwarded-for')?.split(',')[0]?.trim()
+    if (first) return first
+  }
+  return server.requestIP(req)?.address ?? 'unknown'
+}
+
+export function startServer(app: App): RunningServer {
+  const { config, log } = app
+
+  async function handle(req: Request, server: Server<SocketData>, path: string): Promise<Response | undefined> {
+    try {
+      const { handler, params } = router.resolve(req.method, path)
+      const ctx: RequestContext = { app, server, address: clientAddress(req, server, config.trustProxy) }
+      return await handler(req, ctx, params)
+    } catch (err) {
+      if (err instanceof AppError) return fail(err.type, err.message, err.headers)
+      log.error('unhandled error', { method: req.method, path, err })
+      return fail('INTERNAL', INTERNAL_MESSAGE)
+    }
+  }
+
+  const server: Server<SocketData> = Bun.serve<SocketData>({
+    port: config.port,
+    hostname: config.host,
+    // Bodies are capped at 16 KiB by our own reader (with an envelope 413); keep Bun's cap out of the way.
+    maxRequestBodySize: 1024 * 1024 * 1024,
+    async fetch(req, server) {
+      const started = performance.now()
+      const url = req.url
+      const pathStart = url.indexOf('/', url.indexOf('//') + 2)
+      const queryStart = url.indexOf('?', pathStart)
+      const path = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart)
+      const res = await handle(req, server, path)
+      // Path only: query strings are not logged, and tokens never travel in them.
+      log.info('http', { method: req.method, path, status: res?.status ?? 101, ms: Math.round((performance.now() - started) * 10) / 10 })
+      return res
+    },
+    error(err) {
+      log.error('unhandled error in Bun.serve', { err })
+      return fail('INTERNAL', INTERNAL_MESSAGE)
+    },
+    websocket: createSocketHandler(app),
+  })
+  app.hub.attach(server)
+
+  let stopping: Promise<void> | undefined
+  return {
+    server,
+    url: `http://${server.hostname === '0.0.0.0' ? '127.0.0.1' : server.hostname}:${server.port}`,
+    stop() {
+      stopping ??= (async () => {
+        app.shuttingDown = true
+        server.stop(false)
+        await app.poster.drain()
+        await app.hub.closeAll(CLOSE.SHUTDOWN, 2000)
+        app.hub.detach()
+        await server.stop(true)
+        await app.store.close()
+      })()
+      return stopping
+    },
+  }
+}

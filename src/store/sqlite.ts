@@ -1,0 +1,136 @@
+/** SQLite store: Drizzle over bun:sqlite, WAL mode, migrations embedded at build time. */
+import { Database } from 'bun:sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { and, desc, eq, gt, lt, max, sql, type SQL } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/bun-sqlite'
+import * as schema from '../../db/schema.ts'
+import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
+import type { Message, MessageQuery, NewMessage, RoomActivity, Store, User, UserRecord } from './store.ts'
+
+const MIGRATIONS = readMigrations()
+
+type MessageRow = typeof schema.messages.$inferSelect
+
+function toMessage(row: MessageRow): Message {
+  const message: Message = {
+    id: row.id,
+    room: row.room,
+    user: { id: row.userId, username: row.username },
+    text: row.text,
+    ts: new Date(row.createdAt).toISOString(),
+  }
+  if (row.nonce !== null) message.nonce = row.nonce
+  return message
+}
+
+/** Opens (creating file and folder if needed) and migrates the SQLite database at `path`. */
+export function openSqliteStore(path: string): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const client = new Database(path, { create: true, strict: true })
+  client.exec('PRAGMA journal_mode = WAL')
+  // Another process (a second instance, a backup tool) may hold the write lock briefly.
+  client.exec('PRAGMA busy_timeout = 5000')
+  // In WAL mode NORMAL keeps every commit across a process crash; only an OS crash can lose the last ones.
+  client.exec('PRAGMA synchronous = NORMAL')
+  const db = drizzle({ client, schema })
+  // Drizzle's own migrate() reads a folder from disk; the compiled binary has none, so feed it the embedded list.
+  const internals = db as unknown as { dialect: { migrate(m: typeof MIGRATIONS, s: unknown, c: object): void }; session: unknown }
+  internals.dialect.migrate(MIGRATIONS, internals.session, {})
+
+  const { users, messages, settings } = schema
+  const insertUser = db
+    .insert(users)
+    .values({
+      username: sql.placeholder('username'),
+      usernameKey: sql.placeholder('usernameKey'),
+      passwordHash: sql.placeholder('passwordHash'),
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .onConflictDoNothing()
+    .returning({ id: users.id, username: users.username })
+    .prepare()
+  const userByKey = db
+    .select({ id: users.id, username: users.username, passwordHash: users.passwordHash })
+    .from(users)
+    .where(eq(users.usernameKey, sql.placeholder('key')))
+    .prepare()
+  const userById = db
+    .select({ id: users.id, username: users.username })
+    .from(users)
+    .where(eq(users.id, sql.placeholder('id')))
+    .prepare()
+  const insertMessage = db
+    .insert(messages)
+    .values({
+      room: sql.placeholder('room'),
+      userId: sql.placeholder('userId'),
+      username: sql.placeholder('username'),
+      text: sql.placeholder('text'),
+      nonce: sql.placeholder('nonce'),
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .returning({ id: messages.id })
+    .prepare()
+
+  return {
+    async createUser(user): Promise<User | undefined> {
+      return insertUser.get({ ...user, createdAt: Date.now() })
+    },
+    async findUserByKey(key): Promise<UserRecord | undefined> {
+      return userByKey.get({ key })
+    },
+    async findUserById(id): Promise<User | undefined> {
+      return userById.get({ id })
+    },
+    async getOrCreateSetting(key, create) {
+      db.insert(settings).values({ key, value: create() }).onConflictDoNothing().run()
+      const row = db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get()
+      if (!row) throw new Error(`setting ${key} vanished after insert`)
+      return row.value
+    },
+    async insertMessage(m: NewMessage): Promise<Message> {
+      const row = insertMessage.get({
+        room: m.room,
+        userId: m.user.id,
+        username: m.user.username,
+        text: m.text,
+        nonce: m.nonce ?? null,
+        createdAt: m.createdAt,
+      })
+      if (!row) throw new Error('message insert returned no row')
+      const message: Message = { id: row.id, room: m.room, user: m.user, text: m.text, ts: new Date(m.createdAt).toISOString() }
+      if (m.nonce !== undefined) message.nonce = m.nonce
+      return message
+    },
+    async listMessages(room: string, q: MessageQuery): Promise<Message[]> {
+      const where: SQL[] = [eq(messages.room, room)]
+      if (q.before !== undefined) where.push(lt(messages.id, q.before))
+      if (q.after !== undefined) where.push(gt(messages.id, q.after))
+      const rows = db
+        .select()
+        .from(messages)
+        .where(and(...where))
+        .orderBy(desc(messages.id))
+        .limit(q.limit)
+        .all()
+      return rows.reverse().map(toMessage)
+    },
+    async listRoomActivity(): Promise<RoomActivity[]> {
+      const rows = db
+        .select({ room: messages.room, lastMessageId: max(messages.id) })
+        .from(messages)
+        .groupBy(messages.room)
+        .all()
+      return rows.map((r) => ({ room: r.room, lastMessageId: r.lastMessageId ?? 0 }))
+    },
+    async ping() {
+      client.query('SELECT 1').get()
+    },
+    async close() {
+      // Folds the WAL back into the main file so a copied database is complete on its own.
+      client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+      client.close()
+    },
+  }
+}

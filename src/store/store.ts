@@ -1,0 +1,64 @@
+/** The store contract: every database access the server makes goes through this interface. */
+
+export interface User {
+  id: number
+  username: string
+}
+
+export interface UserRecord extends User {
+  passwordHash: string
+}
+
+/** A chat message as it goes on the wire (spec §3). */
+export interface Message {
+  id: number
+  room: string
+  user: User
+  text: string
+  /** UTC, `Date.prototype.toISOString` form. */
+  ts: string
+  nonce?: string
+}
+
+export interface NewMessage {
+  room: string
+  user: User
+  text: string
+  nonce: string | undefined
+  /** Epoch milliseconds. */
+  createdAt: number
+}
+
+export interface MessageQuery {
+  /** Only messages with a smaller id. */
+  before?: number
+  /** Only messages with a larger id. */
+  after?: number
+  /** The newest `limit` matches are returned, oldest first. */
+  limit: number
+}
+
+export interface RoomActivity {
+  room: string
+  lastMessageId: number
+}
+
+/**
+ * Async throughout so that a networked store (PostgreSQL) fits the same shape.
+ * Absence is a value (`undefined`); only real failures throw.
+ */
+export interface Store {
+  /** Inserts the user, or returns undefined when the username key is taken. */
+  createUser(user: { username: string; usernameKey: string; passwordHash: string }): Promise<User | undefined>
+  findUserByKey(usernameKey: string): Promise<UserRecord | undefined>
+  findUserById(id: number): Promise<User | undefined>
+  /** Returns the stored value of `key`, storing `create()` first if there is none (first writer wins). */
+  getOrCreateSetting(key: string, create: () => string): Promise<string>
+  /** Stores a message and returns it with its server-wide increasing id. */
+  insertMessage(message: NewMessage): Promise<Message>
+  listMessages(room: string, query: MessageQuery): Promise<Message[]>
+  listRoomActivity(): Promise<RoomActivity[]>
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,65 @@
+/** Frames: server frames serialised once into the envelope plus `type`, and client frames parsed and checked (spec §3). */
+import { AppError, type ErrorType } from '../errors.ts'
+import type { Message, User } from '../store/store.ts'
+
+export const NONCE_MAX_LENGTH = 64
+
+export interface Welcome {
+  room: string
+  user: User | null
+  readOnly: boolean
+  members: User[]
+  history: Message[]
+  truncated: boolean
+}
+
+export type ServerFrame =
+  { type: 'welcome'; data: Welcome } | { type: 'message'; data: Message } | { type: 'join' | 'leave'; data: { user: User } } | { type: 'pong'; data: null }
+
+export function encodeFrame(frame: ServerFrame): string {
+  return JSON.stringify({ type: frame.type, error: null, data: frame.data })
+}
+
+export function encodeError(type: ErrorType, message: string): string {
+  return JSON.stringify({ type: 'error', error: { type, message }, data: null })
+}
+
+export const PONG_FRAME = encodeFrame({ type: 'pong', data: null })
+
+export type ClientFrame = { type: 'ping' } | { type: 'message'; text: string; nonce: string | undefined }
+
+const invalid = (message: string) => new AppError('MESSAGE_INVALID', message)
+
+/** Parses one text frame; throws MESSAGE_INVALID for anything the protocol does not define. */
+export function parseClientFrame(raw: string, maxTextLength: number): ClientFrame {
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    throw invalid('frame must be JSON')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('frame must be a JSON object')
+  const frame = value as Record<string, unknown>
+  if (frame.type === 'ping') return { type: 'ping' }
+  if (frame.type !== 'message') throw invalid('type must be "message" or "ping"')
+  const { text, nonce } = frame
+  if (typeof text !== 'string') throw invalid('text must be a string')
+  if (text.trim() === '') throw invalid('text must not be empty')
+  if (!text.isWellFormed()) throw invalid('text must be valid Unicode')
+  if (exceedsCodePoints(text, maxTextLength)) throw invalid(`text must be at most ${maxTextLength} characters`)
+  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length > NONCE_MAX_LENGTH))
+    throw invalid(`nonce must be a string of at most ${NONCE_MAX_LENGTH} characters`)
+  return { type: 'message', text, nonce }
+}
+
+/** True when `text` has more than `max` code points; stops counting as soon as it knows. */
+export function exceedsCodePoints(text: string, max: number): boolean {
+  if (text.length <= max) return false
+  let n = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) i++
+    if (++n > max) return true
+  }
+  return false
+}

@@ -1,0 +1,270 @@
+/** Room hub: presence, a recent-message cache and fan-out over Bun's topics, for this process. */
+import type { Server, ServerWebSocket } from 'bun'
+import { roomTopic } from '../chat/rooms.ts'
+import type { Logger } from '../log.ts'
+import type { Message, Store, User } from '../store/store.ts'
+import { CLOSE, type CloseSpec } from './close-codes.ts'
+import { encodeError, encodeFrame } from './frames.ts'
+import type { SocketData } from './socket.ts'
+
+type Socket = ServerWebSocket<SocketData>
+
+interface Member {
+  user: User
+  /** Open connections of this user in this room: two tabs are one presence (spec §3). */
+  sockets: number
+}
+
+class RoomState {
+  readonly topic: string
+  readonly members = new Map<number, Member>()
+  /** Sockets admitted to the room, read-only ones included, plus history loads in progress. */
+  refs = 0
+  /** The room's newest messages, oldest first. */
+  recent: Message[] = []
+  /** Every message of the room with an id above this is in `recent`; undefined until loaded. */
+  coveredFrom: number | undefined
+  loading: Promise<void> | undefined
+
+  constructor(readonly name: string) {
+    this.topic = roomTopic(name)
+  }
+}
+
+export interface HubOptions {
+  store: Store
+  log: Logger
+  historySize: number
+  resumeMax: number
+  maxConnections: number
+  maxConnectionsPerAddress: number
+  slowConsumerBytes: number
+  now: () => number
+}
+
+export interface History {
+  history: Message[]
+  truncated: boolean
+}
+
+/** Retries when a burst evicted the cache between a history query and its merge; each retry is a fresh query. */
+const HISTORY_ATTEMPTS = 5
+
+export class Hub {
+  private readonly rooms = new Map<string, RoomState>()
+  /** Every open socket, for the sweeper and for shutdown. */
+  readonly sockets = new Set<Socket>()
+  private connections = 0
+  private readonly perAddress = new Map<string, number>()
+  private readonly cacheSize: number
+  private server: Server<SocketData> | undefined
+  private sweeper: ReturnType<typeof setInterval> | undefined
+
+  constructor(private readonly opts: HubOptions) {
+    this.cacheSize = Math.max(opts.historySize, 100)
+  }
+
+  /** Binds the hub to the server whose topics it publishes to, and starts the sweeper. */
+  attach(server: Server<SocketData>, sweepEveryMs = 250): void {
+    this.server = server
+    this.sweeper = setInterval(() => this.sweep(), sweepEveryMs)
+  }
+
+  detach(): void {
+    clearInterval(this.sweeper)
+  }
+
+  /** Takes a connection slot for `address`; false past the total or per-address cap (spec §3: close 4029). */
+  reserve(address: string): boolean {
+    const mine = this.perAddress.get(address) ?? 0
+    if (this.connections >= this.opts.maxConnections || mine >= this.opts.maxConnectionsPerAddress) return false
+    this.connections++
+    this.perAddress.set(address, mine + 1)
+    return true
+  }
+
+  release(address: string): void {
+    this.connections--
+    const mine = (this.perAddress.get(address) ?? 1) - 1
+    if (mine <= 0) this.perAddress.delete(address)
+    else this.perAddress.set(address, mine)
+  }
+
+  /** Registers an opened socket with its room, before its history is known. */
+  admit(ws: Socket): void {
+    this.sockets.add(ws)
+    this.ref(ws.data.room)
+  }
+
+  /**
+   * The socket's welcome history: the newest `historySize` messages, or with `since` every later
+   * message (the newest `resumeMax`, `truncated` if there were more). Served from the cache when it
+   * covers the range; otherwise queried, then merged with what the cache saw arrive meanwhile.
+   */
+  async historyFor(name: string, since: number | undefined): Promise<History> {
+    const room = this.ref(name)
+    try {
+      await this.load(room)
+      for (let attempt = 1; ; attempt++) {
+        const covered = room.coveredFrom!
+        if (since === undefined) return { history: room.recent.slice(-this.opts.historySize), truncated: false }
+        if (since >= covered) return this.cut(room.recent.filter((m) => m.id > since))
+        const rows = await this.opts.store.listMessages(name, { after: since, limit: this.opts.resumeMax + 1 })
+        const last = rows.at(-1)?.id ?? since
+        if (room.coveredFrom! <= last || attempt === HISTORY_ATTEMPTS) {
+          if (room.coveredFrom! > last) this.opts.log.warn('resume history may have a gap under heavy traffic', { room: name })
+          return this.cut([...rows, ...room.recent.filter((m) => m.id > last)])
+        }
+      }
+    } finally {
+      this.unref(room)
+    }
+  }
+
+  private cut(messages: Message[]): History {
+    const truncated = messages.length > this.opts.resumeMax
+    return { history: truncated ? messages.slice(-this.opts.resumeMax) : messages, truncated }
+  }
+
+  /**
+   * Completes the socket's entry: presence (join to the others on a user's first connection),
+   * subscription, then `welcome` as its first frame. Synchronous, so no broadcast slips between.
+   */
+  enter(ws: Socket, { history, truncated }: History): void {
+    const room = this.rooms.get(ws.data.room)!
+    const { user } = ws.data
+    if (user) {
+      const member = room.members.get(user.id)
+      if (member) member.sockets++
+      else {
+        room.members.set(user.id, { user, sockets: 1 })
+        this.publish(room.topic, encodeFrame({ type: 'join', data: { user } }))
+      }
+    }
+    ws.subscribe(room.topic)
+    ws.data.entered = true
+    ws.send(
+      encodeFrame({
+        type: 'welcome',
+        data: { room: room.name, user, readOnly: user === null, members: this.members(room.name), history, truncated },
+      }),
+    )
+  }
+
+  /** Undoes admit/enter when a socket closes: a user's last connection leaving publishes `leave`. */
+  leave(ws: Socket): void {
+    if (!this.sockets.delete(ws)) return
+    const room = this.rooms.get(ws.data.room)
+    if (!room) return
+    const { user } = ws.data
+    if (user && ws.data.entered) {
+      const member = room.members.get(user.id)
+      if (member && --member.sockets === 0) {
+        room.members.delete(user.id)
+        this.publish(room.topic, encodeFrame({ type: 'leave', data: { user } }))
+      }
+    }
+    this.unref(room)
+  }
+
+  /** Fans a stored message out to the room: serialised once, cached for welcomes and resumes. */
+  publishMessage(message: Message): void {
+    const room = this.rooms.get(message.room)
+    if (room) this.remember(room, message)
+    this.publish(roomTopic(message.room), encodeFrame({ type: 'message', data: message }))
+  }
+
+  /** Logged-in users present in the room (read-only readers are counted elsewhere, not listed). */
+  members(name: string): User[] {
+    const room = this.rooms.get(name)
+    return room ? [...room.members.values()].map((m) => m.user) : []
+  }
+
+  /** Rooms with anyone in them, with their number of logged-in users. */
+  occupiedRooms(): { name: string; members: number }[] {
+    return [...this.rooms.values()].map((r) => ({ name: r.name, members: r.members.size }))
+  }
+
+  /** Closes every socket with `spec`; resolves when all have closed or `timeoutMs` passed. */
+  async closeAll(spec: CloseSpec, timeoutMs: number): Promise<void> {
+    for (const ws of this.sockets) ws.close(spec.code, spec.reason)
+    const deadline = Date.now() + timeoutMs
+    while (this.sockets.size > 0 && Date.now() < deadline) await Bun.sleep(10)
+  }
+
+  private publish(topic: string, frame: string): void {
+    this.server?.publish(topic, frame)
+  }
+
+  private ref(name: string): RoomState {
+    let room = this.rooms.get(name)
+    if (!room) {
+      room = new RoomState(name)
+      this.rooms.set(name, room)
+    }
+    room.refs++
+    return room
+  }
+
+  private unref(room: RoomState): void {
+    if (--room.refs === 0 && this.rooms.get(room.name) === room) this.rooms.delete(room.name)
+  }
+
+  private load(room: RoomState): Promise<void> {
+    if (room.coveredFrom !== undefined) return Promise.resolve()
+    room.loading ??= this.opts.store.listMessages(room.name, { limit: this.cacheSize }).then(
+      (rows) => {
+        // Messages broadcast while the query ran are already in `recent`; merge without duplicates.
+        const seen = new Set(room.recent.map((m) => m.id))
+        const merged = [...rows.filter((m) => !seen.has(m.id)), ...room.recent].sort((a, b) => a.id - b.id)
+        room.coveredFrom = rows.length < this.cacheSize ? 0 : rows[0]!.id - 1
+        room.recent = merged
+        this.trim(room)
+        room.loading = undefined
+      },
+      (err: unknown) => {
+        room.loading = undefined
+        throw err
+      },
+    )
+    return room.loading
+  }
+
+  private remember(room: RoomState, message: Message): void {
+    const last = room.recent.at(-1)
+    if (!last || last.id < message.id) room.recent.push(message)
+    else if (!room.recent.some((m) => m.id === message.id)) {
+      room.recent.push(message)
+      room.recent.sort((a, b) => a.id - b.id)
+    }
+    this.trim(room)
+  }
+
+  private trim(room: RoomState): void {
+    const excess = room.recent.length - this.cacheSize
+    if (excess <= 0) return
+    const evicted = room.recent.splice(0, excess)
+    if (room.coveredFrom !== undefined) room.coveredFrom = Math.max(room.coveredFrom, evicted.at(-1)!.id)
+  }
+
+  /** Periodic checks that would be per-frame work otherwise: slow readers (1013) and expired tokens (4001). */
+  private sweep(): void {
+    const nowSeconds = this.opts.now() / 1000
+    for (const ws of this.sockets) {
+      if (ws.data.closing) continue
+      if (ws.getBufferedAmount() > this.opts.slowConsumerBytes) {
+        this.shut(ws, CLOSE.SLOW_CONSUMER)
+      } else if (ws.data.exp !== undefined && ws.data.exp <= nowSeconds) {
+        ws.send(encodeError('TOKEN_EXPIRED', 'the token has expired; refresh it and reconnect with ?since='))
+        this.shut(ws, CLOSE.TOKEN_EXPIRED)
+      }
+    }
+  }
+
+  /** Closes a socket from the server side; it gets nothing more from its room. */
+  shut(ws: Socket, spec: CloseSpec): void {
+    ws.data.closing = true
+    ws.unsubscribe(roomTopic(ws.data.room))
+    ws.close(spec.code, spec.reason)
+  }
+}
