@@ -1,0 +1,58 @@
+/** Starts the real server in-process on port 0 with a fresh SQLite file in a temp dir. */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createApp, type App } from '../../src/app.ts'
+import { defineConfig, type Config } from '../../src/config.ts'
+import { createLogger } from '../../src/log.ts'
+import { startServer, type RunningServer } from '../../src/server.ts'
+import { openStore } from '../../src/store/open.ts'
+
+export interface TestServer {
+  app: App
+  running: RunningServer
+  /** http://127.0.0.1:port */
+  url: string
+  /** ws://127.0.0.1:port */
+  wsUrl: string
+  dir: string
+  config: Config
+  stop(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export interface TestServerOptions {
+  config?: Partial<Config>
+  /** Reuse a data dir (for restart tests); it is then not deleted on stop. */
+  dir?: string
+  now?: () => number
+}
+
+/** Cheap argon2 for tests: same algorithm and code path, lower cost (never a stub). */
+export const TEST_ARGON2 = { argon2MemoryKib: 64, argon2Iterations: 1 }
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'chat-test-'))
+  const config = defineConfig({ port: 0, host: '127.0.0.1', database: join(dir, 'chat.db'), logLevel: 'silent', ...TEST_ARGON2, ...opts.config })
+  const store = openStore(config.database)
+  const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat), opts.now)
+  const running = startServer(app)
+  const port = running.server.port
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await running.stop()
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true })
+  }
+  return {
+    app,
+    running,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    dir,
+    config,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  }
+}

@@ -1,0 +1,60 @@
+/** A WebSocket test client: buffers every frame so tests await conditions, never time. */
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Frame = { type: string; error: { type: string; message: string } | null; data: any }
+
+export interface TestSocket {
+  ws: WebSocket
+  /** Every frame received so far, in order. */
+  frames: Frame[]
+  /** The next unread frame (of `type`, skipping others when given). */
+  next(type?: string): Promise<Frame>
+  send(frame: unknown): void
+  sendRaw(data: string | Uint8Array): void
+  closed: Promise<{ code: number; reason: string }>
+  close(): void
+  [Symbol.dispose](): void
+}
+
+export async function openSocket(url: string, protocols?: string[]): Promise<TestSocket> {
+  const ws = protocols ? new WebSocket(url, protocols) : new WebSocket(url)
+  const frames: Frame[] = []
+  let cursor = 0
+  const waiters: (() => void)[] = []
+  const closed = Promise.withResolvers<{ code: number; reason: string }>()
+  ws.onmessage = (e) => {
+    frames.push(JSON.parse(String(e.data)))
+    for (const w of waiters.splice(0)) w()
+  }
+  ws.onclose = (e) => {
+    closed.resolve({ code: e.code, reason: e.reason })
+    for (const w of waiters.splice(0)) w()
+  }
+  const opened = Promise.withResolvers<void>()
+  ws.onopen = () => opened.resolve()
+  ws.onerror = () => opened.reject(new Error(`WebSocket to ${url} failed`))
+  await opened.promise
+
+  let isClosed = false
+  void closed.promise.then(() => (isClosed = true))
+  const socket: TestSocket = {
+    ws,
+    frames,
+    async next(type) {
+      for (;;) {
+        while (cursor < frames.length) {
+          const frame = frames[cursor++]!
+          if (type === undefined || frame.type === type) return frame
+        }
+        if (isClosed) throw new Error(`socket closed while waiting for ${type ?? 'a frame'}`)
+        await new Promise<void>((r) => waiters.push(r))
+      }
+    },
+    send: (frame) => ws.send(JSON.stringify(frame)),
+    sendRaw: (data) => ws.send(data),
+    closed: closed.promise,
+    close: () => ws.close(),
+    [Symbol.dispose]: () => ws.close(),
+  }
+  return socket
+}
