@@ -369,3 +369,12 @@ export function renderHelp(version: string): string {
   lines.push('  --version, -v                    print the version')
   return lines.join('\n')
 }
+
+/** The README's settings table, generated from SETTINGS (a test keeps the README in step). */
+export function renderSettingsTable(): string {
+  const rows = SETTINGS.map((s) => {
+    const def = s.default === undefined ? '(generated, kept in the database)' : `\`${s.default}\``
+    return `| \`${s.env}\` | \`${s.flag}\` | ${def} | ${s.help}; ${s.accepts} |`
+  })
+  return ['| Variable | Flag | Default | Meaning |', '|---|---|---|---|', ...rows].join('\n')
+}
