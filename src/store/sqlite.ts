@@ -73,6 +73,42 @@ export function openSqliteStore(path: string): Store {
     .returning({ id: messages.id })
     .prepare()
 
+  /**
+   * Group commit: messages posted in the same event-loop turn are inserted in one transaction, and
+   * every caller learns its id only after that transaction committed (the spec's "stored, then broadcast").
+   */
+  let batch: { message: NewMessage; resolve: (m: Message) => void; reject: (err: unknown) => void }[] = []
+  const insertAll = client.transaction((items: typeof batch) =>
+    items.map(({ message: m }) => {
+      const row = insertMessage.get({
+        room: m.room,
+        userId: m.user.id,
+        username: m.user.username,
+        text: m.text,
+        nonce: m.nonce ?? null,
+        createdAt: m.createdAt,
+      })
+      if (!row) throw new Error('message insert returned no row')
+      return row.id
+    }),
+  )
+  function flush(): void {
+    const items = batch
+    batch = []
+    let ids: number[]
+    try {
+      ids = insertAll(items)
+    } catch (err) {
+      for (const item of items) item.reject(err)
+      return
+    }
+    items.forEach(({ message: m, resolve }, i) => {
+      const message: Message = { id: ids[i]!, room: m.room, user: m.user, text: m.text, ts: new Date(m.createdAt).toISOString() }
+      if (m.nonce !== undefined) message.nonce = m.nonce
+      resolve(message)
+    })
+  }
+
   return {
     async createUser(user): Promise<User | undefined> {
       return insertUser.get({ ...user, createdAt: Date.now() })
@@ -89,19 +125,11 @@ export function openSqliteStore(path: string): Store {
       if (!row) throw new Error(`setting ${key} vanished after insert`)
       return row.value
     },
-    async insertMessage(m: NewMessage): Promise<Message> {
-      const row = insertMessage.get({
-        room: m.room,
-        userId: m.user.id,
-        username: m.user.username,
-        text: m.text,
-        nonce: m.nonce ?? null,
-        createdAt: m.createdAt,
-      })
-      if (!row) throw new Error('message insert returned no row')
-      const message: Message = { id: row.id, room: m.room, user: m.user, text: m.text, ts: new Date(m.createdAt).toISOString() }
-      if (m.nonce !== undefined) message.nonce = m.nonce
-      return message
+    insertMessage(m: NewMessage): Promise<Message> {
+      const pending = Promise.withResolvers<Message>()
+      batch.push({ message: m, resolve: pending.resolve, reject: pending.reject })
+      if (batch.length === 1) setImmediate(flush)
+      return pending.promise
     },
     async listMessages(room: string, q: MessageQuery): Promise<Message[]> {
       const where: SQL[] = [eq(messages.room, room)]
@@ -128,6 +156,7 @@ export function openSqliteStore(path: string): Store {
       client.query('SELECT 1').get()
     },
     async close() {
+      if (batch.length > 0) flush()
       // Folds the WAL back into the main file so a copied database is complete on its own.
       client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       client.close()
