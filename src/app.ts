@@ -6,6 +6,7 @@ import { createPoster, type Poster } from './chat/messages.ts'
 import type { AccountDeps } from './chat/users.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './log.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
 import type { Store } from './store/store.ts'
 import { Hub } from './ws/hub.ts'
 
@@ -17,6 +18,7 @@ export interface App {
   accounts: AccountDeps
   hub: Hub
   poster: Poster
+  metrics: Metrics
   /** Set once shutdown begins: new messages are no longer accepted. */
   shuttingDown: boolean
   /** Epoch ms; injected by tests that need to move time. */
@@ -37,9 +39,12 @@ export async function createApp(config: Config, store: Store, log: Logger, now: 
     },
     hideUserNotFound: config.hideUserNotFound,
   }
+  // Read at scrape time only, when `hub` exists.
+  const metrics = createMetrics(() => hub.counts())
   const hub = new Hub({
     store,
     log,
+    metrics,
     now,
     historySize: config.historySize,
     resumeMax: config.resumeMax,
@@ -47,5 +52,5 @@ export async function createApp(config: Config, store: Store, log: Logger, now: 
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     slowConsumerBytes: config.slowConsumerBytes,
   })
-  return { config, store, log, tokens, accounts, hub, poster: createPoster(store, hub, now), shuttingDown: false, now }
+  return { config, store, log, tokens, accounts, hub, poster: createPoster(store, hub, now), metrics, shuttingDown: false, now }
 }

@@ -4,7 +4,7 @@ import type { App } from './app.ts'
 import { checkRoomName } from './chat/rooms.ts'
 import { AppError, INTERNAL_MESSAGE } from './errors.ts'
 import type { RequestContext } from './http/context.ts'
-import { getHealth } from './http/health.ts'
+import { getHealth, getMetrics } from './http/health.ts'
 import { getMessages, getRooms, upgradeRoom } from './http/rooms.ts'
 import { createRouter } from './http/router.ts'
 import { fail } from './http/respond.ts'
@@ -24,6 +24,7 @@ const router = createRouter<RequestContext>([
   { path: '/api/v1/rooms/:room/messages', check: checkRoom, methods: { GET: getMessages } },
   { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, methods: { GET: upgradeRoom } },
   { path: '/healthz', methods: { GET: getHealth } },
+  { path: '/metrics', methods: { GET: getMetrics } },
 ])
 
 export interface RunningServer {
@@ -49,15 +50,18 @@ function clientAddress(req: Request, server: Server<SocketData>, trustProxy: boo
 export function startServer(app: App): RunningServer {
   const { config, log } = app
 
-  async function handle(req: Request, server: Server<SocketData>, path: string): Promise<Response | undefined> {
+  /** The route's response (undefined after a WebSocket upgrade), with the route pattern for metrics. */
+  async function handle(req: Request, server: Server<SocketData>, path: string): Promise<{ res: Response | undefined; route: string }> {
+    let route = 'unmatched'
     try {
-      const { handler, params } = router.resolve(req.method, path)
+      const resolved = router.resolve(req.method, path)
+      route = resolved.route
       const ctx: RequestContext = { app, server, address: clientAddress(req, server, config.trustProxy) }
-      return await handler(req, ctx, params)
+      return { res: await resolved.handler(req, ctx, resolved.params), route }
     } catch (err) {
-      if (err instanceof AppError) return fail(err.type, err.message, err.headers)
+      if (err instanceof AppError) return { res: fail(err.type, err.message, err.headers), route }
       log.error('unhandled error', { method: req.method, path, err })
-      return fail('INTERNAL', INTERNAL_MESSAGE)
+      return { res: fail('INTERNAL', INTERNAL_MESSAGE), route }
     }
   }
 
@@ -72,9 +76,13 @@ export function startServer(app: App): RunningServer {
       const pathStart = url.indexOf('/', url.indexOf('//') + 2)
       const queryStart = url.indexOf('?', pathStart)
       const path = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart)
-      const res = await handle(req, server, path)
+      const { res, route } = await handle(req, server, path)
+      const status = res?.status ?? 101
+      const seconds = (performance.now() - started) / 1000
+      app.metrics.httpRequests.inc({ route, method: req.method, status })
+      app.metrics.httpDuration.observe({ route, method: req.method }, seconds)
       // Path only: query strings are not logged, and tokens never travel in them.
-      log.info('http', { method: req.method, path, status: res?.status ?? 101, ms: Math.round((performance.now() - started) * 10) / 10 })
+      log.info('http', { method: req.method, path, status, ms: Math.round(seconds * 10_000) / 10 })
       return res
     },
     error(err) {

@@ -1,4 +1,4 @@
-/** GET /healthz: up, and the database answers. */
+/** Operations: GET /healthz (up, and the database answers) and GET /metrics (Prometheus text). */
 import { AppError } from '../errors.ts'
 import type { RequestContext } from './context.ts'
 import { ok } from './respond.ts'
@@ -11,4 +11,10 @@ export async function getHealth(_req: Request, ctx: RequestContext): Promise<Res
     throw new AppError('UNAVAILABLE', 'the database is not answering')
   }
   return ok({ status: 'ok' })
+}
+
+/** Prometheus text format, not the envelope (spec §2). */
+export async function getMetrics(_req: Request, ctx: RequestContext): Promise<Response> {
+  const { registry } = ctx.app.metrics
+  return new Response(await registry.metrics(), { headers: { 'Content-Type': registry.contentType } })
 }

@@ -21,7 +21,7 @@ interface Compiled<C> {
 
 export interface Router<C> {
   /** The handler for this request, or throws NOT_FOUND / METHOD_NOT_ALLOWED (with Allow). */
-  resolve(method: string, path: string): { handler: Handler<C>; params: Params }
+  resolve(method: string, path: string): { handler: Handler<C>; params: Params; route: string }
 }
 
 export function createRouter<C>(routes: Route<C>[]): Router<C> {
@@ -59,7 +59,7 @@ export function createRouter<C>(routes: Route<C>[]): Router<C> {
       compiled.route.check?.(params)
       const handler = compiled.route.methods[method]
       if (!handler) throw new AppError('METHOD_NOT_ALLOWED', `${path} accepts ${compiled.allow}`, { Allow: compiled.allow })
-      return { handler, params }
+      return { handler, params, route: compiled.route.path }
     },
   }
 }

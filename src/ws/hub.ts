@@ -2,6 +2,7 @@
 import type { Server, ServerWebSocket } from 'bun'
 import { roomTopic } from '../chat/rooms.ts'
 import type { Logger } from '../log.ts'
+import type { ConnectionCounts, Metrics } from '../metrics.ts'
 import type { Message, Store, User } from '../store/store.ts'
 import { CLOSE, type CloseSpec } from './close-codes.ts'
 import { encodeError, encodeFrame } from './frames.ts'
@@ -34,6 +35,7 @@ class RoomState {
 export interface HubOptions {
   store: Store
   log: Logger
+  metrics: Metrics
   historySize: number
   resumeMax: number
   maxConnections: number
@@ -171,7 +173,17 @@ export class Hub {
   publishMessage(message: Message): void {
     const room = this.rooms.get(message.room)
     if (room) this.remember(room, message)
-    this.publish(roomTopic(message.room), encodeFrame({ type: 'message', data: message }))
+    const topic = roomTopic(message.room)
+    this.publish(topic, encodeFrame({ type: 'message', data: message }))
+    this.opts.metrics.messagesReceived.inc()
+    if (this.server) this.opts.metrics.messagesDelivered.inc(this.server.subscriberCount(topic))
+  }
+
+  /** For the metrics scrape: O(connections), paid per scrape instead of per event. */
+  counts(): ConnectionCounts {
+    let authenticated = 0
+    for (const ws of this.sockets) if (ws.data.user) authenticated++
+    return { authenticated, readOnly: this.sockets.size - authenticated, rooms: this.rooms.size }
   }
 
   /** Logged-in users present in the room (read-only readers are counted elsewhere, not listed). */
@@ -263,6 +275,7 @@ export class Hub {
 
   /** Closes a socket from the server side; it gets nothing more from its room. */
   shut(ws: Socket, spec: CloseSpec): void {
+    this.opts.metrics.framesRejected.inc({ reason: spec.reason })
     ws.data.closing = true
     ws.unsubscribe(roomTopic(ws.data.room))
     ws.close(spec.code, spec.reason)

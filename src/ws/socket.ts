@@ -51,7 +51,7 @@ function createBuckets(app: App) {
 }
 
 export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
-  const { hub, poster, config, log } = app
+  const { hub, poster, config, log, metrics } = app
   const allowMessage = createBuckets(app)
 
   function handleFrame(ws: Socket, raw: string): void {
@@ -63,6 +63,7 @@ export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
       if (!(err instanceof AppError)) throw err
       // spec §3: a read-only socket may only ping; anything else closes it, valid or not.
       if (data.user === null) return hub.shut(ws, CLOSE.READ_ONLY)
+      metrics.framesRejected.inc({ reason: err.type })
       ws.send(encodeError(err.type, err.message))
       return
     }
@@ -74,6 +75,7 @@ export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
     if (user === null) return hub.shut(ws, CLOSE.READ_ONLY)
     if (app.shuttingDown) return
     if (!allowMessage(user.id)) {
+      metrics.framesRejected.inc({ reason: 'RATE_LIMITED' })
       ws.send(encodeError('RATE_LIMITED', `at most ${config.messageRate} messages a second; this one was dropped`))
       return
     }
@@ -96,6 +98,7 @@ export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
       const data = ws.data
       if (data.rejection) {
         const { close, error } = data.rejection
+        metrics.framesRejected.inc({ reason: close.reason })
         if (error) ws.send(encodeError(error.type, error.message))
         ws.close(close.code, close.reason)
         return

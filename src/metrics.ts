@@ -1,0 +1,69 @@
+/** Prometheus metrics (prom-client), one registry per running server so tests can start several. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export interface ConnectionCounts {
+  authenticated: number
+  readOnly: number
+  rooms: number
+}
+
+export interface Metrics {
+  registry: Registry
+  httpRequests: Counter<'route' | 'method' | 'status'>
+  httpDuration: Histogram<'route' | 'method'>
+  messagesReceived: Counter
+  messagesDelivered: Counter
+  framesRejected: Counter<'reason'>
+  logins: Counter<'result'>
+}
+
+/** `counts` is read at scrape time, so the gauges cost nothing per event. */
+export function createMetrics(counts: () => ConnectionCounts): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+  new Gauge({
+    name: 'chat_connections',
+    help: 'Open WebSocket connections by kind',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const c = counts()
+      this.set({ kind: 'authenticated' }, c.authenticated)
+      this.set({ kind: 'read_only' }, c.readOnly)
+    },
+  })
+  new Gauge({
+    name: 'chat_rooms',
+    help: 'Rooms with at least one open connection on this instance',
+    registers,
+    collect() {
+      this.set(counts().rooms)
+    },
+  })
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by route pattern, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by route pattern',
+      labelNames: ['route', 'method'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    messagesReceived: new Counter({ name: 'chat_messages_received_total', help: 'Messages stored and broadcast', registers }),
+    messagesDelivered: new Counter({ name: 'chat_messages_delivered_total', help: 'Message frames handed to subscribers (one per subscriber)', registers }),
+    framesRejected: new Counter({
+      name: 'chat_frames_rejected_total',
+      help: 'Client frames and connections refused or closed by the server, by error type or close reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    logins: new Counter({ name: 'chat_logins_total', help: 'Login attempts by result', labelNames: ['result'], registers }),
+  }
+}
