@@ -4,6 +4,6 @@
  */
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 
-export function readMigrations() {
-  return readMigrationFiles({ migrationsFolder: `${import.meta.dir}/migrations` })
+export function readMigrations(dialect: 'sqlite' | 'postgres') {
+  return readMigrationFiles({ migrationsFolder: `${import.meta.dir}/${dialect === 'sqlite' ? 'migrations' : 'migrations-pg'}` })
 }

@@ -1,6 +1,7 @@
 /** The running server's dependencies, built once by main (or a test) and passed down to routes. */
 import { createPasswordHasher } from './auth/passwords.ts'
-import { SlidingWindow } from './auth/rate-limit.ts'
+import { MessageBuckets, SlidingWindow, type MessageLimiter } from './auth/rate-limit.ts'
+import { RedisMessageBuckets, RedisSlidingWindow } from './auth/redis-limits.ts'
 import { createTokenService, resolveJwtSecret, type TokenService } from './auth/tokens.ts'
 import { createPoster, type Poster } from './chat/messages.ts'
 import type { AccountDeps } from './chat/users.ts'
@@ -8,7 +9,9 @@ import type { Config } from './config.ts'
 import type { Logger } from './log.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import type { Store } from './store/store.ts'
+import { createLocalBroker, type Broker } from './ws/broker.ts'
 import { Hub } from './ws/hub.ts'
+import { createRedisBroker } from './ws/redis-broker.ts'
 
 export interface App {
   config: Config
@@ -17,7 +20,10 @@ export interface App {
   tokens: TokenService
   accounts: AccountDeps
   hub: Hub
+  /** Local alone; Redis when REDIS_URL is set (several instances). */
+  broker: Broker
   poster: Poster
+  messageLimiter: MessageLimiter
   metrics: Metrics
   /** Set once shutdown begins: new messages are no longer accepted. */
   shuttingDown: boolean
@@ -29,16 +35,6 @@ const MINUTE_MS = 60_000
 
 export async function createApp(config: Config, store: Store, log: Logger, now: () => number = Date.now): Promise<App> {
   const tokens = createTokenService({ secret: await resolveJwtSecret(config.jwtSecret, store), ttlSeconds: config.tokenTtlSeconds, store, now })
-  const accounts: AccountDeps = {
-    store,
-    tokens,
-    passwords: createPasswordHasher({ memoryKib: config.argon2MemoryKib, iterations: config.argon2Iterations }),
-    loginLimits: {
-      perUser: new SlidingWindow(config.loginLimitPerUser, MINUTE_MS, now),
-      perAddress: new SlidingWindow(config.loginLimitPerAddress, MINUTE_MS, now),
-    },
-    hideUserNotFound: config.hideUserNotFound,
-  }
   // Read at scrape time only, when `hub` exists.
   const metrics = createMetrics(() => hub.counts())
   const hub = new Hub({
@@ -52,5 +48,36 @@ export async function createApp(config: Config, store: Store, log: Logger, now: 
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     slowConsumerBytes: config.slowConsumerBytes,
   })
-  return { config, store, log, tokens, accounts, hub, poster: createPoster(store, hub, now), metrics, shuttingDown: false, now }
+
+  let broker: Broker
+  let loginLimits: AccountDeps['loginLimits']
+  let messageLimiter: MessageLimiter
+  if (config.redisUrl) {
+    const ttlMs = config.instanceTtlSeconds * 1000
+    const redisBroker = await createRedisBroker({ url: config.redisUrl, hub, store, log, instanceTtlMs: ttlMs, heartbeatMs: ttlMs / 5 })
+    const { redis } = redisBroker
+    broker = redisBroker
+    loginLimits = {
+      perUser: new RedisSlidingWindow(redis, 'login-user', config.loginLimitPerUser, MINUTE_MS, log, now),
+      perAddress: new RedisSlidingWindow(redis, 'login-address', config.loginLimitPerAddress, MINUTE_MS, log, now),
+    }
+    messageLimiter = new RedisMessageBuckets(redis, config.messageRate, config.messageBurst, log, now)
+  } else {
+    broker = createLocalBroker(hub)
+    loginLimits = {
+      perUser: new SlidingWindow(config.loginLimitPerUser, MINUTE_MS, now),
+      perAddress: new SlidingWindow(config.loginLimitPerAddress, MINUTE_MS, now),
+    }
+    messageLimiter = new MessageBuckets(config.messageRate, config.messageBurst, now)
+  }
+  hub.broker = broker
+
+  const accounts: AccountDeps = {
+    store,
+    tokens,
+    passwords: createPasswordHasher({ memoryKib: config.argon2MemoryKib, iterations: config.argon2Iterations }),
+    loginLimits,
+    hideUserNotFound: config.hideUserNotFound,
+  }
+  return { config, store, log, tokens, accounts, hub, broker, poster: createPoster(store, broker, now), messageLimiter, metrics, shuttingDown: false, now }
 }

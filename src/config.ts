@@ -22,6 +22,8 @@ export interface Config {
   port: number
   host: string
   database: string
+  redisUrl: string | undefined
+  instanceTtlSeconds: number
   jwtSecret: string | undefined
   tokenTtlSeconds: number
   hideUserNotFound: boolean
@@ -85,9 +87,22 @@ const toNonEmpty: Parser<string> = (raw) => {
   return raw
 }
 
+const toUrl =
+  (...protocols: string[]): Parser<string | undefined> =>
+  (raw) => {
+    let url: URL
+    try {
+      url = new URL(raw.trim())
+    } catch {
+      throw new SettingError()
+    }
+    if (!protocols.includes(url.protocol)) throw new SettingError()
+    return raw.trim()
+  }
+
+/** A SQLite file path, or a postgres:// URL (several instances share one PostgreSQL). */
 const toDatabase: Parser<string> = (raw) => {
-  // PostgreSQL (multi-instance) is a separate store that this build does not include yet; refuse rather than create a file named "postgres:".
-  if (/^postgres(ql)?:\/\//i.test(raw.trim())) throw new SettingError()
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw.trim())) return toUrl('postgres:', 'postgresql:')(raw)!
   return toNonEmpty(raw)
 }
 
@@ -116,8 +131,26 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--db',
     default: './data/chat.db',
     parse: toDatabase,
-    accepts: 'a SQLite file path (PostgreSQL URLs are not supported yet)',
-    help: 'SQLite database file; created with its folder on first start',
+    accepts: 'a SQLite file path or a postgres:// URL',
+    help: 'SQLite database file (created with its folder on first start), or PostgreSQL shared by several instances',
+  },
+  {
+    key: 'redisUrl',
+    env: 'REDIS_URL',
+    flag: '--redis',
+    default: undefined,
+    parse: toUrl('redis:', 'rediss:'),
+    accepts: 'a redis:// or rediss:// URL',
+    help: 'Redis carrying room frames, presence and rate limits between instances; unset for a single instance',
+  },
+  {
+    key: 'instanceTtlSeconds',
+    env: 'INSTANCE_TTL',
+    flag: '--instance-ttl',
+    default: 10,
+    parse: toInt(2, 300),
+    accepts: 'seconds, 2-300',
+    help: 'with Redis: an instance silent this long is taken for dead and its users stop counting',
   },
   {
     key: 'jwtSecret',
@@ -373,7 +406,7 @@ export function renderHelp(version: string): string {
 /** The README's settings table, generated from SETTINGS (a test keeps the README in step). */
 export function renderSettingsTable(): string {
   const rows = SETTINGS.map((s) => {
-    const def = s.default === undefined ? '(generated, kept in the database)' : `\`${s.default}\``
+    const def = s.default === undefined ? (s.secret ? '(generated, kept in the database)' : '(unset)') : `\`${s.default}\``
     return `| \`${s.env}\` | \`${s.flag}\` | ${def} | ${s.help}; ${s.accepts} |`
   })
   return ['| Variable | Flag | Default | Meaning |', '|---|---|---|---|', ...rows].join('\n')

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
 
   let running
   try {
-    const store = openStore(config.database)
+    const store = await openStore(config.database)
     running = startServer(await createApp(config, store, log))
   } catch (err) {
     log.error('could not start', { err: err instanceof Error ? err.message : String(err) })

@@ -10,10 +10,16 @@ import { createRouter } from './http/router.ts'
 import { fail } from './http/respond.ts'
 import { postLogin, postToken } from './http/sessions.ts'
 import { getMe, postUsers } from './http/users.ts'
+import page from './web/index.html'
+import { loadWebClient } from './web/serve.ts'
 import { CLOSE } from './ws/close-codes.ts'
 import { createSocketHandler, type SocketData } from './ws/socket.ts'
 
 const checkRoom = (params: Record<string, string>) => checkRoomName(params.room!)
+
+// The web client (spec §2 `GET /`): bundled once per process, embedded in a compiled binary.
+const webClient = await loadWebClient(page)
+const getWebClient = () => webClient.index()
 
 const router = createRouter<RequestContext>([
   { path: '/api/v1/users', methods: { POST: postUsers } },
@@ -25,6 +31,8 @@ const router = createRouter<RequestContext>([
   { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, methods: { GET: upgradeRoom } },
   { path: '/healthz', methods: { GET: getHealth } },
   { path: '/metrics', methods: { GET: getMetrics } },
+  // Served by Bun's static routes below; listed here so other methods get 405 with Allow.
+  { path: '/', methods: { GET: getWebClient, HEAD: getWebClient } },
 ])
 
 export interface RunningServer {
@@ -70,6 +78,8 @@ export function startServer(app: App): RunningServer {
     hostname: config.host,
     // Bodies are capped at 16 KiB by our own reader (with an envelope 413); keep Bun's cap out of the way.
     maxRequestBodySize: 1024 * 1024 * 1024,
+    // The page and its assets, GET and HEAD only, with security headers; everything else reaches fetch.
+    routes: webClient.routes(),
     async fetch(req, server) {
       const started = performance.now()
       const url = req.url
@@ -104,6 +114,7 @@ export function startServer(app: App): RunningServer {
         await app.poster.drain()
         await app.hub.closeAll(CLOSE.SHUTDOWN, 2000)
         app.hub.detach()
+        await app.broker.close()
         await server.stop(true)
         await app.store.close()
       })()

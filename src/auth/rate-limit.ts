@@ -1,10 +1,22 @@
-/** Rate limiters: a sliding window of failures (login) and a token bucket (messages). Pure, clock injected. */
+/** Rate limiters: a sliding window of failures (login) and token buckets (messages), in memory, clock injected. */
+
+/** Failed-login accounting; the cluster version lives in Redis (redis-limits.ts). */
+export interface FailureLimiter {
+  /** Seconds until `key` may try again; 0 when it may now. */
+  retryAfter(key: string): number | Promise<number>
+  record(key: string): void | Promise<void>
+}
+
+/** Per-user message budget; true when the message may go out. */
+export interface MessageLimiter {
+  allow(userId: number): boolean | Promise<boolean>
+}
 
 /**
  * Counts events per key in a sliding window; past `limit` the key is blocked until its oldest event ages out.
  * Memory stays bounded: a key holds at most `limit` timestamps, and idle keys are swept.
  */
-export class SlidingWindow {
+export class SlidingWindow implements FailureLimiter {
   private readonly events = new Map<string, number[]>()
   private lastSweep = 0
 
@@ -65,4 +77,32 @@ export function takeToken(bucket: TokenBucket, rate: number, burst: number, now:
   if (bucket.tokens < 1) return false
   bucket.tokens -= 1
   return true
+}
+
+/**
+ * One token bucket per user, shared by all of the user's sockets (spec §3: bursts of `burst`,
+ * `rate` a second sustained). Buckets that have refilled completely hold no information and are swept.
+ */
+export class MessageBuckets implements MessageLimiter {
+  private readonly buckets = new Map<number, TokenBucket>()
+  private lastSweep: number
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lastSweep = now()
+  }
+
+  allow(userId: number): boolean {
+    const now = this.now()
+    if (now - this.lastSweep > 60_000) {
+      this.lastSweep = now
+      for (const [id, b] of this.buckets) if (b.tokens + ((now - b.at) * this.rate) / 1000 >= this.burst) this.buckets.delete(id)
+    }
+    let bucket = this.buckets.get(userId)
+    if (!bucket) this.buckets.set(userId, (bucket = createTokenBucket(this.burst, now)))
+    return takeToken(bucket, this.rate, this.burst, now)
+  }
 }

@@ -54,7 +54,8 @@ export function createTokenService({ secret, ttlSeconds, store, now = Date.now }
           throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
         throw err
       }
-      const id = Number(payload.sub)
+      // spec §2: sub is the id as we write it, a decimal string; Number() alone would take 1, "0x1" or " 1".
+      const id = typeof payload.sub === 'string' && /^[1-9]\d*$/.test(payload.sub) ? Number(payload.sub) : NaN
       if (!Number.isSafeInteger(id) || typeof payload.exp !== 'number')
         throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
       const user = await store.findUserById(id)

@@ -1,6 +1,6 @@
 /** Accounts: username and secret rules, sign-up and login (spec §2). */
 import type { PasswordHasher } from '../auth/passwords.ts'
-import type { SlidingWindow } from '../auth/rate-limit.ts'
+import type { FailureLimiter } from '../auth/rate-limit.ts'
 import type { TokenService } from '../auth/tokens.ts'
 import { AppError } from '../errors.ts'
 import type { Store, User } from '../store/store.ts'
@@ -40,7 +40,7 @@ export interface AccountDeps {
   store: Store
   passwords: PasswordHasher
   tokens: TokenService
-  loginLimits: { perUser: SlidingWindow; perAddress: SlidingWindow }
+  loginLimits: { perUser: FailureLimiter; perAddress: FailureLimiter }
   hideUserNotFound: boolean
 }
 
@@ -66,21 +66,19 @@ function userExists(): AppError {
  */
 export async function logIn(deps: AccountDeps, { username, secret }: Credentials, address: string): Promise<{ token: string; user: User }> {
   const key = usernameKey(username)
-  const wait = Math.max(deps.loginLimits.perUser.retryAfter(key), deps.loginLimits.perAddress.retryAfter(address))
+  const { perUser, perAddress } = deps.loginLimits
+  const wait = Math.max(await perUser.retryAfter(key), await perAddress.retryAfter(address))
   if (wait > 0) throw new AppError('RATE_LIMITED', `too many failed logins; try again in ${wait} s`, { 'Retry-After': String(wait) })
-  const fail = () => {
-    deps.loginLimits.perUser.record(key)
-    deps.loginLimits.perAddress.record(address)
-  }
+  const fail = () => Promise.all([perUser.record(key), perAddress.record(address)])
   const record = await deps.store.findUserByKey(key)
   if (!record) {
-    fail()
+    await fail()
     if (!deps.hideUserNotFound) throw new AppError('USER_NOT_FOUND', 'no user has that username')
     await deps.passwords.burn(secret)
     throw passwordMismatch()
   }
   if (!(await deps.passwords.verify(record.passwordHash, secret))) {
-    fail()
+    await fail()
     throw passwordMismatch()
   }
   const user = { id: record.id, username: record.username }

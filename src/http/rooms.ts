@@ -19,10 +19,10 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
 }
 
 export async function getRooms(_req: Request, ctx: RequestContext): Promise<Response> {
-  const { hub, store } = ctx.app
+  const { broker, store } = ctx.app
   const rooms = new Map<string, { name: string; members: number; lastMessageId: number | null }>()
   for (const r of await store.listRoomActivity()) rooms.set(r.room, { name: r.room, members: 0, lastMessageId: r.lastMessageId })
-  for (const r of hub.occupiedRooms()) {
+  for (const r of await broker.occupiedRooms()) {
     const known = rooms.get(r.name)
     if (known) known.members = r.members
     else rooms.set(r.name, { name: r.name, members: r.members, lastMessageId: null })

@@ -6,9 +6,9 @@ import { and, desc, eq, gt, lt, max, sql, type SQL } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
-import type { Message, MessageQuery, NewMessage, RoomActivity, Store, User, UserRecord } from './store.ts'
+import type { Deliver, Message, MessageQuery, NewMessage, RoomActivity, Store, User, UserRecord } from './store.ts'
 
-const MIGRATIONS = readMigrations()
+const MIGRATIONS = readMigrations('sqlite')
 
 type MessageRow = typeof schema.messages.$inferSelect
 
@@ -77,7 +77,7 @@ export function openSqliteStore(path: string): Store {
    * Group commit: messages posted in the same event-loop turn are inserted in one transaction, and
    * every caller learns its id only after that transaction committed (the spec's "stored, then broadcast").
    */
-  let batch: { message: NewMessage; resolve: (m: Message) => void; reject: (err: unknown) => void }[] = []
+  let batch: { message: NewMessage; deliver: Deliver; resolve: (m: Message) => void; reject: (err: unknown) => void }[] = []
   const insertAll = client.transaction((items: typeof batch) =>
     items.map(({ message: m }) => {
       const row = insertMessage.get({
@@ -102,10 +102,15 @@ export function openSqliteStore(path: string): Store {
       for (const item of items) item.reject(err)
       return
     }
-    items.forEach(({ message: m, resolve }, i) => {
-      const message: Message = { id: ids[i]!, room: m.room, user: m.user, text: m.text, ts: new Date(m.createdAt).toISOString() }
-      if (m.nonce !== undefined) message.nonce = m.nonce
-      resolve(message)
+    // One process owns the file, so delivering in this loop is delivering in id order.
+    items.forEach(({ message: m, deliver, resolve, reject }, i) => {
+      const message = toMessage({ ...m, id: ids[i]!, userId: m.user.id, username: m.user.username, nonce: m.nonce ?? null })
+      try {
+        void deliver(message)
+        resolve(message)
+      } catch (err) {
+        reject(err)
+      }
     })
   }
 
@@ -125,9 +130,9 @@ export function openSqliteStore(path: string): Store {
       if (!row) throw new Error(`setting ${key} vanished after insert`)
       return row.value
     },
-    insertMessage(m: NewMessage): Promise<Message> {
+    insertMessage(m: NewMessage, deliver: Deliver): Promise<Message> {
       const pending = Promise.withResolvers<Message>()
-      batch.push({ message: m, resolve: pending.resolve, reject: pending.reject })
+      batch.push({ message: m, deliver, resolve: pending.resolve, reject: pending.reject })
       if (batch.length === 1) setImmediate(flush)
       return pending.promise
     },

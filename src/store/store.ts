@@ -29,6 +29,9 @@ export interface NewMessage {
   createdAt: number
 }
 
+/** Hands a committed message to its subscribers; awaited before the next message of the room. Must not throw: the message is already stored. */
+export type Deliver = (message: Message) => void | Promise<void>
+
 export interface MessageQuery {
   /** Only messages with a smaller id. */
   before?: number
@@ -54,8 +57,12 @@ export interface Store {
   findUserById(id: number): Promise<User | undefined>
   /** Returns the stored value of `key`, storing `create()` first if there is none (first writer wins). */
   getOrCreateSetting(key: string, create: () => string): Promise<string>
-  /** Stores a message and returns it with its server-wide increasing id. */
-  insertMessage(message: NewMessage): Promise<Message>
+  /**
+   * Stores a message, then calls `deliver` with it once committed, and resolves with it. Within a
+   * room, `deliver` runs in id order across every instance sharing the database (spec §3: ids
+   * order messages), so a broadcast never overtakes an earlier one.
+   */
+  insertMessage(message: NewMessage, deliver: Deliver): Promise<Message>
   listMessages(room: string, query: MessageQuery): Promise<Message[]>
   listRoomActivity(): Promise<RoomActivity[]>
   /** Throws when the database does not answer. */

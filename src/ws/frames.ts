@@ -58,7 +58,11 @@ export function exceedsCodePoints(text: string, max: number): boolean {
   let n = 0
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) i++
+    // A high surrogate pairs only with a low one; a lone surrogate is a code point of its own.
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) i++
+    }
     if (++n > max) return true
   }
   return false

@@ -4,6 +4,7 @@ import { roomTopic } from '../chat/rooms.ts'
 import type { Logger } from '../log.ts'
 import type { ConnectionCounts, Metrics } from '../metrics.ts'
 import type { Message, Store, User } from '../store/store.ts'
+import type { Broker } from './broker.ts'
 import { CLOSE, type CloseSpec } from './close-codes.ts'
 import { encodeError, encodeFrame } from './frames.ts'
 import type { SocketData } from './socket.ts'
@@ -16,9 +17,21 @@ interface Member {
   sockets: number
 }
 
+interface RemoteMember {
+  user: User
+  /** The other instances where this user has a connection to the room. */
+  instances: Set<string>
+}
+
 class RoomState {
   readonly topic: string
   readonly members = new Map<number, Member>()
+  /** Users connected through other instances (cluster mode), as the broker reports them. */
+  readonly remote = new Map<number, RemoteMember>()
+  /** The newest message id delivered here: a message at or below it is a duplicate. */
+  lastId = 0
+  /** Resolves once the broker follows the room (its remote frames and presence). */
+  watching: Promise<void> = Promise.resolve()
   /** Sockets admitted to the room, read-only ones included, plus history loads in progress. */
   refs = 0
   /** The room's newest messages, oldest first. */
@@ -60,6 +73,8 @@ export class Hub {
   private readonly perAddress = new Map<string, number>()
   private readonly cacheSize: number
   private server: Server<SocketData> | undefined
+  /** Set once by createApp: carries frames and presence to other instances (or nowhere, alone). */
+  broker!: Broker
   private sweeper: ReturnType<typeof setInterval> | undefined
 
   constructor(private readonly opts: HubOptions) {
@@ -106,10 +121,12 @@ export class Hub {
   async historyFor(name: string, since: number | undefined): Promise<History> {
     const room = this.ref(name)
     try {
+      await room.watching
       await this.load(room)
       for (let attempt = 1; ; attempt++) {
         const covered = room.coveredFrom!
-        if (since === undefined) return { history: room.recent.slice(-this.opts.historySize), truncated: false }
+        // Not slice(-historySize): with HISTORY_SIZE=0 that would be slice(-0), the whole cache.
+        if (since === undefined) return { history: room.recent.slice(Math.max(0, room.recent.length - this.opts.historySize)), truncated: false }
         if (since >= covered) return this.cut(room.recent.filter((m) => m.id > since))
         const rows = await this.opts.store.listMessages(name, { after: since, limit: this.opts.resumeMax + 1 })
         const last = rows.at(-1)?.id ?? since
@@ -139,8 +156,10 @@ export class Hub {
       const member = room.members.get(user.id)
       if (member) member.sockets++
       else {
+        const wasPresent = room.remote.has(user.id)
         room.members.set(user.id, { user, sockets: 1 })
-        this.publish(room.topic, encodeFrame({ type: 'join', data: { user } }))
+        if (!wasPresent) this.publish(room.topic, encodeFrame({ type: 'join', data: { user } }))
+        this.broker.announce(room.name, user, true)
       }
     }
     ws.subscribe(room.topic)
@@ -163,16 +182,24 @@ export class Hub {
       const member = room.members.get(user.id)
       if (member && --member.sockets === 0) {
         room.members.delete(user.id)
-        this.publish(room.topic, encodeFrame({ type: 'leave', data: { user } }))
+        if (!room.remote.has(user.id)) this.publish(room.topic, encodeFrame({ type: 'leave', data: { user } }))
+        this.broker.announce(room.name, user, false)
       }
     }
     this.unref(room)
   }
 
-  /** Fans a stored message out to the room: serialised once, cached for welcomes and resumes. */
+  /**
+   * Fans a stored message out to this instance's sockets in the room: serialised once, cached for
+   * welcomes and resumes. A message already delivered (a broker echo or gap repair) is skipped.
+   */
   publishMessage(message: Message): void {
     const room = this.rooms.get(message.room)
-    if (room) this.remember(room, message)
+    if (room) {
+      if (message.id <= room.lastId) return
+      room.lastId = message.id
+      this.remember(room, message)
+    }
     const topic = roomTopic(message.room)
     this.publish(topic, encodeFrame({ type: 'message', data: message }))
     this.opts.metrics.messagesReceived.inc()
@@ -186,15 +213,56 @@ export class Hub {
     return { authenticated, readOnly: this.sockets.size - authenticated, rooms: this.rooms.size }
   }
 
-  /** Logged-in users present in the room (read-only readers are counted elsewhere, not listed). */
-  members(name: string): User[] {
-    const room = this.rooms.get(name)
-    return room ? [...room.members.values()].map((m) => m.user) : []
+  /** The newest message id delivered to the room here (0 if none or not followed), for gap repair. */
+  lastMessageId(name: string): number {
+    return this.rooms.get(name)?.lastId ?? 0
   }
 
-  /** Rooms with anyone in them, with their number of logged-in users. */
+  /** Rooms this instance follows (has sockets in). */
+  roomNames(): string[] {
+    return [...this.rooms.keys()]
+  }
+
+  /**
+   * Another instance reports that `user` is (or no longer is) connected to the room there. Sockets
+   * here get `join`/`leave` only when the user's presence across the cluster changes.
+   */
+  applyRemotePresence(name: string, instance: string, user: User, present: boolean): void {
+    const room = this.rooms.get(name)
+    if (!room) return
+    const before = room.members.has(user.id) || room.remote.has(user.id)
+    const entry = room.remote.get(user.id)
+    if (present) {
+      if (entry) entry.instances.add(instance)
+      else room.remote.set(user.id, { user, instances: new Set([instance]) })
+    } else if (entry) {
+      entry.instances.delete(instance)
+      if (entry.instances.size === 0) room.remote.delete(user.id)
+    }
+    const after = room.members.has(user.id) || room.remote.has(user.id)
+    if (before !== after) this.publish(room.topic, encodeFrame({ type: after ? 'join' : 'leave', data: { user } }))
+  }
+
+  /** An instance stopped (or stopped heartbeating): its users no longer count anywhere. */
+  forgetInstance(instance: string): void {
+    for (const room of this.rooms.values()) {
+      for (const { user, instances } of [...room.remote.values()]) if (instances.has(instance)) this.applyRemotePresence(room.name, instance, user, false)
+    }
+  }
+
+  /** Logged-in users present in the room, on this instance or another (read-only readers are not listed). */
+  members(name: string): User[] {
+    const room = this.rooms.get(name)
+    if (!room) return []
+    const users = new Map<number, User>()
+    for (const m of room.members.values()) users.set(m.user.id, m.user)
+    for (const m of room.remote.values()) users.set(m.user.id, m.user)
+    return [...users.values()]
+  }
+
+  /** Rooms with anyone in them on this instance, with their number of logged-in users. */
   occupiedRooms(): { name: string; members: number }[] {
-    return [...this.rooms.values()].map((r) => ({ name: r.name, members: r.members.size }))
+    return [...this.rooms.values()].map((r) => ({ name: r.name, members: this.members(r.name).length }))
   }
 
   /** Closes every socket with `spec`; resolves when all have closed or `timeoutMs` passed. */
@@ -212,6 +280,7 @@ export class Hub {
     let room = this.rooms.get(name)
     if (!room) {
       room = new RoomState(name)
+      room.watching = this.broker.watch(name)
       this.rooms.set(name, room)
     }
     room.refs++
@@ -219,7 +288,10 @@ export class Hub {
   }
 
   private unref(room: RoomState): void {
-    if (--room.refs === 0 && this.rooms.get(room.name) === room) this.rooms.delete(room.name)
+    if (--room.refs === 0 && this.rooms.get(room.name) === room) {
+      this.rooms.delete(room.name)
+      this.broker.unwatch(room.name)
+    }
   }
 
   private load(room: RoomState): Promise<void> {
@@ -231,6 +303,7 @@ export class Hub {
         const merged = [...rows.filter((m) => !seen.has(m.id)), ...room.recent].sort((a, b) => a.id - b.id)
         room.coveredFrom = rows.length < this.cacheSize ? 0 : rows[0]!.id - 1
         room.recent = merged
+        room.lastId = Math.max(room.lastId, merged.at(-1)?.id ?? 0)
         this.trim(room)
         room.loading = undefined
       },
@@ -242,13 +315,9 @@ export class Hub {
     return room.loading
   }
 
+  /** Only called with ids above `lastId`, so appending keeps `recent` in order. */
   private remember(room: RoomState, message: Message): void {
-    const last = room.recent.at(-1)
-    if (!last || last.id < message.id) room.recent.push(message)
-    else if (!room.recent.some((m) => m.id === message.id)) {
-      room.recent.push(message)
-      room.recent.sort((a, b) => a.id - b.id)
-    }
+    room.recent.push(message)
     this.trim(room)
   }
 

@@ -1,7 +1,6 @@
 /** WebSocket handlers for room sockets: admission, frames from clients, close (spec §3). */
 import type { ServerWebSocket, WebSocketHandler } from 'bun'
 import type { App } from '../app.ts'
-import { createTokenBucket, takeToken, type TokenBucket } from '../auth/rate-limit.ts'
 import { AppError } from '../errors.ts'
 import type { User } from '../store/store.ts'
 import { CLOSE, type CloseSpec } from './close-codes.ts'
@@ -32,27 +31,8 @@ type Socket = ServerWebSocket<SocketData>
 /** Frames a client may send before its welcome is out; more than this is a client bug. */
 const EARLY_FRAMES_MAX = 64
 
-/** Message rate buckets per user id, shared by all of a user's sockets (spec §3). */
-function createBuckets(app: App) {
-  const buckets = new Map<number, TokenBucket>()
-  const { messageRate, messageBurst } = app.config
-  let lastSweep = app.now()
-  return (userId: number): boolean => {
-    const now = app.now()
-    // Drop buckets that have refilled completely: they hold no information.
-    if (now - lastSweep > 60_000) {
-      lastSweep = now
-      for (const [id, b] of buckets) if (b.tokens + ((now - b.at) * messageRate) / 1000 >= messageBurst) buckets.delete(id)
-    }
-    let bucket = buckets.get(userId)
-    if (!bucket) buckets.set(userId, (bucket = createTokenBucket(messageBurst, now)))
-    return takeToken(bucket, messageRate, messageBurst, now)
-  }
-}
-
 export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
-  const { hub, poster, config, log, metrics } = app
-  const allowMessage = createBuckets(app)
+  const { hub, poster, config, log, metrics, messageLimiter } = app
 
   function handleFrame(ws: Socket, raw: string): void {
     const data = ws.data
@@ -74,15 +54,23 @@ export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
     const user = data.user
     if (user === null) return hub.shut(ws, CLOSE.READ_ONLY)
     if (app.shuttingDown) return
-    if (!allowMessage(user.id)) {
-      metrics.framesRejected.inc({ reason: 'RATE_LIMITED' })
-      ws.send(encodeError('RATE_LIMITED', `at most ${config.messageRate} messages a second; this one was dropped`))
-      return
+    const { text, nonce } = frame
+    const post = (allowed: boolean) => {
+      if (!allowed) {
+        metrics.framesRejected.inc({ reason: 'RATE_LIMITED' })
+        if (!data.closing) ws.send(encodeError('RATE_LIMITED', `at most ${config.messageRate} messages a second; this one was dropped`))
+        return
+      }
+      poster.post(data.room, user, text, nonce).catch((err: unknown) => {
+        const type = err instanceof AppError ? err.type : 'INTERNAL'
+        if (type === 'INTERNAL') log.error('storing a message failed', { room: data.room, err })
+        if (!data.closing) ws.send(encodeError(type, 'the message could not be stored; send it again'))
+      })
     }
-    poster.post(data.room, user, frame.text, frame.nonce).catch((err: unknown) => {
-      log.error('storing a message failed', { room: data.room, err })
-      if (!data.closing) ws.send(encodeError('INTERNAL', 'the message could not be stored; send it again'))
-    })
+    // The in-memory limiter answers at once; the cluster's (Redis) answers in order on one connection.
+    const verdict = messageLimiter.allow(user.id)
+    if (typeof verdict === 'boolean') post(verdict)
+    else verdict.then(post, (err: unknown) => log.error('message rate limiter failed', { err }))
   }
 
   return {

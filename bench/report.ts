@@ -1,0 +1,151 @@
+/** Bench output: the summary rows, the Markdown table, the SVG chart of ratios, and docs/PERFORMANCE.md. */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import type { SweepPoint } from './scenarios.ts'
+
+export interface Row {
+  scenario: string
+  /** What is compared, with its unit. */
+  label: string
+  product: number
+  baseline: number
+  /** Median over rounds of product/baseline, each round's pair run back to back. */
+  ratio: number
+  better: 'higher' | 'lower'
+  /** Bound on the ratio (≥ for higher-is-better, ≤ for lower-is-better); undefined: reported only. */
+  target: number | undefined
+  met: boolean | undefined
+  cpuLabel: string
+  cpuProduct: number
+  cpuBaseline: number
+  /** Per-round ratios, for the spread. */
+  ratios: number[]
+}
+
+export interface SweepSummary {
+  shape: string
+  kind: string
+  points: SweepPoint[]
+  /** Largest step with p99 under the limit and nothing lost. */
+  best: number | undefined
+}
+
+const fmt = (n: number): string => {
+  if (!Number.isFinite(n)) return '–'
+  const a = Math.abs(n)
+  if (a >= 10_000) return Math.round(n).toLocaleString('en-US')
+  if (a >= 100) return n.toFixed(0)
+  if (a >= 10) return n.toFixed(1)
+  return n.toFixed(2)
+}
+
+export function targetText(row: Row): string {
+  if (row.target === undefined) return '—'
+  return `${row.better === 'higher' ? '≥' : '≤'} ${row.target}`
+}
+
+export function markdownTable(rows: Row[]): string {
+  const lines = [
+    '| Scenario | Compared | Product | Baseline | Product / baseline | Target | Met | Server CPU, product / baseline |',
+    '|---|---|---:|---:|---:|---|---|---|',
+  ]
+  for (const r of rows) {
+    const spread = r.ratios.length > 1 ? ` (${fmt(Math.min(...r.ratios))}–${fmt(Math.max(...r.ratios))})` : ''
+    const met = r.met === undefined ? '—' : r.met ? 'yes' : '**no**'
+    lines.push(
+      `| ${r.scenario} | ${r.label} | ${fmt(r.product)} | ${fmt(r.baseline)} | ${fmt(r.ratio)}${spread} | ${targetText(r)} | ${met} | ${fmt(r.cpuProduct)} / ${fmt(r.cpuBaseline)} ${r.cpuLabel} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+export function sweepTable(sweeps: SweepSummary[]): string {
+  const lines = ['| Shape | Server | Connections | Rooms | p50 ms | p99 ms | Deliveries/s | Server CPU % | RSS MiB | Lossless |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+  for (const s of sweeps) {
+    for (const p of s.points) {
+      lines.push(
+        `| ${s.shape} | ${s.kind} | ${p.connections.toLocaleString('en-US')} | ${p.rooms} | ${fmt(p.p50Ms)} | ${fmt(p.p99Ms)} | ${fmt(p.deliveriesPerSec)} | ${fmt(p.serverCpuPercent)} | ${fmt(p.rssMiB)} | ${p.lossless ? 'yes' : '**no**'} |`,
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+/**
+ * Horizontal bars of product/baseline, one per row, on a shared scale with a line at 1 (parity)
+ * and a tick at each target. Green: target met; red: missed; grey: no target. Hand-written SVG.
+ */
+export function renderSvg(rows: Row[], subtitle: string): string {
+  const width = 760
+  const left = 250
+  const right = 70
+  const barH = 22
+  const gap = 14
+  const top = 56
+  const height = top + rows.length * (barH + gap) + 40
+  const max = Math.max(1.5, ...rows.map((r) => r.ratio).filter(Number.isFinite), ...rows.map((r) => r.target ?? 0)) * 1.1
+  const x = (v: number) => left + (Math.max(0, v) / max) * (width - left - right)
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="13">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="16" y="24" font-size="16" font-weight="600">Product / baseline, same run</text>`,
+    `<text x="16" y="42" fill="#555">${esc(subtitle)}</text>`,
+  ]
+  rows.forEach((r, i) => {
+    const y = top + i * (barH + gap)
+    const colour = r.met === undefined ? '#9e9e9e' : r.met ? '#2e7d32' : '#c62828'
+    out.push(`<text x="${left - 10}" y="${y + barH / 2 + 4}" text-anchor="end">${esc(`${r.scenario}: ${r.label}`)}</text>`)
+    out.push(`<text x="${left - 10}" y="${y + barH / 2 + 17}" text-anchor="end" font-size="10" fill="#777">${r.better} is better</text>`)
+    if (Number.isFinite(r.ratio)) {
+      out.push(`<rect x="${left}" y="${y}" width="${(x(r.ratio) - left).toFixed(1)}" height="${barH}" fill="${colour}"/>`)
+      out.push(`<text x="${(x(r.ratio) + 6).toFixed(1)}" y="${y + barH / 2 + 4}">${r.ratio.toFixed(2)}</text>`)
+    }
+    if (r.target !== undefined) {
+      const tx = x(r.target).toFixed(1)
+      out.push(`<line x1="${tx}" x2="${tx}" y1="${y - 3}" y2="${y + barH + 3}" stroke="#000" stroke-width="2" stroke-dasharray="3 2"/>`)
+    }
+  })
+  const one = x(1).toFixed(1)
+  const bottom = top + rows.length * (barH + gap) - gap + 6
+  out.push(`<line x1="${one}" x2="${one}" y1="${top - 6}" y2="${bottom}" stroke="#333"/>`)
+  out.push(`<text x="${one}" y="${bottom + 16}" text-anchor="middle" fill="#333">1.0 = baseline</text>`)
+  out.push(`<text x="${width - 16}" y="${bottom + 32}" text-anchor="end" font-size="11" fill="#555">dashed tick: target</text>`)
+  out.push('</svg>')
+  return out.join('\n') + '\n'
+}
+
+const BEGIN = '<!-- bench:results:begin -->'
+const END = '<!-- bench:results:end -->'
+const SWEEP_BEGIN = '<!-- bench:sweep:begin -->'
+const SWEEP_END = '<!-- bench:sweep:end -->'
+
+/** Replaces the text between `begin` and `end` in `doc`; appends the block when the markers are missing. */
+function splice(doc: string, begin: string, end: string, body: string): string {
+  const block = `${begin}\n${body}\n${end}`
+  const a = doc.indexOf(begin)
+  const b = doc.indexOf(end)
+  if (a === -1 || b === -1 || b < a) return `${doc.trimEnd()}\n\n${block}\n`
+  return doc.slice(0, a) + block + doc.slice(b + end.length)
+}
+
+export function missedText(rows: Row[]): string {
+  const missed = rows.filter((r) => r.met === false)
+  if (missed.length === 0) return 'Every target was met in this run.'
+  return missed
+    .map((r) => {
+      const by = r.better === 'higher' ? (r.target! - r.ratio) / r.target! : (r.ratio - r.target!) / r.target!
+      return `- **${r.scenario}** missed: ${r.ratio.toFixed(2)} against ${targetText(r)}, short by ${(by * 100).toFixed(0)} % of the target (see the notes below).`
+    })
+    .join('\n')
+}
+
+/** Writes the generated parts of docs/PERFORMANCE.md (between markers; the hand-written rest is kept). */
+export function updatePerformanceDoc(path: string, template: string, parts: { results?: string; sweep?: string }): void {
+  let doc = existsSync(path) ? readFileSync(path, 'utf8') : template
+  if (parts.results !== undefined) doc = splice(doc, BEGIN, END, parts.results)
+  if (parts.sweep !== undefined) doc = splice(doc, SWEEP_BEGIN, SWEEP_END, parts.sweep)
+  writeFileSync(path, doc)
+}
+
+export const MARKERS = { BEGIN, END, SWEEP_BEGIN, SWEEP_END }

@@ -1,0 +1,206 @@
+/**
+ * PostgreSQL store for several instances sharing one database: Drizzle over Bun's built-in SQL,
+ * migrations embedded at build time and applied under an advisory lock.
+ */
+import { SQL } from 'bun'
+import { and, desc, eq, gt, lt, max, sql as dsql, type SQL as Condition } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/bun-sql'
+import * as schema from '../../db/schema.pg.ts'
+import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
+import { AppError } from '../errors.ts'
+import type { Deliver, Message, MessageQuery, NewMessage, RoomActivity, Store, User, UserRecord } from './store.ts'
+
+const MIGRATIONS = readMigrations('postgres')
+
+/** Advisory lock keys: (class, id) pairs, so they can't collide with another application's single-key locks. */
+const LOCK_CLASS = 0x63686174 // "chat"
+const MIGRATION_LOCK = 1
+
+type MessageRow = typeof schema.messages.$inferSelect
+
+function toMessage(row: MessageRow): Message {
+  const message: Message = {
+    id: Number(row.id),
+    room: row.room,
+    user: { id: Number(row.userId), username: row.username },
+    text: row.text,
+    ts: new Date(Number(row.createdAt)).toISOString(),
+  }
+  if (row.nonce !== null) message.nonce = row.nonce
+  return message
+}
+
+/** True for failures of the database connection rather than of the query: those become 503 UNAVAILABLE. */
+function isUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof SQL.PostgresError) {
+      if (e.code !== 'ERR_POSTGRES_SERVER_ERROR') return true
+      // 08: connection exception; 57P0x: server shutting down / starting; 53300: too many connections.
+      return e.errno !== undefined && (e.errno.startsWith('08') || e.errno.startsWith('57P0') || e.errno === '53300')
+    }
+    if ('code' in e && typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ERR_POSTGRES_)/.test(e.code)) return true
+  }
+  return false
+}
+
+/** Runs a store call, turning a lost database into AppError UNAVAILABLE so clients get 503 and retry. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    if (isUnavailable(err)) throw new AppError('UNAVAILABLE', 'the database is not answering; try again shortly')
+    throw err
+  }
+}
+
+export async function openPostgresStore(url: string): Promise<Store> {
+  const client = new SQL(url, { max: 20, idleTimeout: 30, connectionTimeout: 5 })
+  await migrate(client)
+  const db = drizzle({ client, schema })
+  const { users, messages, settings } = schema
+
+  /**
+   * Group commit per room, serialised across instances: an advisory lock on the room is held while
+   * the batch is inserted (one statement, committed) and delivered, so every instance publishes a
+   * room's messages in id order and subscribers never see them out of order.
+   */
+  const queues = new Map<string, { message: NewMessage; deliver: Deliver; resolve: (m: Message) => void; reject: (err: unknown) => void }[]>()
+  /** Rooms with a flush scheduled or running; the running flush picks up whatever queues meanwhile. */
+  const active = new Set<string>()
+
+  async function flushRoom(room: string): Promise<void> {
+    try {
+      for (let items = queues.get(room); items && items.length > 0; items = queues.get(room)) {
+        queues.delete(room)
+        try {
+          const inserted = await guard(() => insertLocked(room, items!))
+          items.forEach((item, i) => item.resolve(inserted[i]!))
+        } catch (err) {
+          for (const item of items) item.reject(err)
+        }
+      }
+    } finally {
+      active.delete(room)
+    }
+  }
+
+  async function insertLocked(room: string, items: { message: NewMessage; deliver: Deliver }[]): Promise<Message[]> {
+    const conn = await client.reserve()
+    try {
+      await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, hashtext(${room}))`
+      try {
+        const rows = await drizzle({ client: conn, schema })
+          .insert(messages)
+          .values(
+            items.map(({ message: m }) => ({
+              room: m.room,
+              userId: m.user.id,
+              username: m.user.username,
+              text: m.text,
+              nonce: m.nonce ?? null,
+              createdAt: m.createdAt,
+            })),
+          )
+          .returning()
+        // RETURNING gives one row per VALUES row; identity values were drawn in that order.
+        const inserted = rows.map(toMessage).sort((a, b) => a.id - b.id)
+        for (let i = 0; i < items.length; i++) await items[i]!.deliver(inserted[i]!)
+        return inserted
+      } finally {
+        await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, hashtext(${room}))`
+      }
+    } finally {
+      conn.release()
+    }
+  }
+
+  return {
+    createUser: (user) =>
+      guard(async (): Promise<User | undefined> => {
+        const [row] = await db
+          .insert(users)
+          .values({ ...user, createdAt: Date.now() })
+          .onConflictDoNothing()
+          .returning({ id: users.id, username: users.username })
+        return row && { id: Number(row.id), username: row.username }
+      }),
+    findUserByKey: (key) =>
+      guard(async (): Promise<UserRecord | undefined> => {
+        const [row] = await db
+          .select({ id: users.id, username: users.username, passwordHash: users.passwordHash })
+          .from(users)
+          .where(eq(users.usernameKey, key))
+        return row && { ...row, id: Number(row.id) }
+      }),
+    findUserById: (id) =>
+      guard(async (): Promise<User | undefined> => {
+        const [row] = await db.select({ id: users.id, username: users.username }).from(users).where(eq(users.id, id))
+        return row && { id: Number(row.id), username: row.username }
+      }),
+    getOrCreateSetting: (key, create) =>
+      guard(async () => {
+        await db.insert(settings).values({ key, value: create() }).onConflictDoNothing()
+        const [row] = await db.select({ value: settings.value }).from(settings).where(eq(settings.key, key))
+        if (!row) throw new Error(`setting ${key} vanished after insert`)
+        return row.value
+      }),
+    insertMessage(m, deliver) {
+      const pending = Promise.withResolvers<Message>()
+      const queue = queues.get(m.room)
+      const item = { message: m, deliver, resolve: pending.resolve, reject: pending.reject }
+      if (queue) queue.push(item)
+      else queues.set(m.room, [item])
+      if (!active.has(m.room)) {
+        active.add(m.room)
+        setImmediate(() => void flushRoom(m.room))
+      }
+      return pending.promise
+    },
+    listMessages: (room, q: MessageQuery) =>
+      guard(async () => {
+        const where: Condition[] = [eq(messages.room, room)]
+        if (q.before !== undefined) where.push(lt(messages.id, q.before))
+        if (q.after !== undefined) where.push(gt(messages.id, q.after))
+        const rows = await db
+          .select()
+          .from(messages)
+          .where(and(...where))
+          .orderBy(desc(messages.id))
+          .limit(q.limit)
+        return rows.reverse().map(toMessage)
+      }),
+    listRoomActivity: () =>
+      guard(async (): Promise<RoomActivity[]> => {
+        const rows = await db
+          .select({ room: messages.room, lastMessageId: max(messages.id) })
+          .from(messages)
+          .groupBy(messages.room)
+        return rows.map((r) => ({ room: r.room, lastMessageId: Number(r.lastMessageId ?? 0) }))
+      }),
+    ping: () =>
+      guard(async () => {
+        await db.execute(dsql`SELECT 1`)
+      }),
+    async close() {
+      while (active.size > 0) await Bun.sleep(5)
+      await client.close({ timeout: 5 })
+    },
+  }
+}
+
+/** Applies the embedded migrations once, even when several instances start together. */
+async function migrate(client: SQL): Promise<void> {
+  const conn = await client.reserve()
+  try {
+    await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, ${MIGRATION_LOCK})`
+    try {
+      const db = drizzle({ client: conn })
+      const internals = db as unknown as { dialect: { migrate(m: typeof MIGRATIONS, s: unknown, c: object): Promise<void> }; session: unknown }
+      await internals.dialect.migrate(MIGRATIONS, internals.session, {})
+    } finally {
+      await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, ${MIGRATION_LOCK})`
+    }
+  } finally {
+    conn.release()
+  }
+}

@@ -1,0 +1,57 @@
+/** The message box: Enter sends, Shift+Enter adds a line, and it is disabled with a reason while posting is not possible. */
+import { byId } from './dom.ts'
+
+export class Composer {
+  /** Set by the open room; returns false when the text was not taken (so it stays in the box). */
+  send: ((text: string) => boolean) | undefined
+
+  private readonly form = byId<HTMLFormElement>('composer')
+  private readonly input = byId<HTMLTextAreaElement>('composer-input')
+  private readonly button = byId<HTMLButtonElement>('composer-send')
+  private readonly status = byId('composer-status')
+
+  constructor() {
+    this.form.addEventListener('submit', (e) => {
+      e.preventDefault()
+      this.submit()
+    })
+    this.input.addEventListener('keydown', (e) => {
+      // isComposing: Enter that confirms an IME candidate is not "send".
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault()
+        this.submit()
+      }
+    })
+  }
+
+  setRoom(room: string): void {
+    this.input.placeholder = `Message #${room}`
+    this.input.value = ''
+  }
+
+  /** Enabled, or disabled with a sentence saying why (offline, rate limited). */
+  setBlocked(reason: string | undefined): void {
+    const blocked = reason !== undefined
+    const hadFocus = document.activeElement === this.input
+    this.input.disabled = blocked
+    this.button.disabled = blocked
+    this.form.classList.toggle('blocked', blocked)
+    this.status.textContent = reason ?? ''
+    // Disabling drops focus; give it back when posting is possible again.
+    if (!blocked && (hadFocus || this.wasFocused)) this.input.focus()
+    this.wasFocused = blocked && (hadFocus || this.wasFocused)
+  }
+
+  focus(): void {
+    this.input.focus()
+  }
+
+  private wasFocused = false
+
+  private submit(): void {
+    if (this.input.disabled) return
+    const text = this.input.value.replace(/\s+$/, '')
+    if (text.trim() === '') return
+    if (this.send?.(text)) this.input.value = ''
+  }
+}

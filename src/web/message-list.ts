@@ -1,0 +1,250 @@
+/** The timeline: messages ordered by id and shown once, own and pending ones marked, follow-the-bottom scrolling, older pages on scroll-up. */
+import type { Message, User } from './api.ts'
+import { byId, el, hueClass, initialOf } from './dom.ts'
+
+/** Within this distance of the bottom the reader is "following" and new messages scroll into view. */
+const FOLLOW_PX = 80
+/** Older messages load when the reader scrolls this close to the top. */
+const LOAD_OLDER_PX = 300
+/** Consecutive messages by one person within this window share one header. */
+const GROUP_MS = 5 * 60_000
+
+const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
+const DAY_AND_TIME = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
+const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' })
+
+export type OlderPage = { messages: Message[]; hasMore: boolean }
+
+export class MessageList {
+  /** Set by the open room: fetch the page of messages before this id. */
+  loadOlder: ((before: number) => Promise<OlderPage>) | undefined
+  /** Set by the open room: send a failed message again. */
+  retry: ((nonce: string) => void) | undefined
+
+  private readonly scroller = byId('messages')
+  private readonly list = byId<HTMLOListElement>('message-list')
+  private readonly olderButton = byId<HTMLButtonElement>('load-older')
+  private readonly historyStart = byId('history-start')
+  private readonly jumpButton = byId<HTMLButtonElement>('jump-latest')
+  private readonly shown = new Map<number, HTMLLIElement>()
+  /** Ids in `shown`, ascending: where a message goes. */
+  private ids: number[] = []
+  /** Sends not yet echoed, in send order; always after every confirmed message. */
+  private readonly pending = new Map<string, HTMLLIElement>()
+  private room = ''
+  /** Bumped by reset(), so a page that arrives for an earlier timeline is dropped. */
+  private generation = 0
+  private me: User | undefined
+  private hasOlder = false
+  private loading = false
+  private olderFailed = false
+
+  constructor() {
+    this.scroller.addEventListener('scroll', () => {
+      if (this.isFollowing()) this.jumpButton.hidden = true
+      if (this.scroller.scrollTop < LOAD_OLDER_PX) void this.fetchOlder()
+    })
+    this.olderButton.addEventListener('click', () => void this.fetchOlder())
+    this.jumpButton.addEventListener('click', () => this.scrollToEnd())
+  }
+
+  /** Empties the timeline for a room (or for a fresh start after a truncated resume). */
+  reset(room: string, me: User | undefined): void {
+    this.room = room
+    this.me = me
+    this.generation++
+    this.loading = false
+    this.shown.clear()
+    this.ids = []
+    this.pending.clear()
+    this.list.replaceChildren()
+    this.hasOlder = false
+    this.olderFailed = false
+    this.jumpButton.hidden = true
+    this.renderEdge()
+  }
+
+  setMe(me: User | undefined): void {
+    this.me = me
+    for (const li of this.shown.values()) li.classList.toggle('own', li.dataset.userId === String(me?.id))
+  }
+
+  /** The oldest id shown, the `before` cursor for older pages. */
+  get oldestId(): number | undefined {
+    return this.ids[0]
+  }
+
+  /** Says whether older messages may exist (after a welcome: yes, if it had any history). */
+  setHasOlder(hasOlder: boolean): void {
+    this.hasOlder = hasOlder
+    this.renderEdge()
+    this.fillViewport()
+  }
+
+  /** Adds messages anywhere in the timeline, skipping ids already shown; follows the bottom if the reader was there. */
+  add(messages: Message[]): void {
+    const following = this.isFollowing()
+    let appended = false
+    for (const m of messages) {
+      if (this.shown.has(m.id)) continue
+      appended = this.insert(m) || appended
+    }
+    this.renderEdge()
+    if (!appended) return
+    if (following) this.scrollToEnd()
+    else this.jumpButton.hidden = false
+  }
+
+  /** A message this tab just sent: shown at the end as pending until `confirm`. */
+  addPending(nonce: string, text: string): void {
+    const li = this.render({ id: 0, room: this.room, user: this.me ?? { id: 0, username: 'you' }, text, ts: new Date().toISOString() })
+    li.classList.add('pending')
+    li.dataset.nonce = nonce
+    const status = el('span', 'send-status', 'Sending…')
+    li.querySelector('.bubble')!.append(status)
+    this.list.append(li)
+    this.pending.set(nonce, li)
+    this.regroup(li)
+    this.renderEdge()
+    this.scrollToEnd()
+  }
+
+  /** The server's copy of a pending send arrived (live or in a welcome's history): it replaces the placeholder. */
+  confirm(nonce: string, message: Message): void {
+    const li = this.pending.get(nonce)
+    if (li) {
+      this.pending.delete(nonce)
+      const next = li.nextElementSibling
+      li.remove()
+      if (next instanceof HTMLLIElement) this.regroup(next)
+    }
+    this.add([message])
+  }
+
+  setPendingState(nonce: string, state: 'sending' | 'failed'): void {
+    const li = this.pending.get(nonce)
+    if (!li) return
+    li.classList.toggle('failed', state === 'failed')
+    const status = li.querySelector('.send-status')!
+    if (state === 'sending') {
+      status.replaceChildren('Sending…')
+      return
+    }
+    const retry = el('button', 'link-button', 'Retry')
+    retry.type = 'button'
+    retry.addEventListener('click', () => this.retry?.(nonce))
+    status.replaceChildren('Not sent. ', retry)
+  }
+
+  /** Pending sends, oldest first. */
+  pendingNonces(): string[] {
+    return [...this.pending.keys()]
+  }
+
+  isPending(nonce: string): boolean {
+    return this.pending.has(nonce)
+  }
+
+  scrollToEnd(): void {
+    this.scroller.scrollTop = this.scroller.scrollHeight
+    this.jumpButton.hidden = true
+  }
+
+  private isFollowing(): boolean {
+    const s = this.scroller
+    return s.scrollHeight - s.scrollTop - s.clientHeight < FOLLOW_PX
+  }
+
+  /** Puts a confirmed message in id order; returns true when it landed after every other confirmed one. */
+  private insert(m: Message): boolean {
+    const li = this.render(m)
+    let lo = 0
+    let hi = this.ids.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (this.ids[mid]! < m.id) lo = mid + 1
+      else hi = mid
+    }
+    const atEnd = lo === this.ids.length
+    const before = atEnd ? (this.pending.values().next().value ?? null) : this.shown.get(this.ids[lo]!)!
+    this.list.insertBefore(li, before)
+    this.ids.splice(lo, 0, m.id)
+    this.shown.set(m.id, li)
+    this.regroup(li)
+    if (li.nextElementSibling instanceof HTMLLIElement) this.regroup(li.nextElementSibling)
+    return atEnd
+  }
+
+  private render(m: Message): HTMLLIElement {
+    const li = el('li', `message ${hueClass(m.user.username)}`)
+    if (m.id) li.dataset.id = String(m.id)
+    li.dataset.userId = String(m.user.id)
+    const at = new Date(m.ts)
+    li.dataset.at = String(at.getTime())
+    if (this.me && m.user.id === this.me.id) li.classList.add('own')
+
+    const avatar = el('span', 'avatar', initialOf(m.user.username))
+    avatar.setAttribute('aria-hidden', 'true')
+    const bubble = el('div', 'bubble')
+    const meta = el('div', 'meta')
+    const author = el('span', 'author', m.user.username)
+    const time = el('time', 'time', formatTime(at))
+    time.dateTime = m.ts
+    time.title = FULL.format(at)
+    meta.append(author, time)
+    bubble.append(meta, el('p', 'text', m.text))
+    li.append(avatar, bubble)
+    return li
+  }
+
+  /** Hides the header of a message that continues the previous one's run. */
+  private regroup(li: HTMLLIElement): void {
+    const prev = li.previousElementSibling as HTMLLIElement | null
+    const continued = prev !== null && prev.dataset.userId === li.dataset.userId && Number(li.dataset.at) - Number(prev.dataset.at) < GROUP_MS
+    li.classList.toggle('continued', continued)
+  }
+
+  private renderEdge(): void {
+    this.olderButton.hidden = !this.hasOlder || this.ids.length === 0
+    this.olderButton.textContent = this.olderFailed ? 'Could not load older messages. Try again' : 'Load older messages'
+    this.olderButton.disabled = this.loading
+    const empty = this.ids.length === 0 && this.pending.size === 0
+    this.historyStart.hidden = this.hasOlder && !empty
+    this.historyStart.textContent = empty ? `No messages in #${this.room} yet.` : `This is the start of #${this.room}.`
+  }
+
+  /** Loads the page before the oldest message, keeping what the reader looks at in place. */
+  private async fetchOlder(): Promise<void> {
+    const before = this.oldestId
+    if (!this.hasOlder || this.loading || before === undefined || !this.loadOlder) return
+    const generation = this.generation
+    this.loading = true
+    this.renderEdge()
+    try {
+      const page = await this.loadOlder(before)
+      if (generation !== this.generation) return
+      this.olderFailed = false
+      const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop
+      for (const m of page.messages) if (!this.shown.has(m.id)) this.insert(m)
+      this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom
+      this.hasOlder = page.hasMore && page.messages.length > 0
+    } catch {
+      if (generation === this.generation) this.olderFailed = true
+    } finally {
+      if (generation === this.generation) {
+        this.loading = false
+        this.renderEdge()
+      }
+    }
+    if (generation === this.generation && !this.olderFailed) this.fillViewport()
+  }
+
+  /** With too few messages to scroll, scroll-up can never happen: load older ones until it can. */
+  private fillViewport(): void {
+    if (this.hasOlder && this.scroller.scrollHeight <= this.scroller.clientHeight + LOAD_OLDER_PX) void this.fetchOlder()
+  }
+}
+
+function formatTime(at: Date): string {
+  return at.toDateString() === new Date().toDateString() ? TIME.format(at) : DAY_AND_TIME.format(at)
+}

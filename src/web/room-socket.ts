@@ -1,0 +1,235 @@
+/** One room's WebSocket: read-only or with the token as subprotocol, resume with ?since=, and the spec's close-code table (spec §3). */
+import type { Message, User } from './api.ts'
+
+export interface Welcome {
+  room: string
+  user: User | null
+  readOnly: boolean
+  members: User[]
+  history: Message[]
+  truncated: boolean
+}
+
+type ServerFrame =
+  | { type: 'welcome'; data: Welcome }
+  | { type: 'message'; data: Message }
+  | { type: 'join' | 'leave'; data: { user: User } }
+  | { type: 'error'; error: { type: string; message: string } }
+  | { type: 'pong' }
+
+export type ConnectionState =
+  | { kind: 'connecting'; attempt: number }
+  | { kind: 'open' }
+  /** A retry is scheduled at `until` (epoch ms); `busy` is the server's connection cap (4029). */
+  | { kind: 'waiting'; until: number; why: 'network' | 'busy' | 'offline' }
+  /** Not connected and not retrying: stopped, closed normally, or the token was refused. */
+  | { kind: 'idle' }
+
+export interface RoomSocketEvents {
+  onState(state: ConnectionState): void
+  /** `resumed` is true for every welcome after the first: its history starts after `lastId`. */
+  onWelcome(welcome: Welcome, resumed: boolean): void
+  onMessage(message: Message): void
+  onPresence(kind: 'join' | 'leave', user: User): void
+  onError(type: string, message: string): void
+  /** 4001: the token this connection offered was refused. The socket stays idle until `reconnectNow()`. */
+  onTokenRejected(token: string | undefined): void
+  /** 1008 READ_ONLY: the connection had no token but tried to post. */
+  onReadOnly(): void
+}
+
+export const CLOSE_CODES = {
+  NORMAL: 1000,
+  READ_ONLY: 1008,
+  TOKEN_INVALID: 4001,
+  CONNECTION_LIMIT: 4029,
+} as const
+
+const BACKOFF_BASE_MS = 500
+const BACKOFF_MAX_MS = 30_000
+/** 4029 means the server is full: come back much later (spec §3 "back off for a while"). */
+const BUSY_BASE_MS = 15_000
+const BUSY_MAX_MS = 5 * 60_000
+/** An application ping; a connection that stays silent past the timeout is treated as dead. */
+const PING_EVERY_MS = 25_000
+const PONG_TIMEOUT_MS = 10_000
+
+/** Exponential back-off with jitter: somewhere in the upper half of min(max, base·2^attempt). */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** attempt)
+  return ceiling / 2 + (Math.random() * ceiling) / 2
+}
+
+export class RoomSocket {
+  /** The highest message id seen: the resume cursor for `?since=`. */
+  lastId = 0
+  private ws: WebSocket | undefined
+  /** True between this connection's welcome and its close: only then may frames be sent. */
+  private ready = false
+  private welcomedBefore = false
+  private attempt = 0
+  private stopped = false
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private pingTimer: ReturnType<typeof setInterval> | undefined
+  private pongTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly onOnline = () => this.reconnectNow()
+  private readonly onOffline = () => {
+    this.drop()
+    this.events.onState({ kind: 'waiting', until: Infinity, why: 'offline' })
+  }
+
+  constructor(
+    readonly room: string,
+    private readonly getToken: () => string | undefined,
+    private readonly events: RoomSocketEvents,
+  ) {}
+
+  start(): void {
+    window.addEventListener('online', this.onOnline)
+    window.addEventListener('offline', this.onOffline)
+    this.connect()
+  }
+
+  stop(): void {
+    this.stopped = true
+    window.removeEventListener('online', this.onOnline)
+    window.removeEventListener('offline', this.onOffline)
+    this.drop()
+    this.events.onState({ kind: 'idle' })
+  }
+
+  /** Drops any connection or pending retry and connects at once (new token, network back). */
+  reconnectNow(): void {
+    if (this.stopped) return
+    this.drop()
+    this.attempt = 0
+    this.connect()
+  }
+
+  /** Sends when the room is joined; false when it is not (offline, between connections). */
+  send(frame: { type: 'message'; text: string; nonce: string } | { type: 'ping' }): boolean {
+    if (!this.ready || this.ws?.readyState !== WebSocket.OPEN) return false
+    this.ws.send(JSON.stringify(frame))
+    return true
+  }
+
+  get isOpen(): boolean {
+    return this.ready
+  }
+
+  private connect(): void {
+    const token = this.getToken()
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
+    const since = this.lastId > 0 ? `?since=${this.lastId}` : ''
+    const url = `${scheme}//${location.host}/api/v1/rooms/${encodeURIComponent(this.room)}/messages/ws${since}`
+    const ws = token ? new WebSocket(url, [token]) : new WebSocket(url)
+    this.ws = ws
+    this.ready = false
+    this.events.onState({ kind: 'connecting', attempt: this.attempt })
+    ws.onmessage = (e) => {
+      if (this.ws === ws) this.handle(String(e.data))
+    }
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return
+      this.ws = undefined
+      this.ready = false
+      this.stopPing()
+      this.closed(e.code, token)
+    }
+  }
+
+  private handle(raw: string): void {
+    clearTimeout(this.pongTimer)
+    let frame: ServerFrame
+    try {
+      frame = JSON.parse(raw)
+    } catch {
+      return
+    }
+    switch (frame.type) {
+      case 'welcome': {
+        const resumed = this.welcomedBefore
+        this.welcomedBefore = true
+        this.ready = true
+        this.attempt = 0
+        for (const m of frame.data.history) this.lastId = Math.max(this.lastId, m.id)
+        this.events.onWelcome(frame.data, resumed)
+        this.events.onState({ kind: 'open' })
+        this.startPing()
+        break
+      }
+      case 'message':
+        this.lastId = Math.max(this.lastId, frame.data.id)
+        this.events.onMessage(frame.data)
+        break
+      case 'join':
+      case 'leave':
+        this.events.onPresence(frame.type, frame.data.user)
+        break
+      case 'error':
+        this.events.onError(frame.error.type, frame.error.message)
+        break
+    }
+  }
+
+  /** What to do after a close, per the spec's close-code table (spec §3). */
+  private closed(code: number, token: string | undefined): void {
+    if (this.stopped) return
+    switch (code) {
+      case CLOSE_CODES.NORMAL:
+        this.events.onState({ kind: 'idle' })
+        return
+      case CLOSE_CODES.TOKEN_INVALID:
+        // Never retried with the same token: the owner gets a new one or goes read-only.
+        this.events.onState({ kind: 'idle' })
+        this.events.onTokenRejected(token)
+        return
+      case CLOSE_CODES.CONNECTION_LIMIT:
+        return this.retryLater(BUSY_BASE_MS, BUSY_MAX_MS, 'busy')
+      case CLOSE_CODES.READ_ONLY:
+        this.events.onReadOnly()
+        return this.retryLater(BACKOFF_BASE_MS, BACKOFF_MAX_MS, 'network')
+      default:
+        // 1001 SHUTDOWN, 1011, 1013, and 1006 (network, refused upgrade): back off, then resume.
+        return this.retryLater(BACKOFF_BASE_MS, BACKOFF_MAX_MS, 'network')
+    }
+  }
+
+  private retryLater(baseMs: number, maxMs: number, why: 'network' | 'busy'): void {
+    const delay = backoffDelay(this.attempt++, baseMs, maxMs)
+    clearTimeout(this.retryTimer)
+    this.retryTimer = setTimeout(() => this.connect(), delay)
+    this.events.onState({ kind: 'waiting', until: Date.now() + delay, why })
+  }
+
+  /** Forgets the current connection without reacting to its close. */
+  private drop(): void {
+    clearTimeout(this.retryTimer)
+    this.stopPing()
+    const ws = this.ws
+    this.ws = undefined
+    this.ready = false
+    if (ws) {
+      ws.onclose = ws.onmessage = null
+      ws.close(CLOSE_CODES.NORMAL)
+    }
+  }
+
+  private startPing(): void {
+    this.stopPing()
+    this.pingTimer = setInterval(() => {
+      if (!this.send({ type: 'ping' })) return
+      clearTimeout(this.pongTimer)
+      this.pongTimer = setTimeout(() => {
+        // No frame at all for a while: the connection is dead even if the browser has not noticed.
+        this.drop()
+        this.retryLater(BACKOFF_BASE_MS, BACKOFF_MAX_MS, 'network')
+      }, PONG_TIMEOUT_MS)
+    }, PING_EVERY_MS)
+  }
+
+  private stopPing(): void {
+    clearInterval(this.pingTimer)
+    clearTimeout(this.pongTimer)
+  }
+}

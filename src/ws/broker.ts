@@ -1,0 +1,28 @@
+/** Broker: carries a room's frames and presence between instances. Alone, there is nothing to carry. */
+import type { Message, User } from '../store/store.ts'
+import type { Hub } from './hub.ts'
+
+export interface Broker {
+  /** Delivers a stored message to every subscriber of its room on every instance. Never throws. */
+  publishMessage(message: Message): void | Promise<void>
+  /** Starts following a room: its frames and presence from other instances reach this hub. */
+  watch(room: string): Promise<void>
+  unwatch(room: string): void
+  /** This instance's presence of `user` in `room` changed (first connection opened / last closed). */
+  announce(room: string, user: User, present: boolean): void
+  /** Rooms with logged-in users anywhere, and how many (spec §2 GET /api/v1/rooms). */
+  occupiedRooms(): Promise<{ name: string; members: number }[]>
+  close(): Promise<void>
+}
+
+/** The single-instance broker: delivery is the hub's local fan-out. */
+export function createLocalBroker(hub: Hub): Broker {
+  return {
+    publishMessage: (message) => hub.publishMessage(message),
+    watch: () => Promise.resolve(),
+    unwatch() {},
+    announce() {},
+    occupiedRooms: async () => hub.occupiedRooms(),
+    close: () => Promise.resolve(),
+  }
+}

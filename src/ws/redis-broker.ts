@@ -1,0 +1,216 @@
+/**
+ * Redis broker: room frames and presence between instances over Redis pub/sub (one channel per
+ * room), instance heartbeats with expiry, and gap repair from the database after a reconnect.
+ *
+ * Bun's Redis client does not re-subscribe after it reconnects (onconnect fires, messages stop),
+ * so every reconnect re-subscribes each followed room, re-announces this instance's presence, and
+ * delivers from the database whatever was posted while the subscription was down.
+ */
+import { RedisClient } from 'bun'
+import type { Logger } from '../log.ts'
+import type { Message, Store, User } from '../store/store.ts'
+import type { Broker } from './broker.ts'
+import type { Hub } from './hub.ts'
+
+const CHANNEL_PREFIX = 'chat:room:'
+const INSTANCES_KEY = 'chat:instances'
+const ROOMS_KEY = 'chat:presence-rooms'
+const presenceKey = (room: string) => `chat:presence:${room}`
+/** Gap repair reads at most this many messages per room; a longer outage is left to clients' ?since=. */
+const REPAIR_MAX = 10_000
+/** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
+const PUBLISH_TIMEOUT_MS = 1000
+
+type Envelope = { i: string; k: 'm'; m: Message } | { i: string; k: 'p'; u: User; p: boolean }
+
+export interface RedisBrokerOptions {
+  url: string
+  hub: Hub
+  store: Store
+  log: Logger
+  /** How often this instance proves it is alive. */
+  heartbeatMs?: number
+  /** An instance silent this long is dead: its users stop counting. */
+  instanceTtlMs?: number
+}
+
+export interface RedisBroker extends Broker {
+  /** The command connection, shared with the cluster-wide rate limiters. */
+  redis: RedisClient
+  instanceId: string
+}
+
+export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 2000, instanceTtlMs = 10_000 }: RedisBrokerOptions): Promise<RedisBroker> {
+  const instanceId = crypto.randomUUID()
+  // Commands fail fast while Redis is away instead of queueing behind a room's ordering lock.
+  const redis = new RedisClient(url, { maxRetries: Number.MAX_SAFE_INTEGER, enableOfflineQueue: false })
+  const sub = new RedisClient(url, { maxRetries: Number.MAX_SAFE_INTEGER })
+  await redis.connect()
+  await sub.connect()
+
+  const watched = new Set<string>()
+  /** This instance's present users per room, to re-announce after Redis lost its data. */
+  const local = new Map<string, Map<number, User>>()
+  /** Frames held while a recovery replays the database, applied after it in arrival order. */
+  let repairing: { room: string; env: Envelope }[] | undefined
+  let closed = false
+
+  function receive(raw: string, channel: string): void {
+    let env: Envelope
+    try {
+      env = JSON.parse(raw)
+    } catch {
+      return log.warn('ignored a malformed broker frame', { channel })
+    }
+    if (env.i === instanceId) return
+    const room = channel.slice(CHANNEL_PREFIX.length)
+    if (repairing) repairing.push({ room, env })
+    else apply(room, env)
+  }
+
+  function apply(room: string, env: Envelope): void {
+    if (env.k === 'm') hub.publishMessage(env.m)
+    else hub.applyRemotePresence(room, env.i, env.u, env.p)
+  }
+
+  async function liveInstances(): Promise<Set<string>> {
+    const ids: string[] = await redis.send('ZRANGEBYSCORE', [INSTANCES_KEY, String(Date.now() - instanceTtlMs), '+inf'])
+    return new Set(ids)
+  }
+
+  async function loadPresence(room: string): Promise<void> {
+    const live = await liveInstances()
+    const fields: Record<string, string> = (await redis.send('HGETALL', [presenceKey(room)])) ?? {}
+    for (const [field, value] of Object.entries(fields)) {
+      const instance = field.slice(0, field.lastIndexOf(':'))
+      if (instance !== instanceId && live.has(instance)) hub.applyRemotePresence(room, instance, JSON.parse(value) as User, true)
+    }
+  }
+
+  async function follow(room: string): Promise<void> {
+    await sub.subscribe(CHANNEL_PREFIX + room, receive)
+    await loadPresence(room)
+  }
+
+  async function send(room: string, env: Envelope): Promise<void> {
+    await redis.publish(CHANNEL_PREFIX + room, JSON.stringify(env))
+  }
+
+  async function writePresence(room: string, user: User, present: boolean): Promise<void> {
+    const field = `${instanceId}:${user.id}`
+    if (present) {
+      await redis.send('HSET', [presenceKey(room), field, JSON.stringify(user)])
+      await redis.send('SADD', [ROOMS_KEY, room])
+    } else {
+      await redis.send('HDEL', [presenceKey(room), field])
+    }
+    await send(room, { i: instanceId, k: 'p', u: user, p: present })
+  }
+
+  async function heartbeat(): Promise<void> {
+    const now = Date.now()
+    await redis.send('ZADD', [INSTANCES_KEY, String(now), instanceId])
+    const dead: string[] = await redis.send('ZRANGEBYSCORE', [INSTANCES_KEY, '-inf', String(now - instanceTtlMs)])
+    for (const instance of dead) {
+      log.warn('instance stopped heartbeating; its users no longer count', { instance })
+      hub.forgetInstance(instance)
+      await redis.send('ZREM', [INSTANCES_KEY, instance])
+    }
+  }
+  const beat = setInterval(() => heartbeat().catch((err: unknown) => log.warn('heartbeat failed', { err: String(err) })), heartbeatMs)
+  await heartbeat()
+
+  /** After a reconnect: follow every room again, restore our presence, deliver what was missed. */
+  async function recover(): Promise<void> {
+    repairing ??= []
+    try {
+      await heartbeat()
+      for (const room of watched) {
+        await sub.unsubscribe(CHANNEL_PREFIX + room).catch(() => {})
+        await follow(room)
+      }
+      for (const [room, users] of local) for (const user of users.values()) await writePresence(room, user, true)
+      for (const room of hub.roomNames()) {
+        const missed = await store.listMessages(room, { after: hub.lastMessageId(room), limit: REPAIR_MAX })
+        for (const message of missed) hub.publishMessage(message)
+      }
+      log.info('broker reconnected; rooms re-followed and gaps repaired', { rooms: watched.size })
+    } catch (err) {
+      log.warn('broker recovery failed; retrying', { err: String(err) })
+      setTimeout(() => void recover(), 1000)
+      return
+    }
+    const held = repairing
+    repairing = undefined
+    for (const { room, env } of held) apply(room, env)
+  }
+  let connectedOnce = false
+  sub.onconnect = () => {
+    if (!connectedOnce) return void (connectedOnce = true)
+    if (!closed) void recover()
+  }
+  connectedOnce = sub.connected
+
+  return {
+    redis,
+    instanceId,
+    async publishMessage(message) {
+      hub.publishMessage(message)
+      try {
+        await Promise.race([
+          send(message.room, { i: instanceId, k: 'm', m: message }),
+          Bun.sleep(PUBLISH_TIMEOUT_MS).then(() => Promise.reject(new Error('timeout'))),
+        ])
+      } catch (err) {
+        log.warn('could not publish a message to other instances; they repair the gap on reconnect', { room: message.room, id: message.id, err: String(err) })
+      }
+    },
+    watch(room) {
+      watched.add(room)
+      return follow(room).catch((err: unknown) => log.warn('could not follow a room through Redis', { room, err: String(err) }))
+    },
+    unwatch(room) {
+      watched.delete(room)
+      void sub.unsubscribe(CHANNEL_PREFIX + room).catch(() => {})
+    },
+    announce(room, user, present) {
+      let users = local.get(room)
+      if (present) {
+        if (!users) local.set(room, (users = new Map()))
+        users.set(user.id, user)
+      } else if (users) {
+        users.delete(user.id)
+        if (users.size === 0) local.delete(room)
+      }
+      writePresence(room, user, present).catch((err: unknown) => log.warn('could not share presence', { room, err: String(err) }))
+    },
+    async occupiedRooms() {
+      const live = await liveInstances()
+      const rooms: string[] = await redis.send('SMEMBERS', [ROOMS_KEY])
+      const out: { name: string; members: number }[] = []
+      for (const room of rooms) {
+        const fields: Record<string, string> = (await redis.send('HGETALL', [presenceKey(room)])) ?? {}
+        const users = new Set<string>()
+        for (const field of Object.keys(fields)) {
+          const cut = field.lastIndexOf(':')
+          if (live.has(field.slice(0, cut))) users.add(field.slice(cut + 1))
+        }
+        if (users.size > 0) out.push({ name: room, members: users.size })
+        else if (Object.keys(fields).length === 0) await redis.send('SREM', [ROOMS_KEY, room])
+      }
+      return out
+    },
+    async close() {
+      closed = true
+      clearInterval(beat)
+      try {
+        for (const [room, users] of local) for (const user of users.values()) await writePresence(room, user, false)
+        await redis.send('ZREM', [INSTANCES_KEY, instanceId])
+      } catch (err) {
+        log.warn('could not withdraw presence at shutdown; it expires with the heartbeat', { err: String(err) })
+      }
+      sub.close()
+      redis.close()
+    },
+  }
+}

@@ -1,0 +1,73 @@
+/** Room helpers for WebSocket and room REST tests: URLs, posting with acknowledgement, whole-history reads. */
+import { expect } from 'bun:test'
+import { request } from './http.ts'
+import type { TestServer } from './server.ts'
+import type { Frame, TestSocket } from './socket.ts'
+
+/** ws://…/api/v1/rooms/{room}/messages/ws, the room percent-encoded, with an optional query. */
+export function roomWs(server: TestServer, room: string, query = ''): string {
+  return `${server.wsUrl}/api/v1/rooms/${encodeURIComponent(room)}/messages/ws${query}`
+}
+
+/** http://…/api/v1/rooms/{room}/messages, the room percent-encoded, with an optional query. */
+export function roomMessages(server: TestServer, room: string, query = ''): string {
+  return `${server.url}/api/v1/rooms/${encodeURIComponent(room)}/messages${query}`
+}
+
+let nonces = 0
+
+/** Sends a message and resolves with its copy coming back to the sender (matched by nonce): the acknowledgement. */
+export async function post(socket: TestSocket, text: string, nonce = `n${++nonces}`): Promise<Frame['data']> {
+  socket.send({ type: 'message', text, nonce })
+  for (;;) {
+    const frame = await socket.next()
+    if (frame.type === 'error') throw new Error(`posting failed: ${JSON.stringify(frame.error)}`)
+    if (frame.type === 'message' && frame.data.nonce === nonce) return frame.data
+  }
+}
+
+/** Sends `count` messages at once ("<prefix> 1" …) and resolves with their acknowledgements, in id order. */
+export async function postMany(socket: TestSocket, count: number, prefix = 'message'): Promise<Frame['data'][]> {
+  const batch = `b${++nonces}-`
+  for (let i = 1; i <= count; i++) socket.send({ type: 'message', text: `${prefix} ${i}`, nonce: `${batch}${i}` })
+  const acked: Frame['data'][] = []
+  while (acked.length < count) {
+    const frame = await socket.next()
+    if (frame.type === 'error') throw new Error(`posting failed: ${JSON.stringify(frame.error)}`)
+    if (frame.type === 'message' && String(frame.data.nonce).startsWith(batch)) acked.push(frame.data)
+  }
+  return acked
+}
+
+/** Every stored message of a room, oldest first, read through the REST pages (`before` cursor). */
+export async function storedMessages(server: TestServer, room: string): Promise<Frame['data'][]> {
+  const all: Frame['data'][] = []
+  let query = '?limit=200'
+  for (;;) {
+    const page = await request(roomMessages(server, room, query))
+    if (page.status !== 200) throw new Error(`history read failed: ${page.status} ${JSON.stringify(page.body)}`)
+    all.unshift(...page.body.data.messages)
+    if (!page.body.data.hasMore) return all
+    query = `?limit=200&before=${page.body.data.messages[0].id}`
+  }
+}
+
+/** Waits for a condition on the server's state (not for time): polls until it holds, fails after `timeoutMs`. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await Bun.sleep(5)
+  }
+}
+
+/** The frame an `error` of `type` looks like on the wire (spec §1, §3). */
+export function errorFrame(type: string) {
+  return { type: 'error', error: { type, message: expect.any(String) }, data: null }
+}
+
+/** A message without its nonce: others' copies may or may not carry the sender's nonce (spec §3). */
+export function sansNonce(message: Frame['data']): Frame['data'] {
+  const { nonce: _, ...rest } = message
+  return rest
+}

@@ -1,0 +1,178 @@
+/**
+ * History in `welcome` and resuming with `?since=` (spec §3, "Rules"). Without `since`, history is
+ * the newest `historySize` (50) messages, oldest first; with it, every message with a larger id, at
+ * most `resumeMax` (500) of them — the newest — and `truncated: true` when some were left out.
+ *
+ * The server keeps a per-room cache of recent messages (at least 100): several tests post more than
+ * that so the answer has to come from the database and be merged, and some ask while the room is
+ * busy (cache warm), some after everyone has left (cache gone).
+ */
+import { expect, test } from 'bun:test'
+import { register } from '../support/http.ts'
+import { post, postMany, roomWs } from '../support/rooms.ts'
+import { startTestServer, type TestServer } from '../support/server.ts'
+import { openSocket, type Frame, type TestSocket } from '../support/socket.ts'
+
+/** Rate limits out of the way: these tests post many messages at once. */
+const FAST = { messageBurst: 100_000, messageRate: 100_000 }
+
+async function poster(server: TestServer, name = 'alice', room = 'lobby'): Promise<TestSocket> {
+  const account = await register(server.url, name)
+  const socket = await openSocket(roomWs(server, room), [account.token])
+  await socket.next('welcome')
+  return socket
+}
+
+async function welcome(server: TestServer, query = '', room = 'lobby'): Promise<Frame['data']> {
+  using reader = await openSocket(roomWs(server, room, query))
+  return (await reader.next('welcome')).data
+}
+
+const ids = (messages: { id: number }[]) => messages.map((m) => m.id)
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+test('welcome.history is the newest 50 messages, oldest first (60 posted: ids 11..60)', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 60)
+  expect(ids(sent)).toEqual(range(1, 60))
+  const { history, truncated } = await welcome(server)
+  expect(ids(history)).toEqual(range(11, 60))
+  expect(history).toEqual(sent.slice(10))
+  expect(truncated).toBe(false)
+})
+
+test('welcome.history is the same when read from the database after everyone left', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const alice = await poster(server)
+  const sent = await postMany(alice, 60)
+  alice.close()
+  await alice.closed
+  const { history, truncated } = await welcome(server)
+  expect(history).toEqual(sent.slice(10))
+  expect(truncated).toBe(false)
+})
+
+test('welcome.history holds all messages when there are fewer than 50', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 3)
+  expect((await welcome(server)).history).toEqual(sent)
+})
+
+test('welcome.history follows the historySize setting', async () => {
+  await using server = await startTestServer({ config: { ...FAST, historySize: 5 } })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 8)
+  expect(ids((await welcome(server)).history)).toEqual(range(4, 8))
+})
+
+test('historySize 0 gives an empty welcome.history', async () => {
+  await using server = await startTestServer({ config: { ...FAST, historySize: 0 } })
+  using alice = await poster(server)
+  await postMany(alice, 3)
+  expect(await welcome(server)).toMatchObject({ history: [], truncated: false })
+})
+
+test('welcome.history holds only messages of its own room', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server, 'alice', 'a')
+  using bob = await poster(server, 'bob', 'b')
+  const inA = [await post(alice, 'a1')]
+  await post(bob, 'b1')
+  inA.push(await post(alice, 'a2'))
+  expect((await welcome(server, '', 'a')).history).toEqual(inA)
+  expect(ids((await welcome(server, '?since=0', 'a')).history)).toEqual(ids(inA))
+})
+
+test('resume with ?since= gives every later message, including those posted while disconnected', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server)
+  const reader = await openSocket(roomWs(server, 'lobby'))
+  await reader.next('welcome')
+  const seen = await postMany(alice, 3)
+  for (const m of seen) expect((await reader.next('message')).data.id).toBe(m.id)
+  reader.close()
+  await reader.closed
+  const missed = await postMany(alice, 4)
+  const resumed = await welcome(server, `?since=${seen.at(-1)!.id}`)
+  expect(resumed.history).toEqual(missed)
+  expect(resumed.truncated).toBe(false)
+})
+
+test('resume is not limited by historySize', async () => {
+  await using server = await startTestServer({ config: { ...FAST, historySize: 2 } })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 5)
+  expect(await welcome(server, '?since=0')).toMatchObject({ history: sent, truncated: false })
+})
+
+test('resume reaches past the recent-message cache (130 posted, since=5: ids 6..130)', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 130)
+  const resumed = await welcome(server, '?since=5')
+  expect(ids(resumed.history)).toEqual(range(6, 130))
+  expect(resumed.history).toEqual(sent.slice(5))
+  expect(resumed.truncated).toBe(false)
+})
+
+test('resume from the database after everyone left gives the same answer', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const alice = await poster(server)
+  const sent = await postMany(alice, 130)
+  alice.close()
+  await alice.closed
+  expect(await welcome(server, '?since=5')).toMatchObject({ history: sent.slice(5), truncated: false })
+  expect(await welcome(server, '?since=125')).toMatchObject({ history: sent.slice(125), truncated: false })
+})
+
+test('resume past resumeMax gives the newest resumeMax messages and truncated: true', async () => {
+  await using server = await startTestServer({ config: { ...FAST, resumeMax: 5 } })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 12)
+  expect(await welcome(server, '?since=0')).toMatchObject({ history: sent.slice(7), truncated: true })
+  expect(await welcome(server, '?since=6')).toMatchObject({ history: sent.slice(7), truncated: true })
+})
+
+test('resume of exactly resumeMax messages is not truncated', async () => {
+  await using server = await startTestServer({ config: { ...FAST, resumeMax: 5 } })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 12)
+  expect(await welcome(server, '?since=7')).toMatchObject({ history: sent.slice(7), truncated: false })
+})
+
+test('resume past resumeMax from beyond the cache gives the newest ones, truncated', async () => {
+  await using server = await startTestServer({ config: { ...FAST, resumeMax: 5 } })
+  const alice = await poster(server)
+  const sent = await postMany(alice, 130)
+  expect(await welcome(server, '?since=0')).toMatchObject({ history: sent.slice(125), truncated: true })
+  alice.close()
+  await alice.closed
+  expect(await welcome(server, '?since=3')).toMatchObject({ history: sent.slice(125), truncated: true })
+})
+
+test('resume with the default resumeMax caps at 500', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server)
+  const sent = await postMany(alice, 502)
+  const resumed = await welcome(server, '?since=0')
+  expect(ids(resumed.history)).toEqual(range(3, 502))
+  expect(resumed.history).toEqual(sent.slice(2))
+  expect(resumed.truncated).toBe(true)
+  expect(await welcome(server, '?since=2')).toMatchObject({ truncated: false })
+})
+
+test('since at or beyond the last id gives an empty history', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server)
+  await postMany(alice, 3)
+  for (const since of [3, 4, 1000, Number.MAX_SAFE_INTEGER]) {
+    expect(await welcome(server, `?since=${since}`)).toMatchObject({ history: [], truncated: false })
+  }
+})
+
+test('since on an empty room gives an empty history', async () => {
+  await using server = await startTestServer()
+  expect(await welcome(server, '?since=0')).toMatchObject({ history: [], truncated: false })
+})
