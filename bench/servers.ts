@@ -143,7 +143,9 @@ export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<
     ...opts.env,
   }
   const entry = kind === 'product' ? join(ROOT, 'src/main.ts') : join(ROOT, 'bench/baseline.ts')
-  const proc = Bun.spawn({ cmd: [process.execPath, entry], cwd: ROOT, env, stdin: 'ignore', stdout: 'ignore', stderr: 'inherit' })
+  // BENCH_PROFILE=<dir>: the servers write a CPU profile (Markdown) there when they stop.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, '--cpu-prof-interval=250'] : []
+  const proc = Bun.spawn({ cmd: [process.execPath, ...profile, entry], cwd: ROOT, env, stdin: 'ignore', stdout: 'ignore', stderr: 'inherit' })
   const url = `http://${HOST}:${port}`
   try {
     await waitHealthy(url, proc, 20_000)

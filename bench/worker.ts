@@ -235,6 +235,8 @@ const handlers: SocketHandler<Conn> = {
   open(socket) {
     const c = socket.data
     c.socket = socket
+    // Publishers send small frames back to back: Nagle plus delayed ACKs would hold them for 40 ms.
+    socket.setNoDelay(true)
   },
   data(socket, chunk) {
     onData(socket.data, chunk)

@@ -33,6 +33,7 @@ export class AuthForm {
 
   /** Prepares the form; `notice` explains why it is shown (session expired, log in to post). */
   show(notice?: string): void {
+    if (this.mode !== 'login') this.setMode('login')
     this.notice.textContent = notice ?? ''
     this.notice.hidden = !notice
     this.showError(undefined)

@@ -45,9 +45,10 @@ export function parseClientFrame(raw: string, maxTextLength: number): ClientFram
   const { text, nonce } = frame
   if (typeof text !== 'string') throw invalid('text must be a string')
   if (text.trim() === '') throw invalid('text must not be empty')
-  if (!text.isWellFormed()) throw invalid('text must be valid Unicode')
+  // NUL is refused too: PostgreSQL can't store it, and no chat text needs it.
+  if (!text.isWellFormed() || text.includes('\u0000')) throw invalid('text must be valid Unicode without NUL characters')
   if (exceedsCodePoints(text, maxTextLength)) throw invalid(`text must be at most ${maxTextLength} characters`)
-  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length > NONCE_MAX_LENGTH))
+  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length > NONCE_MAX_LENGTH || !nonce.isWellFormed() || nonce.includes('\u0000')))
     throw invalid(`nonce must be a string of at most ${NONCE_MAX_LENGTH} characters`)
   return { type: 'message', text, nonce }
 }

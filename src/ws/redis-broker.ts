@@ -43,8 +43,8 @@ export interface RedisBroker extends Broker {
 export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 2000, instanceTtlMs = 10_000 }: RedisBrokerOptions): Promise<RedisBroker> {
   const instanceId = crypto.randomUUID()
   // Commands fail fast while Redis is away instead of queueing behind a room's ordering lock.
-  const redis = new RedisClient(url, { maxRetries: Number.MAX_SAFE_INTEGER, enableOfflineQueue: false })
-  const sub = new RedisClient(url, { maxRetries: Number.MAX_SAFE_INTEGER })
+  const redis = new RedisClient(url, { maxRetries: 1_000_000, enableOfflineQueue: false })
+  const sub = new RedisClient(url, { maxRetries: 1_000_000 })
   await redis.connect()
   await sub.connect()
 

@@ -1,0 +1,333 @@
+/**
+ * Benchmark: the product against a bare baseline (bench/baseline.ts) in the same run, as ratios.
+ *
+ *   bun run bench                      every scenario, 3 rounds, writes docs/PERFORMANCE.md, docs/performance.svg, bench/results.jsonl
+ *   bun run bench --smoke              small counts, one round, a few seconds a scenario; exit 1 on any lost message
+ *   bun run bench --scenario sweep     the scale sweep (largest room, most connections under p99 100 ms at 100 msg/s)
+ *   options: --scenario a,b  --rounds N  --workers N  --no-write  --write
+ *
+ * Product and baseline alternate within each round (A B, then B A), so drift on a shared machine
+ * lands on both; the ratio of each back-to-back pair is what is reported (median over rounds).
+ */
+import { appendFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { Generators } from './generators.ts'
+import { markdownTable, MARKERS, missedText, renderSvg, sweepTable, updatePerformanceDoc, type Row, type SweepSummary } from './report.ts'
+import { connectIdle, fanout, fixedRate, FULL, isLossless, login, manyRooms, SMOKE, sweep, type Outcome, type Sizes, type SweepSizes } from './scenarios.ts'
+import type { Kind } from './servers.ts'
+
+const ROOT = join(import.meta.dir, '..')
+const RUNS = ['fanout', 'fixed-rate', 'many-rooms', 'connect', 'login'] as const
+type RunName = (typeof RUNS)[number]
+
+const RUNNERS: Record<RunName, (kind: Kind, gens: Generators, sizes: Sizes) => Promise<Outcome>> = {
+  fanout: (k, g, s) => fanout(k, g, s.fanout),
+  'fixed-rate': (k, g, s) => fixedRate(k, g, s.fixedRate),
+  'many-rooms': (k, g, s) => manyRooms(k, g, s.manyRooms),
+  connect: (k, g, s) => connectIdle(k, g, s.connect),
+  login: (k, g, s) => login(k, g, s.login),
+}
+
+interface RowSpec {
+  run: RunName
+  scenario: string
+  metric: string
+  label: (s: Sizes) => string
+  better: 'higher' | 'lower'
+  target: number | undefined
+  cpu: string | undefined
+  cpuLabel: string
+}
+
+const ROWS: RowSpec[] = [
+  {
+    run: 'fanout',
+    scenario: 'fan-out',
+    metric: 'deliveriesPerSec',
+    label: (s) => `deliveries/s (${s.fanout.subscribers} subscribers, ${s.fanout.publishers}×${s.fanout.window} in flight)`,
+    better: 'higher',
+    target: 0.9,
+    cpu: 'cpuUsPerDelivery',
+    cpuLabel: 'µs/delivery',
+  },
+  {
+    run: 'fixed-rate',
+    scenario: 'fixed rate',
+    metric: 'p99Ms',
+    label: (s) => `p99 ms (${s.fixedRate.subscribers} subscribers, ${s.fixedRate.perSecond} msg/s)`,
+    better: 'lower',
+    target: 1.2,
+    cpu: 'cpuUsPerDelivery',
+    cpuLabel: 'µs/delivery',
+  },
+  {
+    run: 'fixed-rate',
+    scenario: 'fixed rate',
+    metric: 'p50Ms',
+    label: () => 'p50 ms',
+    better: 'lower',
+    target: undefined,
+    cpu: undefined,
+    cpuLabel: '',
+  },
+  {
+    run: 'many-rooms',
+    scenario: 'many rooms',
+    metric: 'messagesPerSec',
+    label: (s) => `messages/s (${s.manyRooms.rooms} rooms of ${s.manyRooms.members})`,
+    better: 'higher',
+    target: 1.0,
+    cpu: 'cpuUsPerMessage',
+    cpuLabel: 'µs/message',
+  },
+  {
+    run: 'connect',
+    scenario: 'idle',
+    metric: 'rssBytesPerConnection',
+    label: (s) => `RSS bytes/connection (${s.connect.sockets} sockets)`,
+    better: 'lower',
+    target: 1.3,
+    cpu: 'rssMiB',
+    cpuLabel: 'MiB RSS',
+  },
+  {
+    run: 'connect',
+    scenario: 'connect',
+    metric: 'connectSeconds',
+    label: (s) => `s to open ${s.connect.sockets} authenticated sockets incl. welcome`,
+    better: 'lower',
+    target: undefined,
+    cpu: 'cpuUsPerConnect',
+    cpuLabel: 'µs/connection',
+  },
+  {
+    run: 'login',
+    scenario: 'login',
+    metric: 'perSec',
+    label: (s) => `logins/s vs argon2 verify alone (${s.login.concurrency} in flight)`,
+    better: 'higher',
+    target: 0.9,
+    cpu: 'cpuMsPerLogin',
+    cpuLabel: 'CPU ms/login',
+  },
+]
+
+interface Args {
+  smoke: boolean
+  runs: RunName[]
+  sweep: boolean
+  rounds: number
+  workers: number
+  write: boolean
+}
+
+function parseArgs(argv: string[]): Args {
+  const smoke = argv.includes('--smoke') || process.env.BENCH_SMOKE === '1'
+  const value = (name: string) => {
+    const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`))
+    if (i === -1) return undefined
+    return argv[i]!.includes('=') ? argv[i]!.slice(name.length + 1) : argv[i + 1]
+  }
+  const known = new Set(['--smoke', '--scenario', '--rounds', '--workers', '--no-write', '--write'])
+  for (const a of argv) {
+    if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}`)
+  }
+  const picked = (value('--scenario') ?? RUNS.join(',')).split(',').map((s) => s.trim())
+  for (const p of picked) if (p !== 'sweep' && !RUNS.includes(p as RunName)) throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, 'sweep'].join(', ')}`)
+  return {
+    smoke,
+    runs: RUNS.filter((r) => picked.includes(r)),
+    sweep: picked.includes('sweep'),
+    rounds: Number(value('--rounds') ?? (smoke ? 1 : 3)),
+    workers: Number(value('--workers') ?? 2),
+    write: argv.includes('--write') || (!smoke && !argv.includes('--no-write')),
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+function git(...args: string[]): string {
+  const r = Bun.spawnSync({ cmd: ['git', ...args], cwd: ROOT, stdout: 'pipe', stderr: 'ignore' })
+  return r.stdout.toString().trim()
+}
+
+const log = (line: string) => console.error(line)
+
+function describe(outcome: Outcome): string {
+  const m = Object.entries(outcome.metrics)
+    .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(2)}`)
+    .join(' ')
+  const i = outcome.integrity
+  const loss = isLossless(i) ? 'ok' : `LOSS expected=${i.expected} delivered=${i.delivered} rejected=${i.rejected} errors=${i.errors} closes=${i.unexpectedCloses} [${i.closeCodes.join(',')}] failedConnects=${i.failedConnects}`
+  return `${m} | sent=${i.sent} delivered=${i.delivered} ${loss}`
+}
+
+interface RunRecord {
+  run: RunName
+  round: number
+  kind: Kind
+  outcome: Outcome | undefined
+  error: string | undefined
+}
+
+async function runScenarios(args: Args, sizes: Sizes, gens: Generators): Promise<{ records: RunRecord[]; rows: Row[] }> {
+  const records: RunRecord[] = []
+  for (const run of args.runs) {
+    for (let round = 0; round < args.rounds; round++) {
+      const order: Kind[] = round % 2 === 0 ? ['product', 'baseline'] : ['baseline', 'product']
+      for (const kind of order) {
+        const started = performance.now()
+        try {
+          const outcome = await RUNNERS[run](kind, gens, sizes)
+          records.push({ run, round, kind, outcome, error: undefined })
+          log(`${run} #${round + 1} ${kind} (${((performance.now() - started) / 1000).toFixed(1)} s): ${describe(outcome)}`)
+        } catch (err) {
+          const error = err instanceof Error ? (err.stack ?? err.message) : String(err)
+          records.push({ run, round, kind, outcome: undefined, error })
+          log(`${run} #${round + 1} ${kind} FAILED: ${error}`)
+          await gens.closeAll().catch(() => {})
+        }
+      }
+    }
+  }
+  const rows: Row[] = []
+  for (const spec of ROWS) {
+    if (!args.runs.includes(spec.run)) continue
+    const of = (kind: Kind, metric: string | undefined, round?: number) =>
+      records.filter((r) => r.run === spec.run && r.kind === kind && (round === undefined || r.round === round)).map((r) => (metric ? (r.outcome?.metrics[metric] ?? NaN) : NaN))
+    const ratios: number[] = []
+    for (let round = 0; round < args.rounds; round++) ratios.push(of('product', spec.metric, round)[0]! / of('baseline', spec.metric, round)[0]!)
+    const ratio = median(ratios)
+    rows.push({
+      scenario: spec.scenario,
+      label: spec.label(sizes),
+      product: median(of('product', spec.metric)),
+      baseline: median(of('baseline', spec.metric)),
+      ratio,
+      better: spec.better,
+      target: spec.target,
+      met: spec.target === undefined || !Number.isFinite(ratio) ? undefined : spec.better === 'higher' ? ratio >= spec.target : ratio <= spec.target,
+      cpuLabel: spec.cpuLabel,
+      cpuProduct: median(of('product', spec.cpu)),
+      cpuBaseline: median(of('baseline', spec.cpu)),
+      ratios: ratios.filter(Number.isFinite),
+    })
+  }
+  return { records, rows }
+}
+
+const SWEEP: SweepSizes = {
+  steps: [1000, 2000, 4000, 8000, 12_000, 16_000, 19_000],
+  perSecond: 100,
+  durationMs: 5000,
+  warmupMs: 1000,
+  limitMs: 100,
+  roomSize: undefined,
+  trackEvery: 4,
+}
+const SWEEP_SMOKE: SweepSizes = { ...SWEEP, steps: [200, 400], durationMs: 1000, warmupMs: 200 }
+
+async function runSweeps(args: Args, gens: Generators): Promise<SweepSummary[]> {
+  const base = args.smoke ? SWEEP_SMOKE : SWEEP
+  const shapes: { shape: string; size: SweepSizes }[] = [
+    { shape: 'one room', size: base },
+    { shape: 'rooms of 100', size: { ...base, roomSize: 100 } },
+  ]
+  const out: SweepSummary[] = []
+  for (const { shape, size } of shapes) {
+    for (const kind of ['product', 'baseline'] as Kind[]) {
+      try {
+        const points = await sweep(kind, gens, size, (p) =>
+          log(
+            `sweep ${shape} ${kind}: ${p.connections} connections, p50 ${p.p50Ms.toFixed(2)} ms, p99 ${p.p99Ms.toFixed(2)} ms, ${Math.round(p.deliveriesPerSec)} deliveries/s, CPU ${p.serverCpuPercent.toFixed(0)} %, ${p.lossless ? 'lossless' : 'LOSS'}`,
+          ),
+        )
+        const good = points.filter((p) => p.lossless && p.p99Ms < size.limitMs)
+        out.push({ shape, kind, points, best: good.at(-1)?.connections })
+      } catch (err) {
+        log(`sweep ${shape} ${kind} FAILED: ${err instanceof Error ? err.stack : String(err)}`)
+        await gens.closeAll().catch(() => {})
+        out.push({ shape, kind, points: [], best: undefined })
+      }
+    }
+  }
+  return out
+}
+
+const DOC_TEMPLATE = `# Performance\n\n${MARKERS.BEGIN}\n${MARKERS.END}\n\n## Scale\n\n${MARKERS.SWEEP_BEGIN}\n${MARKERS.SWEEP_END}\n`
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2))
+  const sizes = args.smoke ? SMOKE : FULL
+  const started = performance.now()
+  const meta = {
+    time: new Date().toISOString(),
+    mode: args.smoke ? 'smoke' : 'full',
+    commit: git('rev-parse', '--short', 'HEAD'),
+    dirty: git('status', '--porcelain', '--', 'src', 'db').length > 0,
+    bun: Bun.version,
+    cpus: cpus().length,
+    loadavgBefore: loadavg().map((n) => Math.round(n * 100) / 100),
+    workers: args.workers,
+    rounds: args.rounds,
+  }
+  log(`bench ${meta.mode}: ${args.runs.join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`)
+  const gens = new Generators(args.workers)
+  let failed = false
+  try {
+    if (args.runs.length > 0) {
+      const { records, rows } = await runScenarios(args, sizes, gens)
+      const lossy = records.filter((r) => r.error !== undefined || (r.outcome && !isLossless(r.outcome.integrity)))
+      failed ||= lossy.length > 0
+      const loadavgAfter = loadavg().map((n) => Math.round(n * 100) / 100)
+      const record = { ...meta, loadavgAfter, seconds: Math.round((performance.now() - started) / 100) / 10, sizes, rows, runs: records, lossless: lossy.length === 0 }
+      const table = markdownTable(rows)
+      console.log(JSON.stringify(record))
+      console.log(`\n${table}\n`)
+      if (lossy.length > 0) log(`bench: ${lossy.length} run(s) lost messages or failed: ${lossy.map((r) => `${r.run}/${r.kind}#${r.round + 1}`).join(', ')}`)
+      if (args.write) {
+        appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
+        const subtitle = `${meta.time.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? '+' : ''}, Bun ${meta.bun}, ${meta.cpus} CPUs, median of ${args.rounds} A/B rounds`
+        writeFileSync(join(ROOT, 'docs/performance.svg'), renderSvg(rows.filter((r) => r.target !== undefined || r.scenario === 'connect'), subtitle))
+        const results = [
+          `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${meta.loadavgBefore[0]} before, ${loadavgAfter[0]} after; ${args.rounds} rounds, ${args.workers} generator processes; ${record.seconds} s).`,
+          '',
+          table,
+          '',
+          missedText(rows),
+          '',
+          '![product / baseline](performance.svg)',
+        ].join('\n')
+        updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, { results })
+      }
+    }
+    if (args.sweep) {
+      const sweeps = await runSweeps(args, gens)
+      failed ||= sweeps.some((s) => s.points.length === 0)
+      const record = { ...meta, scenario: 'sweep', seconds: Math.round((performance.now() - started) / 100) / 10, sweeps }
+      const table = sweepTable(sweeps)
+      console.log(JSON.stringify(record))
+      console.log(`\n${table}\n`)
+      const summary = sweeps.map((s) => `- ${s.shape}, ${s.kind}: ${s.best === undefined ? 'no step' : `${s.best.toLocaleString('en-US')} connections`} with p99 under ${SWEEP.limitMs} ms at ${SWEEP.perSecond} msg/s`).join('\n')
+      log(summary)
+      if (args.write) {
+        appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
+        updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, {
+          sweep: [`Sweep of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}).`, '', summary, '', table].join('\n'),
+        })
+      }
+    }
+  } finally {
+    await gens.exit()
+  }
+  log(`bench: done in ${((performance.now() - started) / 1000).toFixed(1)} s${failed ? ', WITH FAILURES' : ''}`)
+  return failed ? 1 : 0
+}
+
+process.exit(await main())

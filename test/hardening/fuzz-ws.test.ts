@@ -1,0 +1,344 @@
+/**
+ * Fuzzing the WebSocket protocol (spec §3) with fast-check: random text frames, random JSON, frames
+ * shaped like `message`/`ping`/other types with random `text` and `nonce` values (wrong types, empty,
+ * whitespace, lone surrogates, around the 4000 code point and 64 character limits), binary frames
+ * and frames over 64 KiB, sent to a room by a logged-in socket and by a read-only one. The oracle is
+ * the spec's rule list:
+ *
+ * - logged in: every text frame gets exactly one answer, a `pong` for a ping, the sender's copy of
+ *   a valid message (same text and nonce), or an `error` frame MESSAGE_INVALID, and the socket
+ *   stays open; a binary frame closes it with 1003 and a frame over 64 KiB with 1009;
+ * - read-only: a ping gets `pong`, any other text frame closes it with 1008 READ_ONLY;
+ * - the `messages` table (read back read-only with bun:sqlite) gains exactly the acknowledged
+ *   messages, each stored as its copy was sent (text and nonce), and nothing else;
+ * - afterwards a healthy client's message still reaches itself and a read-only observer.
+ *
+ * FUZZ_RUNS sets the runs per property (default 100, a few seconds in all); FUZZ_SEED=<n> replays
+ * a failure reported with that seed.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import fc from 'fast-check'
+import { openDbReader, type DbReader, type MessageRow } from '../support/db-snapshot.ts'
+import { register, type Account } from '../support/http.ts'
+import { rawUpgrade, readJson } from '../support/raw-ws.ts'
+import { startTestServer, type TestServer } from '../support/server.ts'
+import { openSocket, type Frame, type TestSocket } from '../support/socket.ts'
+import { frameWhere, until, withTimeout } from '../support/wait.ts'
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 100)
+const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
+const FC_OPTIONS = { numRuns: RUNS, seed: SEED }
+
+const WAIT_MS = 5_000
+const ROOM = 'fuzz'
+const MAX_TEXT = 4000
+const MAX_NONCE = 64
+const MAX_FRAME_BYTES = 64 * 1024
+const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+let server: TestServer
+let db: DbReader
+let fuzzer: Account
+let healthy: Account
+let healthySocket: TestSocket
+let observer: TestSocket
+let healthChecks = 0
+
+const roomUrl = () => `${server.wsUrl}/api/v1/rooms/${ROOM}/messages/ws`
+
+beforeAll(async () => {
+  // The message rate limit is lifted so every valid frame is stored: the oracle then knows each answer.
+  server = await startTestServer({ config: { messageRate: 1_000_000, messageBurst: 1_000_000 } })
+  fuzzer = await register(server.url, 'fuzzer')
+  healthy = await register(server.url, 'healthy')
+  healthySocket = await openSocket(roomUrl(), [healthy.token])
+  observer = await openSocket(roomUrl())
+  await Promise.all([healthySocket.next('welcome'), observer.next('welcome')])
+  db = openDbReader(server.config.database)
+})
+
+afterAll(async () => {
+  healthySocket?.close()
+  observer?.close()
+  db?.close()
+  await server?.stop()
+})
+
+/** A frame to send: text as the client's WebSocket would put it on the wire, or binary. */
+type Outgoing = { kind: 'text'; raw: string } | { kind: 'binary'; bytes: Uint8Array }
+
+type Expected = { kind: 'pong' } | { kind: 'invalid' } | { kind: 'message'; text: string; nonce: string | undefined }
+
+const codePoints = (s: string) => [...s].length
+
+/** spec §3's rules for one text frame from a logged-in socket. */
+function expectedAnswer(raw: string): Expected {
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    return { kind: 'invalid' }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { kind: 'invalid' }
+  const frame = value as Record<string, unknown>
+  if (frame.type === 'ping') return { kind: 'pong' }
+  if (frame.type !== 'message') return { kind: 'invalid' }
+  const { text, nonce } = frame
+  // Text and nonce come back unchanged in every copy, history included, so both must be storable
+  // text: well-formed (SQLite turns a lone surrogate into U+FFFD) and free of NUL (PostgreSQL refuses it).
+  const storable = (s: string) => s.isWellFormed() && !s.includes('\u0000')
+  if (typeof text !== 'string' || text.trim() === '' || !storable(text) || codePoints(text) > MAX_TEXT) return { kind: 'invalid' }
+  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length > MAX_NONCE || !storable(nonce))) return { kind: 'invalid' }
+  return { kind: 'message', text, nonce }
+}
+
+/** The copy of a message as the sender's answers and history carry it. */
+const key = (text: string, nonce: string | undefined | null) => JSON.stringify([text, nonce ?? null])
+
+/** Adds a summary as the printed form, so a counterexample with 70 000 characters stays readable. */
+function labelled<T extends object>(value: T, label: string): T {
+  return Object.assign(value, { [fc.toStringMethod]: () => label })
+}
+const preview = (s: string) => JSON.stringify(s.length > 100 ? s.slice(0, 100) + '…' : s) + (s.length > 100 ? ` (${s.length} chars)` : '')
+
+// ---- generators -------------------------------------------------------------------------------
+
+const anyJson = fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' })
+const text = fc.oneof(
+  { weight: 6, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+  { weight: 3, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
+  { weight: 2, arbitrary: fc.constantFrom('', ' ', '\n\t ', '\u00a0', '\u3000', '\u200b', '\u0000', 'a\u0000b', '\ud800', 'x\udc00', '\ud83d\ude00') },
+  { weight: 2, arbitrary: fc.tuple(fc.integer({ min: MAX_TEXT - 3, max: MAX_TEXT + 3 }), fc.constantFrom('x', '\ud83d\ude00', 'é')).map(([n, c]) => c.repeat(n)) },
+  { weight: 2, arbitrary: anyJson },
+)
+const nonce = fc.option(
+  fc.oneof(
+    { weight: 5, arbitrary: fc.string({ unit: 'binary', maxLength: 70 }) },
+    { weight: 2, arbitrary: fc.integer({ min: MAX_NONCE - 2, max: MAX_NONCE + 2 }).map((n) => 'n'.repeat(n)) },
+    { weight: 1, arbitrary: fc.constantFrom('', '\ud800', 'a\udfff', '\ud83d\ude00'.repeat(32), '\ud83d\ude00'.repeat(33)) },
+    { weight: 2, arbitrary: anyJson },
+  ),
+  { nil: undefined, freq: 3 },
+)
+const type = fc.oneof(
+  { weight: 8, arbitrary: fc.constant('message') },
+  { weight: 2, arbitrary: fc.constant('ping') },
+  { weight: 2, arbitrary: fc.constantFrom('MESSAGE', 'Ping', 'pong', 'welcome', 'join', 'error', '', 'message ') },
+  { weight: 1, arbitrary: anyJson },
+)
+/** Shaped like a protocol frame: some keys missing, hostile or extra keys beside them. */
+const shaped = fc
+  .record(
+    {
+      type,
+      text,
+      nonce,
+      extra: fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'id', 'user', 'room', 'ts'), fc.string({ maxLength: 6 })), anyJson, { maxKeys: 2 }),
+    },
+    { requiredKeys: ['type'] },
+  )
+  .map(({ extra, ...frame }) => {
+    // Extras first, so a duplicate key is overridden by the frame's own (as JSON.parse keeps the last).
+    const entries = [...Object.entries(extra ?? {}), ...Object.entries(frame)].filter(([, v]) => v !== undefined)
+    return '{' + entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',') + '}'
+  })
+
+const textFrame: fc.Arbitrary<Outgoing> = fc
+  .oneof(
+    { weight: 12, arbitrary: shaped },
+    { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 60 }) },
+    { weight: 2, arbitrary: fc.json({ stringUnit: 'binary', maxDepth: 3 }) },
+    { weight: 1, arbitrary: fc.constantFrom('{"type":"ping"}', '{"type":"ping","text":1}', 'null', '[]', '"message"', '{"type":"message"', '{}') },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 2000 }).map((n) => '['.repeat(n) + ']'.repeat(n)) },
+  )
+  // What the client's WebSocket sends: a text frame is UTF-8, so a lone surrogate goes out as U+FFFD.
+  .map((raw) => labelled<Outgoing>({ kind: 'text', raw: raw.toWellFormed() }, preview(raw.toWellFormed())))
+const closingFrame: fc.Arbitrary<Outgoing> = fc.oneof(
+  fc.uint8Array({ maxLength: 40 }).map((bytes) => labelled<Outgoing>({ kind: 'binary', bytes }, `<binary ${bytes.length} bytes>`)),
+  fc
+    .integer({ min: MAX_FRAME_BYTES + 1, max: MAX_FRAME_BYTES + 1024 })
+    .map((n) => labelled<Outgoing>({ kind: 'text', raw: JSON.stringify({ type: 'message', text: 'x'.repeat(n) }) }, `<text frame over 64 KiB: ${n}>`)),
+)
+/** One to six text frames, sometimes ending in a frame that closes the socket. */
+const session = fc
+  .tuple(fc.array(textFrame, { minLength: 1, maxLength: 6 }), fc.option(closingFrame, { nil: undefined, freq: 6 }))
+  .map(([frames, last]) => (last ? [...frames, last] : frames))
+
+// ---- checks -----------------------------------------------------------------------------------
+
+function send(socket: TestSocket, frame: Outgoing): void {
+  socket.sendRaw(frame.kind === 'text' ? frame.raw : frame.bytes)
+}
+
+/** The close a frame causes (spec §3), or undefined for a text frame within the size limit. */
+function closeCodeOf(frame: Outgoing): number | undefined {
+  if (frame.kind === 'binary') return 1003
+  return Buffer.byteLength(frame.raw) > MAX_FRAME_BYTES ? 1009 : undefined
+}
+
+/** The healthy client posts; the message comes back to it and reaches the read-only observer. */
+async function expectHealthy(): Promise<void> {
+  const nonce = `healthy-${++healthChecks}`
+  healthySocket.send({ type: 'message', text: 'still here', nonce })
+  const isIt = (f: Frame) => f.type === 'message' && f.data.nonce === nonce
+  await Promise.all([frameWhere(healthySocket, isIt, WAIT_MS, `healthy echo ${nonce}`), frameWhere(observer, isIt, WAIT_MS, `observer copy of ${nonce}`)])
+}
+
+/** Rows added since `before` (by id). */
+function addedRows(before: MessageRow[]): MessageRow[] {
+  const last = before.at(-1)?.id ?? 0
+  return db.snapshot().messages.filter((m) => m.id > last)
+}
+
+describe('WebSocket fuzzing', () => {
+  test('a logged-in socket gets one answer per frame and only valid messages are stored, as acknowledged', async () => {
+    await fc.assert(
+      fc.asyncProperty(session, async (frames) => {
+        const before = db.snapshot()
+        const socket = await openSocket(roomUrl(), [fuzzer.token])
+        try {
+          await socket.next('welcome')
+          const expected: Expected[] = []
+          let closeCode: number | undefined
+          for (const frame of frames) {
+            send(socket, frame)
+            closeCode = closeCodeOf(frame)
+            if (closeCode !== undefined) break
+            expected.push(expectedAnswer((frame as { raw: string }).raw))
+          }
+          const isAnswer = (f: Frame) => f.type === 'pong' || f.type === 'error' || (f.type === 'message' && f.data.user.id === fuzzer.user.id)
+          if (closeCode === undefined) {
+            // Every frame is answered, in some order: errors and pongs at once, copies after the commit.
+            let answers = 0
+            await frameWhere(socket, (f) => isAnswer(f) && ++answers === expected.length, WAIT_MS, `${expected.length} answers`)
+          } else {
+            expect(await withTimeout(socket.closed, WAIT_MS, `close ${closeCode}`)).toMatchObject({ code: closeCode })
+          }
+          const answers = socket.frames.filter(isAnswer)
+          const pongs = answers.filter((f) => f.type === 'pong')
+          const errors = answers.filter((f) => f.type === 'error')
+          const copies = answers.filter((f) => f.type === 'message')
+          const wanted = expected.filter((e) => e.kind === 'message').map((e) => key(e.text, e.nonce))
+
+          for (const f of errors) expect(f).toEqual({ type: 'error', error: { type: 'MESSAGE_INVALID', message: expect.any(String) }, data: null })
+          for (const f of copies) {
+            expect(Object.keys(f.data).sort()).toEqual(f.data.nonce === undefined ? ['id', 'room', 'text', 'ts', 'user'] : ['id', 'nonce', 'room', 'text', 'ts', 'user'])
+            expect(f.data).toMatchObject({ room: ROOM, user: fuzzer.user, ts: expect.stringMatching(ISO_MS) })
+          }
+          if (closeCode === undefined) {
+            expect(pongs.length).toBe(expected.filter((e) => e.kind === 'pong').length)
+            expect(errors.length).toBe(expected.filter((e) => e.kind === 'invalid').length)
+            expect(copies.map((f) => key(f.data.text, f.data.nonce)).sort()).toEqual(wanted.sort())
+          } else {
+            // The close may overtake copies of messages stored just before it; each copy is still one of ours.
+            for (const f of copies) expect(wanted).toContain(key(f.data.text, f.data.nonce))
+          }
+
+          // Storage: the acknowledged messages, as acknowledged; after a close, possibly more of the valid ones.
+          const added = addedRows(before.messages)
+          expect(db.snapshot().users).toEqual(before.users)
+          for (const row of added) expect({ room: row.room, user: row.user_id, username: row.username }).toEqual({ room: ROOM, user: fuzzer.user.id, username: 'fuzzer' })
+          const stored = new Map(added.map((row) => [row.id, key(row.text, row.nonce)]))
+          for (const f of copies) expect(stored.get(f.data.id)).toBe(key(f.data.text, f.data.nonce))
+          if (closeCode === undefined) expect(added.length).toBe(copies.length)
+          else for (const k of stored.values()) expect(wanted).toContain(k)
+          if (closeCode === undefined) expect(socket.ws.readyState).toBe(WebSocket.OPEN)
+        } finally {
+          socket.close()
+        }
+        await expectHealthy()
+      }),
+      FC_OPTIONS,
+    )
+  }, 60_000)
+
+  test('a read-only socket: ping gets pong, any other frame closes it with 1008 READ_ONLY, nothing is stored', async () => {
+    await fc.assert(
+      fc.asyncProperty(session, async (frames) => {
+        const before = db.snapshot()
+        const socket = await openSocket(roomUrl())
+        try {
+          await socket.next('welcome')
+          let pongs = 0
+          let closeCode: number | undefined
+          for (const frame of frames) {
+            send(socket, frame)
+            closeCode = closeCodeOf(frame)
+            if (closeCode === undefined && expectedAnswer((frame as { raw: string }).raw).kind !== 'pong') closeCode = 1008
+            if (closeCode !== undefined) break
+            pongs++
+          }
+          if (closeCode === undefined) {
+            let seen = 0
+            await frameWhere(socket, (f) => f.type === 'pong' && ++seen === pongs, WAIT_MS, `${pongs} pongs`)
+          } else {
+            const closed = await withTimeout(socket.closed, WAIT_MS, `close ${closeCode}`)
+            const reason = { 1003: 'BINARY_UNSUPPORTED', 1008: 'READ_ONLY' }[closeCode] ?? expect.any(String)
+            expect(closed).toEqual({ code: closeCode, reason })
+          }
+          // Only pongs: no error frames, no copies (presence frames of other users aside).
+          const answers = socket.frames.slice(1).filter((f) => f.type !== 'join' && f.type !== 'leave')
+          expect(answers.map((f) => f.type)).toEqual(Array(answers.length).fill('pong'))
+          expect(db.snapshot()).toEqual(before)
+        } finally {
+          socket.close()
+        }
+        await expectHealthy()
+      }),
+      FC_OPTIONS,
+    )
+  }, 60_000)
+
+  const roomSegment = fc.oneof(
+    fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    fc.string({ unit: 'binary', maxLength: 70 }).map(encodeURIComponent),
+    fc.constantFrom('', '-x', '_x', 'a'.repeat(64), 'a'.repeat(65), '%ZZ', 'a%2Fb', 'lobby%00', '%41bc'),
+  )
+  const since = fc.option(fc.oneof(fc.nat().map(String), fc.constantFrom('', '-1', '1e3', '0x1', '9007199254740991', '9007199254740992', 'abc', '%ZZ')), {
+    nil: undefined,
+  })
+
+  /** spec §3: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit; `since` a whole number. */
+  function upgradeVerdict(segment: string, sinceParam: string | null): 'ok' | 'ROOM_INVALID' | 'BAD_QUERY' {
+    let room: string
+    try {
+      room = decodeURIComponent(segment)
+    } catch {
+      return 'ROOM_INVALID'
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(room)) return 'ROOM_INVALID'
+    if (sinceParam === null) return 'ok'
+    return /^\d{1,16}$/.test(sinceParam) && Number(sinceParam) <= Number.MAX_SAFE_INTEGER ? 'ok' : 'BAD_QUERY'
+  }
+
+  // spec §3: a bad room is 400 ROOM_INVALID before the upgrade; a bad ?since= is 400 BAD_QUERY.
+  test('random room names and ?since= values are upgraded with a welcome or refused with a 400 envelope', async () => {
+    await fc.assert(
+      fc.asyncProperty(roomSegment, since, async (segment, s) => {
+        const url = `${server.wsUrl}/api/v1/rooms/${segment}/messages/ws${s === undefined ? '' : `?since=${s}`}`
+        // Only URLs that reach the route as written ("." and ".." segments are resolved by the URL parser).
+        fc.pre(URL.canParse(url) && new URL(url).pathname === `/api/v1/rooms/${segment}/messages/ws`)
+        const verdict = upgradeVerdict(segment, new URL(url).searchParams.get('since'))
+        const socket = await withTimeout(rawUpgrade(url), WAIT_MS, `the upgrade answer for ${url}`)
+        try {
+          const { status, headers, body } = socket.response
+          if (verdict === 'ok') {
+            expect(status).toBe(101)
+            await until(() => socket.frames.length > 0, WAIT_MS, 'the welcome frame')
+            expect(readJson(socket.frames[0]!)).toMatchObject({ type: 'welcome', error: null })
+          } else {
+            expect({ status, type: headers['content-type'], body }).toEqual({
+              status: 400,
+              type: 'application/json; charset=utf-8',
+              body: { error: { type: verdict, message: expect.any(String) }, data: null },
+            })
+          }
+        } finally {
+          socket.destroy()
+        }
+      }),
+      { ...FC_OPTIONS, numRuns: Math.max(1, Math.ceil(RUNS / 2)) },
+    )
+    await expectHealthy()
+  }, 60_000)
+})
