@@ -6,15 +6,15 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import type { Browser } from 'playwright-core'
 import { register } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
-import { launchBrowser, openPage, waitForConnected } from './browser.ts'
+import { BROWSER_TEST_MS, launchBrowser, openPage, waitForConnected } from './browser.ts'
 
 let browser: Browser
 beforeAll(async () => {
   browser = await launchBrowser()
-})
+}, BROWSER_TEST_MS)
 afterAll(async () => {
   await browser?.close()
-})
+}, BROWSER_TEST_MS)
 
 test('a visitor signs up, logs out and logs in again; errors read as sentences', async () => {
   await using server = await startTestServer()
@@ -65,7 +65,7 @@ test('a visitor signs up, logs out and logs in again; errors read as sentences',
   expect(await page.locator('#auth-view').isHidden()).toBe(true)
   expect(errors.filter((e) => !e.includes('the server responded with a status of'))).toEqual([])
   await context.close()
-})
+}, BROWSER_TEST_MS)
 
 test('a token the server refuses (close 4001) returns to the login form, and the room stays readable', async () => {
   await using server = await startTestServer()
@@ -94,7 +94,7 @@ test('a token the server refuses (close 4001) returns to the login form, and the
   await page.locator('#composer-input:enabled').waitFor()
   expect(page.url()).toEndWith('#/room/lobby')
   await context.close()
-})
+}, BROWSER_TEST_MS)
 
 test('a stored token that is not a JWT at all is dropped before use: the login form says the session expired', async () => {
   await using server = await startTestServer()
@@ -103,4 +103,4 @@ test('a stored token that is not a JWT at all is dropped before use: the login f
   await page.locator('#auth-view').waitFor()
   expect(await page.locator('#auth-notice').textContent()).toBe('Your session has expired. Please log in again.')
   await context.close()
-})
+}, BROWSER_TEST_MS)

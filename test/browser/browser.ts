@@ -19,6 +19,12 @@ const CHROMIUM_ARGS = [
 /** Every wait in these tests ends within this time, with an error naming what it waited for. */
 export const WAIT_MS = 8000
 
+/**
+ * Per test: a few page loads and waits, with room for a busy CI machine. (A timed-out bun test
+ * kills the processes it started, the shared browser included, so this errs on the long side.)
+ */
+export const BROWSER_TEST_MS = 30_000
+
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
 }

@@ -8,15 +8,15 @@ import type { Browser } from 'playwright-core'
 import { register } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
-import { launchBrowser, memberNames, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
+import { BROWSER_TEST_MS, launchBrowser, memberNames, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
 
 let browser: Browser
 beforeAll(async () => {
   browser = await launchBrowser()
-})
+}, BROWSER_TEST_MS)
 afterAll(async () => {
   await browser?.close()
-})
+}, BROWSER_TEST_MS)
 
 test('two people in one room see each other’s messages and presence', async () => {
   await using server = await startTestServer()
@@ -58,7 +58,7 @@ test('two people in one room see each other’s messages and presence', async ()
   await waitUntil(async () => (await memberNames(a.page)).join() === 'alice', 'alice to see bob leave')
   expect(a.errors).toEqual([])
   await a.context.close()
-})
+}, BROWSER_TEST_MS)
 
 test('a logged-out reader sees messages arrive but cannot post, and is asked to log in', async () => {
   await using server = await startTestServer()
@@ -83,7 +83,7 @@ test('a logged-out reader sees messages arrive but cannot post, and is asked to 
   expect(await reader.page.locator('#auth-notice').textContent()).toBe('Log in to post in #lobby.')
   expect(reader.errors).toEqual([])
   await reader.context.close()
-})
+}, BROWSER_TEST_MS)
 
 test('message text is shown as text: markup stays literal, nothing runs, no element is created', async () => {
   await using server = await startTestServer()
@@ -106,7 +106,7 @@ test('message text is shown as text: markup stays literal, nothing runs, no elem
   expect(a.dialogs).toEqual([])
   expect(a.errors).toEqual([])
   await a.context.close()
-})
+}, BROWSER_TEST_MS)
 
 test('a room name that breaks the rule is explained; a good one opens the room at its own URL', async () => {
   await using server = await startTestServer()
@@ -135,7 +135,7 @@ test('a room name that breaks the rule is explained; a good one opens the room a
   await page.locator('#room-invalid-view').waitFor()
   expect(await page.locator('#room-invalid-text').textContent()).toContain('is not allowed')
   await context.close()
-})
+}, BROWSER_TEST_MS)
 
 test('scrolling up loads older messages from REST, each once, in order', async () => {
   await using server = await startTestServer({ config: { messageRate: 10_000, messageBurst: 10_000 } })
@@ -160,7 +160,7 @@ test('scrolling up loads older messages from REST, each once, in order', async (
   await reader.page.locator('#history-start', { hasText: 'This is the start of #lobby.' }).waitFor()
   expect(await messageTexts(reader.page)).toEqual(Array.from({ length: total }, (_, i) => `message ${i}`))
   await reader.context.close()
-})
+}, BROWSER_TEST_MS)
 
 test('a send stays pending until its own copy returns, even when that copy comes in the welcome after a reconnect', async () => {
   await using server = await startTestServer()
@@ -194,4 +194,4 @@ test('a send stays pending until its own copy returns, even when that copy comes
   const page = await fetch(`${server.url}/api/v1/rooms/lobby/messages`).then((r) => r.json())
   expect(page.data.messages.map((m: { text: string }) => m.text)).toEqual(['lost echo'])
   await a.context.close()
-})
+}, BROWSER_TEST_MS)
