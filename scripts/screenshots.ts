@@ -1,0 +1,88 @@
+/** Screenshots of the web client's main screens for docs/screenshots/: `bun scripts/screenshots.ts`. */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
+import { launchBrowser, openPage, waitForConnected, waitForMessage } from '../test/browser/browser.ts'
+import { register, type Account } from '../test/support/http.ts'
+import { startTestServer } from '../test/support/server.ts'
+import { openSocket } from '../test/support/socket.ts'
+
+const OUT = join(import.meta.dir, '..', 'docs', 'screenshots')
+const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } }
+const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
+
+const CONVERSATION: [string, string][] = [
+  ['bob', 'Morning! Is the deploy still on for today?'],
+  ['alice', 'Yes, after lunch. The migration ran fine on staging.'],
+  ['carol', 'I can keep an eye on the dashboards while it rolls out.'],
+  ['bob', 'Great. I will post the changelog here when it is done.'],
+  ['carol', 'Reminder: the new rooms list shows who is online per room.'],
+  ['alice', 'Nice. And links like #/room/lobby can be shared directly.'],
+  ['bob', 'Ship it 🚀'],
+]
+
+mkdirSync(OUT, { recursive: true })
+const server = await startTestServer()
+const browser = await launchBrowser()
+try {
+  const people: Record<string, Account> = {}
+  for (const name of ['alice', 'bob', 'carol']) people[name] = await register(server.url, name)
+  const sockets = await Promise.all(
+    ['bob', 'carol'].map(async (name) => {
+      const socket = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [people[name]!.token])
+      await socket.next('welcome')
+      return [name, socket] as const
+    }),
+  )
+  const socketOf = new Map(sockets)
+  // Some activity elsewhere, so the room list has more than one entry.
+  for (const room of ['design', 'random']) {
+    using s = await openSocket(`${server.wsUrl}/api/v1/rooms/${room}/messages/ws`, [people.carol!.token])
+    await s.next('welcome')
+    s.send({ type: 'message', text: `Hello ${room}` })
+    await s.next('message')
+  }
+  const alicePost = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [people.alice!.token])
+  await alicePost.next('welcome')
+  for (const [name, text] of CONVERSATION) {
+    const socket = name === 'alice' ? alicePost : socketOf.get(name)!
+    socket.send({ type: 'message', text })
+    await socket.next('message')
+  }
+  alicePost.close()
+
+  await shoot(browser, 'login.png', DESKTOP, undefined, async (page) => {
+    await page.goto(server.url)
+    await page.locator('#auth-view').waitFor()
+  })
+  const inRoom = async (page: Page) => {
+    await page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(page)
+    await waitForMessage(page, 'Ship it 🚀')
+    await page.locator('#room-list a[data-room="random"]').waitFor({ state: 'attached' })
+    await page.locator('#composer-input').fill('Deploying now')
+  }
+  await shoot(browser, 'room.png', DESKTOP, people.alice, inRoom)
+  await shoot(browser, 'dark.png', { ...DESKTOP, colorScheme: 'dark' }, people.alice, inRoom)
+  await shoot(browser, 'phone.png', PHONE, people.alice, inRoom)
+  await shoot(browser, 'phone-dark.png', { ...PHONE, colorScheme: 'dark' }, people.alice, inRoom)
+  await shoot(browser, 'reader.png', DESKTOP, undefined, async (page) => {
+    await page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(page)
+    await waitForMessage(page, 'Ship it 🚀')
+    await page.locator('#room-list a[data-room="random"]').waitFor({ state: 'attached' })
+  })
+  for (const socket of socketOf.values()) socket.close()
+  console.log(`screenshots written to ${OUT}`)
+} finally {
+  await browser.close()
+  await server.stop()
+}
+
+async function shoot(browser: Browser, file: string, context: BrowserContextOptions, session: Account | undefined, prepare: (page: Page) => Promise<void>) {
+  const { page, context: ctx, errors } = await openPage(browser, { session, context: { colorScheme: 'light', ...context } })
+  await prepare(page)
+  await page.screenshot({ path: join(OUT, file) })
+  if (errors.length > 0) throw new Error(`${file}: the page reported errors:\n${errors.join('\n')}`)
+  await ctx.close()
+}
