@@ -55,7 +55,13 @@ function verify(token: string): User | null {
 }
 
 function toMessage(r: Row) {
-  const m: Record<string, unknown> = { id: r.id, room: r.room, user: { id: r.user_id, username: r.username }, text: r.text, ts: new Date(r.created_at).toISOString() }
+  const m: Record<string, unknown> = {
+    id: r.id,
+    room: r.room,
+    user: { id: r.user_id, username: r.username },
+    text: r.text,
+    ts: new Date(r.created_at).toISOString(),
+  }
   if (r.nonce !== null) m.nonce = r.nonce
   return m
 }

@@ -59,7 +59,10 @@ export function markdownTable(rows: Row[]): string {
 }
 
 export function sweepTable(sweeps: SweepSummary[]): string {
-  const lines = ['| Shape | Server | Connections | Rooms | p50 ms | p99 ms | Deliveries/s | Server CPU % | RSS MiB | Lossless |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+  const lines = [
+    '| Shape | Server | Connections | Rooms | p50 ms | p99 ms | Deliveries/s | Server CPU % | RSS MiB | Lossless |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ]
   for (const s of sweeps) {
     for (const p of s.points) {
       lines.push(

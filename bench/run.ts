@@ -134,7 +134,8 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}`)
   }
   const picked = (value('--scenario') ?? RUNS.join(',')).split(',').map((s) => s.trim())
-  for (const p of picked) if (p !== 'sweep' && !RUNS.includes(p as RunName)) throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, 'sweep'].join(', ')}`)
+  for (const p of picked)
+    if (p !== 'sweep' && !RUNS.includes(p as RunName)) throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, 'sweep'].join(', ')}`)
   return {
     smoke,
     runs: RUNS.filter((r) => picked.includes(r)),
@@ -164,7 +165,9 @@ function describe(outcome: Outcome): string {
     .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(2)}`)
     .join(' ')
   const i = outcome.integrity
-  const loss = isLossless(i) ? 'ok' : `LOSS expected=${i.expected} delivered=${i.delivered} rejected=${i.rejected} errors=${i.errors} closes=${i.unexpectedCloses} [${i.closeCodes.join(',')}] failedConnects=${i.failedConnects}`
+  const loss = isLossless(i)
+    ? 'ok'
+    : `LOSS expected=${i.expected} delivered=${i.delivered} rejected=${i.rejected} errors=${i.errors} closes=${i.unexpectedCloses} [${i.closeCodes.join(',')}] failedConnects=${i.failedConnects}`
   return `${m} | sent=${i.sent} delivered=${i.delivered} ${loss}`
 }
 
@@ -200,7 +203,9 @@ async function runScenarios(args: Args, sizes: Sizes, gens: Generators): Promise
   for (const spec of ROWS) {
     if (!args.runs.includes(spec.run)) continue
     const of = (kind: Kind, metric: string | undefined, round?: number) =>
-      records.filter((r) => r.run === spec.run && r.kind === kind && (round === undefined || r.round === round)).map((r) => (metric ? (r.outcome?.metrics[metric] ?? NaN) : NaN))
+      records
+        .filter((r) => r.run === spec.run && r.kind === kind && (round === undefined || r.round === round))
+        .map((r) => (metric ? (r.outcome?.metrics[metric] ?? NaN) : NaN))
     const ratios: number[] = []
     for (let round = 0; round < args.rounds; round++) ratios.push(of('product', spec.metric, round)[0]! / of('baseline', spec.metric, round)[0]!)
     const ratio = median(ratios)
@@ -277,7 +282,9 @@ async function main(): Promise<number> {
     workers: args.workers,
     rounds: args.rounds,
   }
-  log(`bench ${meta.mode}: ${args.runs.join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`)
+  log(
+    `bench ${meta.mode}: ${args.runs.join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`,
+  )
   const gens = new Generators(args.workers)
   let failed = false
   try {
@@ -286,7 +293,15 @@ async function main(): Promise<number> {
       const lossy = records.filter((r) => r.error !== undefined || (r.outcome && !isLossless(r.outcome.integrity)))
       failed ||= lossy.length > 0
       const loadavgAfter = loadavg().map((n) => Math.round(n * 100) / 100)
-      const record = { ...meta, loadavgAfter, seconds: Math.round((performance.now() - started) / 100) / 10, sizes, rows, runs: records, lossless: lossy.length === 0 }
+      const record = {
+        ...meta,
+        loadavgAfter,
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+        sizes,
+        rows,
+        runs: records,
+        lossless: lossy.length === 0,
+      }
       const table = markdownTable(rows)
       console.log(JSON.stringify(record))
       console.log(`\n${table}\n`)
@@ -294,7 +309,13 @@ async function main(): Promise<number> {
       if (args.write) {
         appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
         const subtitle = `${meta.time.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? '+' : ''}, Bun ${meta.bun}, ${meta.cpus} CPUs, median of ${args.rounds} A/B rounds`
-        writeFileSync(join(ROOT, 'docs/performance.svg'), renderSvg(rows.filter((r) => r.target !== undefined || r.scenario === 'connect'), subtitle))
+        writeFileSync(
+          join(ROOT, 'docs/performance.svg'),
+          renderSvg(
+            rows.filter((r) => r.target !== undefined || r.scenario === 'connect'),
+            subtitle,
+          ),
+        )
         const results = [
           `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${meta.loadavgBefore[0]} before, ${loadavgAfter[0]} after; ${args.rounds} rounds, ${args.workers} generator processes; ${record.seconds} s).`,
           '',
@@ -314,12 +335,23 @@ async function main(): Promise<number> {
       const table = sweepTable(sweeps)
       console.log(JSON.stringify(record))
       console.log(`\n${table}\n`)
-      const summary = sweeps.map((s) => `- ${s.shape}, ${s.kind}: ${s.best === undefined ? 'no step' : `${s.best.toLocaleString('en-US')} connections`} with p99 under ${SWEEP.limitMs} ms at ${SWEEP.perSecond} msg/s`).join('\n')
+      const summary = sweeps
+        .map(
+          (s) =>
+            `- ${s.shape}, ${s.kind}: ${s.best === undefined ? 'no step' : `${s.best.toLocaleString('en-US')} connections`} with p99 under ${SWEEP.limitMs} ms at ${SWEEP.perSecond} msg/s`,
+        )
+        .join('\n')
       log(summary)
       if (args.write) {
         appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
         updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, {
-          sweep: [`Sweep of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}).`, '', summary, '', table].join('\n'),
+          sweep: [
+            `Sweep of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}).`,
+            '',
+            summary,
+            '',
+            table,
+          ].join('\n'),
         })
       }
     }

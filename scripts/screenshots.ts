@@ -18,7 +18,7 @@ const CONVERSATION: [string, string][] = [
   ['bob', 'Great. I will post the changelog here when it is done.'],
   ['carol', 'Reminder: the new rooms list shows who is online per room.'],
   ['alice', 'Nice. And links like #/room/lobby can be shared directly.'],
-  ['bob', 'Ship it 🚀'],
+  ['bob', 'Ship it!'],
 ]
 
 mkdirSync(OUT, { recursive: true })
@@ -58,7 +58,7 @@ try {
   const inRoom = async (page: Page) => {
     await page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(page)
-    await waitForMessage(page, 'Ship it 🚀')
+    await waitForMessage(page, 'Ship it!')
     await page.locator('#room-list a[data-room="random"]').waitFor({ state: 'attached' })
     await page.locator('#composer-input').fill('Deploying now')
   }
@@ -66,10 +66,14 @@ try {
   await shoot(browser, 'dark.png', { ...DESKTOP, colorScheme: 'dark' }, people.alice, inRoom)
   await shoot(browser, 'phone.png', PHONE, people.alice, inRoom)
   await shoot(browser, 'phone-dark.png', { ...PHONE, colorScheme: 'dark' }, people.alice, inRoom)
+  await shoot(browser, 'phone-rooms.png', PHONE, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/`)
+    await page.locator('#room-list a[data-room="random"]').waitFor()
+  })
   await shoot(browser, 'reader.png', DESKTOP, undefined, async (page) => {
     await page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(page)
-    await waitForMessage(page, 'Ship it 🚀')
+    await waitForMessage(page, 'Ship it!')
     await page.locator('#room-list a[data-room="random"]').waitFor({ state: 'attached' })
   })
   for (const socket of socketOf.values()) socket.close()

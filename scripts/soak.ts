@@ -19,9 +19,12 @@
  *
  * Memory: the server's RSS (VmRSS, /proc/<pid>/status) is sampled every 100 ms. `baseline` is the
  * median of a second's samples after a warm-up wave and a settle; `peak` is the highest sample;
- * `after` is the median of the last second's samples once every client has left and
- * SOAK_SETTLE_SECONDS passed. A forced GC is not possible in the child, so the rule allows for
- * memory the allocator keeps for reuse but not for memory that grows with the clients served:
+ * `after` is the median of a second's samples once every client has left, SOAK_SETTLE_SECONDS passed
+ * and the server's JS heap (from /metrics) is back within 4 MiB of its baseline, waited for up to
+ * 30 s more: a forced GC is not possible in the child, and Bun's idle GC runs on its own schedule,
+ * so without that wait `after` would measure garbage not yet collected rather than memory kept.
+ * The rule allows for memory the allocator keeps for reuse, not for memory that grows with the
+ * clients served:
  *
  *     after ≤ baseline + max(32 MiB, 50% of (peak − baseline))
  *
@@ -51,6 +54,9 @@ const WAVE_TIMEOUT_MS = 60_000
 const SAMPLE_EVERY_MS = 100
 const MEMORY_SLACK_BYTES = 32 * MiB
 const MEMORY_GIVE_BACK = 0.5
+/** How far above its baseline the JS heap may be for "a collection has run since the churn". */
+const HEAP_BACK_BYTES = 4 * MiB
+const GC_WAIT_MS = 30_000
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name]
@@ -222,6 +228,7 @@ async function main(): Promise<number> {
   let peak = 0
   let heap = { baseline: 0, after: 0 }
   let leftover = { connections: 0, rooms: 0 }
+  let settleMs = 0
   let exitCode = -1
   try {
     if (CLIENTS < WANTED_CLIENTS) console.log(`soak: SOAK_CLIENTS lowered to ${CLIENTS} to stay within ulimit -n (${openFileLimit()})`)
@@ -249,13 +256,22 @@ async function main(): Promise<number> {
 
     // Every client has seen its close; wait (bounded) for the server to have processed them too.
     for (let i = 0; i < 100; i++) {
-      leftover = await serverCounts(server)
+      const counts = await serverCounts(server)
+      leftover = { connections: counts.connections, rooms: counts.rooms }
       if (leftover.connections === 0 && leftover.rooms === 0) break
       await sleep(100)
     }
+    // The child can't be told to collect garbage, and Bun's idle GC runs on its own schedule: after the
+    // settle time, keep waiting (bounded) until the JS heap is back near its baseline, i.e. a collection ran.
+    const settleStarted = Date.now()
     await sleep(Math.max(0, SETTLE_SECONDS * 1000 - 1000))
+    for (let i = 0; i < GC_WAIT_MS / 500; i++) {
+      heap.after = (await serverCounts(server)).heapUsed
+      if (heap.after <= heap.baseline + HEAP_BACK_BYTES) break
+      await sleep(500)
+    }
     after = await settledRss(1000)
-    heap.after = (await serverCounts(server)).heapUsed
+    settleMs = Date.now() - settleStarted
     peak = Math.max(...samples.filter((s) => s.at >= baselineAt).map((s) => s.rss), baseline)
   } finally {
     clearInterval(sampler)
@@ -274,7 +290,7 @@ async function main(): Promise<number> {
   console.log(`soak: ${totals.waves} waves × ${CLIENTS} clients over ${SOAK_SECONDS} s (${ROOMS} rooms), slowest wave ${totals.slowestWaveMs} ms`)
   console.log(`  messages: ${totals.posted} posted, ${totals.echoed} came back, ${totals.lost} lost; ${totals.connectFailures} failed connections`)
   console.log(`  server RSS: baseline ${mib(baseline)}, peak ${mib(peak)}, after ${mib(after)} (allowed ≤ ${mib(allowed)})`)
-  console.log(`  server JS heap used: baseline ${mib(heap.baseline)}, after ${mib(heap.after)}`)
+  console.log(`  server JS heap used: baseline ${mib(heap.baseline)}, after ${mib(heap.after)} (settled for ${(settleMs / 1000).toFixed(1)} s)`)
   console.log(failures.length === 0 ? '  result: pass' : `  result: FAIL\n    - ${failures.join('\n    - ')}`)
   console.log(
     JSON.stringify({
@@ -284,6 +300,7 @@ async function main(): Promise<number> {
       ...totals,
       rss: { baseline, peak, after, allowed },
       heapUsed: heap,
+      settleMs,
       leftover,
       serverExit: exitCode,
       failures,

@@ -2,7 +2,7 @@
 import { ApiError, fetchMe, type Session } from './api.ts'
 import { AuthForm } from './auth-form.ts'
 import { Composer } from './composer.ts'
-import { byId } from './dom.ts'
+import { byId, hueClass, initialOf } from './dom.ts'
 import { MemberList } from './member-list.ts'
 import { MessageList } from './message-list.ts'
 import { explainRoomName, isRoomName, RoomList } from './room-list.ts'
@@ -21,6 +21,8 @@ const views: Record<Screen, HTMLElement> = {
 }
 const connectionBadge = byId('connection')
 const whoami = byId('whoami')
+const whoamiName = byId('whoami-name')
+const whoamiAvatar = byId('whoami-avatar')
 const loginButton = byId<HTMLButtonElement>('login')
 const logoutButton = byId<HTMLButtonElement>('logout')
 const backButton = byId<HTMLButtonElement>('back-to-rooms')
@@ -80,7 +82,11 @@ function syncRoom(): void {
     members,
     composer,
     session: () => session.current,
-    onState: showConnection,
+    onState(state) {
+      showConnection(state)
+      // Joining changes the room's member count (or makes it active): show it.
+      if (state.kind === 'open') void roomList.refresh()
+    },
     onTokenRejected(token) {
       const current = session.current
       // spec §3: never retry with the refused token; a fresher one (refreshed meanwhile) is fine.
@@ -101,7 +107,9 @@ function render(): void {
 
   const user = session.current?.user
   whoami.hidden = !user
-  whoami.textContent = user ? user.username : ''
+  whoamiName.textContent = user?.username ?? ''
+  whoamiAvatar.textContent = user ? initialOf(user.username) : ''
+  whoamiAvatar.className = `avatar ${user ? hueClass(user.username) : ''}`
   logoutButton.hidden = !user
   loginButton.hidden = Boolean(user) || authShown
   backButton.hidden = screen === 'home'
@@ -155,7 +163,8 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
       room?.reconnect()
       return
     case 'other-tab':
-      room?.reconnect()
+      // Same person with a fresher token: this socket moves to it when its own token expires (4001 above).
+      room?.reconnectIfUserChanged()
       if (current) authShown = false
       render()
       return

@@ -121,6 +121,13 @@ export class MessageList {
     this.add([message])
   }
 
+  /** Removes a pending send that will not be sent (its author logged out). */
+  dropPending(nonce: string): void {
+    this.pending.get(nonce)?.remove()
+    this.pending.delete(nonce)
+    this.renderEdge()
+  }
+
   setPendingState(nonce: string, state: 'sending' | 'failed'): void {
     const li = this.pending.get(nonce)
     if (!li) return

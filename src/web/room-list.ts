@@ -71,7 +71,7 @@ export class RoomList {
     clearInterval(this.timer)
   }
 
-  /** Marks the open room (and keeps it listed even before it has activity). */
+  /** Marks the open room in the list. */
   setCurrent(room: string | undefined): void {
     this.current = room
     for (const a of this.list.querySelectorAll<HTMLAnchorElement>('a[data-room]')) {

@@ -73,6 +73,10 @@ export class RoomSocket {
   private pingTimer: ReturnType<typeof setInterval> | undefined
   private pongTimer: ReturnType<typeof setTimeout> | undefined
   private readonly onOnline = () => this.reconnectNow()
+  /** Back from sleep or a background tab: find out now whether the connection survived. */
+  private readonly onVisible = () => {
+    if (document.visibilityState === 'visible') this.checkAlive()
+  }
   private readonly onOffline = () => {
     this.drop()
     this.events.onState({ kind: 'waiting', until: Infinity, why: 'offline' })
@@ -87,6 +91,7 @@ export class RoomSocket {
   start(): void {
     window.addEventListener('online', this.onOnline)
     window.addEventListener('offline', this.onOffline)
+    document.addEventListener('visibilitychange', this.onVisible)
     this.connect()
   }
 
@@ -94,6 +99,7 @@ export class RoomSocket {
     this.stopped = true
     window.removeEventListener('online', this.onOnline)
     window.removeEventListener('offline', this.onOffline)
+    document.removeEventListener('visibilitychange', this.onVisible)
     this.drop()
     this.events.onState({ kind: 'idle' })
   }
@@ -217,15 +223,17 @@ export class RoomSocket {
 
   private startPing(): void {
     this.stopPing()
-    this.pingTimer = setInterval(() => {
-      if (!this.send({ type: 'ping' })) return
-      clearTimeout(this.pongTimer)
-      this.pongTimer = setTimeout(() => {
-        // No frame at all for a while: the connection is dead even if the browser has not noticed.
-        this.drop()
-        this.retryLater(BACKOFF_BASE_MS, BACKOFF_MAX_MS, 'network')
-      }, PONG_TIMEOUT_MS)
-    }, PING_EVERY_MS)
+    this.pingTimer = setInterval(() => this.checkAlive(), PING_EVERY_MS)
+  }
+
+  /** Pings; a connection that stays silent past the timeout is dead even if the browser has not noticed. */
+  private checkAlive(): void {
+    if (!this.send({ type: 'ping' })) return
+    clearTimeout(this.pongTimer)
+    this.pongTimer = setTimeout(() => {
+      this.drop()
+      this.retryLater(BACKOFF_BASE_MS, BACKOFF_MAX_MS, 'network')
+    }, PONG_TIMEOUT_MS)
   }
 
   private stopPing(): void {

@@ -79,10 +79,21 @@ export class RoomView {
     for (const p of this.pending.values()) clearTimeout(p.timer)
   }
 
+  /** Reconnects only if the session now belongs to someone else (or no one), e.g. after a change in another tab. */
+  reconnectIfUserChanged(): void {
+    if (this.deps.session()?.user.id !== this.me?.id) this.reconnect()
+  }
+
   /** Connects again at once with whatever session there is now (after login, logout or a fresh token). */
   reconnect(): void {
     const me = this.deps.session()?.user
     if (me?.id !== this.me?.id) {
+      // Another person (or nobody) now: the previous one's unsent messages are not theirs to send.
+      for (const [nonce, p] of this.pending) {
+        clearTimeout(p.timer)
+        this.deps.messages.dropPending(nonce)
+      }
+      this.pending.clear()
       this.me = me
       this.deps.messages.setMe(me)
     }
@@ -102,6 +113,7 @@ export class RoomView {
     this.receive(w.history)
     if (!resumed || w.truncated) messages.setHasOlder(w.history.length > 0)
     // Whatever is still pending from an earlier connection was never stored: send it again now.
+    if (w.readOnly) return
     for (const [nonce, p] of this.pending) {
       if (p.connection < this.connection) this.transmit(nonce, p)
     }
@@ -167,12 +179,15 @@ export class RoomView {
 
   private updateComposer(): void {
     const { composer } = this.deps
-    if (this.state.kind !== 'open') {
-      composer.setBlocked(
-        this.state.kind === 'waiting' && this.state.why === 'offline'
-          ? 'You are offline. Posting resumes when the connection is back.'
-          : 'Reconnecting… you can post again once connected.',
-      )
+    const state = this.state
+    if (state.kind === 'connecting' && state.attempt === 0 && this.connection === 0) {
+      composer.setBlocked('Connecting…')
+    } else if (state.kind === 'waiting' && state.why === 'offline') {
+      composer.setBlocked('You are offline. Posting resumes when the connection is back.')
+    } else if (state.kind === 'idle') {
+      composer.setBlocked('Disconnected. Reload the page to connect again.')
+    } else if (state.kind !== 'open') {
+      composer.setBlocked('Reconnecting… you can post again once connected.')
     } else if (Date.now() < this.rateLimitedUntil) {
       composer.setBlocked('You are sending messages too fast. Wait a moment.')
     } else {

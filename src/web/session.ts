@@ -6,6 +6,8 @@ const STORAGE_KEY = 'chat.session'
 const REFRESH_LEAD_MAX_MS = 5 * 60_000
 /** ...and never later than this share of the token's lifetime before it ends. */
 const REFRESH_LEAD_SHARE = 0.2
+/** Up to this share of the lead is taken off at random (see schedule()). */
+const REFRESH_JITTER_SHARE = 0.5
 /** After a failed refresh (network down), try again this soon. */
 const REFRESH_RETRY_MS = 15_000
 
@@ -36,12 +38,16 @@ export function readTokenTimes(token: string): { iat: number; exp: number } | un
   }
 }
 
+/** How long before expiry to ask for a fresh token, in ms. */
+function refreshLead(token: string): number {
+  const times = readTokenTimes(token)
+  return times ? Math.min(REFRESH_LEAD_MAX_MS, (times.exp - times.iat) * 1000 * REFRESH_LEAD_SHARE) : 0
+}
+
 /** When to ask for a fresh token, in epoch ms. */
 export function refreshAt(token: string): number {
   const times = readTokenTimes(token)
-  if (!times) return 0
-  const lifetimeMs = (times.exp - times.iat) * 1000
-  return times.exp * 1000 - Math.min(REFRESH_LEAD_MAX_MS, lifetimeMs * REFRESH_LEAD_SHARE)
+  return times ? times.exp * 1000 - refreshLead(token) : 0
 }
 
 function isUsable(token: string): boolean {
@@ -134,8 +140,11 @@ export class SessionKeeper {
   private schedule(): void {
     clearTimeout(this.timer)
     if (!this.current) return
+    // Jitter, so that several tabs sharing one token do not all refresh at once: the first one's
+    // new token reaches the others through the storage event, and they reschedule.
+    const at = refreshAt(this.current.token) - Math.random() * REFRESH_JITTER_SHARE * refreshLead(this.current.token)
     // setTimeout fires at once for delays past 2^31 ms; a token that lives that long is refreshed after a day instead.
-    const delay = Math.min(Math.max(0, refreshAt(this.current.token) - Date.now()), 86_400_000)
+    const delay = Math.min(Math.max(0, at - Date.now()), 86_400_000)
     this.timer = setTimeout(() => void this.refresh(), delay)
   }
 }

@@ -48,7 +48,7 @@ export function parseClientFrame(raw: string, maxTextLength: number): ClientFram
   // NUL is refused too: PostgreSQL can't store it, and no chat text needs it.
   if (!text.isWellFormed() || text.includes('\u0000')) throw invalid('text must be valid Unicode without NUL characters')
   if (exceedsCodePoints(text, maxTextLength)) throw invalid(`text must be at most ${maxTextLength} characters`)
-  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length > NONCE_MAX_LENGTH || !nonce.isWellFormed() || nonce.includes('\u0000')))
+  if (nonce !== undefined && (typeof nonce !== 'string' || exceedsCodePoints(nonce, NONCE_MAX_LENGTH) || !nonce.isWellFormed() || nonce.includes('\u0000')))
     throw invalid(`nonce must be a string of at most ${NONCE_MAX_LENGTH} characters`)
   return { type: 'message', text, nonce }
 }

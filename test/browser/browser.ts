@@ -1,4 +1,5 @@
 /** Browser test helpers: headless Debian Chromium via playwright-core, pages on the in-process server, bounded waits. */
+import { existsSync } from 'node:fs'
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
 import type { Account } from '../support/http.ts'
 
@@ -26,6 +27,9 @@ export const WAIT_MS = 8000
 export const BROWSER_TEST_MS = 30_000
 
 export function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: install it (apt-get install chromium) or set CHROMIUM_PATH`)
+  }
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
 }
 
@@ -84,11 +88,9 @@ export function messageTexts(page: Page): Promise<string[]> {
 
 /** Waits until the timeline shows `text` (exactly) in a confirmed message, not a pending one. */
 export async function waitForMessage(page: Page, text: string): Promise<void> {
-  await page.waitForFunction(
-    (want) => [...document.querySelectorAll('#message-list .message[data-id] .text')].some((el) => el.textContent === want),
-    text,
-    { timeout: WAIT_MS },
-  )
+  await page.waitForFunction((want) => [...document.querySelectorAll('#message-list .message[data-id] .text')].some((el) => el.textContent === want), text, {
+    timeout: WAIT_MS,
+  })
 }
 
 /** Waits until the room's socket has its welcome (the badge says Connected). */

@@ -18,180 +18,230 @@ afterAll(async () => {
   await browser?.close()
 }, BROWSER_TEST_MS)
 
-test('two people in one room see each other’s messages and presence', async () => {
-  await using server = await startTestServer()
-  const alice = await register(server.url, 'alice')
-  const bob = await register(server.url, 'bob')
-  const a = await openPage(browser, { session: alice })
-  const b = await openPage(browser, { session: bob })
+test(
+  'two people in one room see each other’s messages and presence',
+  async () => {
+    await using server = await startTestServer()
+    const alice = await register(server.url, 'alice')
+    const bob = await register(server.url, 'bob')
+    const a = await openPage(browser, { session: alice })
+    const b = await openPage(browser, { session: bob })
 
-  await a.page.goto(`${server.url}/#/room/lobby`)
-  await waitForConnected(a.page)
-  expect(await memberNames(a.page)).toEqual(['alice'])
-  await b.page.goto(`${server.url}/#/room/lobby`)
-  await waitForConnected(b.page)
-  expect(await memberNames(b.page)).toEqual(['alice', 'bob'])
-  await waitUntil(async () => (await memberNames(a.page)).join() === 'alice,bob', 'alice to see bob join')
+    await a.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(a.page)
+    expect(await memberNames(a.page)).toEqual(['alice'])
+    await b.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(b.page)
+    expect(await memberNames(b.page)).toEqual(['alice', 'bob'])
+    await waitUntil(async () => (await memberNames(a.page)).join() === 'alice,bob', 'alice to see bob join')
 
-  await sendFromPage(a.page, 'hi bob')
-  await waitForMessage(b.page, 'hi bob')
-  await waitForMessage(a.page, 'hi bob')
-  const own = a.page.locator('.message', { hasText: 'hi bob' })
-  expect(await own.getAttribute('class')).toContain('own')
-  expect(await own.locator('.send-status').count()).toBe(0)
-  const theirs = b.page.locator('.message', { hasText: 'hi bob' })
-  expect(await theirs.getAttribute('class')).not.toContain('own')
-  expect(await theirs.locator('.author').textContent()).toBe('alice')
-  expect(await theirs.locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    await sendFromPage(a.page, 'hi bob')
+    await waitForMessage(b.page, 'hi bob')
+    await waitForMessage(a.page, 'hi bob')
+    const own = a.page.locator('.message', { hasText: 'hi bob' })
+    expect(await own.getAttribute('class')).toContain('own')
+    expect(await own.locator('.send-status').count()).toBe(0)
+    const theirs = b.page.locator('.message', { hasText: 'hi bob' })
+    expect(await theirs.getAttribute('class')).not.toContain('own')
+    expect(await theirs.locator('.author').textContent()).toBe('alice')
+    expect(await theirs.locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
 
-  // Shift+Enter is a new line, Enter sends.
-  const box = b.page.locator('#composer-input')
-  await box.pressSequentially('first line')
-  await box.press('Shift+Enter')
-  await box.pressSequentially('second line')
-  await box.press('Enter')
-  await waitForMessage(a.page, 'first line\nsecond line')
-  expect(await box.inputValue()).toBe('')
-  expect(await messageTexts(a.page)).toEqual(['hi bob', 'first line\nsecond line'])
+    // Shift+Enter is a new line, Enter sends.
+    const box = b.page.locator('#composer-input')
+    await box.pressSequentially('first line')
+    await box.press('Shift+Enter')
+    await box.pressSequentially('second line')
+    await box.press('Enter')
+    await waitForMessage(a.page, 'first line\nsecond line')
+    expect(await box.inputValue()).toBe('')
+    expect(await messageTexts(a.page)).toEqual(['hi bob', 'first line\nsecond line'])
 
-  await b.context.close()
-  await waitUntil(async () => (await memberNames(a.page)).join() === 'alice', 'alice to see bob leave')
-  expect(a.errors).toEqual([])
-  await a.context.close()
-}, BROWSER_TEST_MS)
+    await b.context.close()
+    await waitUntil(async () => (await memberNames(a.page)).join() === 'alice', 'alice to see bob leave')
+    expect(a.errors).toEqual([])
+    await a.context.close()
+  },
+  BROWSER_TEST_MS,
+)
 
-test('a logged-out reader sees messages arrive but cannot post, and is asked to log in', async () => {
-  await using server = await startTestServer()
-  const alice = await register(server.url, 'alice')
-  const reader = await openPage(browser)
-  await reader.page.goto(`${server.url}/#/room/lobby`)
-  await waitForConnected(reader.page)
+test(
+  'a logged-out reader sees messages arrive but cannot post, and is asked to log in',
+  async () => {
+    await using server = await startTestServer()
+    const alice = await register(server.url, 'alice')
+    const reader = await openPage(browser)
+    await reader.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(reader.page)
 
-  await reader.page.locator('#guest-prompt', { hasText: 'Log in to post' }).waitFor()
-  expect(await reader.page.locator('#composer-input').isVisible()).toBe(false)
-  expect(await reader.page.locator('#guest-login').isVisible()).toBe(true)
+    await reader.page.locator('#guest-prompt', { hasText: 'Log in to post' }).waitFor()
+    expect(await reader.page.locator('#composer-input').isVisible()).toBe(false)
+    expect(await reader.page.locator('#guest-login').isVisible()).toBe(true)
 
-  using poster = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [alice.token])
-  await poster.next('welcome')
-  poster.send({ type: 'message', text: 'anyone reading?', nonce: 'n1' })
-  await waitForMessage(reader.page, 'anyone reading?')
-  // Readers are not members (spec §2: members counts logged-in users).
-  expect(await memberNames(reader.page)).toEqual(['alice'])
+    using poster = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [alice.token])
+    await poster.next('welcome')
+    poster.send({ type: 'message', text: 'anyone reading?', nonce: 'n1' })
+    await waitForMessage(reader.page, 'anyone reading?')
+    // Readers are not members (spec §2: members counts logged-in users).
+    expect(await memberNames(reader.page)).toEqual(['alice'])
 
-  await reader.page.getByRole('button', { name: 'Log in to post' }).click()
-  await reader.page.locator('#auth-view').waitFor()
-  expect(await reader.page.locator('#auth-notice').textContent()).toBe('Log in to post in #lobby.')
-  expect(reader.errors).toEqual([])
-  await reader.context.close()
-}, BROWSER_TEST_MS)
+    await reader.page.getByRole('button', { name: 'Log in to post' }).click()
+    await reader.page.locator('#auth-view').waitFor()
+    expect(await reader.page.locator('#auth-notice').textContent()).toBe('Log in to post in #lobby.')
+    expect(reader.errors).toEqual([])
+    await reader.context.close()
+  },
+  BROWSER_TEST_MS,
+)
 
-test('message text is shown as text: markup stays literal, nothing runs, no element is created', async () => {
-  await using server = await startTestServer()
-  const alice = await register(server.url, 'alice')
-  const bob = await register(server.url, 'bob')
-  const a = await openPage(browser, { session: alice })
-  await a.page.goto(`${server.url}/#/room/lobby`)
-  await waitForConnected(a.page)
+test(
+  'message text is shown as text: markup stays literal, nothing runs, no element is created',
+  async () => {
+    await using server = await startTestServer()
+    const alice = await register(server.url, 'alice')
+    const bob = await register(server.url, 'bob')
+    const a = await openPage(browser, { session: alice })
+    await a.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(a.page)
 
-  const attack = '<img src=x onerror=alert(1)>'
-  await sendFromPage(a.page, attack)
-  using other = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [bob.token])
-  await other.next('welcome')
-  other.send({ type: 'message', text: `<script>alert(2)</script><b>bold</b>`, nonce: 'x' })
-  await waitForMessage(a.page, attack)
-  await waitForMessage(a.page, '<script>alert(2)</script><b>bold</b>')
+    const attack = '<img src=x onerror=alert(1)>'
+    await sendFromPage(a.page, attack)
+    using other = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [bob.token])
+    await other.next('welcome')
+    other.send({ type: 'message', text: `<script>alert(2)</script><b>bold</b>`, nonce: 'x' })
+    await waitForMessage(a.page, attack)
+    await waitForMessage(a.page, '<script>alert(2)</script><b>bold</b>')
 
-  expect(await messageTexts(a.page)).toEqual([attack, '<script>alert(2)</script><b>bold</b>'])
-  expect(await a.page.locator('#message-list img, #message-list script, #message-list b').count()).toBe(0)
-  expect(a.dialogs).toEqual([])
-  expect(a.errors).toEqual([])
-  await a.context.close()
-}, BROWSER_TEST_MS)
+    expect(await messageTexts(a.page)).toEqual([attack, '<script>alert(2)</script><b>bold</b>'])
+    expect(await a.page.locator('#message-list img, #message-list script, #message-list b').count()).toBe(0)
+    expect(a.dialogs).toEqual([])
+    expect(a.errors).toEqual([])
+    await a.context.close()
+  },
+  BROWSER_TEST_MS,
+)
 
-test('a room name that breaks the rule is explained; a good one opens the room at its own URL', async () => {
-  await using server = await startTestServer()
-  const { page, context } = await openPage(browser)
-  await page.goto(`${server.url}/#/`)
-  await page.getByRole('button', { name: 'Just read, without an account' }).click()
+test(
+  'a room name that breaks the rule is explained; a good one opens the room at its own URL',
+  async () => {
+    await using server = await startTestServer()
+    const { page, context } = await openPage(browser)
+    await page.goto(`${server.url}/#/`)
+    await page.getByRole('button', { name: 'Just read, without an account' }).click()
 
-  const field = page.getByLabel('Open a room')
-  await field.fill('my room')
-  await field.press('Enter')
-  await page.locator('#open-room-hint', { hasText: 'Spaces are not allowed' }).waitFor()
-  expect(await field.getAttribute('aria-invalid')).toBe('true')
-  expect(await page.locator('#open-room-hint').textContent()).toContain('starting with a letter or digit')
-  await field.fill('-dash')
-  await field.press('Enter')
-  await page.locator('#open-room-hint', { hasText: 'must start with a letter or digit' }).waitFor()
+    const field = page.getByLabel('Open a room')
+    await field.fill('my room')
+    await field.press('Enter')
+    await page.locator('#open-room-hint', { hasText: 'Spaces are not allowed' }).waitFor()
+    expect(await field.getAttribute('aria-invalid')).toBe('true')
+    expect(await page.locator('#open-room-hint').textContent()).toContain('starting with a letter or digit')
+    await field.fill('-dash')
+    await field.press('Enter')
+    await page.locator('#open-room-hint', { hasText: 'must start with a letter or digit' }).waitFor()
 
-  await field.fill('my-room.2')
-  await field.press('Enter')
-  await waitForConnected(page)
-  expect(page.url()).toEndWith('#/room/my-room.2')
-  expect(await page.locator('#room-title').textContent()).toBe('#my-room.2')
+    await field.fill('my-room.2')
+    await field.press('Enter')
+    await waitForConnected(page)
+    expect(page.url()).toEndWith('#/room/my-room.2')
+    expect(await page.locator('#room-title').textContent()).toBe('#my-room.2')
 
-  // A shared link with a bad name explains itself instead of failing.
-  await page.goto(`${server.url}/#/room/${encodeURIComponent('bad/name')}`)
-  await page.locator('#room-invalid-view').waitFor()
-  expect(await page.locator('#room-invalid-text').textContent()).toContain('is not allowed')
-  await context.close()
-}, BROWSER_TEST_MS)
+    // A shared link with a bad name explains itself instead of failing.
+    await page.goto(`${server.url}/#/room/${encodeURIComponent('bad/name')}`)
+    await page.locator('#room-invalid-view').waitFor()
+    expect(await page.locator('#room-invalid-text').textContent()).toContain('is not allowed')
+    await context.close()
+  },
+  BROWSER_TEST_MS,
+)
 
-test('scrolling up loads older messages from REST, each once, in order', async () => {
-  await using server = await startTestServer({ config: { messageRate: 10_000, messageBurst: 10_000 } })
-  const alice = await register(server.url, 'alice')
-  using poster = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [alice.token])
-  await poster.next('welcome')
-  const total = 130
-  for (let i = 0; i < total; i++) poster.send({ type: 'message', text: `message ${i}` })
-  for (let i = 0; i < total; i++) await poster.next('message')
+test(
+  'scrolling up loads older messages from REST, each once, in order',
+  async () => {
+    await using server = await startTestServer({ config: { messageRate: 10_000, messageBurst: 10_000 } })
+    const alice = await register(server.url, 'alice')
+    using poster = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [alice.token])
+    await poster.next('welcome')
+    const total = 130
+    for (let i = 0; i < total; i++) poster.send({ type: 'message', text: `message ${i}` })
+    for (let i = 0; i < total; i++) await poster.next('message')
 
-  const reader = await openPage(browser, { context: { viewport: { width: 900, height: 700 } } })
-  await reader.page.goto(`${server.url}/#/room/lobby`)
-  await waitForConnected(reader.page)
-  await waitForMessage(reader.page, `message ${total - 1}`)
-  // The newest sit at the bottom, in view.
-  expect(await reader.page.getByText(`message ${total - 1}`, { exact: true }).isVisible()).toBe(true)
+    const reader = await openPage(browser, { context: { viewport: { width: 900, height: 700 } } })
+    await reader.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(reader.page)
+    await waitForMessage(reader.page, `message ${total - 1}`)
+    // The newest sit at the bottom, in view.
+    expect(await reader.page.getByText(`message ${total - 1}`, { exact: true }).isVisible()).toBe(true)
 
-  for (let round = 0; round < 10 && !(await reader.page.locator('#history-start').isVisible()); round++) {
-    await reader.page.locator('#messages').evaluate((el) => el.scrollTo({ top: 0 }))
-    await reader.page.waitForFunction(() => !(document.getElementById('load-older') as HTMLButtonElement).disabled)
-  }
-  await reader.page.locator('#history-start', { hasText: 'This is the start of #lobby.' }).waitFor()
-  expect(await messageTexts(reader.page)).toEqual(Array.from({ length: total }, (_, i) => `message ${i}`))
-  await reader.context.close()
-}, BROWSER_TEST_MS)
+    for (let round = 0; round < 10 && !(await reader.page.locator('#history-start').isVisible()); round++) {
+      await reader.page.locator('#messages').evaluate((el) => el.scrollTo({ top: 0 }))
+      await reader.page.waitForFunction(() => !(document.getElementById('load-older') as HTMLButtonElement).disabled)
+    }
+    await reader.page.locator('#history-start', { hasText: 'This is the start of #lobby.' }).waitFor()
+    expect(await messageTexts(reader.page)).toEqual(Array.from({ length: total }, (_, i) => `message ${i}`))
+    await reader.context.close()
+  },
+  BROWSER_TEST_MS,
+)
 
-test('a send stays pending until its own copy returns, even when that copy comes in the welcome after a reconnect', async () => {
-  await using server = await startTestServer()
-  const alice = await register(server.url, 'alice')
-  const a = await openPage(browser, { session: alice })
-  // Between page and server: swallow the echo of the first send and drop the connection, as a
-  // network failure would right after the server stored it.
-  let swallowed = false
-  await a.page.routeWebSocket(/\/messages\/ws/, (ws) => {
-    const upstream = ws.connectToServer()
-    upstream.onMessage((frame) => {
-      if (!swallowed && typeof frame === 'string' && frame.includes('"lost echo"')) {
-        swallowed = true
-        ws.close({ code: 4000, reason: 'network drop' })
-        return
-      }
-      ws.send(frame)
+test(
+  'a send stays pending until its own copy returns, even when that copy comes in the welcome after a reconnect',
+  async () => {
+    await using server = await startTestServer()
+    const alice = await register(server.url, 'alice')
+    const a = await openPage(browser, { session: alice })
+    // Between page and server: swallow the echo of the first send and drop the connection, as a
+    // network failure would right after the server stored it.
+    let swallowed = false
+    await a.page.routeWebSocket(/\/messages\/ws/, (ws) => {
+      const upstream = ws.connectToServer()
+      upstream.onMessage((frame) => {
+        if (!swallowed && typeof frame === 'string' && frame.includes('"lost echo"')) {
+          swallowed = true
+          ws.close({ code: 4000, reason: 'network drop' })
+          return
+        }
+        ws.send(frame)
+      })
     })
-  })
-  await a.page.goto(`${server.url}/#/room/lobby`)
-  await waitForConnected(a.page)
+    await a.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(a.page)
 
-  await sendFromPage(a.page, 'lost echo')
-  await a.page.locator('.message.pending', { hasText: 'lost echo' }).waitFor()
-  await waitForMessage(a.page, 'lost echo')
-  await waitForConnected(a.page)
-  expect(swallowed).toBe(true)
-  expect(await a.page.locator('.message.pending').count()).toBe(0)
-  expect(await messageTexts(a.page)).toEqual(['lost echo'])
-  // It was stored once: the reconnect matched it by nonce instead of sending it again.
-  const page = await fetch(`${server.url}/api/v1/rooms/lobby/messages`).then((r) => r.json())
-  expect(page.data.messages.map((m: { text: string }) => m.text)).toEqual(['lost echo'])
-  await a.context.close()
-}, BROWSER_TEST_MS)
+    await sendFromPage(a.page, 'lost echo')
+    await a.page.locator('.message.pending', { hasText: 'lost echo' }).waitFor()
+    await waitForMessage(a.page, 'lost echo')
+    await waitForConnected(a.page)
+    expect(swallowed).toBe(true)
+    expect(await a.page.locator('.message.pending').count()).toBe(0)
+    expect(await messageTexts(a.page)).toEqual(['lost echo'])
+    // It was stored once: the reconnect matched it by nonce instead of sending it again.
+    const page = await fetch(`${server.url}/api/v1/rooms/lobby/messages`).then((r) => r.json())
+    expect(page.data.messages.map((m: { text: string }) => m.text)).toEqual(['lost echo'])
+    await a.context.close()
+  },
+  BROWSER_TEST_MS,
+)
+
+test(
+  'a rate-limited send is marked not sent and the box is disabled with the reason, then Retry delivers it',
+  async () => {
+    await using server = await startTestServer({ config: { messageRate: 1, messageBurst: 1 } })
+    const alice = await register(server.url, 'alice')
+    const a = await openPage(browser, { session: alice })
+    await a.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(a.page)
+
+    await sendFromPage(a.page, 'first')
+    await sendFromPage(a.page, 'second')
+    await a.page.locator('#composer-input:disabled').waitFor()
+    expect(await a.page.locator('#composer-status').textContent()).toBe('You are sending messages too fast. Wait a moment.')
+    await a.page.locator('.message.failed', { hasText: 'second' }).waitFor()
+    await waitForMessage(a.page, 'first')
+
+    await a.page.locator('#composer-input:enabled').waitFor()
+    await a.page.locator('.message.failed').getByRole('button', { name: 'Retry' }).click()
+    await waitForMessage(a.page, 'second')
+    expect(await messageTexts(a.page)).toEqual(['first', 'second'])
+    expect(await a.page.locator('.message.pending').count()).toBe(0)
+    await a.context.close()
+  },
+  BROWSER_TEST_MS,
+)

@@ -142,7 +142,9 @@ describe('HIDE_USER_NOT_FOUND with the real argon2 cost', () => {
     // Same bytes too: nothing in the message or headers tells the two apart.
     expect(new Set([...m.unknownAnswers, ...m.wrongAnswers].map((r) => JSON.stringify(r.body))).size).toBe(1)
     const ratio = median(m.unknown) / median(m.wrong)
-    console.info(`hide-user-not-found timing: unknown ${median(m.unknown).toFixed(1)} ms, wrong password ${median(m.wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`)
+    console.info(
+      `hide-user-not-found timing: unknown ${median(m.unknown).toFixed(1)} ms, wrong password ${median(m.wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`,
+    )
     expect(ratio).toBeGreaterThanOrEqual(0.5)
     expect(ratio).toBeLessThanOrEqual(2.0)
   })
@@ -154,7 +156,9 @@ describe('HIDE_USER_NOT_FOUND with the real argon2 cost', () => {
     for (const res of m.unknownAnswers) expectError(res, 400, 'USER_NOT_FOUND')
     for (const res of m.wrongAnswers) expectError(res, 401, 'PASSWORD_MATCH_FAILED')
     const ratio = median(m.unknown) / median(m.wrong)
-    console.info(`user-not-found timing: unknown ${median(m.unknown).toFixed(1)} ms, wrong password ${median(m.wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`)
+    console.info(
+      `user-not-found timing: unknown ${median(m.unknown).toFixed(1)} ms, wrong password ${median(m.wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`,
+    )
     expect(ratio).toBeLessThan(0.5)
   })
 })

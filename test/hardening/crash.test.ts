@@ -81,7 +81,9 @@ async function readAllHistory(url: string): Promise<{ id: number; text: string; 
   const all: { id: number; text: string; nonce?: string }[] = []
   let before: number | undefined
   for (let page = 0; page < 1000; page++) {
-    const res = await request(`${url}/api/v1/rooms/${ROOM}/messages?limit=200${before === undefined ? '' : `&before=${before}`}`, { signal: AbortSignal.timeout(10_000) })
+    const res = await request(`${url}/api/v1/rooms/${ROOM}/messages?limit=200${before === undefined ? '' : `&before=${before}`}`, {
+      signal: AbortSignal.timeout(10_000),
+    })
     expect(res.status).toBe(200)
     all.unshift(...res.body.data.messages)
     if (!res.body.data.hasMore) return all

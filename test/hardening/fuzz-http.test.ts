@@ -178,7 +178,15 @@ const credentialsText = fc
     fieldText,
     fieldText,
     fc.array(entry, { maxLength: 4 }),
-    fc.option(fc.tuple(hostileKey, fc.oneof(anyJson.map((v) => JSON.stringify(v)), fc.constant('{"username":"healthy","secret":"x"}')))),
+    fc.option(
+      fc.tuple(
+        hostileKey,
+        fc.oneof(
+          anyJson.map((v) => JSON.stringify(v)),
+          fc.constant('{"username":"healthy","secret":"x"}'),
+        ),
+      ),
+    ),
     fc.boolean(),
   )
   .map(([username, secret, extra, hostile, extraFirst]) => {
@@ -191,25 +199,41 @@ const credentialsText = fc
   })
 const deepNesting = fc
   .tuple(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom('[', '{"a":', '[{"username":'), fc.boolean())
-  .map(([depth, open, closed]) => open.repeat(depth) + (closed ? (open === '[' ? '1' + ']'.repeat(depth) : '1' + (open === '{"a":' ? '}' : '}]').repeat(depth)) : ''))
-/** A valid sign-up body of exactly BODY_LIMIT + delta bytes (multi-byte padding sometimes, so bytes ≠ chars). */
-const nearLimit = fc.tuple(fc.integer({ min: -48, max: 48 }), fc.boolean()).map(([delta, wide]) => {
-  const target = BODY_LIMIT + delta
-  const base = JSON.stringify({ username: 'padded', secret: 'pw', pad: '' })
-  let pad = ''
-  if (wide) pad = 'é'.repeat(Math.floor((target - base.length) / 2))
-  pad += 'p'.repeat(target - base.length - utf8.encode(pad).length)
-  return JSON.stringify({ username: 'padded', secret: 'pw', pad })
+  .map(
+    ([depth, open, closed]) =>
+      open.repeat(depth) + (closed ? (open === '[' ? '1' + ']'.repeat(depth) : '1' + (open === '{"a":' ? '}' : '}]').repeat(depth)) : ''),
+  )
+/**
+ * A JSON object of exactly BODY_LIMIT + delta bytes, the length in an extra field, the username (too
+ * long for a name) or the secret (too long for a password); multi-byte padding sometimes, so bytes ≠ chars.
+ */
+const nearLimit = fc.tuple(fc.integer({ min: -48, max: 48 }), fc.boolean(), fc.constantFrom('pad', 'username', 'secret')).map(([delta, wide, field]) => {
+  const fields: Record<string, string> = { username: 'padded', secret: 'pw', pad: '' }
+  fields[field] = ''
+  const free = BODY_LIMIT + delta - JSON.stringify(fields).length
+  let padding = wide ? 'é'.repeat(Math.floor(free / 2)) : ''
+  padding += 'p'.repeat(free - utf8.encode(padding).length)
+  fields[field] = padding
+  return JSON.stringify(fields)
 })
-const invalidUtf8 = fc.constantFrom([0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc0, 0xaf], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80])
+const invalidUtf8 = fc.constantFrom(
+  [0xff],
+  [0xc3, 0x28],
+  [0xed, 0xa0, 0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xc0, 0xaf],
+  [0xe2, 0x82],
+  [0xf4, 0x90, 0x80, 0x80],
+)
 
 /** A request body; prints as a short summary so a counterexample of 100 000 bytes stays readable. */
 interface Body {
-  bytes: Uint8Array
+  bytes: Uint8Array<ArrayBuffer>
 }
-function asBody(bytes: Uint8Array): Body {
+function asBody(bytes: Uint8Array<ArrayBuffer>): Body {
   const preview = new TextDecoder().decode(bytes.subarray(0, 120))
-  return { bytes, [fc.toStringMethod]: () => `<${bytes.byteLength} bytes: ${JSON.stringify(preview)}${bytes.byteLength > 120 ? '…' : ''}>` }
+  const summary = `<${bytes.byteLength} bytes: ${JSON.stringify(preview)}${bytes.byteLength > 120 ? '…' : ''}>`
+  return Object.assign({ bytes }, { [fc.toStringMethod]: () => summary })
 }
 
 /** Bodies: every kind of malformed, and well-formed ones that reach the account rules. */
@@ -232,13 +256,19 @@ const body: fc.Arbitrary<Body> = fc
     { weight: 1, arbitrary: fc.constant(utf8.encode('['.repeat(100_000))) },
     { weight: 1, arbitrary: hugeNumber.map((n) => utf8.encode(n)) },
     { weight: 2, arbitrary: nearLimit.map((t) => utf8.encode(t)) },
-    { weight: 1, arbitrary: fc.constantFrom('', 'null', '[]', '"x"', '{}', '\ufeff{"username":"bom","secret":"x"}', 'username=a&secret=b').map((t) => utf8.encode(t)) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('', 'null', '[]', '"x"', '{}', '\ufeff{"username":"bom","secret":"x"}', 'username=a&secret=b').map((t) => utf8.encode(t)),
+    },
   )
   .map(asBody)
 
 /** Header values fetch accepts (ByteString, no CR/LF/NUL). */
 const headerValue = fc.string({
-  unit: fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c)),
+  unit: fc
+    .integer({ min: 0x20, max: 0xff })
+    .filter((c) => c !== 0x7f)
+    .map((c) => String.fromCharCode(c)),
   maxLength: 120,
 })
 const contentType = fc.option(
@@ -260,7 +290,7 @@ const contentType = fc.option(
 )
 
 /** What the spec says about a body: too large, not a JSON object of two strings, or credentials. */
-function classify(bytes: Uint8Array): 'TOO_LARGE' | 'BAD_BINDING' | { username: string; secret: string } {
+function classify(bytes: Uint8Array<ArrayBuffer>): 'TOO_LARGE' | 'BAD_BINDING' | { username: string; secret: string } {
   if (bytes.byteLength > BODY_LIMIT) return 'TOO_LARGE'
   let value: unknown
   try {
@@ -275,7 +305,7 @@ function classify(bytes: Uint8Array): 'TOO_LARGE' | 'BAD_BINDING' | { username: 
 }
 
 /** The body sent with a Content-Length, or streamed chunked in one to three pieces. */
-function asRequestBody(bytes: Uint8Array, streamed: boolean, cuts: number[]): BodyInit {
+function asRequestBody(bytes: Uint8Array<ArrayBuffer>, streamed: boolean, cuts: number[]): BodyInit {
   if (!streamed) return bytes
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
   const pieces: Uint8Array[] = []
@@ -331,7 +361,27 @@ describe('HTTP fuzzing', () => {
   }, 60_000)
 
   const segment = fc.oneof(
-    fc.constantFrom('api', 'v1', 'users', 'me', 'login', 'token', 'rooms', 'messages', 'ws', 'healthz', 'metrics', ROOM, '..', '.', '%2e%2e', '%ZZ', '%00', '%2F', ''),
+    fc.constantFrom(
+      'api',
+      'v1',
+      'users',
+      'me',
+      'login',
+      'token',
+      'rooms',
+      'messages',
+      'ws',
+      'healthz',
+      'metrics',
+      ROOM,
+      '..',
+      '.',
+      '%2e%2e',
+      '%ZZ',
+      '%00',
+      '%2F',
+      '',
+    ),
     fc.string({ unit: 'binary', maxLength: 12 }).map(encodeURIComponent),
     fc.string({ unit: 'grapheme-ascii', maxLength: 12 }),
   )
@@ -347,7 +397,10 @@ describe('HTTP fuzzing', () => {
   )
   const headers = fc.record(
     {
-      authorization: fc.oneof(headerValue, headerValue.map((v) => `Bearer ${v}`)),
+      authorization: fc.oneof(
+        headerValue,
+        headerValue.map((v) => `Bearer ${v}`),
+      ),
       'content-type': contentType.map((v) => v ?? 'application/json'),
       accept: fc.oneof(headerValue, fc.constantFrom('text/html', 'application/json', '*/*')),
       'x-forwarded-for': fc.oneof(headerValue, fc.ipV4(), fc.ipV6()),
@@ -383,12 +436,14 @@ describe('HTTP fuzzing', () => {
   /** Tokens that must never authenticate: random, unsigned, re-signed with another key, or with a swapped subject. */
   const forged = fc.oneof(
     fc.tuple(b64url, b64url, b64url).map((parts) => parts.join('.')),
-    fc.record({ sub: fc.oneof(fc.nat({ max: 5 }).map(String), fc.string()), exp: fc.nat() }).map(
-      (claims) => `${encodeSegment({ alg: 'none', typ: 'JWT' })}.${encodeSegment(claims)}.`,
-    ),
-    fc.uint8Array({ minLength: 32, maxLength: 32 }).map(async (key) =>
-      new SignJWT({ name: 'healthy' }).setProtectedHeader({ alg: 'HS256' }).setSubject(String(healthy.user.id)).setExpirationTime('1h').sign(key),
-    ),
+    fc
+      .record({ sub: fc.oneof(fc.nat({ max: 5 }).map(String), fc.string()), exp: fc.nat() })
+      .map((claims) => `${encodeSegment({ alg: 'none', typ: 'JWT' })}.${encodeSegment(claims)}.`),
+    fc
+      .uint8Array({ minLength: 32, maxLength: 32 })
+      .map(async (key) =>
+        new SignJWT({ name: 'healthy' }).setProtectedHeader({ alg: 'HS256' }).setSubject(String(healthy.user.id)).setExpirationTime('1h').sign(key),
+      ),
     fc.nat({ max: 5 }).map((sub) => {
       const [head, payload, signature] = healthy.token.split('.')
       const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString())

@@ -108,7 +108,10 @@ const text = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 3, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
   { weight: 2, arbitrary: fc.constantFrom('', ' ', '\n\t ', '\u00a0', '\u3000', '\u200b', '\u0000', 'a\u0000b', '\ud800', 'x\udc00', '\ud83d\ude00') },
-  { weight: 2, arbitrary: fc.tuple(fc.integer({ min: MAX_TEXT - 3, max: MAX_TEXT + 3 }), fc.constantFrom('x', '\ud83d\ude00', 'é')).map(([n, c]) => c.repeat(n)) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(fc.integer({ min: MAX_TEXT - 3, max: MAX_TEXT + 3 }), fc.constantFrom('x', '\ud83d\ude00', 'é')).map(([n, c]) => c.repeat(n)),
+  },
   { weight: 2, arbitrary: anyJson },
 )
 const nonce = fc.option(
@@ -133,7 +136,9 @@ const shaped = fc
       type,
       text,
       nonce,
-      extra: fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'id', 'user', 'room', 'ts'), fc.string({ maxLength: 6 })), anyJson, { maxKeys: 2 }),
+      extra: fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'id', 'user', 'room', 'ts'), fc.string({ maxLength: 6 })), anyJson, {
+        maxKeys: 2,
+      }),
     },
     { requiredKeys: ['type'] },
   )
@@ -222,7 +227,9 @@ describe('WebSocket fuzzing', () => {
 
           for (const f of errors) expect(f).toEqual({ type: 'error', error: { type: 'MESSAGE_INVALID', message: expect.any(String) }, data: null })
           for (const f of copies) {
-            expect(Object.keys(f.data).sort()).toEqual(f.data.nonce === undefined ? ['id', 'room', 'text', 'ts', 'user'] : ['id', 'nonce', 'room', 'text', 'ts', 'user'])
+            expect(Object.keys(f.data).sort()).toEqual(
+              f.data.nonce === undefined ? ['id', 'room', 'text', 'ts', 'user'] : ['id', 'nonce', 'room', 'text', 'ts', 'user'],
+            )
             expect(f.data).toMatchObject({ room: ROOM, user: fuzzer.user, ts: expect.stringMatching(ISO_MS) })
           }
           if (closeCode === undefined) {
@@ -237,7 +244,8 @@ describe('WebSocket fuzzing', () => {
           // Storage: the acknowledged messages, as acknowledged; after a close, possibly more of the valid ones.
           const added = addedRows(before.messages)
           expect(db.snapshot().users).toEqual(before.users)
-          for (const row of added) expect({ room: row.room, user: row.user_id, username: row.username }).toEqual({ room: ROOM, user: fuzzer.user.id, username: 'fuzzer' })
+          for (const row of added)
+            expect({ room: row.room, user: row.user_id, username: row.username }).toEqual({ room: ROOM, user: fuzzer.user.id, username: 'fuzzer' })
           const stored = new Map(added.map((row) => [row.id, key(row.text, row.nonce)]))
           for (const f of copies) expect(stored.get(f.data.id)).toBe(key(f.data.text, f.data.nonce))
           if (closeCode === undefined) expect(added.length).toBe(copies.length)

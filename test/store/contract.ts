@@ -57,7 +57,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       for (let i = 0; i < 10; i++) ids.push((await f.store.insertMessage(newMessage(i % 2 ? 'odd' : 'even', `m${i}`), () => {})).id)
       const even = ids.filter((_, i) => i % 2 === 0)
       expect((await f.store.listMessages('even', { limit: 3 })).map((m) => m.id)).toEqual(even.slice(-3))
-      expect((await f.store.listMessages('even', { limit: 2, before: even[3] })).map((m) => m.id)).toEqual([even[1], even[2]])
+      expect((await f.store.listMessages('even', { limit: 2, before: even[3] })).map((m) => m.id)).toEqual(even.slice(1, 3))
       expect((await f.store.listMessages('even', { limit: 100, after: even[2] })).map((m) => m.id)).toEqual(even.slice(3))
       expect(await f.store.listMessages('nobody', { limit: 5 })).toEqual([])
     })

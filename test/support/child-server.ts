@@ -4,6 +4,7 @@
  */
 import type { Subprocess } from 'bun'
 import { readFileSync } from 'node:fs'
+import { constants } from 'node:os'
 import { join } from 'node:path'
 
 export const REPO_ROOT = join(import.meta.dir, '..', '..')
@@ -63,14 +64,17 @@ export async function startChildServer(opts: ChildServerOptions): Promise<ChildS
   })
   const logs: string[] = []
   const listening = Promise.withResolvers<string>()
-  const exited = proc.exited.then((code) => proc.signalCode ? 128 + signalNumber(proc.signalCode) : code)
+  const exited = proc.exited.then((code) => (proc.signalCode === null ? code : 128 + signalNumber(proc.signalCode)))
   void exited.then((code) => listening.reject(new Error(`server exited with ${code} before listening:\n${logs.join('\n')}`)))
 
   void (async () => {
     const decoder = new TextDecoder()
+    const reader = proc.stderr.getReader()
     let partial = ''
-    for await (const chunk of proc.stderr) {
-      const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n')
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      const lines = (partial + decoder.decode(value, { stream: true })).split('\n')
       partial = lines.pop()!
       for (const line of lines) {
         logs.push(line)
@@ -129,8 +133,6 @@ export function readRss(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0
 }
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }
-
-function signalNumber(signal: string): number {
-  return SIGNALS[signal] ?? 0
+function signalNumber(signal: number | string): number {
+  return typeof signal === 'number' ? signal : (constants.signals[signal as keyof typeof constants.signals] ?? 0)
 }

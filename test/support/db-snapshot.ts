@@ -43,7 +43,11 @@ export function openDbReader(path: string): DbReader {
   const close = () => db.close()
   return {
     snapshot: () => ({ users: users.all(), messages: messages.all() }),
-    integrityCheck: () => db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check),
+    integrityCheck: () =>
+      db
+        .query<{ integrity_check: string }, []>('PRAGMA integrity_check')
+        .all()
+        .map((r) => r.integrity_check),
     close,
     [Symbol.dispose]: close,
   }

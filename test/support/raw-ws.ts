@@ -35,6 +35,8 @@ export interface RawSocket {
   resume(): void
   /** Sends one masked text frame, as a client must. */
   sendText(text: string): void
+  /** Sends one masked frame with this opcode (FIN set). */
+  sendFrame(opcode: number, payload: Buffer): void
   /** Resolves when the server has closed the TCP connection, with every frame it sent. */
   ended: Promise<RawFrame[]>
   destroy(): void
@@ -143,6 +145,20 @@ export async function rawUpgrade(url: string, opts: RawUpgradeOptions = {}): Pro
   })
   socket.write(lines.join('\r\n') + '\r\n\r\n')
 
+  const sendFrame = (opcode: number, payload: Buffer) => {
+    const first = 0x80 | opcode
+    const header =
+      payload.length < 126
+        ? Buffer.from([first, 0x80 | payload.length])
+        : payload.length < 65536
+          ? Buffer.from([first, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
+          : Buffer.concat([Buffer.from([first, 0x80 | 127]), bigEndian64(payload.length)])
+    const mask = randomBytes(4)
+    const body = Buffer.alloc(payload.length)
+    for (let i = 0; i < payload.length; i++) body[i] = payload[i]! ^ mask[i % 4]!
+    socket.write(Buffer.concat([header, mask, body]))
+  }
+
   return {
     response: await head.promise,
     frames,
@@ -155,19 +171,8 @@ export async function rawUpgrade(url: string, opts: RawUpgradeOptions = {}): Pro
     },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
-    sendText(text) {
-      const payload = Buffer.from(text, 'utf8')
-      const mask = randomBytes(4)
-      const header =
-        payload.length < 126
-          ? Buffer.from([0x81, 0x80 | payload.length])
-          : payload.length < 65536
-            ? Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
-            : Buffer.concat([Buffer.from([0x81, 0x80 | 127]), bigEndian64(payload.length)])
-      const body = Buffer.alloc(payload.length)
-      for (let i = 0; i < payload.length; i++) body[i] = payload[i]! ^ mask[i % 4]!
-      socket.write(Buffer.concat([header, mask, body]))
-    },
+    sendText: (text) => sendFrame(OPCODE.TEXT, Buffer.from(text, 'utf8')),
+    sendFrame,
     ended: ended.promise,
     destroy: () => socket.destroy(),
   }

@@ -52,15 +52,6 @@ export async function storedMessages(server: TestServer, room: string): Promise<
   }
 }
 
-/** Waits for a condition on the server's state (not for time): polls until it holds, fails after `timeoutMs`. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await Bun.sleep(5)
-  }
-}
-
 /** The frame an `error` of `type` looks like on the wire (spec §1, §3). */
 export function errorFrame(type: string) {
   return { type: 'error', error: { type, message: expect.any(String) }, data: null }

@@ -176,3 +176,64 @@ test('since on an empty room gives an empty history', async () => {
   await using server = await startTestServer()
   expect(await welcome(server, '?since=0')).toMatchObject({ history: [], truncated: false })
 })
+
+/**
+ * Keeps `window` messages from `socket` in flight until stopped: a new one goes out as each comes
+ * back. Resolves with the number of acknowledged messages once stopped.
+ */
+function keepPosting(socket: TestSocket, window = 10): { latest: () => number; stop: () => Promise<void> } {
+  let latest = 0
+  let stopped = false
+  let outstanding = 0
+  const send = () => {
+    outstanding++
+    socket.send({ type: 'message', text: 'flow', nonce: 'flow' })
+  }
+  const done = (async () => {
+    for (let i = 0; i < window; i++) send()
+    while (outstanding > 0) {
+      const frame = await socket.next()
+      if (frame.type !== 'message' || frame.data.nonce !== 'flow') continue
+      outstanding--
+      latest = frame.data.id
+      if (!stopped) send()
+    }
+  })()
+  return {
+    latest: () => latest,
+    stop: async () => {
+      stopped = true
+      await done
+    },
+  }
+}
+
+/** Reads the welcome and then live messages until `count` ids past the history; returns all ids seen. */
+async function readOn(server: TestServer, query: string, count: number): Promise<{ ids: number[]; truncated: boolean }> {
+  using reader = await openSocket(roomWs(server, 'lobby', query))
+  const { history, truncated } = (await reader.next('welcome')).data
+  const seen = ids(history)
+  for (let i = 0; i < count; i++) seen.push((await reader.next('message')).data.id)
+  return { ids: seen, truncated }
+}
+
+const contiguous = (list: number[]) => list.every((id, i) => i === 0 || id === list[i - 1]! + 1)
+
+test('a client that connects while messages flow misses none and sees none twice', async () => {
+  await using server = await startTestServer({ config: FAST })
+  using alice = await poster(server)
+  const flow = keepPosting(alice)
+  try {
+    for (let round = 0; round < 15; round++) {
+      // Resume from inside the cache, from beyond it (older than its 100 messages), and without since.
+      const since = Math.max(0, flow.latest() - [5, 150, 400][round % 3]!)
+      const resumed = await readOn(server, `?since=${since}`, 20)
+      expect(contiguous(resumed.ids)).toBe(true)
+      if (!resumed.truncated) expect(resumed.ids[0]).toBe(since + 1)
+      const fresh = await readOn(server, '', 20)
+      expect(contiguous(fresh.ids)).toBe(true)
+    }
+  } finally {
+    await flow.stop()
+  }
+})

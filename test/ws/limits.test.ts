@@ -169,8 +169,10 @@ test('a reader that stops reading is closed with 1013 SLOW_CONSUMER as its last 
   const text = '😀'.repeat(15_000)
   const received: number[] = []
   let dropped = false
+  let mostBuffered = 0
   for (let round = 0; round < 400 && !dropped; round++) {
     for (const p of posters) p.send({ type: 'message', text })
+    for (const ws of server.app.hub.sockets) mostBuffered = Math.max(mostBuffered, ws.getBufferedAmount())
     for (let i = 0; i < posters.length; i++) {
       const frame = await reader.next()
       if (frame.type === 'leave') {
@@ -182,10 +184,11 @@ test('a reader that stops reading is closed with 1013 SLOW_CONSUMER as its last 
       expect(frame.type).toBe('message')
       received.push(frame.data.id)
     }
-    dropped ||= reader.frames.some((f) => f.type === 'leave')
   }
-  // The slow reader was dropped (its user's presence ended) well before the posters gave up.
+  // The slow reader was dropped (its user's presence ended) well before the posters gave up,
+  // and what the server held for it stayed bounded (megabytes were posted meanwhile).
   expect(dropped).toBe(true)
+  expect(mostBuffered).toBeLessThan(8 * 64 * 1024)
   // The normal reader got every message, in order, none missing.
   const stored = await storedMessages(server, 'lobby')
   expect(received).toEqual(stored.map((m) => m.id))
@@ -196,7 +199,12 @@ test('a reader that stops reading is closed with 1013 SLOW_CONSUMER as its last 
   expect(last.opcode).toBe(OPCODE.CLOSE)
   expect(readClose(last)).toEqual({ code: 1013, reason: 'SLOW_CONSUMER' })
   expect(frames.slice(0, -1).every((f) => f.opcode === OPCODE.TEXT)).toBe(true)
-  expect(frames.length - 2).toBeLessThan(stored.length)
+  const got = frames.slice(0, -1).map((f) => readJson(f))
+  expect(got[0].type).toBe('welcome')
+  // It got a part of the messages, in order, and none after the close.
+  const gotIds = got.filter((f) => f.type === 'message').map((f) => f.data.id)
+  expect(gotIds.length).toBeLessThan(stored.length)
+  expect(gotIds).toEqual([...gotIds].sort((a, b) => a - b))
   for (const p of posters) p.close()
 })
 
@@ -219,14 +227,6 @@ test('a token that expires while connected: error TOKEN_EXPIRED, then close 4001
     expect((await s.next('pong')).type).toBe('pong')
   }
   await post(fresh, 'still here')
-})
-
-test('a token expiring with a real clock and tokenTtlSeconds 1 closes the socket with 4001', async () => {
-  await using server = await startTestServer({ config: { tokenTtlSeconds: 1 } })
-  const alice = await register(server.url, 'alice')
-  const socket = await connect(server, alice.token)
-  expect(await socket.next()).toEqual(errorFrame('TOKEN_EXPIRED'))
-  expect(await socket.closed).toEqual({ code: 4001, reason: 'TOKEN_EXPIRED' })
 })
 
 test('posting still works until the token expires', async () => {

@@ -9,6 +9,7 @@
  */
 import { expect, test } from 'bun:test'
 import { register, request } from '../support/http.ts'
+import { OPCODE, rawUpgrade, readJson } from '../support/raw-ws.ts'
 import { errorFrame, post, roomMessages, roomWs, sansNonce, storedMessages } from '../support/rooms.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
@@ -114,6 +115,19 @@ test('ping is answered with pong', async () => {
   await socket.next('welcome')
   socket.send({ type: 'ping' })
   expect(await socket.next()).toEqual({ type: 'pong', error: null, data: null })
+})
+
+test('a WebSocket-level ping control frame is answered with a pong carrying its payload (RFC 6455 §5.5.2)', async () => {
+  await using server = await startTestServer()
+  const raw = await rawUpgrade(roomWs(server, 'lobby'))
+  expect(readJson(await raw.next()).type).toBe('welcome')
+  raw.sendFrame(OPCODE.PING, Buffer.from('are you there'))
+  const pong = await raw.next()
+  expect(pong.opcode).toBe(OPCODE.PONG)
+  expect(pong.payload.toString()).toBe('are you there')
+  raw.sendText(JSON.stringify({ type: 'ping' }))
+  expect(readJson(await raw.next())).toEqual({ type: 'pong', error: null, data: null })
+  raw.destroy()
 })
 
 test('a read-only socket gets pong for ping and stays open', async () => {

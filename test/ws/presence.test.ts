@@ -98,7 +98,7 @@ test('welcome.members lists every logged-in user present, each once', async () =
   sockets.push(await join(server, accounts[1]))
   const dave = await register(server.url, 'dave')
   using d = await join(server, dave)
-  expect(byId(d.members)).toEqual([...accounts.map((a) => a.user), dave.user])
+  expect(byId(d.members)).toEqual(byId([...accounts.map((a) => a.user), dave.user]))
   for (const s of sockets) s.close()
 })
 
