@@ -78,7 +78,10 @@ export function startServer(app: App): RunningServer {
     hostname: config.host,
     // Bodies are capped at 16 KiB by our own reader (with an envelope 413); keep Bun's cap out of the way.
     maxRequestBodySize: 1024 * 1024 * 1024,
+    // Never Bun's development mode (it would inject an inline HMR script that the CSP refuses).
+    development: false,
     // The page and its assets, GET and HEAD only, with security headers; everything else reaches fetch.
+    // These static routes bypass fetch, so they are not in the request log or the HTTP metrics.
     routes: webClient.routes(),
     async fetch(req, server) {
       const started = performance.now()

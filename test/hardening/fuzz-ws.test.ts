@@ -88,7 +88,7 @@ function expectedAnswer(raw: string): Expected {
   // text: well-formed (SQLite turns a lone surrogate into U+FFFD) and free of NUL (PostgreSQL refuses it).
   const storable = (s: string) => s.isWellFormed() && !s.includes('\u0000')
   if (typeof text !== 'string' || text.trim() === '' || !storable(text) || codePoints(text) > MAX_TEXT) return { kind: 'invalid' }
-  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length > MAX_NONCE || !storable(nonce))) return { kind: 'invalid' }
+  if (nonce !== undefined && (typeof nonce !== 'string' || codePoints(nonce) > MAX_NONCE || !storable(nonce))) return { kind: 'invalid' }
   return { kind: 'message', text, nonce }
 }
 
