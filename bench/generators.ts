@@ -1,6 +1,7 @@
 /** The pool of load generator processes (bench/worker.ts), one request at a time per worker over IPC. */
 import type { Subprocess } from 'bun'
 import { join } from 'node:path'
+import { profileFlags, readCpuSeconds } from './servers.ts'
 import { mergeHistograms, type CheckReply, type Command, type ConnectReply, type Reply, type RunMode, type RunReply, type SocketSpec } from './protocol.ts'
 
 interface Worker {
@@ -26,7 +27,7 @@ export class Generators {
     for (let i = 0; i < size; i++) {
       const worker: Worker = { proc: undefined as unknown as Subprocess, waiting: undefined }
       worker.proc = Bun.spawn({
-        cmd: [process.execPath, join(import.meta.dir, 'worker.ts')],
+        cmd: [process.execPath, ...profileFlags('BENCH_PROFILE_GENERATORS'), join(import.meta.dir, 'worker.ts')],
         env: { ...process.env, BENCH_WORKER: String(i) },
         stdio: ['ignore', 'inherit', 'inherit'],
         ipc(message: Reply) {
@@ -40,6 +41,11 @@ export class Generators {
       })
       this.workers.push(worker)
     }
+  }
+
+  /** CPU seconds used by all generator processes so far (to show they are not the bottleneck). */
+  cpuSeconds(): number {
+    return this.workers.reduce((n, w) => n + readCpuSeconds(w.proc.pid), 0)
   }
 
   private request<R extends Reply>(i: number, cmd: Command): Promise<R> {

@@ -17,6 +17,8 @@ export interface Row {
   cpuLabel: string
   cpuProduct: number
   cpuBaseline: number
+  /** Median over rounds of product/baseline of the CPU figure: the comparison that survives a noisy machine. */
+  cpuRatio: number
   /** Per-round ratios, for the spread. */
   ratios: number[]
 }
@@ -45,14 +47,14 @@ export function targetText(row: Row): string {
 
 export function markdownTable(rows: Row[]): string {
   const lines = [
-    '| Scenario | Compared | Product | Baseline | Product / baseline | Target | Met | Server CPU, product / baseline |',
-    '|---|---|---:|---:|---:|---|---|---|',
+    '| Scenario | Compared | Product | Baseline | Product / baseline | Target | Met | Server CPU (or memory), product / baseline | CPU ratio |',
+    '|---|---|---:|---:|---:|---|---|---|---:|',
   ]
   for (const r of rows) {
     const spread = r.ratios.length > 1 ? ` (${fmt(Math.min(...r.ratios))}–${fmt(Math.max(...r.ratios))})` : ''
     const met = r.met === undefined ? '—' : r.met ? 'yes' : '**no**'
     lines.push(
-      `| ${r.scenario} | ${r.label} | ${fmt(r.product)} | ${fmt(r.baseline)} | ${fmt(r.ratio)}${spread} | ${targetText(r)} | ${met} | ${fmt(r.cpuProduct)} / ${fmt(r.cpuBaseline)} ${r.cpuLabel} |`,
+      `| ${r.scenario} | ${r.label} | ${fmt(r.product)} | ${fmt(r.baseline)} | ${fmt(r.ratio)}${spread} | ${targetText(r)} | ${met} | ${r.cpuLabel ? `${fmt(r.cpuProduct)} / ${fmt(r.cpuBaseline)} ${r.cpuLabel}` : '—'} | ${r.cpuLabel ? fmt(r.cpuRatio) : '—'} |`,
     )
   }
   return lines.join('\n')

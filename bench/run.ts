@@ -207,7 +207,11 @@ async function runScenarios(args: Args, sizes: Sizes, gens: Generators): Promise
         .filter((r) => r.run === spec.run && r.kind === kind && (round === undefined || r.round === round))
         .map((r) => (metric ? (r.outcome?.metrics[metric] ?? NaN) : NaN))
     const ratios: number[] = []
-    for (let round = 0; round < args.rounds; round++) ratios.push(of('product', spec.metric, round)[0]! / of('baseline', spec.metric, round)[0]!)
+    const cpuRatios: number[] = []
+    for (let round = 0; round < args.rounds; round++) {
+      ratios.push(of('product', spec.metric, round)[0]! / of('baseline', spec.metric, round)[0]!)
+      cpuRatios.push(of('product', spec.cpu, round)[0]! / of('baseline', spec.cpu, round)[0]!)
+    }
     const ratio = median(ratios)
     rows.push({
       scenario: spec.scenario,
@@ -221,6 +225,7 @@ async function runScenarios(args: Args, sizes: Sizes, gens: Generators): Promise
       cpuLabel: spec.cpuLabel,
       cpuProduct: median(of('product', spec.cpu)),
       cpuBaseline: median(of('baseline', spec.cpu)),
+      cpuRatio: median(cpuRatios),
       ratios: ratios.filter(Number.isFinite),
     })
   }

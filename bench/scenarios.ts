@@ -40,7 +40,7 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
-  fanout: { subscribers: 1000, publishers: 10, window: 4, durationMs: 8000, warmupMs: 1500 },
+  fanout: { subscribers: 1000, publishers: 10, window: 8, durationMs: 8000, warmupMs: 1500 },
   fixedRate: { subscribers: 1000, perSecond: 50, durationMs: 10_000, warmupMs: 1500 },
   manyRooms: { rooms: 1000, members: 5, window: 2, durationMs: 8000, warmupMs: 1500 },
   connect: { sockets: 10_000, roomSize: 10, users: 1000, concurrency: 256, settleMs: 12_000, idleMs: 15_000 },
@@ -80,6 +80,7 @@ async function open(server: ServerUnderTest, gens: Generators, sockets: SocketSp
 interface Measured {
   seconds: number
   cpuSeconds: number
+  generatorCpuSeconds: number
   sent: number
   totals: Totals
   integrity: Integrity
@@ -88,14 +89,17 @@ interface Measured {
 /** One load run: publishers go, then wait until every socket has every message; CPU and time around it. */
 async function measure(server: ServerUnderTest, gens: Generators, mode: (w: number) => RunMode, failedConnects: number): Promise<Measured> {
   const cpu0 = server.cpuSeconds()
+  const gen0 = gens.cpuSeconds()
   const t0 = wallNow()
   const ran = await gens.run(mode, DRAIN_MS)
   const totals = await gens.waitDelivered(ran.roomSent, DRAIN_MS)
   const cpuSeconds = server.cpuSeconds() - cpu0
+  const generatorCpuSeconds = gens.cpuSeconds() - gen0
   const seconds = ((totals.lastAt || wallNow()) - t0) / 1000
   return {
     seconds,
     cpuSeconds,
+    generatorCpuSeconds,
     sent: ran.sent,
     totals,
     integrity: {
@@ -134,6 +138,7 @@ export async function fanout(kind: Kind, gens: Generators, size: Sizes['fanout']
         messagesPerSec: m.sent / m.seconds,
         cpuUsPerDelivery: (m.cpuSeconds * 1e6) / m.totals.delivered,
         serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
+        generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
       },
       integrity: m.integrity,
     }
@@ -161,6 +166,7 @@ export async function fixedRate(kind: Kind, gens: Generators, size: Sizes['fixed
         messagesPerSec: m.sent / m.seconds,
         cpuUsPerDelivery: (m.cpuSeconds * 1e6) / m.totals.delivered,
         serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
+        generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
       },
       integrity: m.integrity,
     }
@@ -187,6 +193,7 @@ export async function manyRooms(kind: Kind, gens: Generators, size: Sizes['manyR
         deliveriesPerSec: m.totals.delivered / m.seconds,
         cpuUsPerMessage: (m.cpuSeconds * 1e6) / m.sent,
         serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
+        generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
       },
       integrity: m.integrity,
     }

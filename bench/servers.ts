@@ -60,6 +60,12 @@ export function readRssBytes(pid: number): number {
   return Number(kib) * 1024
 }
 
+/** With `<variable>=<dir>` set, the child writes a CPU profile (and a Markdown summary) there when it exits. */
+export function profileFlags(variable: string): string[] {
+  const dir = process.env[variable]
+  return dir ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'] : []
+}
+
 async function freePort(): Promise<number> {
   const listener = Bun.listen({ hostname: HOST, port: 0, socket: { data() {} } })
   const port = listener.port
@@ -142,10 +148,15 @@ export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<
     ...(kind === 'product' ? PRODUCT_BENCH_ENV : {}),
     ...opts.env,
   }
-  const entry = kind === 'product' ? join(ROOT, 'src/main.ts') : join(ROOT, 'bench/baseline.ts')
-  // BENCH_PROFILE=<dir>: the servers write a CPU profile (Markdown) there when they stop.
-  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, '--cpu-prof-interval=250'] : []
-  const proc = Bun.spawn({ cmd: [process.execPath, ...profile, entry], cwd: ROOT, env, stdin: 'ignore', stdout: 'ignore', stderr: 'inherit' })
+  const entry = kind === 'product' ? join(ROOT, 'src/main.ts') : (process.env.XXX_BASELINE_ENTRY ?? join(ROOT, 'bench/baseline.ts'))
+  const proc = Bun.spawn({
+    cmd: [process.execPath, ...profileFlags('BENCH_PROFILE'), entry],
+    cwd: ROOT,
+    env,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'inherit',
+  })
   const url = `http://${HOST}:${port}`
   try {
     await waitHealthy(url, proc, 20_000)

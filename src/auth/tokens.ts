@@ -32,7 +32,10 @@ export async function resolveJwtSecret(configured: string | undefined, store: St
 }
 
 export function createTokenService({ secret, ttlSeconds, store, now = Date.now }: TokenOptions): TokenService {
-  const key = new TextEncoder().encode(secret)
+  // Imported once: handed raw bytes, jose would import a CryptoKey again on every sign and verify.
+  const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
+  // A key that cannot be imported fails each sign and verify instead of crashing the process here.
+  key.catch(() => {})
   return {
     async issue(user) {
       const iat = Math.floor(now() / 1000)
@@ -41,13 +44,13 @@ export function createTokenService({ secret, ttlSeconds, store, now = Date.now }
         .setSubject(String(user.id))
         .setIssuedAt(iat)
         .setExpirationTime(iat + ttlSeconds)
-        .sign(key)
+        .sign(await key)
     },
     async verify(token) {
       let payload
       try {
         // The algorithm allow-list is what stops `alg: none` and RS/HS key confusion.
-        ;({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'], currentDate: new Date(now()), requiredClaims: ['sub', 'exp'] }))
+        ;({ payload } = await jwtVerify(token, await key, { algorithms: ['HS256'], currentDate: new Date(now()), requiredClaims: ['sub', 'exp'] }))
       } catch (err) {
         if (err instanceof errors.JWTExpired) throw new AppError('TOKEN_INVALID', 'the token has expired; log in again or refresh it before it expires')
         if (err instanceof errors.JOSEError || err instanceof TypeError)

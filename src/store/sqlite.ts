@@ -2,7 +2,7 @@
 import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { and, desc, eq, gt, lt, max, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gt, lt, max, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
@@ -72,6 +72,19 @@ export function openSqliteStore(path: string): Store {
     })
     .returning({ id: messages.id })
     .prepare()
+  // One statement for every page: an absent bound is one no id can cross (ids are ≥ 1 and safe integers).
+  const messagePage = db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.room, sql.placeholder('room')), lt(messages.id, sql.placeholder('before')), gt(messages.id, sql.placeholder('after'))))
+    .orderBy(desc(messages.id))
+    .limit(sql.placeholder('limit'))
+    .prepare()
+  const roomActivity = db
+    .select({ room: messages.room, lastMessageId: max(messages.id) })
+    .from(messages)
+    .groupBy(messages.room)
+    .prepare()
 
   /**
    * Group commit: messages posted in the same event-loop turn are inserted in one transaction, and
@@ -137,25 +150,11 @@ export function openSqliteStore(path: string): Store {
       return pending.promise
     },
     async listMessages(room: string, q: MessageQuery): Promise<Message[]> {
-      const where: SQL[] = [eq(messages.room, room)]
-      if (q.before !== undefined) where.push(lt(messages.id, q.before))
-      if (q.after !== undefined) where.push(gt(messages.id, q.after))
-      const rows = db
-        .select()
-        .from(messages)
-        .where(and(...where))
-        .orderBy(desc(messages.id))
-        .limit(q.limit)
-        .all()
+      const rows = messagePage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, limit: q.limit })
       return rows.reverse().map(toMessage)
     },
     async listRoomActivity(): Promise<RoomActivity[]> {
-      const rows = db
-        .select({ room: messages.room, lastMessageId: max(messages.id) })
-        .from(messages)
-        .groupBy(messages.room)
-        .all()
-      return rows.map((r) => ({ room: r.room, lastMessageId: r.lastMessageId ?? 0 }))
+      return roomActivity.all().map((r) => ({ room: r.room, lastMessageId: r.lastMessageId ?? 0 }))
     },
     async ping() {
       client.query('SELECT 1').get()

@@ -262,7 +262,8 @@ export class Hub {
 
   /** Rooms with anyone in them on this instance, with their number of logged-in users. */
   occupiedRooms(): { name: string; members: number }[] {
-    return [...this.rooms.values()].map((r) => ({ name: r.name, members: this.members(r.name).length }))
+    // Alone (no remote members) the count is the map's size; only a cluster needs the merged list.
+    return [...this.rooms.values()].map((r) => ({ name: r.name, members: r.remote.size === 0 ? r.members.size : this.members(r.name).length }))
   }
 
   /** Closes every socket with `spec`; resolves when all have closed or `timeoutMs` passed. */

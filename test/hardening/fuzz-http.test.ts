@@ -27,6 +27,8 @@ import { frameWhere } from '../support/wait.ts'
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200)
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
+/** Per property: a run takes about 3 ms here, 50 ms allowed. */
+const TEST_TIMEOUT_MS = Math.max(60_000, RUNS * 50)
 const FC_OPTIONS = { numRuns: RUNS, seed: SEED, endOnFailure: false }
 
 const REQUEST_TIMEOUT_MS = 5_000
@@ -326,39 +328,43 @@ function asRequestBody(bytes: Uint8Array<ArrayBuffer>, streamed: boolean, cuts: 
 
 describe('HTTP fuzzing', () => {
   // spec §2: BAD_BINDING for anything but a JSON object with string username/secret; 413 past 16 KiB.
-  test('sign-up and login answer every body with the envelope, and only accepted sign-ups add rows', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom('/api/v1/users', '/api/v1/login'),
-        body,
-        contentType,
-        fc.boolean(),
-        fc.array(fc.nat(), { maxLength: 2 }),
-        async (path, { bytes }, type, streamed, cuts) =>
-          checked(async (created) => {
-            const headers: Record<string, string> = {}
-            if (type !== undefined) headers['content-type'] = type
-            const res = await send(path, { method: 'POST', headers, body: asRequestBody(bytes, streamed, cuts) })
-            const answer = expectEnvelope(res, ERRORS_OF[path])
-            const expected = classify(bytes)
-            if (expected === 'TOO_LARGE') expect(res.status).toBe(413)
-            else if (expected === 'BAD_BINDING') expect(answer.error?.type).toBe('BAD_BINDING')
-            else if (path === '/api/v1/users') {
-              expect([201, 400, 409]).toContain(res.status)
-              if (res.status === 400) expect(['BAD_USERNAME', 'BAD_PASSWORD']).toContain(answer.error.type)
-              if (res.status === 201) {
-                expect(answer.data.username).toBe(expected.username.normalize('NFC'))
-                created.push(answer.data)
+  test(
+    'sign-up and login answer every body with the envelope, and only accepted sign-ups add rows',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom('/api/v1/users', '/api/v1/login'),
+          body,
+          contentType,
+          fc.boolean(),
+          fc.array(fc.nat(), { maxLength: 2 }),
+          async (path, { bytes }, type, streamed, cuts) =>
+            checked(async (created) => {
+              const headers: Record<string, string> = {}
+              if (type !== undefined) headers['content-type'] = type
+              const res = await send(path, { method: 'POST', headers, body: asRequestBody(bytes, streamed, cuts) })
+              const answer = expectEnvelope(res, ERRORS_OF[path])
+              const expected = classify(bytes)
+              if (expected === 'TOO_LARGE') expect(res.status).toBe(413)
+              else if (expected === 'BAD_BINDING') expect(answer.error?.type).toBe('BAD_BINDING')
+              else if (path === '/api/v1/users') {
+                expect([201, 400, 409]).toContain(res.status)
+                if (res.status === 400) expect(['BAD_USERNAME', 'BAD_PASSWORD']).toContain(answer.error.type)
+                if (res.status === 201) {
+                  expect(answer.data.username).toBe(expected.username.normalize('NFC'))
+                  created.push(answer.data)
+                }
+              } else {
+                expect([200, 400, 401]).toContain(res.status)
+                if (res.status === 200) expect(answer.data.user.username.toLowerCase()).toBe(expected.username.normalize('NFC').toLowerCase())
               }
-            } else {
-              expect([200, 400, 401]).toContain(res.status)
-              if (res.status === 200) expect(answer.data.user.username.toLowerCase()).toBe(expected.username.normalize('NFC').toLowerCase())
-            }
-          }),
-      ),
-      FC_OPTIONS,
-    )
-  }, 60_000)
+            }),
+        ),
+        FC_OPTIONS,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
 
   const segment = fc.oneof(
     fc.constantFrom(
@@ -411,25 +417,29 @@ describe('HTTP fuzzing', () => {
   )
 
   // spec §2 "anything else": 404 / 405 with Allow / 413, in the envelope, on any method and path.
-  test('any method, path and headers gets the envelope with a 2xx or 4xx', async () => {
-    await fc.assert(
-      fc.asyncProperty(method, path, headers, fc.option(body, { nil: undefined }), async (m, p, h, b) =>
-        checked(async (created) => {
-          const res = await send(p, { method: m, headers: h, body: m === 'GET' || m === 'HEAD' ? undefined : b?.bytes })
-          const { pathname } = new URL(p, 'http://127.0.0.1')
-          if (m === 'HEAD' || (m === 'GET' && res.status === 200 && !pathname.startsWith('/api/') && pathname !== '/healthz')) {
-            // No body by definition (HEAD), or a document outside the API (/metrics, the web client).
-            expect(res.status).toBeLessThan(500)
-            return
-          }
-          const answer = expectEnvelope(res)
-          if (res.status === 405) expect(res.headers.get('allow')).toMatch(/^[A-Z]+(, [A-Z]+)*$/)
-          if (res.status === 201 && pathname === '/api/v1/users') created.push(answer.data)
-        }),
-      ),
-      FC_OPTIONS,
-    )
-  }, 60_000)
+  test(
+    'any method, path and headers gets the envelope with a 2xx or 4xx',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(method, path, headers, fc.option(body, { nil: undefined }), async (m, p, h, b) =>
+          checked(async (created) => {
+            const res = await send(p, { method: m, headers: h, body: m === 'GET' || m === 'HEAD' ? undefined : b?.bytes })
+            const { pathname } = new URL(p, 'http://127.0.0.1')
+            if (m === 'HEAD' || (m === 'GET' && res.status === 200 && !pathname.startsWith('/api/') && pathname !== '/healthz')) {
+              // No body by definition (HEAD), or a document outside the API (/metrics, the web client).
+              expect(res.status).toBeLessThan(500)
+              return
+            }
+            const answer = expectEnvelope(res)
+            if (res.status === 405) expect(res.headers.get('allow')).toMatch(/^[A-Z]+(, [A-Z]+)*$/)
+            if (res.status === 201 && pathname === '/api/v1/users') created.push(answer.data)
+          }),
+        ),
+        FC_OPTIONS,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
 
   const b64url = fc.base64String({ maxLength: 60 }).map((s) => s.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_'))
   const encodeSegment = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -461,25 +471,29 @@ describe('HTTP fuzzing', () => {
   )
 
   // spec §2: 401 TOKEN_INVALID for anything but a valid token; a 200 is always the token's own user.
-  test('random and forged Authorization headers get 401 TOKEN_INVALID; a 200 is only ever the real user', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(['GET', '/api/v1/users/me'], ['POST', '/api/v1/token']), authorization, async ([m, p], header) =>
-        checked(async () => {
-          const value = await header
-          const res = await send(p, { method: m, headers: { authorization: value } })
-          const answer = expectEnvelope(res, ERRORS_OF[p])
-          if (res.status === 200) {
-            expect(value.slice(7).trim()).toBe(healthy.token)
-            expect(p === '/api/v1/users/me' ? answer.data : answer.data.user).toEqual(healthy.user)
-          } else {
-            expect(res.status).toBe(401)
-            expect(answer.error.type).toBe('TOKEN_INVALID')
-          }
-        }),
-      ),
-      FC_OPTIONS,
-    )
-  }, 60_000)
+  test(
+    'random and forged Authorization headers get 401 TOKEN_INVALID; a 200 is only ever the real user',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(['GET', '/api/v1/users/me'], ['POST', '/api/v1/token']), authorization, async ([m, p], header) =>
+          checked(async () => {
+            const value = await header
+            const res = await send(p, { method: m, headers: { authorization: value } })
+            const answer = expectEnvelope(res, ERRORS_OF[p])
+            if (res.status === 200) {
+              expect(value.slice(7).trim()).toBe(healthy.token)
+              expect(p === '/api/v1/users/me' ? answer.data : answer.data.user).toEqual(healthy.user)
+            } else {
+              expect(res.status).toBe(401)
+              expect(answer.error.type).toBe('TOKEN_INVALID')
+            }
+          }),
+        ),
+        FC_OPTIONS,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
 
   const queryKey = fc.oneof(fc.constantFrom('before', 'limit', 'since', 'Before', 'limit[]', 'x', ''), fc.string({ unit: 'grapheme-ascii', maxLength: 6 }))
   const queryValue = fc.oneof(
@@ -502,35 +516,39 @@ describe('HTTP fuzzing', () => {
   }
 
   // spec §2: the newest `limit` (1-200, default 50) messages below `before`, oldest first, with hasMore.
-  test('random history queries get the right page or 400 BAD_QUERY', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(ROOM, 'x'), query, async (room, q) =>
-        checked(async () => {
-          const target = `/api/v1/rooms/${room}/messages?${q}`
-          const params = new URL(target, 'http://127.0.0.1').searchParams
-          const before = cursor(params, 'before', 1, Number.MAX_SAFE_INTEGER)
-          const limit = cursor(params, 'limit', 1, 200)
-          const res = await send(target)
-          const answer = expectEnvelope(res, ['ROOM_INVALID', 'BAD_QUERY'])
-          if (before === 'BAD' || limit === 'BAD') {
-            expect({ status: res.status, type: answer.error?.type }).toEqual({ status: 400, type: 'BAD_QUERY' })
-            return
-          }
-          const all = db
-            .snapshot()
-            .messages.filter((m) => m.room === room && (before === undefined || m.id < before))
-            .map((m) => m.id)
-          const page = all.slice(-(limit ?? 50))
-          expect(res.status).toBe(200)
-          expect({ ids: answer.data.messages.map((m: { id: number }) => m.id), hasMore: answer.data.hasMore }).toEqual({
-            ids: page,
-            hasMore: all.length > page.length,
-          })
-        }),
-      ),
-      FC_OPTIONS,
-    )
-  }, 60_000)
+  test(
+    'random history queries get the right page or 400 BAD_QUERY',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(ROOM, 'x'), query, async (room, q) =>
+          checked(async () => {
+            const target = `/api/v1/rooms/${room}/messages?${q}`
+            const params = new URL(target, 'http://127.0.0.1').searchParams
+            const before = cursor(params, 'before', 1, Number.MAX_SAFE_INTEGER)
+            const limit = cursor(params, 'limit', 1, 200)
+            const res = await send(target)
+            const answer = expectEnvelope(res, ['ROOM_INVALID', 'BAD_QUERY'])
+            if (before === 'BAD' || limit === 'BAD') {
+              expect({ status: res.status, type: answer.error?.type }).toEqual({ status: 400, type: 'BAD_QUERY' })
+              return
+            }
+            const all = db
+              .snapshot()
+              .messages.filter((m) => m.room === room && (before === undefined || m.id < before))
+              .map((m) => m.id)
+            const page = all.slice(-(limit ?? 50))
+            expect(res.status).toBe(200)
+            expect({ ids: answer.data.messages.map((m: { id: number }) => m.id), hasMore: answer.data.hasMore }).toEqual({
+              ids: page,
+              hasMore: all.length > page.length,
+            })
+          }),
+        ),
+        FC_OPTIONS,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
 })
 
 describe('HTTP hostile bodies, one by one', () => {
