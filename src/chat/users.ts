@@ -25,9 +25,14 @@ export function usernameKey(name: string): string {
   return name.normalize('NFC').toUpperCase().toLowerCase().normalize('NFC')
 }
 
-/** Throws BAD_PASSWORD unless the secret can be hashed (spec §2: non-empty, at most 1024 UTF-8 bytes). */
+/**
+ * Throws BAD_PASSWORD unless the secret can be hashed (spec §2: non-empty, at most 1024 UTF-8 bytes).
+ * A lone surrogate has no UTF-8 form: hashing would replace it with U+FFFD, so "\ud800", "\udc00" and
+ * "\ufffd" would all open the same account. Such a secret is not suitable for hashing either.
+ */
 export function checkSecret(secret: string): void {
   if (secret.length === 0) throw new AppError('BAD_PASSWORD', 'secret must not be empty')
+  if (!secret.isWellFormed()) throw new AppError('BAD_PASSWORD', 'secret must be valid Unicode text')
   if (Buffer.byteLength(secret, 'utf8') > SECRET_MAX_BYTES) throw new AppError('BAD_PASSWORD', `secret must be at most ${SECRET_MAX_BYTES} bytes in UTF-8`)
 }
 
@@ -77,7 +82,8 @@ export async function logIn(deps: AccountDeps, { username, secret }: Credentials
     await deps.passwords.burn(secret)
     throw passwordMismatch()
   }
-  if (!(await deps.passwords.verify(record.passwordHash, secret))) {
+  // A secret that is not well-formed can't have been signed up with (checkSecret), so it never matches.
+  if (!secret.isWellFormed() || !(await deps.passwords.verify(record.passwordHash, secret))) {
     await fail()
     throw passwordMismatch()
   }

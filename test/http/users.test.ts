@@ -348,3 +348,15 @@ test('application/json and text/plain bodies are parsed as JSON', async () => {
   expectCreated(await signUp(server.url, { username: 'alice', secret: 'pw' }, { 'Content-Type': 'application/json' }), 'alice')
   expectCreated(await signUp(server.url, { username: 'bob', secret: 'pw' }, { 'Content-Type': 'text/plain;charset=UTF-8' }), 'bob')
 })
+
+// A lone surrogate has no UTF-8 form; hashed lossily it would collide with U+FFFD (SECURITY.md).
+test('a secret with a lone surrogate is 400 BAD_PASSWORD, and such a secret never logs in', async () => {
+  await using server = await startTestServer()
+  const refused = await request(`${server.url}/api/v1/users`, { json: { username: 'lone', secret: 'ab\ud800' } })
+  expect(refused.status).toBe(400)
+  expect(refused.body).toEqual({ error: { type: 'BAD_PASSWORD', message: expect.any(String) }, data: null })
+  expect((await request(`${server.url}/api/v1/users`, { json: { username: 'lone', secret: 'ab\ufffd' } })).status).toBe(201)
+  const login = await request(`${server.url}/api/v1/login`, { json: { username: 'lone', secret: 'ab\udc00' } })
+  expect(login.status).toBe(401)
+  expect(login.body.error.type).toBe('PASSWORD_MATCH_FAILED')
+})
