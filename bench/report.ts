@@ -6,6 +6,8 @@ export interface Row {
   scenario: string
   /** What is compared, with its unit. */
   label: string
+  /** The same in a few words, for the chart. */
+  short: string
   product: number
   baseline: number
   /** Median over rounds of product/baseline, each round's pair run back to back. */
@@ -83,7 +85,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  */
 export function renderSvg(rows: Row[], subtitle: string): string {
   const width = 760
-  const left = 250
+  const left = 210
   const right = 70
   const barH = 22
   const gap = 14
@@ -100,11 +102,12 @@ export function renderSvg(rows: Row[], subtitle: string): string {
   rows.forEach((r, i) => {
     const y = top + i * (barH + gap)
     const colour = r.met === undefined ? '#9e9e9e' : r.met ? '#2e7d32' : '#c62828'
-    out.push(`<text x="${left - 10}" y="${y + barH / 2 + 4}" text-anchor="end">${esc(`${r.scenario}: ${r.label}`)}</text>`)
+    out.push(`<text x="${left - 10}" y="${y + barH / 2 + 4}" text-anchor="end">${esc(`${r.scenario}: ${r.short}`)}</text>`)
     out.push(`<text x="${left - 10}" y="${y + barH / 2 + 17}" text-anchor="end" font-size="10" fill="#777">${r.better} is better</text>`)
     if (Number.isFinite(r.ratio)) {
       out.push(`<rect x="${left}" y="${y}" width="${(x(r.ratio) - left).toFixed(1)}" height="${barH}" fill="${colour}"/>`)
-      out.push(`<text x="${(x(r.ratio) + 6).toFixed(1)}" y="${y + barH / 2 + 4}">${r.ratio.toFixed(2)}</text>`)
+      const after = Math.max(x(r.ratio), r.target === undefined ? 0 : x(r.target))
+      out.push(`<text x="${(after + 8).toFixed(1)}" y="${y + barH / 2 + 4}">${r.ratio.toFixed(2)}</text>`)
     }
     if (r.target !== undefined) {
       const tx = x(r.target).toFixed(1)

@@ -20,6 +20,8 @@ import type { Kind } from './servers.ts'
 const ROOT = join(import.meta.dir, '..')
 const RUNS = ['fanout', 'fixed-rate', 'many-rooms', 'connect', 'login'] as const
 type RunName = (typeof RUNS)[number]
+/** `idle` is measured on the sockets `connect` opened. */
+const ALIASES: Record<string, string> = { idle: 'connect', 'fan-out': 'fanout' }
 
 const RUNNERS: Record<RunName, (kind: Kind, gens: Generators, sizes: Sizes) => Promise<Outcome>> = {
   fanout: (k, g, s) => fanout(k, g, s.fanout),
@@ -34,6 +36,7 @@ interface RowSpec {
   scenario: string
   metric: string
   label: (s: Sizes) => string
+  short: string
   better: 'higher' | 'lower'
   target: number | undefined
   cpu: string | undefined
@@ -45,6 +48,7 @@ const ROWS: RowSpec[] = [
     run: 'fanout',
     scenario: 'fan-out',
     metric: 'deliveriesPerSec',
+    short: 'deliveries/s',
     label: (s) => `deliveries/s (${s.fanout.subscribers} subscribers, ${s.fanout.publishers}×${s.fanout.window} in flight)`,
     better: 'higher',
     target: 0.9,
@@ -55,6 +59,7 @@ const ROWS: RowSpec[] = [
     run: 'fixed-rate',
     scenario: 'fixed rate',
     metric: 'p99Ms',
+    short: 'p99 latency',
     label: (s) => `p99 ms (${s.fixedRate.subscribers} subscribers, ${s.fixedRate.perSecond} msg/s)`,
     better: 'lower',
     target: 1.2,
@@ -65,6 +70,7 @@ const ROWS: RowSpec[] = [
     run: 'fixed-rate',
     scenario: 'fixed rate',
     metric: 'p50Ms',
+    short: 'p50 latency',
     label: () => 'p50 ms',
     better: 'lower',
     target: undefined,
@@ -75,6 +81,7 @@ const ROWS: RowSpec[] = [
     run: 'many-rooms',
     scenario: 'many rooms',
     metric: 'messagesPerSec',
+    short: 'messages/s',
     label: (s) => `messages/s (${s.manyRooms.rooms} rooms of ${s.manyRooms.members})`,
     better: 'higher',
     target: 1.0,
@@ -85,6 +92,7 @@ const ROWS: RowSpec[] = [
     run: 'connect',
     scenario: 'idle',
     metric: 'rssBytesPerConnection',
+    short: 'RSS per socket',
     label: (s) => `RSS bytes/connection (${s.connect.sockets} sockets)`,
     better: 'lower',
     target: 1.3,
@@ -95,6 +103,7 @@ const ROWS: RowSpec[] = [
     run: 'connect',
     scenario: 'connect',
     metric: 'connectSeconds',
+    short: 'time to connect',
     label: (s) => `s to open ${s.connect.sockets} authenticated sockets incl. welcome`,
     better: 'lower',
     target: undefined,
@@ -105,6 +114,7 @@ const ROWS: RowSpec[] = [
     run: 'login',
     scenario: 'login',
     metric: 'perSec',
+    short: 'logins/s',
     label: (s) => `logins/s vs argon2 verify alone (${s.login.concurrency} in flight)`,
     better: 'higher',
     target: 0.9,
@@ -133,7 +143,7 @@ function parseArgs(argv: string[]): Args {
   for (const a of argv) {
     if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}`)
   }
-  const picked = (value('--scenario') ?? RUNS.join(',')).split(',').map((s) => s.trim())
+  const picked = (value('--scenario') ?? RUNS.join(',')).split(',').map((s) => ALIASES[s.trim()] ?? s.trim())
   for (const p of picked)
     if (p !== 'sweep' && !RUNS.includes(p as RunName)) throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, 'sweep'].join(', ')}`)
   return {
@@ -216,6 +226,7 @@ async function runScenarios(args: Args, sizes: Sizes, gens: Generators): Promise
     rows.push({
       scenario: spec.scenario,
       label: spec.label(sizes),
+      short: spec.short,
       product: median(of('product', spec.metric)),
       baseline: median(of('baseline', spec.metric)),
       ratio,
@@ -233,7 +244,7 @@ async function runScenarios(args: Args, sizes: Sizes, gens: Generators): Promise
 }
 
 const SWEEP: SweepSizes = {
-  steps: [1000, 2000, 4000, 8000, 12_000, 16_000, 19_000],
+  steps: [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 12_000, 16_000, 19_000],
   perSecond: 100,
   durationMs: 5000,
   warmupMs: 1000,
@@ -250,8 +261,9 @@ async function runSweeps(args: Args, gens: Generators): Promise<SweepSummary[]> 
     { shape: 'rooms of 100', size: { ...base, roomSize: 100 } },
   ]
   const out: SweepSummary[] = []
-  for (const { shape, size } of shapes) {
-    for (const kind of ['product', 'baseline'] as Kind[]) {
+  for (const [i, { shape, size }] of shapes.entries()) {
+    // Alternate which server goes first, as the scenarios do.
+    for (const kind of (i % 2 === 0 ? ['baseline', 'product'] : ['product', 'baseline']) as Kind[]) {
       try {
         const points = await sweep(kind, gens, size, (p) =>
           log(

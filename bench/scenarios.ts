@@ -51,7 +51,8 @@ export const SMOKE: Sizes = {
   fanout: { subscribers: 200, publishers: 4, window: 4, durationMs: 1500, warmupMs: 300 },
   fixedRate: { subscribers: 200, perSecond: 50, durationMs: 1500, warmupMs: 300 },
   manyRooms: { rooms: 100, members: 5, window: 2, durationMs: 1500, warmupMs: 300 },
-  connect: { sockets: 1000, roomSize: 10, users: 100, concurrency: 128, settleMs: 500, idleMs: 1000 },
+  // 600 sockets keep the server under 1 024 descriptors, a common default limit on CI machines.
+  connect: { sockets: 600, roomSize: 10, users: 60, concurrency: 128, settleMs: 500, idleMs: 1000 },
   login: { concurrency: 4, durationMs: 1000, warmupMs: 200 },
 }
 
@@ -106,7 +107,8 @@ async function measure(server: ServerUnderTest, gens: Generators, mode: (w: numb
       sent: ran.sent,
       expected: totals.expected,
       delivered: totals.delivered,
-      rejected: ran.rejected + (ran.sent - ran.acked - ran.rejected),
+      // Sends answered with an error frame, and sends whose own copy never came back.
+      rejected: ran.sent - ran.acked,
       errors: totals.errors,
       unexpectedCloses: totals.unexpectedCloses,
       failedConnects,
@@ -115,9 +117,11 @@ async function measure(server: ServerUnderTest, gens: Generators, mode: (w: numb
   }
 }
 
+/** A short run before the measured one (JIT, caches, TCP windows); what it loses counts as a failure too. */
 async function warmUp(server: ServerUnderTest, gens: Generators, mode: (w: number) => RunMode): Promise<void> {
   if (mode(0).durationMs <= 0) return
-  await measure(server, gens, mode, 0)
+  const { integrity } = await measure(server, gens, mode, 0)
+  if (!isLossless(integrity)) throw new Error(`warm-up lost messages: ${JSON.stringify(integrity)}`)
   await gens.reset()
 }
 

@@ -148,7 +148,7 @@ export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<
     ...(kind === 'product' ? PRODUCT_BENCH_ENV : {}),
     ...opts.env,
   }
-  const entry = kind === 'product' ? join(ROOT, 'src/main.ts') : (process.env.XXX_BASELINE_ENTRY ?? join(ROOT, 'bench/baseline.ts'))
+  const entry = kind === 'product' ? join(ROOT, 'src/main.ts') : join(ROOT, 'bench/baseline.ts')
   const proc = Bun.spawn({
     cmd: [process.execPath, ...profileFlags('BENCH_PROFILE'), entry],
     cwd: ROOT,
