@@ -2,25 +2,18 @@
  * The web client's accounts: sign-up and login through the form, API errors in plain words,
  * logout, and a refused token (spec §3: WebSocket close 4001) sending the reader back to the form.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test'
-import type { Browser } from 'playwright-core'
+import { expect, test } from 'bun:test'
 import { register } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
-import { BROWSER_TEST_MS, launchBrowser, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
+import { BROWSER_TEST_MS, useBrowser, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
 
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchBrowser()
-}, BROWSER_TEST_MS)
-afterAll(async () => {
-  await browser?.close()
-}, BROWSER_TEST_MS)
+const browser = useBrowser()
 
 test(
   'a visitor signs up, logs out and logs in again; errors read as sentences',
   async () => {
     await using server = await startTestServer()
-    const { page, context, errors } = await openPage(browser)
+    const { page, context, errors } = await openPage(browser())
     await page.goto(server.url)
 
     // Logged out, the landing screen is the login form.
@@ -79,7 +72,7 @@ test(
     // A well-formed JWT with a broken signature: it decodes (so the page tries it) but the server refuses it.
     const [head, body, sig] = bob.token.split('.')
     const forged = `${head}.${body}.${sig!.startsWith('A') ? 'B' : 'A'}${sig!.slice(1)}`
-    const { page, context } = await openPage(browser, { session: { token: forged, user: bob.user } })
+    const { page, context } = await openPage(browser(), { session: { token: forged, user: bob.user } })
     await page.goto(`${server.url}/#/room/lobby`)
 
     await page.locator('#auth-view').waitFor()
@@ -108,7 +101,7 @@ test(
   'a stored token that is not a JWT at all is dropped before use: the login form says the session expired',
   async () => {
     await using server = await startTestServer()
-    const { page, context } = await openPage(browser, { session: { token: 'garbage', user: { id: 1, username: 'bob' } } })
+    const { page, context } = await openPage(browser(), { session: { token: 'garbage', user: { id: 1, username: 'bob' } } })
     await page.goto(`${server.url}/#/room/lobby`)
     await page.locator('#auth-view').waitFor()
     expect(await page.locator('#auth-notice').textContent()).toBe('Your session has expired. Please log in again.')
@@ -123,7 +116,7 @@ test(
     await using server = await startTestServer({ config: { tokenTtlSeconds: 4 } })
     const carol = await register(server.url, 'carol')
     const firstExpiry = JSON.parse(atob(carol.token.split('.')[1]!)).exp * 1000
-    const { page, context } = await openPage(browser, { session: carol })
+    const { page, context } = await openPage(browser(), { session: carol })
     await page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(page)
 

@@ -1,4 +1,5 @@
 /** Browser test helpers: headless Debian Chromium via playwright-core, pages on the in-process server, bounded waits. */
+import { afterAll, beforeAll } from 'bun:test'
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
 import type { Account } from '../support/http.ts'
@@ -108,4 +109,19 @@ export async function sendFromPage(page: Page, text: string): Promise<void> {
 /** The member list's usernames, sorted as shown. */
 export function memberNames(page: Page): Promise<string[]> {
   return page.locator('#member-list .member-name').allTextContents()
+}
+
+/** One Chromium per test file: launched before its tests, closed after them. Call the result inside a test. */
+export function useBrowser(): () => Browser {
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    browser = await launchBrowser()
+  }, BROWSER_TEST_MS)
+  afterAll(async () => {
+    await browser?.close()
+  }, BROWSER_TEST_MS)
+  return () => {
+    if (!browser) throw new Error('the browser did not launch')
+    return browser
+  }
 }

@@ -3,20 +3,13 @@
  * who can read but not post, text that stays text, the room-name rule, older pages on scroll-up,
  * and a send that stays pending until its own copy (matched by nonce) comes back.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test'
-import type { Browser } from 'playwright-core'
+import { expect, test } from 'bun:test'
 import { register } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
-import { BROWSER_TEST_MS, launchBrowser, memberNames, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
+import { BROWSER_TEST_MS, useBrowser, memberNames, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
 
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchBrowser()
-}, BROWSER_TEST_MS)
-afterAll(async () => {
-  await browser?.close()
-}, BROWSER_TEST_MS)
+const browser = useBrowser()
 
 test(
   'two people in one room see each other’s messages and presence',
@@ -24,8 +17,8 @@ test(
     await using server = await startTestServer()
     const alice = await register(server.url, 'alice')
     const bob = await register(server.url, 'bob')
-    const a = await openPage(browser, { session: alice })
-    const b = await openPage(browser, { session: bob })
+    const a = await openPage(browser(), { session: alice })
+    const b = await openPage(browser(), { session: bob })
 
     await a.page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(a.page)
@@ -69,7 +62,7 @@ test(
   async () => {
     await using server = await startTestServer()
     const alice = await register(server.url, 'alice')
-    const reader = await openPage(browser)
+    const reader = await openPage(browser())
     await reader.page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(reader.page)
 
@@ -99,7 +92,7 @@ test(
     await using server = await startTestServer()
     const alice = await register(server.url, 'alice')
     const bob = await register(server.url, 'bob')
-    const a = await openPage(browser, { session: alice })
+    const a = await openPage(browser(), { session: alice })
     await a.page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(a.page)
 
@@ -124,7 +117,7 @@ test(
   'a room name that breaks the rule is explained; a good one opens the room at its own URL',
   async () => {
     await using server = await startTestServer()
-    const { page, context } = await openPage(browser)
+    const { page, context } = await openPage(browser())
     await page.goto(`${server.url}/#/`)
     await page.getByRole('button', { name: 'Just read, without an account' }).click()
 
@@ -164,7 +157,7 @@ test(
     for (let i = 0; i < total; i++) poster.send({ type: 'message', text: `message ${i}` })
     for (let i = 0; i < total; i++) await poster.next('message')
 
-    const reader = await openPage(browser, { context: { viewport: { width: 900, height: 700 } } })
+    const reader = await openPage(browser(), { context: { viewport: { width: 900, height: 700 } } })
     await reader.page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(reader.page)
     await waitForMessage(reader.page, `message ${total - 1}`)
@@ -187,7 +180,7 @@ test(
   async () => {
     await using server = await startTestServer()
     const alice = await register(server.url, 'alice')
-    const a = await openPage(browser, { session: alice })
+    const a = await openPage(browser(), { session: alice })
     // Between page and server: swallow the echo of the first send and drop the connection, as a
     // network failure would right after the server stored it.
     let swallowed = false
@@ -225,7 +218,7 @@ test(
   async () => {
     await using server = await startTestServer({ config: { messageRate: 1, messageBurst: 1 } })
     const alice = await register(server.url, 'alice')
-    const a = await openPage(browser, { session: alice })
+    const a = await openPage(browser(), { session: alice })
     await a.page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(a.page)
 

@@ -3,23 +3,16 @@
  * stopped under an open page and started again on the same port and database; what another client
  * posted meanwhile appears exactly once, and nothing shown before is repeated.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Browser } from 'playwright-core'
 import { register, request } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
-import { BROWSER_TEST_MS, launchBrowser, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage } from './browser.ts'
+import { BROWSER_TEST_MS, useBrowser, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage } from './browser.ts'
 
-let browser: Browser
-beforeAll(async () => {
-  browser = await launchBrowser()
-}, BROWSER_TEST_MS)
-afterAll(async () => {
-  await browser?.close()
-}, BROWSER_TEST_MS)
+const browser = useBrowser()
 
 test(
   'after a server restart the page resumes: messages posted during the gap appear exactly once',
@@ -30,7 +23,7 @@ test(
       const port = server.running.server.port
       const alice = await register(server.url, 'alice')
       await register(server.url, 'bob')
-      const a = await openPage(browser, { session: alice })
+      const a = await openPage(browser(), { session: alice })
       await a.page.goto(`${server.url}/#/room/lobby`)
       await waitForConnected(a.page)
       await sendFromPage(a.page, 'before the restart')
