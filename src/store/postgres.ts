@@ -8,27 +8,24 @@ import { drizzle } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
 import { AppError } from '../errors.ts'
-import type { Deliver, Message, MessageQuery, NewMessage, RoomActivity, Store, User, UserRecord } from './store.ts'
+import {
+  toMessage,
+  toMessageRow,
+  type Deliver,
+  type Message,
+  type MessageQuery,
+  type NewMessage,
+  type RoomActivity,
+  type Store,
+  type User,
+  type UserRecord,
+} from './store.ts'
 
 const MIGRATIONS = readMigrations('postgres')
 
 /** Advisory lock keys: (class, id) pairs, so they can't collide with another application's single-key locks. */
 const LOCK_CLASS = 0x63686174 // "chat"
 const MIGRATION_LOCK = 1
-
-type MessageRow = typeof schema.messages.$inferSelect
-
-function toMessage(row: MessageRow): Message {
-  const message: Message = {
-    id: Number(row.id),
-    room: row.room,
-    user: { id: Number(row.userId), username: row.username },
-    text: row.text,
-    ts: new Date(Number(row.createdAt)).toISOString(),
-  }
-  if (row.nonce !== null) message.nonce = row.nonce
-  return message
-}
 
 /** True for failures of the database connection rather than of the query: those become 503 UNAVAILABLE. */
 function isUnavailable(err: unknown): boolean {
@@ -91,16 +88,7 @@ export async function openPostgresStore(url: string): Promise<Store> {
       try {
         const rows = await drizzle({ client: conn, schema })
           .insert(messages)
-          .values(
-            items.map(({ message: m }) => ({
-              room: m.room,
-              userId: m.user.id,
-              username: m.user.username,
-              text: m.text,
-              nonce: m.nonce ?? null,
-              createdAt: m.createdAt,
-            })),
-          )
+          .values(items.map(({ message }) => toMessageRow(message)))
           .returning()
         // RETURNING gives one row per VALUES row; identity values were drawn in that order.
         const inserted = rows.map(toMessage).sort((a, b) => a.id - b.id)

@@ -6,23 +6,20 @@ import { and, desc, eq, gt, lt, max, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
-import type { Deliver, Message, MessageQuery, NewMessage, RoomActivity, Store, User, UserRecord } from './store.ts'
+import {
+  toMessage,
+  toMessageRow,
+  type Deliver,
+  type Message,
+  type MessageQuery,
+  type NewMessage,
+  type RoomActivity,
+  type Store,
+  type User,
+  type UserRecord,
+} from './store.ts'
 
 const MIGRATIONS = readMigrations('sqlite')
-
-type MessageRow = typeof schema.messages.$inferSelect
-
-function toMessage(row: MessageRow): Message {
-  const message: Message = {
-    id: row.id,
-    room: row.room,
-    user: { id: row.userId, username: row.username },
-    text: row.text,
-    ts: new Date(row.createdAt).toISOString(),
-  }
-  if (row.nonce !== null) message.nonce = row.nonce
-  return message
-}
 
 /** Opens (creating file and folder if needed) and migrates the SQLite database at `path`. */
 export function openSqliteStore(path: string): Store {
@@ -93,14 +90,7 @@ export function openSqliteStore(path: string): Store {
   let batch: { message: NewMessage; deliver: Deliver; resolve: (m: Message) => void; reject: (err: unknown) => void }[] = []
   const insertAll = client.transaction((items: typeof batch) =>
     items.map(({ message: m }) => {
-      const row = insertMessage.get({
-        room: m.room,
-        userId: m.user.id,
-        username: m.user.username,
-        text: m.text,
-        nonce: m.nonce ?? null,
-        createdAt: m.createdAt,
-      })
+      const row = insertMessage.get(toMessageRow(m))
       if (!row) throw new Error('message insert returned no row')
       return row.id
     }),
@@ -117,7 +107,7 @@ export function openSqliteStore(path: string): Store {
     }
     // One process owns the file, so delivering in this loop is delivering in id order.
     items.forEach(({ message: m, deliver, resolve, reject }, i) => {
-      const message = toMessage({ ...m, id: ids[i]!, userId: m.user.id, username: m.user.username, nonce: m.nonce ?? null })
+      const message = toMessage({ ...toMessageRow(m), id: ids[i]! })
       try {
         void deliver(message)
         resolve(message)

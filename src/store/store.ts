@@ -69,3 +69,32 @@ export interface Store {
   ping(): Promise<void>
   close(): Promise<void>
 }
+
+/** A messages row as both schemas (SQLite and PostgreSQL) store it. */
+export interface MessageRow {
+  id: number
+  room: string
+  userId: number
+  username: string
+  text: string
+  nonce: string | null
+  createdAt: number
+}
+
+/** The row to insert for a new message (the database assigns the id). */
+export function toMessageRow(m: NewMessage): Omit<MessageRow, 'id'> {
+  return { room: m.room, userId: m.user.id, username: m.user.username, text: m.text, nonce: m.nonce ?? null, createdAt: m.createdAt }
+}
+
+/** A stored row as it goes on the wire; `nonce` is absent when the sender gave none. */
+export function toMessage(row: MessageRow): Message {
+  const message: Message = {
+    id: row.id,
+    room: row.room,
+    user: { id: row.userId, username: row.username },
+    text: row.text,
+    ts: new Date(row.createdAt).toISOString(),
+  }
+  if (row.nonce !== null) message.nonce = row.nonce
+  return message
+}
