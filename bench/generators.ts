@@ -18,6 +18,8 @@ export interface Totals {
   unexpectedCloses: number
   closeCodes: number[]
   latency: number[]
+  /** Latency of deliveries whose publisher was on another server (sockets with different `group`s). */
+  remoteLatency: number[]
 }
 
 export class Generators {
@@ -103,6 +105,7 @@ export class Generators {
       unexpectedCloses: replies.reduce((n, r) => n + r.unexpectedCloses, 0),
       closeCodes: replies.flatMap((r) => r.closeCodes),
       latency: mergeHistograms(replies.map((r) => r.latency)),
+      remoteLatency: mergeHistograms(replies.map((r) => r.remoteLatency)),
     }
   }
 

@@ -7,6 +7,11 @@ export interface SocketSpec {
   token: string | null
   publisher: boolean
   track: boolean
+  /**
+   * Which server the socket is on, when a run spans several (the cluster scenario). A tracked socket
+   * also counts latency of messages from a publisher of another group in `remoteLatency`.
+   */
+  group?: number
 }
 
 export type RunMode =
@@ -57,6 +62,8 @@ export interface CheckReply {
   closeCodes: number[]
   /** Latency histogram of tracked sockets (see LATENCY_BUCKETS). */
   latency: number[]
+  /** The part of `latency` whose publisher was in another `group` (another server) than the receiver. */
+  remoteLatency: number[]
 }
 
 export type Reply = ConnectReply | RunReply | CheckReply | { op: 'reset' } | { op: 'close' }

@@ -1,5 +1,6 @@
 /** Bench output: the summary rows, the Markdown table, the SVG chart of ratios, and docs/PERFORMANCE.md. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import type { ClusterRow } from './cluster.ts'
 import type { SweepPoint } from './scenarios.ts'
 
 export interface Row {
@@ -77,6 +78,18 @@ export function sweepTable(sweeps: SweepSummary[]): string {
   return lines.join('\n')
 }
 
+/** One instance on PostgreSQL beside two on PostgreSQL + Redis, and the ratio two / one (with its spread over rounds). */
+export function clusterTable(rows: ClusterRow[]): string {
+  const lines = ['| Load | Figure | One instance, PostgreSQL | Two instances, PostgreSQL + Redis | Two / one |', '|---|---|---:|---:|---:|']
+  rows.forEach((r, i) => {
+    const spread = r.ratios.length > 1 ? ` (${fmt(Math.min(...r.ratios))}–${fmt(Math.max(...r.ratios))})` : ''
+    // The load is named on the first of its rows.
+    const load = i > 0 && rows[i - 1]!.load === r.load ? '' : r.load
+    lines.push(`| ${load} | ${r.figure} | ${fmt(r.one)} | ${fmt(r.two)} | ${fmt(r.ratio)}${spread} |`)
+  })
+  return lines.join('\n')
+}
+
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 /**
@@ -127,6 +140,8 @@ const BEGIN = '<!-- bench:results:begin -->'
 const END = '<!-- bench:results:end -->'
 const SWEEP_BEGIN = '<!-- bench:sweep:begin -->'
 const SWEEP_END = '<!-- bench:sweep:end -->'
+const CLUSTER_BEGIN = '<!-- bench:cluster:begin -->'
+const CLUSTER_END = '<!-- bench:cluster:end -->'
 
 /** Replaces the text between `begin` and `end` in `doc`; appends the block when the markers are missing. */
 function splice(doc: string, begin: string, end: string, body: string): string {
@@ -149,11 +164,12 @@ export function missedText(rows: Row[]): string {
 }
 
 /** Writes the generated parts of docs/PERFORMANCE.md (between markers; the hand-written rest is kept). */
-export function updatePerformanceDoc(path: string, template: string, parts: { results?: string; sweep?: string }): void {
+export function updatePerformanceDoc(path: string, template: string, parts: { results?: string; sweep?: string; cluster?: string }): void {
   let doc = existsSync(path) ? readFileSync(path, 'utf8') : template
   if (parts.results !== undefined) doc = splice(doc, BEGIN, END, parts.results)
   if (parts.sweep !== undefined) doc = splice(doc, SWEEP_BEGIN, SWEEP_END, parts.sweep)
+  if (parts.cluster !== undefined) doc = splice(doc, CLUSTER_BEGIN, CLUSTER_END, parts.cluster)
   writeFileSync(path, doc)
 }
 
-export const MARKERS = { BEGIN, END, SWEEP_BEGIN, SWEEP_END }
+export const MARKERS = { BEGIN, END, SWEEP_BEGIN, SWEEP_END, CLUSTER_BEGIN, CLUSTER_END }

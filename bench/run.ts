@@ -1,9 +1,10 @@
 /**
  * Benchmark: the product against a bare baseline (bench/baseline.ts) in the same run, as ratios.
  *
- *   bun run bench                      every scenario, 3 rounds, writes docs/PERFORMANCE.md, docs/performance.svg, bench/results.jsonl
- *   bun run bench --smoke              small counts, one round, a few seconds a scenario; exit 1 on any lost message
+ *   bun run bench                      every scenario but the sweep, 3 rounds, writes docs/PERFORMANCE.md, docs/performance.svg, bench/results.jsonl
+ *   bun run bench --smoke              the same with small counts, one round, a few seconds a scenario; exit 1 on any lost message
  *   bun run bench --scenario sweep     the scale sweep (largest room, most connections under p99 100 ms at 100 msg/s)
+ *   bun run bench --scenario cluster   one instance on PostgreSQL beside two on PostgreSQL + Redis (bench/cluster.ts)
  *   options: --scenario a,b  --rounds N  --workers N  --no-write  --write
  *
  * Product and baseline alternate within each round (A B, then B A), so drift on a shared machine
@@ -12,8 +13,9 @@
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
+import { CLUSTER_FULL, CLUSTER_SMOKE, clusterLossless, clusterRows, runCluster, SETUPS, type ClusterRecord } from './cluster.ts'
 import { Generators } from './generators.ts'
-import { markdownTable, MARKERS, missedText, renderSvg, sweepTable, updatePerformanceDoc, type Row, type SweepSummary } from './report.ts'
+import { clusterTable, markdownTable, MARKERS, missedText, renderSvg, sweepTable, updatePerformanceDoc, type Row, type SweepSummary } from './report.ts'
 import { connectIdle, fanout, fixedRate, FULL, isLossless, login, manyRooms, SMOKE, sweep, type Outcome, type Sizes, type SweepSizes } from './scenarios.ts'
 import type { Kind } from './servers.ts'
 
@@ -127,6 +129,7 @@ interface Args {
   smoke: boolean
   runs: RunName[]
   sweep: boolean
+  cluster: boolean
   rounds: number
   workers: number
   write: boolean
@@ -143,13 +146,16 @@ function parseArgs(argv: string[]): Args {
   for (const a of argv) {
     if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}`)
   }
-  const picked = (value('--scenario') ?? RUNS.join(',')).split(',').map((s) => ALIASES[s.trim()] ?? s.trim())
+  // Every scenario but the sweep by default (the cluster one included).
+  const picked = (value('--scenario') ?? [...RUNS, 'cluster'].join(',')).split(',').map((s) => ALIASES[s.trim()] ?? s.trim())
   for (const p of picked)
-    if (p !== 'sweep' && !RUNS.includes(p as RunName)) throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, 'sweep'].join(', ')}`)
+    if (p !== 'sweep' && p !== 'cluster' && !RUNS.includes(p as RunName))
+      throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, 'cluster', 'sweep'].join(', ')}`)
   return {
     smoke,
     runs: RUNS.filter((r) => picked.includes(r)),
     sweep: picked.includes('sweep'),
+    cluster: picked.includes('cluster'),
     rounds: Number(value('--rounds') ?? (smoke ? 1 : 3)),
     workers: Number(value('--workers') ?? 2),
     write: argv.includes('--write') || (!smoke && !argv.includes('--no-write')),
@@ -282,7 +288,72 @@ async function runSweeps(args: Args, gens: Generators): Promise<SweepSummary[]> 
   return out
 }
 
-const DOC_TEMPLATE = `# Performance\n\n${MARKERS.BEGIN}\n${MARKERS.END}\n\n## Scale\n\n${MARKERS.SWEEP_BEGIN}\n${MARKERS.SWEEP_END}\n`
+const DOC_TEMPLATE = `# Performance\n\n${MARKERS.BEGIN}\n${MARKERS.END}\n\n## Several instances\n\n${MARKERS.CLUSTER_BEGIN}\n${MARKERS.CLUSTER_END}\n\n## Scale\n\n${MARKERS.SWEEP_BEGIN}\n${MARKERS.SWEEP_END}\n`
+
+function describeCluster(r: ClusterRecord, seconds: number): string {
+  const head = `cluster ${r.load} #${r.round + 1} ${r.setup} (${SETUPS[r.setup].name}; ${seconds.toFixed(1)} s)`
+  if (!r.outcome) return `${head} FAILED: ${r.error}`
+  const mismatched = r.outcome.metrics.mismatchedSockets ?? 0
+  return `${head}: ${describe(r.outcome)}${mismatched > 0 ? ` MISMATCHED sockets=${mismatched}` : ''}`
+}
+
+/** The cluster scenario: its own services, its own table and block in docs/PERFORMANCE.md. */
+async function clusterScenario(
+  args: Args,
+  gens: Generators,
+  meta: Record<string, unknown> & { time: string; commit: string; dirty: boolean; bun: string; cpus: number; loadavgBefore: number[] },
+): Promise<boolean> {
+  const sizes = args.smoke ? CLUSTER_SMOKE : CLUSTER_FULL
+  const started = performance.now()
+  const loadBefore = loadavg().map((n) => Math.round(n * 100) / 100)
+  let records: ClusterRecord[]
+  try {
+    records = await runCluster(gens, sizes, args.rounds, (r, seconds) => log(describeCluster(r, seconds)))
+  } catch (err) {
+    log(`cluster FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+    await gens.closeAll().catch(() => {})
+    return false
+  }
+  const lossy = records.filter((r) => r.error !== undefined || (r.outcome && !clusterLossless(r.outcome)))
+  const rows = clusterRows(records, sizes, args.rounds)
+  const loadAfter = loadavg().map((n) => Math.round(n * 100) / 100)
+  const seconds = Math.round((performance.now() - started) / 100) / 10
+  const record = {
+    ...meta,
+    scenario: 'cluster',
+    loadavgBefore: loadBefore,
+    loadavgAfter: loadAfter,
+    seconds,
+    sizes,
+    rows,
+    runs: records,
+    lossless: lossy.length === 0,
+  }
+  const table = clusterTable(rows)
+  console.log(JSON.stringify(record))
+  console.log(`\n${table}\n`)
+  if (lossy.length > 0)
+    log(`bench cluster: ${lossy.length} run(s) lost messages or failed: ${lossy.map((r) => `${r.load}/${r.setup}#${r.round + 1}`).join(', ')}`)
+  if (args.write) {
+    appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
+    const sent = records.reduce((n, r) => n + (r.outcome?.integrity.sent ?? 0), 0)
+    const delivered = records.reduce((n, r) => n + (r.outcome?.integrity.delivered ?? 0), 0)
+    const lossless =
+      lossy.length === 0
+        ? `Lossless: in every run every subscriber on every instance received every message exactly once (${sent.toLocaleString('en-US')} messages, ${delivered.toLocaleString('en-US')} deliveries in all).`
+        : `**Not lossless:** ${lossy.length} run(s) lost messages or failed (${lossy.map((r) => `${r.load}/${r.setup}#${r.round + 1}`).join(', ')}).`
+    updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, {
+      cluster: [
+        `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${loadBefore[0]} before, ${loadAfter[0]} after; ${args.rounds} rounds, ${args.workers} generator processes; ${seconds} s).`,
+        '',
+        table,
+        '',
+        lossless,
+      ].join('\n'),
+    })
+  }
+  return lossy.length === 0
+}
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2))
@@ -300,7 +371,7 @@ async function main(): Promise<number> {
     rounds: args.rounds,
   }
   log(
-    `bench ${meta.mode}: ${args.runs.join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`,
+    `bench ${meta.mode}: ${[...args.runs, ...(args.cluster ? ['cluster'] : [])].join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`,
   )
   const gens = new Generators(args.workers)
   let failed = false
@@ -345,6 +416,7 @@ async function main(): Promise<number> {
         updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, { results })
       }
     }
+    if (args.cluster) failed = !(await clusterScenario(args, gens, meta)) || failed
     if (args.sweep) {
       const sweeps = await runSweeps(args, gens)
       failed ||= sweeps.some((s) => s.points.length === 0)

@@ -72,13 +72,19 @@ async function withServer<T>(kind: Kind, gens: Generators, env: Record<string, s
   }
 }
 
-async function open(server: ServerUnderTest, gens: Generators, sockets: SocketSpec[], concurrency: number, workerOf?: (i: number) => number) {
+export async function open(
+  server: Pick<ServerUnderTest, 'kind' | 'host' | 'port'>,
+  gens: Generators,
+  sockets: SocketSpec[],
+  concurrency: number,
+  workerOf?: (i: number) => number,
+) {
   const result = await gens.connect(server.host, server.port, sockets, { concurrency, timeoutMs: CONNECT_TIMEOUT_MS, workerOf })
   if (result.failed > 0) console.error(`  ${server.kind}: ${result.failed} of ${sockets.length} sockets failed to open: ${result.firstError}`)
   return result
 }
 
-interface Measured {
+export interface Measured {
   seconds: number
   cpuSeconds: number
   generatorCpuSeconds: number
@@ -88,7 +94,12 @@ interface Measured {
 }
 
 /** One load run: publishers go, then wait until every socket has every message; CPU and time around it. */
-async function measure(server: ServerUnderTest, gens: Generators, mode: (w: number) => RunMode, failedConnects: number): Promise<Measured> {
+export async function measure(
+  server: Pick<ServerUnderTest, 'cpuSeconds'>,
+  gens: Generators,
+  mode: (w: number) => RunMode,
+  failedConnects: number,
+): Promise<Measured> {
   const cpu0 = server.cpuSeconds()
   const gen0 = gens.cpuSeconds()
   const t0 = wallNow()
@@ -118,7 +129,7 @@ async function measure(server: ServerUnderTest, gens: Generators, mode: (w: numb
 }
 
 /** A short run before the measured one (JIT, caches, TCP windows); what it loses counts as a failure too. */
-async function warmUp(server: ServerUnderTest, gens: Generators, mode: (w: number) => RunMode): Promise<void> {
+export async function warmUp(server: Pick<ServerUnderTest, 'cpuSeconds'>, gens: Generators, mode: (w: number) => RunMode): Promise<void> {
   if (mode(0).durationMs <= 0) return
   const { integrity } = await measure(server, gens, mode, 0)
   if (!isLossless(integrity)) throw new Error(`warm-up lost messages: ${JSON.stringify(integrity)}`)

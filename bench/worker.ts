@@ -37,6 +37,7 @@ interface Conn {
 const conns: Conn[] = []
 const publishers: Conn[] = []
 const latency = new Array<number>(LATENCY_BUCKETS).fill(0)
+const remoteLatency = new Array<number>(LATENCY_BUCKETS).fill(0)
 let errors = 0
 let unexpectedCloses = 0
 const closeCodes: number[] = []
@@ -140,7 +141,12 @@ function onMessageFrame(c: Conn, buf: Buffer, p: number): void {
   const at = buf.indexOf(TEXT_MARK, p)
   if (at < 0 || !parseText(buf, at + TEXT_MARK.length) || parsed[0] !== WORKER) return
   const micros = performance.now() * 1000 - parsed[2]!
-  if (c.spec.track) latency[latencyBucket(micros)]!++
+  if (c.spec.track) {
+    const bucket = latencyBucket(micros)
+    latency[bucket]!++
+    // Sent through another server (cluster scenario); without groups both sides are undefined.
+    if (publishers[parsed[1]!]?.spec.group !== c.spec.group) remoteLatency[bucket]!++
+  }
   if (c.pub >= 0 && parsed[1] === c.pub) {
     c.inFlight--
     acked++
@@ -352,12 +358,13 @@ function check(expectedPerRoom: Record<string, number>): Reply {
     expected += want
     if (c.received !== want) mismatched++
   }
-  return { op: 'check', delivered, expected, mismatched, lastAt, errors, unexpectedCloses, closeCodes, latency }
+  return { op: 'check', delivered, expected, mismatched, lastAt, errors, unexpectedCloses, closeCodes, latency, remoteLatency }
 }
 
 function reset(): Reply {
   for (const c of conns) c.received = 0
   latency.fill(0)
+  remoteLatency.fill(0)
   errors = 0
   lastAt = 0
   return { op: 'reset' }

@@ -92,7 +92,9 @@ export async function openPostgresStore(url: string): Promise<Store> {
           .returning()
         // RETURNING gives one row per VALUES row; identity values were drawn in that order.
         const inserted = rows.map(toMessage).sort((a, b) => a.id - b.id)
-        for (let i = 0; i < items.length; i++) await items[i]!.deliver(inserted[i]!)
+        // Delivered together: each delivery's local part runs now, in id order, and the Redis publishes
+        // pipeline in that order on one connection; the lock is held until all of them are through.
+        await Promise.all(items.map((item, i) => item.deliver(inserted[i]!)))
         return inserted
       } finally {
         await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, hashtext(${room}))`

@@ -243,6 +243,13 @@ export class Hub {
     if (before !== after) this.publish(room.topic, encodeFrame({ type: after ? 'join' : 'leave', data: { user } }))
   }
 
+  /** The other instances that have users in rooms followed here. */
+  remoteInstances(): Set<string> {
+    const instances = new Set<string>()
+    for (const room of this.rooms.values()) for (const member of room.remote.values()) for (const i of member.instances) instances.add(i)
+    return instances
+  }
+
   /** An instance stopped (or stopped heartbeating): its users no longer count anywhere. */
   forgetInstance(instance: string): void {
     for (const room of this.rooms.values()) {

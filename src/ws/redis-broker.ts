@@ -107,15 +107,21 @@ export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 20
     await send(room, { i: instanceId, k: 'p', u: user, p: present })
   }
 
+  /**
+   * Proves this instance alive and forgets the users of instances that stopped doing so. Each
+   * instance decides for itself from the live set, so it does not matter who notices a death first.
+   */
   async function heartbeat(): Promise<void> {
     const now = Date.now()
     await redis.send('ZADD', [INSTANCES_KEY, String(now), instanceId])
-    const dead: string[] = await redis.send('ZRANGEBYSCORE', [INSTANCES_KEY, '-inf', String(now - instanceTtlMs)])
-    for (const instance of dead) {
+    const live = await liveInstances()
+    for (const instance of hub.remoteInstances()) {
+      if (live.has(instance)) continue
       log.warn('instance stopped heartbeating; its users no longer count', { instance })
       hub.forgetInstance(instance)
-      await redis.send('ZREM', [INSTANCES_KEY, instance])
     }
+    // Long-dead entries only take space; any instance may drop them.
+    await redis.send('ZREMRANGEBYSCORE', [INSTANCES_KEY, '-inf', String(now - 10 * instanceTtlMs)])
   }
   const beat = setInterval(() => heartbeat().catch((err: unknown) => log.warn('heartbeat failed', { err: String(err) })), heartbeatMs)
   await heartbeat()
