@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { startPostgres, startRedis, type Service } from '../test/support/services.ts'
 import type { Generators } from './generators.ts'
 import { latencyQuantile, type SocketSpec } from './protocol.ts'
-import { isLossless, measure, open, warmUp, type Outcome } from './scenarios.ts'
+import { deliveryMetrics, isLossless, latencyMetrics, measure, open, warmUp, type Outcome } from './scenarios.ts'
 import { CHEAP_ARGON2_ENV, startServer, type ServerUnderTest } from './servers.ts'
 
 export interface ClusterSizes {
@@ -264,12 +264,9 @@ async function fanoutLoad(servers: ServerUnderTest[], gens: Generators, services
     metrics: {
       deliveriesPerSec: m.totals.delivered / m.seconds,
       deliveriesPerSecPerInstance: m.totals.delivered / m.seconds / n,
-      messagesPerSec: m.sent / m.seconds,
-      cpuUsPerDelivery: (m.cpuSeconds * 1e6) / m.totals.delivered,
-      serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
+      ...deliveryMetrics(m),
       postgresCpuUsPerMessage: (postgres * 1e6) / m.sent,
       redisCpuUsPerMessage: (redis * 1e6) / m.sent,
-      generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
       mismatchedSockets: m.totals.mismatched,
     },
     integrity: m.integrity,
@@ -301,19 +298,14 @@ async function fixedRateLoad(servers: ServerUnderTest[], gens: Generators, servi
   const remote = m.totals.remoteLatency
   return {
     metrics: {
-      p50Ms: latencyQuantile(m.totals.latency, 0.5),
-      p99Ms: latencyQuantile(m.totals.latency, 0.99),
-      p999Ms: latencyQuantile(m.totals.latency, 0.999),
+      ...latencyMetrics(m.totals.latency),
       // Deliveries whose publisher was on the other instance (none with one instance).
       remoteP50Ms: latencyQuantile(remote, 0.5),
       remoteP99Ms: latencyQuantile(remote, 0.99),
       remoteDeliveries: remote.reduce((a, b) => a + b, 0),
-      messagesPerSec: m.sent / m.seconds,
-      cpuUsPerDelivery: (m.cpuSeconds * 1e6) / m.totals.delivered,
-      serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
+      ...deliveryMetrics(m),
       postgresCpuUsPerMessage: (postgres * 1e6) / m.sent,
       redisCpuUsPerMessage: (redis * 1e6) / m.sent,
-      generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
       mismatchedSockets: m.totals.mismatched,
     },
     integrity: m.integrity,

@@ -9,18 +9,8 @@ interface Worker {
   waiting: PromiseWithResolvers<Reply> | undefined
 }
 
-export interface Totals {
-  delivered: number
-  expected: number
-  mismatched: number
-  lastAt: number
-  errors: number
-  unexpectedCloses: number
-  closeCodes: number[]
-  latency: number[]
-  /** Latency of deliveries whose publisher was on another server (sockets with different `group`s). */
-  remoteLatency: number[]
-}
+/** Every generator's check, added up. */
+export type Totals = Omit<CheckReply, 'op'>
 
 export class Generators {
   private readonly workers: Worker[] = []

@@ -93,6 +93,21 @@ export interface Measured {
   integrity: Integrity
 }
 
+/** Throughput and CPU figures shared by every scenario that counts deliveries. */
+export function deliveryMetrics(m: Measured) {
+  return {
+    messagesPerSec: m.sent / m.seconds,
+    cpuUsPerDelivery: (m.cpuSeconds * 1e6) / m.totals.delivered,
+    serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
+    generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
+  }
+}
+
+/** Send → receive latency quantiles from a histogram (see LATENCY_BUCKETS). */
+export function latencyMetrics(latency: number[]) {
+  return { p50Ms: latencyQuantile(latency, 0.5), p99Ms: latencyQuantile(latency, 0.99), p999Ms: latencyQuantile(latency, 0.999) }
+}
+
 /** One load run: publishers go, then wait until every socket has every message; CPU and time around it. */
 export async function measure(
   server: Pick<ServerUnderTest, 'cpuSeconds'>,
@@ -150,10 +165,7 @@ export async function fanout(kind: Kind, gens: Generators, size: Sizes['fanout']
     return {
       metrics: {
         deliveriesPerSec: m.totals.delivered / m.seconds,
-        messagesPerSec: m.sent / m.seconds,
-        cpuUsPerDelivery: (m.cpuSeconds * 1e6) / m.totals.delivered,
-        serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
-        generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
+        ...deliveryMetrics(m),
       },
       integrity: m.integrity,
     }
@@ -175,13 +187,8 @@ export async function fixedRate(kind: Kind, gens: Generators, size: Sizes['fixed
     const m = await measure(server, gens, () => ({ mode: 'rate', perSecond: perWorker, durationMs: size.durationMs }), failed)
     return {
       metrics: {
-        p50Ms: latencyQuantile(m.totals.latency, 0.5),
-        p99Ms: latencyQuantile(m.totals.latency, 0.99),
-        p999Ms: latencyQuantile(m.totals.latency, 0.999),
-        messagesPerSec: m.sent / m.seconds,
-        cpuUsPerDelivery: (m.cpuSeconds * 1e6) / m.totals.delivered,
-        serverCpuPercent: (m.cpuSeconds / m.seconds) * 100,
-        generatorCpuPercent: (m.generatorCpuSeconds / m.seconds) * 100,
+        ...latencyMetrics(m.totals.latency),
+        ...deliveryMetrics(m),
       },
       integrity: m.integrity,
     }
