@@ -13,7 +13,7 @@ export function createPoster(store: Store, broker: Broker, now: () => number): P
   const inFlight = new Set<Promise<void>>()
   return {
     post(room, user, text, nonce) {
-      const done = store.insertMessage({ room, user, text, nonce, createdAt: now() }, (message) => broker.publishMessage(message)).then(() => {})
+      const done = store.insertMessage({ room, user, text, nonce, createdAt: now() }, (message, after) => broker.publishMessage(message, after)).then(() => {})
       inFlight.add(done)
       void done.finally(() => inFlight.delete(done)).catch(() => {})
       return done

@@ -86,6 +86,9 @@ export async function openPostgresStore(url: string): Promise<Store> {
     try {
       await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, hashtext(${room}))`
       try {
+        // What other instances committed before this batch: it must reach our sockets first.
+        const [head] = await conn`SELECT coalesce(max(id), 0) AS id FROM messages WHERE room = ${room}`
+        const before = Number(head.id)
         const rows = await drizzle({ client: conn, schema })
           .insert(messages)
           .values(items.map(({ message }) => toMessageRow(message)))
@@ -94,7 +97,7 @@ export async function openPostgresStore(url: string): Promise<Store> {
         const inserted = rows.map(toMessage).sort((a, b) => a.id - b.id)
         // Delivered together: each delivery's local part runs now, in id order, and the Redis publishes
         // pipeline in that order on one connection; the lock is held until all of them are through.
-        await Promise.all(items.map((item, i) => item.deliver(inserted[i]!)))
+        await Promise.all(items.map((item, i) => item.deliver(inserted[i]!, i === 0 ? before : inserted[i - 1]!.id)))
         return inserted
       } finally {
         await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, hashtext(${room}))`

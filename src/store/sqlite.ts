@@ -109,7 +109,7 @@ export function openSqliteStore(path: string): Store {
     items.forEach(({ message: m, deliver, resolve, reject }, i) => {
       const message = toMessage({ ...toMessageRow(m), id: ids[i]! })
       try {
-        void deliver(message)
+        void deliver(message, 0)
         resolve(message)
       } catch (err) {
         reject(err)

@@ -29,8 +29,12 @@ export interface NewMessage {
   createdAt: number
 }
 
-/** Hands a committed message to its subscribers; awaited before the next message of the room. Must not throw: the message is already stored. */
-export type Deliver = (message: Message) => void | Promise<void>
+/**
+ * Hands a committed message to its subscribers. `after` is the room's newest id committed before
+ * this message (0 when one process writes, so order is given): subscribers must see that one first,
+ * even if it came from another instance and is still on its way. Must not throw: the message is stored.
+ */
+export type Deliver = (message: Message, after: number) => void | Promise<void>
 
 export interface MessageQuery {
   /** Only messages with a smaller id. */

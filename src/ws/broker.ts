@@ -3,8 +3,11 @@ import type { Message, User } from '../store/store.ts'
 import type { Hub } from './hub.ts'
 
 export interface Broker {
-  /** Delivers a stored message to every subscriber of its room on every instance. Never throws. */
-  publishMessage(message: Message): void | Promise<void>
+  /**
+   * Delivers a stored message to every subscriber of its room on every instance, after the room's
+   * message `after` (see Deliver in store.ts). Never throws.
+   */
+  publishMessage(message: Message, after: number): void | Promise<void>
   /** Starts following a room: its frames and presence from other instances reach this hub. */
   watch(room: string): Promise<void>
   unwatch(room: string): void

@@ -30,6 +30,8 @@ class RoomState {
   readonly remote = new Map<number, RemoteMember>()
   /** The newest message id delivered here: a message at or below it is a duplicate. */
   lastId = 0
+  /** Deliveries waiting for an earlier message of the room (cluster ordering), by the id they wait for. */
+  waiters: { id: number; resolve: () => void }[] = []
   /** Resolves once the broker follows the room (its remote frames and presence). */
   watching: Promise<void> = Promise.resolve()
   /** Sockets admitted to the room, read-only ones included, plus history loads in progress. */
@@ -199,6 +201,7 @@ export class Hub {
       if (message.id <= room.lastId) return
       room.lastId = message.id
       this.remember(room, message)
+      if (room.waiters.length > 0) this.wake(room)
     }
     const topic = roomTopic(message.room)
     this.publish(topic, encodeFrame({ type: 'message', data: message }))
@@ -211,6 +214,28 @@ export class Hub {
     let authenticated = 0
     for (const ws of this.sockets) if (ws.data.user) authenticated++
     return { authenticated, readOnly: this.sockets.size - authenticated, rooms: this.rooms.size }
+  }
+
+  /** Resolves once the room's message `id` (or a later one) has been delivered here, or the room is dropped. */
+  delivered(name: string, id: number): Promise<void> {
+    const room = this.rooms.get(name)
+    if (!room || room.lastId >= id) return Promise.resolve()
+    const { promise, resolve } = Promise.withResolvers<void>()
+    room.waiters.push({ id, resolve })
+    return promise
+  }
+
+  private wake(room: RoomState): void {
+    room.waiters = room.waiters.filter((w) => {
+      if (w.id > room.lastId) return true
+      w.resolve()
+      return false
+    })
+  }
+
+  /** True once the room has sockets here and its history is loaded: deliveries to it are tracked by id. */
+  follows(name: string): boolean {
+    return this.rooms.get(name)?.coveredFrom !== undefined
   }
 
   /** The newest message id delivered to the room here (0 if none or not followed), for gap repair. */
@@ -298,6 +323,7 @@ export class Hub {
   private unref(room: RoomState): void {
     if (--room.refs === 0 && this.rooms.get(room.name) === room) {
       this.rooms.delete(room.name)
+      for (const w of room.waiters) w.resolve()
       this.broker.unwatch(room.name)
     }
   }

@@ -18,6 +18,8 @@ const ROOMS_KEY = 'chat:presence-rooms'
 const presenceKey = (room: string) => `chat:presence:${room}`
 /** Gap repair reads at most this many messages per room; a longer outage is left to clients' ?since=. */
 const REPAIR_MAX = 10_000
+/** How long a delivery waits for an earlier message still in flight from another instance, before reading it from the database. */
+const CATCH_UP_MS = 500
 /** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
 const PUBLISH_TIMEOUT_MS = 1000
 
@@ -150,6 +152,32 @@ export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 20
     repairing = undefined
     for (const { room, env } of held) apply(room, env)
   }
+  /** Per room, the last local delivery queued: the next one goes after it. */
+  const localChains = new Map<string, Promise<void>>()
+
+  /**
+   * Delivers to this instance's sockets once the room's message `after` is here: it was committed
+   * first (on another instance) and its frame may still be in flight through Redis. If it does not
+   * arrive in time, the database fills the gap, so sockets never see ids out of order.
+   */
+  async function deliverLocally(message: Message, after: number): Promise<void> {
+    const room = message.room
+    if (hub.follows(room) && hub.lastMessageId(room) < after) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([hub.delivered(room, after), new Promise<void>((r) => (timer = setTimeout(r, CATCH_UP_MS)))])
+      clearTimeout(timer)
+      if (hub.follows(room) && hub.lastMessageId(room) < after) {
+        try {
+          const missed = await store.listMessages(room, { after: hub.lastMessageId(room), before: after + 1, limit: REPAIR_MAX })
+          for (const m of missed) hub.publishMessage(m)
+        } catch (err) {
+          log.warn('could not repair a gap before delivering; delivering anyway', { room, err: String(err) })
+        }
+      }
+    }
+    hub.publishMessage(message)
+  }
+
   let connectedOnce = false
   sub.onconnect = () => {
     if (!connectedOnce) return void (connectedOnce = true)
@@ -160,8 +188,15 @@ export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 20
   return {
     redis,
     instanceId,
-    async publishMessage(message) {
-      hub.publishMessage(message)
+    async publishMessage(message, after) {
+      // Local delivery in order per room: each waits for the one before it (and for `after`).
+      const room = message.room
+      const local = (localChains.get(room) ?? Promise.resolve()).then(() => deliverLocally(message, after))
+      localChains.set(room, local)
+      void local.then(() => {
+        if (localChains.get(room) === local) localChains.delete(room)
+      })
+      await local
       try {
         await Promise.race([
           send(message.room, { i: instanceId, k: 'm', m: message }),

@@ -51,6 +51,19 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       expect((await f.store.listMessages('lobby', { limit: 10 })).map((m) => m.id)).toEqual(posted.map((m) => m.id))
     })
 
+    test("deliver's `after` is 0 (order given) or exactly the room's previous message", async () => {
+      await using f = await open()
+      const seen: { id: number; after: number }[] = []
+      const first = await f.store.insertMessage(newMessage('r', 'one'), (m, after) => void seen.push({ id: m.id, after }))
+      await f.store.insertMessage(newMessage('other', 'elsewhere'), () => {})
+      await Promise.all(['two', 'three'].map((t) => f.store.insertMessage(newMessage('r', t), (m, after) => void seen.push({ id: m.id, after }))))
+      const ids = (await f.store.listMessages('r', { limit: 10 })).map((m) => m.id)
+      expect(seen.map((s) => s.id)).toEqual(ids)
+      expect(seen[0]!.after).toBe(0)
+      for (let i = 1; i < seen.length; i++) expect([0, ids[i - 1]]).toContain(seen[i]!.after)
+      expect(first.id).toBe(ids[0]!)
+    })
+
     test('listMessages returns the newest matches oldest first, bounded by before/after/limit, per room', async () => {
       await using f = await open()
       const ids: number[] = []
