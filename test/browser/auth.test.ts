@@ -2,12 +2,13 @@
  * The web client's accounts: sign-up and login through the form, API errors in plain words,
  * logout, and a refused token (spec §3: WebSocket close 4001) sending the reader back to the form.
  */
-import { expect, test } from 'bun:test'
+import { expect } from 'bun:test'
 import { register } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { BROWSER_TEST_MS, useBrowser, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
 
-const browser = useBrowser()
+// Skipped, with one line saying so, when Chromium is not installed.
+const { test, browser } = useBrowser()
 
 test(
   'a visitor signs up, logs out and logs in again; errors read as sentences',

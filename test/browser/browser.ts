@@ -1,11 +1,10 @@
 /** Browser test helpers: headless Debian Chromium via playwright-core, pages on the in-process server, bounded waits. */
-import { afterAll, beforeAll } from 'bun:test'
-import { existsSync } from 'node:fs'
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
 import type { Account } from '../support/http.ts'
+import { chromiumPath, missingReason, requireServices, type ServiceGate } from '../support/require-services.ts'
 
-/** Debian's `chromium` package; CI installs it with apt (playwright's own download is not used). */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+/** Debian's `chromium` package (CHROMIUM_PATH overrides it); CI installs it with apt (playwright's own download is not used). */
+export const CHROMIUM_PATH = chromiumPath()
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -28,9 +27,8 @@ export const WAIT_MS = 8000
 export const BROWSER_TEST_MS = 30_000
 
 export function launchBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`no Chromium at ${CHROMIUM_PATH}: install it (apt-get install chromium) or set CHROMIUM_PATH`)
-  }
+  const missing = missingReason('chromium')
+  if (missing) throw new Error(missing)
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
 }
 
@@ -111,8 +109,13 @@ export function memberNames(page: Page): Promise<string[]> {
   return page.locator('#member-list .member-name').allTextContents()
 }
 
-/** One Chromium per test file: launched before its tests, closed after them. Call the result inside a test. */
-export function useBrowser(): () => Browser {
+/**
+ * One Chromium per test file: launched before its tests, closed after them. Use the returned `test`
+ * (skipped, with one line saying so, when Chromium is not installed; see requireServices) and call
+ * `browser()` inside a test.
+ */
+export function useBrowser(): { test: ServiceGate['test']; browser: () => Browser } {
+  const { test, beforeAll, afterAll } = requireServices('chromium')
   let browser: Browser | undefined
   beforeAll(async () => {
     browser = await launchBrowser()
@@ -120,8 +123,11 @@ export function useBrowser(): () => Browser {
   afterAll(async () => {
     await browser?.close()
   }, BROWSER_TEST_MS)
-  return () => {
-    if (!browser) throw new Error('the browser did not launch')
-    return browser
+  return {
+    test,
+    browser: () => {
+      if (!browser) throw new Error('the browser did not launch')
+      return browser
+    },
   }
 }

@@ -1,12 +1,17 @@
 /**
  * Throwaway PostgreSQL and Redis servers for the cluster tests: each on a free loopback port with
  * its data in a temp dir, started from Debian's binaries (apt: postgresql, redis-server).
- * Tests own them, so they can also stop and restart them to inject faults.
+ * Tests own them, so they can also stop and restart them to inject faults. A first start that
+ * fails leaves nothing behind: what it spawned is stopped and its temp dir removed before it throws.
  */
-import { mkdtempSync, rmSync, chmodSync, chownSync, existsSync, readdirSync } from 'node:fs'
+import { mkdtempSync, rmSync, chmodSync, chownSync, existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
+import { findPostgresBin, findRedisServer, missingReason, requireProgram } from './require-services.ts'
+
+/** How long a service gets to accept connections before its start counts as failed. */
+const READY_MS = 15_000
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -17,21 +22,13 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/** Runs `cmd` to completion (as `asUser` through runuser, found even when PATH lacks /usr/sbin); its stdout. */
 async function run(cmd: string[], opts: { asUser?: string } = {}): Promise<string> {
-  const argv = opts.asUser ? ['runuser', '-u', opts.asUser, '--', ...cmd] : cmd
+  const argv = opts.asUser ? [requireProgram('runuser', 'util-linux'), '-u', opts.asUser, '--', ...cmd] : cmd
   const proc = Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe' })
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
-  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${err || out}`)
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${(err || out).trim()}`)
   return out
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await Bun.sleep(50)
-  }
-  throw new Error(`${what} did not come up within ${timeoutMs} ms`)
 }
 
 async function canConnect(port: number): Promise<boolean> {
@@ -44,6 +41,11 @@ async function canConnect(port: number): Promise<boolean> {
   }
 }
 
+/** The last lines of a log file, for an error message; empty if there is none. */
+function logTail(path: string, lines = 20): string {
+  return existsSync(path) ? readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : ''
+}
+
 export interface Service {
   url: string
   port: number
@@ -52,16 +54,39 @@ export interface Service {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-export async function startRedis(): Promise<Service> {
-  const dir = mkdtempSync(join(tmpdir(), 'chat-redis-'))
+/**
+ * A redis-server on a free port, without persistence. If it exits or does not accept connections
+ * within `readyMs`, it is killed, its dir removed, and the error says why (with its own output).
+ */
+export async function startRedis(opts: { readyMs?: number } = {}): Promise<Service> {
+  const bin = findRedisServer()
+  if (!bin) throw new Error(missingReason('redis-server'))
+  const readyMs = opts.readyMs ?? READY_MS
   const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'chat-redis-'))
   let proc: ReturnType<typeof Bun.spawn> | undefined
   const start = async () => {
-    proc = Bun.spawn(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
+    const log = join(dir, 'redis.log')
+    const spawned = Bun.spawn([bin, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--logfile', log], {
       stdout: 'ignore',
-      stderr: 'ignore',
+      stderr: 'pipe',
     })
-    await waitFor('redis-server', () => canConnect(port))
+    const stderr = new Response(spawned.stderr).text()
+    let exitCode: number | undefined
+    void spawned.exited.then((code) => (exitCode = code))
+    const deadline = Date.now() + readyMs
+    // One that exited has failed, even if something else answers on its port.
+    while (exitCode !== undefined || !(await canConnect(port))) {
+      if (exitCode !== undefined || Date.now() > deadline) {
+        const why = exitCode !== undefined ? `exited with code ${exitCode}` : `did not accept connections within ${readyMs} ms`
+        spawned.kill('SIGKILL')
+        await spawned.exited
+        const output = [(await stderr).trim(), logTail(log)].filter(Boolean).join('\n')
+        throw new Error(`${bin} on 127.0.0.1:${port} ${why}${output ? `:\n${output}` : ''}`)
+      }
+      await Bun.sleep(50)
+    }
+    proc = spawned
   }
   const stop = async () => {
     if (!proc) return
@@ -69,7 +94,12 @@ export async function startRedis(): Promise<Service> {
     await proc.exited
     proc = undefined
   }
-  await start()
+  try {
+    await start()
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -82,40 +112,52 @@ export async function startRedis(): Promise<Service> {
   }
 }
 
-function pgBin(name: string): string {
-  const root = '/usr/lib/postgresql'
-  const version = existsSync(root) ? readdirSync(root).sort().at(-1) : undefined
-  if (!version) throw new Error('PostgreSQL is not installed (apt-get install postgresql)')
-  return join(root, version, 'bin', name)
-}
-
-/** A PostgreSQL cluster; as root it runs as the `postgres` system user (initdb refuses root). */
+/**
+ * A PostgreSQL cluster; as root it runs as the `postgres` system user (initdb refuses root). If
+ * initdb or the first start fails, the server is stopped, the dir removed, and the error keeps the
+ * server's log.
+ */
 export async function startPostgres(): Promise<Service> {
+  const bin = findPostgresBin()
+  if (!bin) throw new Error(missingReason('postgresql'))
+  const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'chat-pg-'))
   const data = join(dir, 'data')
-  const port = await freePort()
+  const log = join(dir, 'log')
   const asUser = process.getuid?.() === 0 ? 'postgres' : undefined
-  if (asUser) {
-    chmodSync(dir, 0o777)
-    const pw = await run(['id', '-u', asUser])
-    const gid = await run(['id', '-g', asUser])
-    chownSync(dir, Number(pw), Number(gid))
-  }
-  await run([pgBin('initdb'), '-D', data, '-U', 'chat', '--auth=trust', '--no-sync', '-E', 'UTF8'], { asUser })
   const start = async () => {
-    await run([pgBin('pg_ctl'), '-D', data, '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'], {
+    await run([join(bin, 'pg_ctl'), '-D', data, '-l', log, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'], {
       asUser,
     })
   }
-  const stop = async () => {
-    await run([pgBin('pg_ctl'), '-D', data, '-m', 'fast', '-w', 'stop'], { asUser }).catch(() => {})
+  const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
+    await run([join(bin, 'pg_ctl'), '-D', data, '-m', mode, '-w', 'stop'], { asUser }).catch(() => {})
   }
-  await start()
+  try {
+    if (asUser) {
+      chmodSync(dir, 0o777)
+      const id = requireProgram('id', 'coreutils')
+      const [uid, gid] = await Promise.all([run([id, '-u', asUser]), run([id, '-g', asUser])])
+      chownSync(dir, Number(uid), Number(gid))
+    }
+    await run([join(bin, 'initdb'), '-D', data, '-U', 'chat', '--auth=trust', '--no-sync', '-E', 'UTF8'], { asUser })
+    try {
+      await start()
+    } catch (err) {
+      // pg_ctl can give up waiting while the postmaster is still coming up: stop it before removing its dir.
+      await stop('immediate')
+      const tail = logTail(log)
+      throw new Error(`${(err as Error).message}${tail ? `\nserver log:\n${tail}` : ''}`, { cause: err })
+    }
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   return {
     url: `postgres://chat@127.0.0.1:${port}/postgres`,
     port,
     start,
-    stop,
+    stop: () => stop(),
     async [Symbol.asyncDispose]() {
       await stop()
       rmSync(dir, { recursive: true, force: true })
