@@ -1,24 +1,41 @@
 /** Password hashing: argon2id via @node-rs/argon2, on its own thread pool, off the event loop. */
-import { hash, verify } from '@node-rs/argon2'
+import { hash, parseOptions, verify } from '@node-rs/argon2'
 
 export interface PasswordHasher {
   hash(secret: string): Promise<string>
-  /** False on mismatch; the cost parameters are read from the PHC string, so old hashes verify after a raise. */
+  /**
+   * False on mismatch; the cost parameters are read from the PHC string, so old hashes verify after a
+   * change. Every secret costs one verify of `passwordHash`, well-formed or not, so the time of a
+   * refusal tells nothing about why.
+   */
   verify(passwordHash: string, secret: string): Promise<boolean>
-  /** Spends the same work as a failed verify, for answers that must not reveal whether a user exists. */
+  /** Spends the same work as a failed verify of a hash made now, for answers that must not reveal whether a user exists. */
   burn(secret: string): Promise<void>
+  /** True when `passwordHash` was made with other settings than a hash made now: rehash it at the next login. */
+  needsRehash(passwordHash: string): Promise<boolean>
 }
 
 export function createPasswordHasher(opts: { memoryKib: number; iterations: number }): PasswordHasher {
   // argon2id is the library's default algorithm; the PHC string records it with m, t and p.
   const options = { memoryCost: opts.memoryKib, timeCost: opts.iterations, parallelism: 1 }
-  let dummy: Promise<string> | undefined
+  // Made up front, so the first unknown-name login doesn't also pay for making it. It is also the
+  // reference for needsRehash: whatever the library records for a hash made now is current.
+  const dummy = hash('not a real password', options)
   return {
     hash: (secret) => hash(secret, options),
-    verify: (passwordHash, secret) => verify(passwordHash, secret),
+    async verify(passwordHash, secret) {
+      const matches = await verify(passwordHash, secret)
+      // argon2 reads a lone surrogate as U+FFFD, so "\ud800" would open an account whose secret is
+      // "\ufffd". Such a secret can't have been signed up with (checkSecret), so it never matches,
+      // but only after the same verify as any other wrong secret.
+      return matches && secret.isWellFormed()
+    },
     async burn(secret) {
-      dummy ??= hash('not a real password', options)
       await verify(await dummy, secret)
+    },
+    async needsRehash(passwordHash) {
+      const [used, now] = [parseOptions(passwordHash), parseOptions(await dummy)]
+      return (['algorithm', 'version', 'memoryCost', 'timeCost', 'parallelism', 'outputLen'] as const).some((k) => used[k] !== now[k])
     },
   }
 }

@@ -1,10 +1,17 @@
-/** Rate limiters: a sliding window of failures (login) and token buckets (messages), in memory, clock injected. */
+/** Rate limiters: sliding windows of attempts (login, sign-up) and token buckets (messages), in memory, clock injected. */
 
-/** Failed-login accounting; the cluster version lives in Redis (redis-limits.ts). */
-export interface FailureLimiter {
-  /** Seconds until `key` may try again; 0 when it may now. */
-  retryAfter(key: string): number | Promise<number>
-  record(key: string): void | Promise<void>
+/** The answer of `AttemptLimiter.take`: the attempt was counted, or nothing was and the key must wait. */
+export type Taken = { ok: true; giveBack(): void | Promise<void> } | { ok: false; retryAfter: number }
+
+/** Attempt accounting (failed logins, sign-ups); the cluster version lives in Redis (redis-limits.ts). */
+export interface AttemptLimiter {
+  /**
+   * Counts one attempt against `key` if its window has room, in one atomic step, so attempts running
+   * at the same time get no more room than the same attempts one after another (spec §2). Refused,
+   * it counts nothing and gives the seconds (≥ 1) until there is room. `giveBack` uncounts the
+   * attempt, e.g. once a login turns out to have succeeded.
+   */
+  take(key: string): Taken | Promise<Taken>
 }
 
 /** Per-user message budget; true when the message may go out. */
@@ -13,10 +20,31 @@ export interface MessageLimiter {
 }
 
 /**
- * Counts events per key in a sliding window; past `limit` the key is blocked until its oldest event ages out.
- * Memory stays bounded: a key holds at most `limit` timestamps, and idle keys are swept.
+ * Takes one attempt from each limit in turn. Either every limit counts it, or none does: when one
+ * refuses, those already taken are given back and its wait is the answer.
  */
-export class SlidingWindow implements FailureLimiter {
+export async function takeAll(limits: readonly { limiter: AttemptLimiter; key: string }[]): Promise<Taken> {
+  const taken: Extract<Taken, { ok: true }>[] = []
+  const giveBack = async () => {
+    await Promise.all(taken.map((t) => t.giveBack()))
+  }
+  for (const { limiter, key } of limits) {
+    const t = await limiter.take(key)
+    if (!t.ok) {
+      await giveBack()
+      return t
+    }
+    taken.push(t)
+  }
+  return { ok: true, giveBack }
+}
+
+/**
+ * Counts attempts per key in a sliding window; a key with `limit` attempts in the window is refused
+ * until its oldest ages out. Memory stays bounded: a key holds at most `limit` timestamps, and idle
+ * keys are swept.
+ */
+export class SlidingWindow implements AttemptLimiter {
   private readonly events = new Map<string, number[]>()
   private lastSweep = 0
 
@@ -26,20 +54,32 @@ export class SlidingWindow implements FailureLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Seconds until `key` may try again; 0 when it may now. */
-  retryAfter(key: string): number {
-    const list = this.live(key, this.now())
-    if (!list || list.length < this.limit) return 0
-    return Math.max(1, Math.ceil((list[0]! + this.windowMs - this.now()) / 1000))
-  }
-
-  record(key: string): void {
+  take(key: string): Taken {
     const now = this.now()
     this.sweep(now)
     const list = this.live(key, now) ?? []
+    if (list.length >= this.limit) return { ok: false, retryAfter: Math.max(1, Math.ceil((list[0]! + this.windowMs - now) / 1000)) }
     list.push(now)
-    if (list.length > this.limit) list.shift()
     this.events.set(key, list)
+    let given = false
+    return {
+      ok: true,
+      giveBack: () => {
+        if (given) return
+        given = true
+        this.remove(key, now)
+      },
+    }
+  }
+
+  /** Uncounts one attempt made at `at`; attempts made in the same millisecond are interchangeable. */
+  private remove(key: string, at: number): void {
+    const list = this.events.get(key)
+    const i = list ? list.lastIndexOf(at) : -1
+    // -1: it has aged out already.
+    if (i === -1) return
+    list!.splice(i, 1)
+    if (list!.length === 0) this.events.delete(key)
   }
 
   private live(key: string, now: number): number[] | undefined {

@@ -5,18 +5,17 @@
  */
 import type { RedisClient } from 'bun'
 import type { Logger } from '../log.ts'
-import { MessageBuckets, SlidingWindow, type FailureLimiter, type MessageLimiter } from './rate-limit.ts'
+import { MessageBuckets, SlidingWindow, type AttemptLimiter, type MessageLimiter, type Taken } from './rate-limit.ts'
 
-const WINDOW_SCRIPT = `
-local key, now, window, limit, mode, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+// Check and count in one step: attempts racing on several instances can't all see room that only one may take.
+const TAKE_SCRIPT = `
+local key, now, window, limit, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-if mode == 'record' then
+if redis.call('ZCARD', key) < limit then
   redis.call('ZADD', key, now, member)
-  redis.call('ZREMRANGEBYRANK', key, 0, -limit - 1)
   redis.call('PEXPIRE', key, window)
   return 0
 end
-if redis.call('ZCARD', key) < limit then return 0 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 `
@@ -34,8 +33,11 @@ redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
 return ok
 `
 
-/** Failed logins in a sliding window shared by every instance. */
-export class RedisSlidingWindow implements FailureLimiter {
+/**
+ * Attempts (failed logins, sign-ups) in a sliding window shared by every instance. Each attempt
+ * Redis counts is also counted in the instance's own window, so an outage doesn't hand out a fresh budget.
+ */
+export class RedisSlidingWindow implements AttemptLimiter {
   private readonly fallback: SlidingWindow
 
   constructor(
@@ -49,35 +51,28 @@ export class RedisSlidingWindow implements FailureLimiter {
     this.fallback = new SlidingWindow(limit, windowMs, now)
   }
 
-  async retryAfter(key: string): Promise<number> {
+  async take(key: string): Promise<Taken> {
+    const redisKey = `chat:limit:${this.name}:${key}`
+    const member = crypto.randomUUID()
+    let ms: number
     try {
-      const ms: number = await this.redis.send('EVAL', [
-        WINDOW_SCRIPT,
-        '1',
-        this.key(key),
-        String(this.now()),
-        String(this.windowMs),
-        String(this.limit),
-        'check',
-        '',
-      ])
-      return ms === 0 ? 0 : Math.ceil(ms / 1000)
+      ms = await this.redis.send('EVAL', [TAKE_SCRIPT, '1', redisKey, String(this.now()), String(this.windowMs), String(this.limit), member])
     } catch (err) {
-      this.log.warn('login limiter: Redis unreachable, using this instance alone', { err: String(err) })
-      return this.fallback.retryAfter(key)
+      this.log.warn(`${this.name} limiter: Redis unreachable, using this instance alone`, { err: String(err) })
+      return this.fallback.take(key)
     }
-  }
-
-  async record(key: string): Promise<void> {
-    this.fallback.record(key)
-    const member = `${this.now()}:${crypto.randomUUID()}`
-    await this.redis
-      .send('EVAL', [WINDOW_SCRIPT, '1', this.key(key), String(this.now()), String(this.windowMs), String(this.limit), 'record', member])
-      .catch((err: unknown) => this.log.warn('login limiter: Redis unreachable, recorded on this instance only', { err: String(err) }))
-  }
-
-  private key(key: string): string {
-    return `chat:limit:${this.name}:${key}`
+    if (ms !== 0) return { ok: false, retryAfter: Math.ceil(ms / 1000) }
+    // Refused here only after an outage, when this instance counted attempts Redis never saw; Redis decides.
+    const local = this.fallback.take(key)
+    return {
+      ok: true,
+      giveBack: async () => {
+        if (local.ok) await local.giveBack()
+        await this.redis
+          .send('ZREM', [redisKey, member])
+          .catch((err: unknown) => this.log.warn(`${this.name} limiter: Redis unreachable, an attempt stays counted`, { err: String(err) }))
+      },
+    }
   }
 }
 

@@ -50,7 +50,7 @@ export function createTokenService({ secret, ttlSeconds, store, now = Date.now }
       let payload
       try {
         // The algorithm allow-list is what stops `alg: none` and RS/HS key confusion.
-        ;({ payload } = await jwtVerify(token, await key, { algorithms: ['HS256'], currentDate: new Date(now()), requiredClaims: ['sub', 'exp'] }))
+        ;({ payload } = await jwtVerify(token, await key, { algorithms: ['HS256'], currentDate: new Date(now()), requiredClaims: ['sub', 'exp', 'iat'] }))
       } catch (err) {
         if (err instanceof errors.JWTExpired) throw new AppError('TOKEN_INVALID', 'the token has expired; log in again or refresh it before it expires')
         if (err instanceof errors.JOSEError || err instanceof TypeError)
@@ -59,8 +59,11 @@ export function createTokenService({ secret, ttlSeconds, store, now = Date.now }
       }
       // spec §2: sub is the id as we write it, a decimal string; Number() alone would take 1, "0x1" or " 1".
       const id = typeof payload.sub === 'string' && /^[1-9]\d*$/.test(payload.sub) ? Number(payload.sub) : NaN
-      if (!Number.isSafeInteger(id) || typeof payload.exp !== 'number')
+      if (!Number.isSafeInteger(id) || typeof payload.exp !== 'number' || typeof payload.iat !== 'number')
         throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
+      // We never issue a longer-lived token, so one is forged (with a leaked key) or from before
+      // TOKEN_TTL was lowered: either way it should not outlive what the operator allows now.
+      if (payload.exp - payload.iat > ttlSeconds) throw new AppError('TOKEN_INVALID', 'the token lives longer than this server allows; log in again')
       const user = await store.findUserById(id)
       if (!user) throw new AppError('TOKEN_INVALID', 'the user of this token no longer exists')
       return { user, exp: payload.exp }

@@ -1,29 +1,12 @@
-/** Accounts: username and secret rules, sign-up and login (spec §2). */
+/** Accounts: secret rules, sign-up and login (spec §2); the username rules are in usernames.ts. */
 import type { PasswordHasher } from '../auth/passwords.ts'
-import type { FailureLimiter } from '../auth/rate-limit.ts'
+import { takeAll, type AttemptLimiter } from '../auth/rate-limit.ts'
 import type { TokenService } from '../auth/tokens.ts'
 import { AppError } from '../errors.ts'
 import type { Store, User } from '../store/store.ts'
+import { checkUsername, usernameKey } from './usernames.ts'
 
-export const USERNAME_MAX_CODE_POINTS = 32
 export const SECRET_MAX_BYTES = 1024
-
-/** Returns the NFC form of a valid username, or throws BAD_USERNAME. */
-export function checkUsername(raw: string): string {
-  const name = raw.normalize('NFC')
-  if (name.length === 0) throw new AppError('BAD_USERNAME', 'username must not be empty')
-  if (!name.isWellFormed()) throw new AppError('BAD_USERNAME', 'username must be valid Unicode text')
-  if ([...name].length > USERNAME_MAX_CODE_POINTS) throw new AppError('BAD_USERNAME', `username must be at most ${USERNAME_MAX_CODE_POINTS} characters`)
-  if (/^\s|\s$/u.test(name)) throw new AppError('BAD_USERNAME', 'username must not start or end with whitespace')
-  if (/\p{Cc}/u.test(name)) throw new AppError('BAD_USERNAME', 'username must not contain control characters')
-  return name
-}
-
-/** The uniqueness key: NFC with a full case fold, so "Alice", "alice" and "ALICE" are one name. */
-export function usernameKey(name: string): string {
-  // toUpperCase then toLowerCase folds more than toLowerCase alone ("ß" → "ss", "ς" → "σ").
-  return name.normalize('NFC').toUpperCase().toLowerCase().normalize('NFC')
-}
 
 /**
  * Throws BAD_PASSWORD unless the secret can be hashed (spec §2: non-empty, at most 1024 UTF-8 bytes).
@@ -45,13 +28,23 @@ export interface AccountDeps {
   store: Store
   passwords: PasswordHasher
   tokens: TokenService
-  loginLimits: { perUser: FailureLimiter; perAddress: FailureLimiter }
+  loginLimits: { perUser: AttemptLimiter; perAddress: AttemptLimiter }
+  /** Sign-ups per client address (spec §5). */
+  signupLimit: AttemptLimiter
   hideUserNotFound: boolean
 }
 
-export async function signUp(deps: AccountDeps, { username, secret }: Credentials): Promise<User> {
+/**
+ * Creates an account. Sign-ups are limited per client address (spec §5). A sign-up counts from the
+ * moment it starts, so sign-ups sent at once get no more accounts than sign-ups one by one. Only
+ * well-formed requests count, so a typo doesn't use up the quota; a taken name does count, as each
+ * 409 tells which names exist.
+ */
+export async function signUp(deps: AccountDeps, { username, secret }: Credentials, address: string): Promise<User> {
   const name = checkUsername(username)
   checkSecret(secret)
+  const attempt = await deps.signupLimit.take(address)
+  if (!attempt.ok) throw rateLimited('too many sign-ups from this address', attempt.retryAfter)
   const key = usernameKey(name)
   // Cheap pre-check so a taken name doesn't cost a hash; the unique index still decides races.
   if (await deps.store.findUserByKey(key)) throw userExists()
@@ -66,26 +59,33 @@ function userExists(): AppError {
 }
 
 /**
- * Checks credentials and issues a token. Failed attempts count against the username and the
- * client address; past either limit the answer is RATE_LIMITED before any password work.
+ * Checks credentials and issues a token. Every attempt counts against the username and the client
+ * address from the moment it starts, so guesses sent at once get no more password checks than the
+ * same guesses one by one (spec §2); past either limit the answer is RATE_LIMITED before any password
+ * work. A successful login gives its attempt back.
+ *
+ * With hideUserNotFound every failure costs one argon2 verify: of the user's hash, or for an unknown
+ * name of a stand-in made with the current settings. A hash made with other settings is rehashed at
+ * the next successful login, so stored hashes converge on the cost of the stand-in (docs/SECURITY.md).
  */
 export async function logIn(deps: AccountDeps, { username, secret }: Credentials, address: string): Promise<{ token: string; user: User }> {
   const key = usernameKey(username)
   const { perUser, perAddress } = deps.loginLimits
-  const wait = Math.max(await perUser.retryAfter(key), await perAddress.retryAfter(address))
-  if (wait > 0) throw new AppError('RATE_LIMITED', `too many failed logins; try again in ${wait} s`, { 'Retry-After': String(wait) })
-  const fail = () => Promise.all([perUser.record(key), perAddress.record(address)])
+  const attempt = await takeAll([
+    { limiter: perUser, key },
+    { limiter: perAddress, key: address },
+  ])
+  if (!attempt.ok) throw rateLimited('too many failed logins', attempt.retryAfter)
   const record = await deps.store.findUserByKey(key)
   if (!record) {
-    await fail()
     if (!deps.hideUserNotFound) throw new AppError('USER_NOT_FOUND', 'no user has that username')
     await deps.passwords.burn(secret)
     throw passwordMismatch()
   }
-  // A secret that is not well-formed can't have been signed up with (checkSecret), so it never matches.
-  if (!secret.isWellFormed() || !(await deps.passwords.verify(record.passwordHash, secret))) {
-    await fail()
-    throw passwordMismatch()
+  if (!(await deps.passwords.verify(record.passwordHash, secret))) throw passwordMismatch()
+  await attempt.giveBack()
+  if (await deps.passwords.needsRehash(record.passwordHash)) {
+    await deps.store.updatePasswordHash(record.id, record.passwordHash, await deps.passwords.hash(secret))
   }
   const user = { id: record.id, username: record.username }
   return { token: await deps.tokens.issue(user), user }
@@ -93,4 +93,8 @@ export async function logIn(deps: AccountDeps, { username, secret }: Credentials
 
 function passwordMismatch(): AppError {
   return new AppError('PASSWORD_MATCH_FAILED', 'username and secret do not match')
+}
+
+function rateLimited(what: string, retryAfter: number): AppError {
+  return new AppError('RATE_LIMITED', `${what}; try again in ${retryAfter} s`, { 'Retry-After': String(retryAfter) })
 }

@@ -6,7 +6,7 @@ import type { RequestContext } from './context.ts'
 import { ok } from './respond.ts'
 
 export async function postUsers(req: Request, ctx: RequestContext): Promise<Response> {
-  const user = await signUp(ctx.app.accounts, await readCredentials(req))
+  const user = await signUp(ctx.app.accounts, await readCredentials(req), ctx.address)
   return ok(user, 201)
 }
 

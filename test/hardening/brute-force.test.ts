@@ -2,16 +2,23 @@
  * Brute force and enumeration (spec §2, §3). Failed logins, and only those, are limited per username
  * (10 a minute) and per client address (30 a minute) with the real default limits; past a limit the
  * answer is 429 RATE_LIMITED with a Retry-After in whole seconds (RFC 9110 §10.2.3), whatever the
- * password. The client address is the TCP peer, or with TRUST_PROXY the first X-Forwarded-For entry
- * (RFC 7239 §5.2 order: client first), so clients behind one proxy keep separate budgets and a
- * client without a proxy can't buy a fresh budget by sending the header.
+ * password. An attempt counts from the moment it starts, so 200 guesses sent at once get no more
+ * password checks than 200 sent one by one. The client address is the TCP peer, or with
+ * TRUST_PROXY the first X-Forwarded-For entry (RFC 7239 §5.2 order: client first), so clients behind
+ * one proxy keep separate budgets and a client without a proxy can't buy a fresh budget by sending
+ * the header.
  *
  * With HIDE_USER_NOT_FOUND an unknown username costs the same argon2 work as a wrong password, so
- * timing does not tell which names exist. That is measured with the real default cost (argon2id,
- * 19456 KiB, 2 iterations): the median time of unknown-user logins must be within 0.5-2x the median
- * of wrong-password logins. Without the setting, USER_NOT_FOUND is answered without hashing.
+ * timing does not tell which names exist; so does a secret that is not well-formed Unicode, and,
+ * once its owner has logged in after the argon2 settings changed, a known name's hash. That is
+ * measured with the real default cost (argon2id, 19456 KiB, 2 iterations): the median time of
+ * unknown-user logins must be within 0.5-2x the median of known-user ones. Without the setting,
+ * USER_NOT_FOUND is answered without hashing.
  */
 import { describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { request, type ApiResponse } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 
@@ -111,20 +118,23 @@ describe('HIDE_USER_NOT_FOUND with the real argon2 cost', () => {
   const SAMPLES = 11
   const LIFTED = { loginLimitPerUser: 1_000_000, loginLimitPerAddress: 1_000_000 }
 
-  /** Times `SAMPLES` unknown-user and wrong-password logins, interleaved so drift hits both alike. */
-  async function measure(url: string): Promise<{ unknown: number[]; wrong: number[]; unknownAnswers: ApiResponse[]; wrongAnswers: ApiResponse[] }> {
+  /** Times `SAMPLES` unknown-user and wrong-password logins with `secret`, interleaved so drift hits both alike. */
+  async function measure(
+    url: string,
+    secret = 'a wrong guess',
+  ): Promise<{ unknown: number[]; wrong: number[]; unknownAnswers: ApiResponse[]; wrongAnswers: ApiResponse[] }> {
     const unknown: number[] = []
     const wrong: number[] = []
     const unknownAnswers: ApiResponse[] = []
     const wrongAnswers: ApiResponse[] = []
     const timed = async (username: string, into: number[], answers: ApiResponse[]) => {
       const started = performance.now()
-      answers.push(await logIn(url, username, 'a wrong guess'))
+      answers.push(await logIn(url, username, secret))
       into.push(performance.now() - started)
     }
-    // Warm-up, unmeasured: the first unknown-user login also computes the stand-in hash it verifies against.
-    await logIn(url, 'warm-up-nobody', 'a wrong guess')
-    await logIn(url, 'victim', 'a wrong guess')
+    // Warm-up, unmeasured: the first logins may wait for the stand-in hash unknown names verify against.
+    await logIn(url, 'warm-up-nobody', secret)
+    await logIn(url, 'victim', secret)
     for (let i = 0; i < SAMPLES; i++) {
       await timed(`nobody-${i}`, unknown, unknownAnswers)
       await timed('victim', wrong, wrongAnswers)
@@ -134,6 +144,14 @@ describe('HIDE_USER_NOT_FOUND with the real argon2 cost', () => {
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
+  /** Asserts the medians are within 0.5-2x of each other, and prints them. */
+  function expectSameTime(what: string, m: { unknown: number[]; wrong: number[] }): void {
+    const ratio = median(m.unknown) / median(m.wrong)
+    console.info(`${what}: unknown ${median(m.unknown).toFixed(1)} ms, known ${median(m.wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`)
+    expect(ratio).toBeGreaterThanOrEqual(0.5)
+    expect(ratio).toBeLessThanOrEqual(2.0)
+  }
+
   test('an unknown username answers like a wrong password and takes about as long (median within 0.5-2x)', async () => {
     await using server = await startTestServer({ config: { ...REAL_ARGON2, ...LIFTED, hideUserNotFound: true } })
     await signUp(server.url, 'victim')
@@ -141,12 +159,33 @@ describe('HIDE_USER_NOT_FOUND with the real argon2 cost', () => {
     for (const res of [...m.unknownAnswers, ...m.wrongAnswers]) expectError(res, 401, 'PASSWORD_MATCH_FAILED')
     // Same bytes too: nothing in the message or headers tells the two apart.
     expect(new Set([...m.unknownAnswers, ...m.wrongAnswers].map((r) => JSON.stringify(r.body))).size).toBe(1)
-    const ratio = median(m.unknown) / median(m.wrong)
-    console.info(
-      `hide-user-not-found timing: unknown ${median(m.unknown).toFixed(1)} ms, wrong password ${median(m.wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`,
-    )
-    expect(ratio).toBeGreaterThanOrEqual(0.5)
-    expect(ratio).toBeLessThanOrEqual(2.0)
+    expectSameTime('hide-user-not-found timing', m)
+  })
+
+  test('a secret that is not well-formed Unicode costs a known name as much as an unknown one', async () => {
+    await using server = await startTestServer({ config: { ...REAL_ARGON2, ...LIFTED, hideUserNotFound: true } })
+    await signUp(server.url, 'victim')
+    const m = await measure(server.url, '\ud800')
+    for (const res of [...m.unknownAnswers, ...m.wrongAnswers]) expectError(res, 401, 'PASSWORD_MATCH_FAILED')
+    expectSameTime('ill-formed secret timing', m)
+  })
+
+  test('after the argon2 settings change, a known name costs what an unknown one does once its owner has logged in', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-rehash-'))
+    try {
+      {
+        // Signed up under the cheap test cost; the server then restarts with the real one.
+        await using before = await startTestServer({ dir })
+        await signUp(before.url, 'victim')
+      }
+      await using server = await startTestServer({ dir, config: { ...REAL_ARGON2, ...LIFTED, hideUserNotFound: true } })
+      expect((await logIn(server.url, 'victim', SECRET)).status).toBe(200)
+      const m = await measure(server.url)
+      for (const res of [...m.unknownAnswers, ...m.wrongAnswers]) expectError(res, 401, 'PASSWORD_MATCH_FAILED')
+      expectSameTime('timing after a settings change', m)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('without it, an unknown username is 400 USER_NOT_FOUND, answered without the argon2 work', async () => {
@@ -160,5 +199,44 @@ describe('HIDE_USER_NOT_FOUND with the real argon2 cost', () => {
       `user-not-found timing: unknown ${median(m.unknown).toFixed(1)} ms, wrong password ${median(m.wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`,
     )
     expect(ratio).toBeLessThan(0.5)
+  })
+})
+
+/**
+ * Spec §2: attempts count from the moment they start, so guesses sent all at once get no more
+ * password checks than the same guesses sent one by one. Each answer other than 429 is one password
+ * check (or one unknown-name lookup), so counting answers counts checks.
+ */
+describe('concurrent guesses, real default limits', () => {
+  const GUESSES = 200
+
+  /** Sends `GUESSES` logins at once and groups the answers by status. */
+  async function burst(send: (i: number) => Promise<ApiResponse>): Promise<Map<number, ApiResponse[]>> {
+    const answers = await Promise.all(Array.from({ length: GUESSES }, (_, i) => send(i)))
+    const byStatus = new Map<number, ApiResponse[]>()
+    for (const res of answers) byStatus.set(res.status, [...(byStatus.get(res.status) ?? []), res])
+    return byStatus
+  }
+
+  test('200 wrong passwords at once for one username get exactly 10 password checks; the rest are 429 with Retry-After', async () => {
+    await using server = await startTestServer()
+    await signUp(server.url, 'alice')
+    const answers = await burst((i) => logIn(server.url, 'alice', `guess ${i}`))
+    expect([...answers.keys()].sort()).toEqual([401, 429])
+    expect(answers.get(401)!.length).toBe(10)
+    for (const res of answers.get(401)!) expectError(res, 401, 'PASSWORD_MATCH_FAILED')
+    for (const res of answers.get(429)!) expectRateLimited(res)
+    expectRateLimited(await logIn(server.url, 'alice', SECRET))
+  })
+
+  test('200 guesses at once from one address under different usernames, known and unknown, get exactly 30 checks', async () => {
+    // With HIDE_USER_NOT_FOUND an unknown name costs a verify too, so its attempts are in flight as long.
+    await using server = await startTestServer({ config: { hideUserNotFound: true } })
+    await signUp(server.url, 'alice')
+    const answers = await burst((i) => logIn(server.url, i % 2 ? 'alice' : `nobody-${i}`, `guess ${i}`))
+    expect([...answers.keys()].sort()).toEqual([401, 429])
+    expect(answers.get(401)!.length).toBe(30)
+    for (const res of answers.get(401)!) expectError(res, 401, 'PASSWORD_MATCH_FAILED')
+    for (const res of answers.get(429)!) expectRateLimited(res)
   })
 })

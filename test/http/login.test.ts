@@ -5,7 +5,11 @@
  * address in a one-minute sliding window; past a limit the answer is 429 RATE_LIMITED with a
  * Retry-After header in whole seconds (RFC 9110 §10.2.3).
  */
+import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { decodeJwt } from 'jose'
 import { defineConfig } from '../../src/config.ts'
 import { request, type ApiResponse } from '../support/http.ts'
@@ -316,4 +320,40 @@ test('hideUserNotFound still rate limits unknown usernames', async () => {
   await using server = await startTestServer({ config: { hideUserNotFound: true, loginLimitPerUser: 3, loginLimitPerAddress: 100 } })
   for (let i = 0; i < 3; i++) expectError(await logIn(server.url, { username: 'ghost', secret: 'pw' }), 401, 'PASSWORD_MATCH_FAILED')
   expectRateLimited(await logIn(server.url, { username: 'ghost', secret: 'pw' }))
+})
+
+/** The stored PHC string of `username`, read from the server's SQLite file. */
+function storedHash(dir: string, username: string): string {
+  const db = new Database(join(dir, 'chat.db'), { readonly: true })
+  try {
+    return db.query<{ password_hash: string }, [string]>('SELECT password_hash FROM users WHERE username = ?').get(username)!.password_hash
+  } finally {
+    db.close()
+  }
+}
+
+// spec §2 (HIDE_USER_NOT_FOUND costs what a wrong password does): a hash made with old argon2
+// settings costs its own time to verify, so hashes converge on the current settings as users log in.
+test('after the argon2 settings change, the next successful login rehashes with the new ones, and the secret still works', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-rehash-'))
+  try {
+    {
+      await using before = await startTestServer({ dir, config: { argon2MemoryKib: 64, argon2Iterations: 1 } })
+      await signUp(before.url, 'alice', 'pw')
+    }
+    const old = storedHash(dir, 'alice')
+    expect(old).toStartWith('$argon2id$v=19$m=64,t=1,p=1$')
+    await using server = await startTestServer({ dir, config: { argon2MemoryKib: 128, argon2Iterations: 2 } })
+    expectError(await logIn(server.url, { username: 'alice', secret: 'wrong' }), 401, 'PASSWORD_MATCH_FAILED')
+    expect(storedHash(dir, 'alice')).toBe(old)
+    expect((await logIn(server.url, { username: 'alice', secret: 'pw' })).status).toBe(200)
+    const rehashed = storedHash(dir, 'alice')
+    expect(rehashed).toStartWith('$argon2id$v=19$m=128,t=2,p=1$')
+    // Current now: further logins leave it alone.
+    expect((await logIn(server.url, { username: 'alice', secret: 'pw' })).status).toBe(200)
+    expect(storedHash(dir, 'alice')).toBe(rehashed)
+    expectError(await logIn(server.url, { username: 'alice', secret: 'wrong' }), 401, 'PASSWORD_MATCH_FAILED')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

@@ -1,10 +1,11 @@
 /**
- * Rate limiters with an injected clock (spec §2, §3): the login limiter is a sliding window of
- * failures per key, one minute long; the message limiter is a token bucket of 20 refilled at 10 a
+ * Rate limiters with an injected clock (spec §2, §3, §5): the login and sign-up limiters are sliding
+ * windows of attempts per key, counted as an attempt starts (check and count in one step) and given
+ * back by one that should not count; the message limiter is a token bucket of 20 refilled at 10 a
  * second.
  */
 import { describe, expect, test } from 'bun:test'
-import { createTokenBucket, SlidingWindow, takeToken } from '../../src/auth/rate-limit.ts'
+import { createTokenBucket, SlidingWindow, takeAll, takeToken, type Taken } from '../../src/auth/rate-limit.ts'
 
 const MINUTE = 60_000
 
@@ -13,95 +14,148 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => (t += ms) }
 }
 
+/** Takes an attempt that must be counted, and returns it. */
+function counted(t: Taken): Extract<Taken, { ok: true }> {
+  expect(t.ok).toBe(true)
+  return t as Extract<Taken, { ok: true }>
+}
+
+/** The seconds a refused take says to wait, or 0 when the take was counted (and is given back). */
+function waitOf(window: SlidingWindow, key: string): number {
+  const t = window.take(key)
+  if (!t.ok) return t.retryAfter
+  void t.giveBack()
+  return 0
+}
+
 describe('SlidingWindow', () => {
-  test('a key may go on until it has `limit` events in the window', () => {
+  test('a key may take `limit` attempts in the window; the next is refused and not counted', () => {
     const c = clock()
     const window = new SlidingWindow(3, MINUTE, c.now)
-    for (let i = 0; i < 3; i++) {
-      expect(window.retryAfter('alice')).toBe(0)
-      window.record('alice')
-    }
-    expect(window.retryAfter('alice')).toBe(60)
+    for (let i = 0; i < 3; i++) counted(window.take('alice'))
+    expect(window.take('alice')).toEqual({ ok: false, retryAfter: 60 })
+    expect(window.take('alice')).toEqual({ ok: false, retryAfter: 60 })
+    // Refused takes counted nothing: one window after the three, the key is free again.
+    c.advance(MINUTE)
+    counted(window.take('alice'))
   })
 
-  test('retryAfter counts down in whole seconds, rounding up, and never says 0 while blocked', () => {
+  test('attempts taken back to back, as concurrent requests do, get exactly `limit` through', () => {
+    const window = new SlidingWindow(10, MINUTE, clock().now)
+    const results = Array.from({ length: 200 }, () => window.take('alice'))
+    expect(results.filter((t) => t.ok)).toHaveLength(10)
+  })
+
+  test('a given-back attempt no longer counts, and giving it back twice frees only one', () => {
+    const c = clock()
+    const window = new SlidingWindow(2, MINUTE, c.now)
+    const first = counted(window.take('k'))
+    counted(window.take('k'))
+    expect(window.take('k').ok).toBe(false)
+    void first.giveBack()
+    void first.giveBack()
+    counted(window.take('k'))
+    expect(window.take('k').ok).toBe(false)
+  })
+
+  test('giving back an attempt that has aged out changes nothing', () => {
     const c = clock()
     const window = new SlidingWindow(1, MINUTE, c.now)
-    window.record('k')
+    const old = counted(window.take('k'))
+    c.advance(MINUTE)
+    counted(window.take('k'))
+    void old.giveBack()
+    expect(window.take('k')).toEqual({ ok: false, retryAfter: 60 })
+  })
+
+  test('retryAfter counts down in whole seconds, rounding up, and never says 0 while refused', () => {
+    const c = clock()
+    const window = new SlidingWindow(1, MINUTE, c.now)
+    counted(window.take('k'))
     c.advance(1)
-    expect(window.retryAfter('k')).toBe(60)
+    expect(waitOf(window, 'k')).toBe(60)
     c.advance(30_000)
-    expect(window.retryAfter('k')).toBe(30)
+    expect(waitOf(window, 'k')).toBe(30)
     c.advance(29_998)
-    expect(window.retryAfter('k')).toBe(1)
+    expect(waitOf(window, 'k')).toBe(1)
     c.advance(1)
-    expect(window.retryAfter('k')).toBe(0)
+    expect(waitOf(window, 'k')).toBe(0)
   })
 
-  test('an event ages out exactly one window later', () => {
+  test('an attempt ages out exactly one window later', () => {
     const c = clock()
     const window = new SlidingWindow(1, MINUTE, c.now)
-    window.record('k')
+    counted(window.take('k'))
     c.advance(MINUTE - 1)
-    expect(window.retryAfter('k')).toBe(1)
+    expect(waitOf(window, 'k')).toBe(1)
     c.advance(1)
-    expect(window.retryAfter('k')).toBe(0)
+    expect(waitOf(window, 'k')).toBe(0)
   })
 
-  test('the window slides: the block lifts when the oldest event ages out', () => {
+  test('the window slides: the refusal lifts when the oldest attempt ages out', () => {
     const c = clock()
     const window = new SlidingWindow(3, MINUTE, c.now)
-    window.record('k') // t = 0
+    counted(window.take('k')) // t = 0
     c.advance(20_000)
-    window.record('k') // t = 20 s
+    counted(window.take('k')) // t = 20 s
     c.advance(20_000)
-    window.record('k') // t = 40 s
-    expect(window.retryAfter('k')).toBe(20)
+    counted(window.take('k')) // t = 40 s
+    expect(waitOf(window, 'k')).toBe(20)
     c.advance(20_000) // t = 60 s: the first has aged out
-    expect(window.retryAfter('k')).toBe(0)
-    window.record('k')
-    expect(window.retryAfter('k')).toBe(20)
+    counted(window.take('k'))
+    expect(waitOf(window, 'k')).toBe(20)
   })
 
   test('keys are counted separately', () => {
-    const c = clock()
-    const window = new SlidingWindow(2, MINUTE, c.now)
-    window.record('alice')
-    window.record('alice')
-    expect(window.retryAfter('alice')).toBeGreaterThan(0)
-    expect(window.retryAfter('bob')).toBe(0)
-    window.record('bob')
-    expect(window.retryAfter('bob')).toBe(0)
-  })
-
-  test('events recorded while blocked extend the block to the newest `limit` events', () => {
-    const c = clock()
-    const window = new SlidingWindow(2, MINUTE, c.now)
-    window.record('k')
-    c.advance(10_000)
-    window.record('k')
-    c.advance(10_000)
-    window.record('k')
-    // Kept: the events at 10 s and 20 s; now is 20 s, so the block ends at 70 s.
-    expect(window.retryAfter('k')).toBe(50)
-  })
-
-  test('a limit of 1 blocks after one event', () => {
-    const c = clock()
-    const window = new SlidingWindow(1, 1000, c.now)
-    expect(window.retryAfter('k')).toBe(0)
-    window.record('k')
-    expect(window.retryAfter('k')).toBe(1)
+    const window = new SlidingWindow(2, MINUTE, clock().now)
+    counted(window.take('alice'))
+    counted(window.take('alice'))
+    expect(window.take('alice').ok).toBe(false)
+    counted(window.take('bob'))
+    counted(window.take('bob'))
   })
 
   test('many idle keys do not block a fresh one after a long pause', () => {
     const c = clock()
     const window = new SlidingWindow(1, MINUTE, c.now)
-    for (let i = 0; i < 1000; i++) window.record(`k${i}`)
+    for (let i = 0; i < 1000; i++) counted(window.take(`k${i}`))
     c.advance(10 * MINUTE)
-    window.record('fresh')
-    for (let i = 0; i < 1000; i++) expect(window.retryAfter(`k${i}`)).toBe(0)
-    expect(window.retryAfter('fresh')).toBe(60)
+    counted(window.take('fresh'))
+    for (let i = 0; i < 1000; i++) expect(waitOf(window, `k${i}`)).toBe(0)
+    expect(waitOf(window, 'fresh')).toBe(60)
+  })
+})
+
+describe('takeAll', () => {
+  test('counts the attempt in every limit, and gives it back to every limit', async () => {
+    const now = clock().now
+    const perUser = new SlidingWindow(1, MINUTE, now)
+    const perAddress = new SlidingWindow(1, MINUTE, now)
+    const both = [
+      { limiter: perUser, key: 'alice' },
+      { limiter: perAddress, key: '203.0.113.7' },
+    ]
+    const taken = await takeAll(both)
+    expect(taken.ok).toBe(true)
+    expect(perUser.take('alice').ok).toBe(false)
+    expect(perAddress.take('203.0.113.7').ok).toBe(false)
+    if (taken.ok) await taken.giveBack()
+    expect((await takeAll(both)).ok).toBe(true)
+  })
+
+  test("refused by one limit, it counts in none and answers with that limit's wait", async () => {
+    const c = clock()
+    const perUser = new SlidingWindow(5, MINUTE, c.now)
+    const perAddress = new SlidingWindow(1, MINUTE, c.now)
+    counted(perAddress.take('203.0.113.7'))
+    c.advance(15_000)
+    const refused = await takeAll([
+      { limiter: perUser, key: 'alice' },
+      { limiter: perAddress, key: '203.0.113.7' },
+    ])
+    expect(refused).toEqual({ ok: false, retryAfter: 45 })
+    // The per-user attempt taken before the refusal was given back: alice still has all 5.
+    for (let i = 0; i < 5; i++) counted(perUser.take('alice'))
   })
 })
 
