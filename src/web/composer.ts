@@ -1,4 +1,5 @@
 /** The message box: Enter sends, Shift+Enter adds a line, and it is disabled with a reason while posting is not possible. */
+import { showsNothing } from '../chat/invisible.ts'
 import { byId } from './dom.ts'
 
 export class Composer {
@@ -51,7 +52,7 @@ export class Composer {
   private submit(): void {
     if (this.input.disabled) return
     const text = this.input.value.replace(/\s+$/, '')
-    if (text.trim() === '') return
+    if (showsNothing(text)) return
     if (this.send?.(text)) this.input.value = ''
   }
 }

@@ -1,4 +1,5 @@
 /** Frames: server frames serialised once into the envelope plus `type`, and client frames parsed and checked (spec §3). */
+import { showsNothing } from '../chat/invisible.ts'
 import { AppError, type ErrorType } from '../errors.ts'
 import type { Message, User } from '../store/store.ts'
 
@@ -44,7 +45,9 @@ export function parseClientFrame(raw: string, maxTextLength: number): ClientFram
   if (frame.type !== 'message') throw invalid('type must be "message" or "ping"')
   const { text, nonce } = frame
   if (typeof text !== 'string') throw invalid('text must be a string')
-  if (text.trim() === '') throw invalid('text must not be empty')
+  // spec §2: a text that shows nothing (U+200B alone) is as empty as "", though one that merely
+  // contains such characters ("hi\u200b", an emoji ZWJ sequence) is fine.
+  if (showsNothing(text)) throw invalid('text must not be empty or only whitespace and invisible characters')
   // NUL is refused too: PostgreSQL can't store it, and no chat text needs it.
   if (!text.isWellFormed() || text.includes('\u0000')) throw invalid('text must be valid Unicode without NUL characters')
   if (exceedsCodePoints(text, maxTextLength)) throw invalid(`text must be at most ${maxTextLength} characters`)

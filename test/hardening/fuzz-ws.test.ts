@@ -73,6 +73,9 @@ type Expected = { kind: 'pong' } | { kind: 'invalid' } | { kind: 'message'; text
 
 const codePoints = (s: string) => [...s].length
 
+/** spec §2: a text that shows nothing: whitespace, control, format and default-ignorable characters, blank Braille. */
+const showsNothing = (s: string) => /^[\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]*$/u.test(s)
+
 /** spec §3's rules for one text frame from a logged-in socket. */
 function expectedAnswer(raw: string): Expected {
   let value: unknown
@@ -89,7 +92,7 @@ function expectedAnswer(raw: string): Expected {
   // Text and nonce come back unchanged in every copy, history included, so both must be storable
   // text: well-formed (SQLite turns a lone surrogate into U+FFFD) and free of NUL (PostgreSQL refuses it).
   const storable = (s: string) => s.isWellFormed() && !s.includes('\u0000')
-  if (typeof text !== 'string' || text.trim() === '' || !storable(text) || codePoints(text) > MAX_TEXT) return { kind: 'invalid' }
+  if (typeof text !== 'string' || showsNothing(text) || !storable(text) || codePoints(text) > MAX_TEXT) return { kind: 'invalid' }
   if (nonce !== undefined && (typeof nonce !== 'string' || codePoints(nonce) > MAX_NONCE || !storable(nonce))) return { kind: 'invalid' }
   return { kind: 'message', text, nonce }
 }
@@ -109,7 +112,26 @@ const anyJson = fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' })
 const text = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 3, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
-  { weight: 2, arbitrary: fc.constantFrom('', ' ', '\n\t ', '\u00a0', '\u3000', '\u200b', '\u0000', 'a\u0000b', '\ud800', 'x\udc00', '\ud83d\ude00') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '',
+      ' ',
+      '\n\t ',
+      '\u00a0',
+      '\u3000',
+      '\u200b',
+      '\u3164',
+      '\u2060\ufeff\ufe0f',
+      'hi\u200b',
+      '👨\u200d👩\u200d👧',
+      '\u0000',
+      'a\u0000b',
+      '\ud800',
+      'x\udc00',
+      '\ud83d\ude00',
+    ),
+  },
   {
     weight: 2,
     arbitrary: fc.tuple(fc.integer({ min: MAX_TEXT - 3, max: MAX_TEXT + 3 }), fc.constantFrom('x', '\ud83d\ude00', 'é')).map(([n, c]) => c.repeat(n)),

@@ -1,12 +1,18 @@
 /**
  * POST /api/v1/users (spec §2): sign-up. The body is `{"username","secret"}` as JSON, whatever the
  * Content-Type says. A username is checked after Unicode NFC normalisation: 1-32 code points (not
- * UTF-16 units), no leading or trailing whitespace, no control characters; it is stored NFC and
- * unique ignoring case. A secret is 1-1024 bytes of UTF-8 with no other rules, and is stored only
+ * UTF-16 units), no leading or trailing whitespace, no control characters, and nothing that lets it
+ * pass for another name (invisible and format characters, whitespace other than U+0020, a leading
+ * combining mark); it is stored NFC and unique under full case folding and compatibility mapping
+ * ("STRAẞE" blocks "straße", "ａｌｉｃｅ" blocks "alice"), keys stored by the older rule being
+ * rewritten at start-up. A secret is 1-1024 bytes of UTF-8 with no other rules, and is stored only
  * as an argon2id hash.
  */
 import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { defineConfig } from '../../src/config.ts'
 import { request, type ApiResponse } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
@@ -207,6 +213,153 @@ test('a username with a lone surrogate is refused with BAD_USERNAME', async () =
   expectError(res, 400, 'BAD_USERNAME')
 })
 
+// spec §2: names that could pass for someone else are refused (RFC 8265 UsernameCasePreserved is the model).
+test('look-alike usernames are refused with BAD_USERNAME, saying which rule; emoji ZWJ sequences pass', async () => {
+  await using server = await startTestServer()
+  const cases: [string, RegExp][] = [
+    ['ali\u200bce', /invisible/], // zero width space
+    ['\u200b', /invisible/],
+    ['ali\u200dce', /invisible/], // zero width joiner between letters
+    ['\u202eecila', /invisible/], // RIGHT-TO-LEFT OVERRIDE
+    ['ali\u2066ce\u2069', /invisible/], // bidi isolate
+    ['alice\ufe0f', /invisible/], // variation selector
+    ['\u3164', /invisible/], // HANGUL FILLER
+    ['ali\u3164ce', /invisible/],
+    ['\u115f\u1160', /invisible/], // Hangul choseong and jungseong fillers
+    ['ali\uffa0ce', /invisible/], // HALFWIDTH HANGUL FILLER
+    ['ali\u2800ce', /invisible/], // BRAILLE PATTERN BLANK
+    ['ali\u00a0ce', /U\+0020/], // no-break space inside
+    ['ali\u2003ce', /U\+0020/], // em space inside
+    ['\u0301', /combining mark/], // a lone combining mark
+    ['\u0301\u0308', /combining mark/],
+    ['\u0301alice', /combining mark/],
+    ['ali\ue000ce', /private-use/],
+  ]
+  for (const [username, reason] of cases) {
+    const res = await signUp(server.url, { username, secret: 'pw' })
+    expectError(res, 400, 'BAD_USERNAME')
+    expect(`${JSON.stringify(username)}: ${res.body.error.message}`).toMatch(new RegExp(`: .*${reason.source}`))
+  }
+  expect(readUsers(server.config.database)).toEqual([])
+  // A zero width joiner inside an emoji ZWJ sequence is part of one picture, not invisible.
+  expectCreated(await signUp(server.url, { username: 'dev 👩‍💻', secret: 'pw' }), 'dev 👩‍💻')
+})
+
+// spec §2: unique under full case folding, "STRAẞE" blocks "straße".
+test('"STRAẞE" blocks "straße" and "STRASSE" with 409 USER_EXISTS, and each logs in to it', async () => {
+  await using server = await startTestServer()
+  const created = await signUp(server.url, { username: 'STRAẞE', secret: 'pw' })
+  expectCreated(created, 'STRAẞE')
+  expectError(await signUp(server.url, { username: 'straße', secret: 'pw' }), 409, 'USER_EXISTS')
+  expectError(await signUp(server.url, { username: 'STRASSE', secret: 'pw' }), 409, 'USER_EXISTS')
+  for (const name of ['straße', 'Strasse', 'STRAẞE']) expect((await logIn(server.url, name, 'pw')).body.data.user).toEqual(created.body.data)
+})
+
+test('"straße" first blocks "STRAẞE"', async () => {
+  await using server = await startTestServer()
+  expectCreated(await signUp(server.url, { username: 'straße', secret: 'pw' }), 'straße')
+  expectError(await signUp(server.url, { username: 'STRAẞE', secret: 'pw' }), 409, 'USER_EXISTS')
+})
+
+// docs/API.md: compatibility forms are accepted as typed and compared by their NFKC form.
+test('a fullwidth name is kept as typed but is the same name as its ASCII form', async () => {
+  await using server = await startTestServer()
+  expectCreated(await signUp(server.url, { username: 'alice', secret: 'pw' }), 'alice')
+  expectError(await signUp(server.url, { username: 'ａｌｉｃｅ', secret: 'pw' }), 409, 'USER_EXISTS')
+  expectError(await signUp(server.url, { username: 'ＡＬＩＣＥ', secret: 'pw' }), 409, 'USER_EXISTS')
+  expectError(await signUp(server.url, { username: '𝐚𝐥𝐢𝐜𝐞', secret: 'pw' }), 409, 'USER_EXISTS')
+  const wide = await signUp(server.url, { username: 'ｂｏｂ', secret: 'pw' })
+  expectCreated(wide, 'ｂｏｂ')
+  expectError(await signUp(server.url, { username: 'Bob', secret: 'pw' }), 409, 'USER_EXISTS')
+  expect((await logIn(server.url, 'bob', 'pw')).body.data.user).toEqual(wide.body.data)
+})
+
+test('the Turkish dotless ı is a different letter from i', async () => {
+  await using server = await startTestServer()
+  expectCreated(await signUp(server.url, { username: 'alice', secret: 'pw' }), 'alice')
+  expectCreated(await signUp(server.url, { username: 'alıce', secret: 'pw' }), 'alıce')
+})
+
+/** The key of the rule before look-alikes were folded: NFC, then toUpperCase().toLowerCase(). */
+function oldUsernameKey(name: string): string {
+  return name.normalize('NFC').toUpperCase().toLowerCase().normalize('NFC')
+}
+
+/** Rewrites every stored key as the old rule made it, as in a database from before the upgrade. */
+function restoreOldKeys(database: string): void {
+  const db = new Database(database)
+  try {
+    for (const { id, username } of db.query<{ id: number; username: string }, []>('SELECT id, username FROM users').all()) {
+      db.query('UPDATE users SET username_key = ?1 WHERE id = ?2').run(oldUsernameKey(username), id)
+    }
+  } finally {
+    db.close()
+  }
+}
+
+function readKeys(database: string): Record<string, string> {
+  const db = new Database(database, { readonly: true })
+  try {
+    return Object.fromEntries(
+      db
+        .query<{ username: string; username_key: string }, []>('SELECT username, username_key FROM users')
+        .all()
+        .map((r) => [r.username, r.username_key]),
+    )
+  } finally {
+    db.close()
+  }
+}
+
+// docs/API.md: keys stored by the old rule are rewritten at start-up, so no account is lost.
+test('accounts keyed by the old rule log in after a restart, and their look-alikes are then taken', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-rekey-'))
+  try {
+    // Names whose old key differs from the new one: ẞ, final sigma, dotless ı, fullwidth, Cherokee.
+    const names = ['STRAẞE', 'ΟΔΟΣ', 'alıce', 'ｂｏｂ', 'Ꭰ']
+    const created: Record<string, unknown> = {}
+    {
+      await using server = await startTestServer({ dir })
+      for (const username of names) created[username] = (await signUp(server.url, { username, secret: `pw ${username}` })).body.data
+    }
+    restoreOldKeys(join(dir, 'chat.db'))
+    await using server = await startTestServer({ dir })
+    for (const username of names) {
+      const login = await logIn(server.url, username, `pw ${username}`)
+      expect({ username, status: login.status, user: login.body.data?.user }).toEqual({ username, status: 200, user: created[username] })
+    }
+    for (const lookAlike of ['straße', 'οδοσ', 'BOB', 'ꭰ']) expectError(await signUp(server.url, { username: lookAlike, secret: 'pw' }), 409, 'USER_EXISTS')
+    expect(readKeys(join(dir, 'chat.db'))).toEqual({ STRAẞE: 'strasse', ΟΔΟΣ: 'οδοσ', alıce: 'alıce', ｂｏｂ: 'bob', Ꭰ: 'Ꭰ' })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('two old accounts that now fold together both stay; the holder of the key keeps it and a warning names both', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-rekey-'))
+  try {
+    {
+      await using server = await startTestServer({ dir })
+      expectCreated(await signUp(server.url, { username: 'STRAẞE', secret: 'first' }), 'STRAẞE')
+    }
+    // The old rule let "straße" in beside "STRAẞE" (keys "straße" and "strasse"): put it there as it would have.
+    restoreOldKeys(join(dir, 'chat.db'))
+    const db = new Database(join(dir, 'chat.db'))
+    db.query("INSERT INTO users (username, username_key, password_hash, created_at) SELECT 'straße', 'strasse', password_hash, created_at FROM users").run()
+    db.close()
+    const lines: string[] = []
+    await using server = await startTestServer({ dir, onLog: (line) => lines.push(line) })
+    const warnings = lines.filter((l) => l.includes('WARN') && l.includes('username now folds'))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain('id=1 username=STRAẞE')
+    expect(warnings[0]).toContain('holderId=2 holderUsername=straße')
+    expect(readKeys(join(dir, 'chat.db'))).toEqual({ STRAẞE: 'straße', straße: 'strasse' })
+    expect((await logIn(server.url, 'straße', 'first')).body.data.user).toEqual({ id: 2, username: 'straße' })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 // spec §2: BAD_PASSWORD only for empty or more than 1024 bytes of UTF-8.
 test('an empty secret is refused with BAD_PASSWORD', async () => {
   await using server = await startTestServer()
@@ -359,4 +512,66 @@ test('a secret with a lone surrogate is 400 BAD_PASSWORD, and such a secret neve
   const login = await request(`${server.url}/api/v1/login`, { json: { username: 'lone', secret: 'ab\udc00' } })
   expect(login.status).toBe(401)
   expect(login.body.error.type).toBe('PASSWORD_MATCH_FAILED')
+})
+
+// spec §5: sign-ups are limited per client address (SIGNUP_LIMIT_PER_ADDRESS, default 10 an hour):
+// past that 429 RATE_LIMITED with Retry-After in whole seconds (RFC 9110 §10.2.3). The test server
+// lifts the limit for other tests; these set it. With TRUST_PROXY the address is the first
+// X-Forwarded-For entry, so each test can speak from several addresses.
+const HOUR_S = 3600
+
+function from(address: string): HeadersInit {
+  return { 'X-Forwarded-For': address }
+}
+
+function expectRateLimited(res: ApiResponse): number {
+  expectError(res, 429, 'RATE_LIMITED')
+  expect(res.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
+  return Number(res.headers.get('retry-after'))
+}
+
+test('the 11th sign-up from one address within an hour is 429 with Retry-After; another address still can', async () => {
+  let clock = Date.UTC(2026, 10, 28, 12)
+  const { signupLimitPerAddress } = defineConfig()
+  expect(signupLimitPerAddress).toBe(10)
+  await using server = await startTestServer({ now: () => clock, config: { trustProxy: true, signupLimitPerAddress } })
+  for (let i = 0; i < 10; i++) {
+    expectCreated(await signUp(server.url, { username: `user${i}`, secret: 'pw' }, from('203.0.113.7')), `user${i}`)
+    clock += 60_000
+  }
+  // The first sign-up was at 0 min, now is 10 min: it ages out in 50 min.
+  expect(expectRateLimited(await signUp(server.url, { username: 'user10', secret: 'pw' }, from('203.0.113.7')))).toBe(HOUR_S - 600)
+  expectError(await logIn(server.url, 'user10', 'pw'), 400, 'USER_NOT_FOUND')
+  expectCreated(await signUp(server.url, { username: 'user10', secret: 'pw' }, from('198.51.100.1')), 'user10')
+  clock += (HOUR_S - 600) * 1000
+  expectCreated(await signUp(server.url, { username: 'user11', secret: 'pw' }, from('203.0.113.7')), 'user11')
+  expect(readUsers(server.config.database)).toHaveLength(12)
+})
+
+test('a malformed name or secret does not count toward the sign-up limit; a taken name does', async () => {
+  await using server = await startTestServer({ config: { signupLimitPerAddress: 2 } })
+  for (let i = 0; i < 5; i++) {
+    expectError(await signUp(server.url, { username: ' alice', secret: 'pw' }), 400, 'BAD_USERNAME')
+    expectError(await signUp(server.url, { username: 'alice', secret: '' }), 400, 'BAD_PASSWORD')
+    expectError(await signUp(server.url, { username: 'alice' }), 400, 'BAD_BINDING')
+  }
+  expectCreated(await signUp(server.url, { username: 'alice', secret: 'pw' }), 'alice')
+  // Each 409 tells whether a name exists, so probing names uses up the budget like signing up.
+  expectError(await signUp(server.url, { username: 'ALICE', secret: 'pw' }), 409, 'USER_EXISTS')
+  expectRateLimited(await signUp(server.url, { username: 'bob', secret: 'pw' }))
+  expectRateLimited(await signUp(server.url, { username: 'alice', secret: 'pw' }))
+})
+
+test('sign-ups sent at once from one address create no more accounts than the limit', async () => {
+  await using server = await startTestServer({ config: { signupLimitPerAddress: 10 } })
+  const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => signUp(server.url, { username: `burst${i}`, secret: 'pw' })))
+  expect(answers.filter((res) => res.status === 201)).toHaveLength(10)
+  for (const res of answers.filter((r) => r.status !== 201)) expect(expectRateLimited(res)).toBeLessThanOrEqual(HOUR_S)
+  expect(readUsers(server.config.database)).toHaveLength(10)
+})
+
+test('without TRUST_PROXY a new X-Forwarded-For buys no new sign-ups', async () => {
+  await using server = await startTestServer({ config: { signupLimitPerAddress: 1 } })
+  expectCreated(await signUp(server.url, { username: 'alice', secret: 'pw' }, from('203.0.113.7')), 'alice')
+  expectRateLimited(await signUp(server.url, { username: 'bob', secret: 'pw' }, from('198.51.100.1')))
 })

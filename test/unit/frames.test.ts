@@ -1,7 +1,8 @@
 /**
  * Client frames (spec §3): `{"type":"message","text","nonce"}` and `{"type":"ping"}`; anything else,
- * empty text after trimming, text over the limit in Unicode code points, or a nonce that is not a
- * string of at most 64 characters is MESSAGE_INVALID.
+ * text that shows nothing (empty after trimming, or only invisible characters: spec §2), text over
+ * the limit in Unicode code points, or a nonce that is not a string of at most 64 characters is
+ * MESSAGE_INVALID.
  */
 import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
@@ -57,6 +58,30 @@ describe('parseClientFrame', () => {
   test('text that is missing, not a string, or empty after trimming is MESSAGE_INVALID', () => {
     for (const text of [undefined, null, 1, ['hi'], '', ' ', '\n\t ', '\u00a0\u3000']) {
       expect(thrownType(JSON.stringify({ type: 'message', text }))).toBe('MESSAGE_INVALID')
+    }
+  })
+
+  test('text that shows nothing (whitespace, control, format, default-ignorable) is MESSAGE_INVALID; text that contains some passes', () => {
+    for (const text of [
+      '\u200b',
+      '\u200c\u200d',
+      '\u2060',
+      '\ufeff',
+      '\u3164',
+      '\u115f\u1160\uffa0',
+      '\ufe0f',
+      '\u{e0100}',
+      '\u202e',
+      '\u00ad',
+      '\u2800',
+      '\u0001',
+      ' \u200b\t',
+    ]) {
+      expect(`${JSON.stringify(text)}: ${thrownType(JSON.stringify({ type: 'message', text }))}`).toBe(`${JSON.stringify(text)}: MESSAGE_INVALID`)
+    }
+    // Merely containing such characters is fine.
+    for (const text of ['hi\u200b', '\u200bhi', '👨‍👩‍👧', '❤️', 'a\u202eb', '\u3164x', 'é', '\u0301']) {
+      expect(parse(JSON.stringify({ type: 'message', text }))).toEqual({ type: 'message', text, nonce: undefined })
     }
   })
 

@@ -176,6 +176,14 @@ const INVALID_FRAMES: [string, string][] = [
   ['a text that is an array', JSON.stringify({ type: 'message', text: ['hi'] })],
   ['an empty text', JSON.stringify({ type: 'message', text: '' })],
   ['a whitespace-only text', JSON.stringify({ type: 'message', text: ' \t\r\n\u00a0\u2003\u3000 ' })],
+  // spec §2: a text that shows nothing is as empty as "", whatever invisible characters it is made of.
+  ['a text of only U+200B ZERO WIDTH SPACE', JSON.stringify({ type: 'message', text: '\u200b' })],
+  ['a text of only a word joiner and a BOM', JSON.stringify({ type: 'message', text: '\u2060\ufeff' })],
+  ['a text of only HANGUL FILLER', JSON.stringify({ type: 'message', text: '\u3164\u3164' })],
+  ['a text of only variation selectors', JSON.stringify({ type: 'message', text: '\ufe0f\u{e0100}' })],
+  ['a text of only bidi controls', JSON.stringify({ type: 'message', text: '\u202e\u2066\u200f' })],
+  ['a text of only blank Braille cells', JSON.stringify({ type: 'message', text: '\u2800\u2800' })],
+  ['a text of whitespace and invisible characters mixed', JSON.stringify({ type: 'message', text: ' \u200b\n\u200d\u00ad ' })],
   ['a text of 4001 ASCII characters', JSON.stringify({ type: 'message', text: 'a'.repeat(4001) })],
   ['a text of 4001 astral code points', JSON.stringify({ type: 'message', text: '😀'.repeat(4001) })],
   ['a text of 3999 ASCII plus 2 astral code points', JSON.stringify({ type: 'message', text: 'a'.repeat(3999) + '😀🎉' })],
@@ -202,6 +210,19 @@ test.each(INVALID_FRAMES)('a frame with %s gets MESSAGE_INVALID, stores nothing,
   expect(received.type).toBe('message')
   expect(sansNonce(received.data)).toEqual(sansNonce(valid))
   expect(await storedMessages(server, 'lobby')).toEqual([valid])
+})
+
+test('a text that shows nothing is refused but one that merely contains invisible characters is stored as sent', async () => {
+  await using server = await startTestServer()
+  const alice = await register(server.url, 'alice')
+  using socket = await openSocket(roomWs(server, 'lobby'), [alice.token])
+  await socket.next('welcome')
+  socket.send({ type: 'message', text: '\u200b', nonce: 'blank' })
+  expect(await socket.next()).toEqual(errorFrame('MESSAGE_INVALID'))
+  // A trailing ZWSP, a family emoji (ZWJ sequence), a heart with its variation selector, an RLO inside.
+  const texts = ['hi\u200b', '👨‍👩‍👧', '❤️', 'abc \u202edef']
+  for (const text of texts) expect((await post(socket, text)).text).toBe(text)
+  expect((await storedMessages(server, 'lobby')).map((m) => m.text)).toEqual(texts)
 })
 
 test.each([
