@@ -5,7 +5,8 @@ export const users = sqliteTable('users', {
   // AUTOINCREMENT: an id is never reused, so a token of a deleted user can't pass as someone else.
   id: integer('id').primaryKey({ autoIncrement: true }),
   username: text('username').notNull(),
-  // NFC + case fold of the username; the unique index makes "Alice" block "alice" (spec §2).
+  // usernameKey() of the username (full case fold + NFKC, src/chat/usernames.ts; rewritten at start-up
+  // when that rule changes); the unique index makes "Alice" block "alice" (spec §2).
   usernameKey: text('username_key').notNull().unique(),
   passwordHash: text('password_hash').notNull(),
   createdAt: integer('created_at').notNull(),
@@ -25,6 +26,22 @@ export const messages = sqliteTable(
     createdAt: integer('created_at').notNull(),
   },
   (t) => [index('messages_room_id').on(t.room, t.id)],
+)
+
+/**
+ * One row per room that has messages, written by the message insert in the same transaction: the room
+ * list (spec §2) pages through it by last message id and never reads `messages`. Registered rooms
+ * (spec §6: visibility, topic, owner) are meant to extend this row.
+ */
+export const rooms = sqliteTable(
+  'rooms',
+  {
+    name: text('name').primaryKey(),
+    lastMessageId: integer('last_message_id').notNull(),
+    /** Epoch ms of that message. */
+    lastActiveAt: integer('last_active_at').notNull(),
+  },
+  (t) => [index('rooms_last_message_id').on(t.lastMessageId)],
 )
 
 /** Server-wide key/value settings, e.g. the generated JWT signing secret. */

@@ -10,32 +10,23 @@ export const PAGE_DEFAULT = 50
 export const PAGE_MAX = 200
 
 /** A query parameter as a whole number in [min, max]; absent → undefined; anything else → BAD_QUERY. */
-function intParam(url: URL, name: string, min: number, max: number): number | undefined {
-  const raw = url.searchParams.get(name)
+function intParam(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
+  const raw = query.get(name)
   if (raw === null) return undefined
   const n = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN
   if (!(n >= min && n <= max)) throw new AppError('BAD_QUERY', `${name} must be a whole number from ${min} to ${max}`)
   return n
 }
 
+/** spec §2: `?limit=` 1-200 (default 50) and `?cursor=`, the previous page's opaque `next`. */
 export async function getRooms(_req: Request, ctx: RequestContext): Promise<Response> {
-  const { broker, store } = ctx.app
-  const rooms = new Map<string, { name: string; members: number; lastMessageId: number | null }>()
-  for (const r of await store.listRoomActivity()) rooms.set(r.room, { name: r.room, members: 0, lastMessageId: r.lastMessageId })
-  for (const r of await broker.occupiedRooms()) {
-    const known = rooms.get(r.name)
-    if (known) known.members = r.members
-    else rooms.set(r.name, { name: r.name, members: r.members, lastMessageId: null })
-  }
-  // Most recently active first; rooms with people but no messages yet after them.
-  const list = [...rooms.values()].sort((a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.members - a.members || a.name.localeCompare(b.name))
-  return ok({ rooms: list })
+  const limit = intParam(ctx.query, 'limit', 1, PAGE_MAX) ?? PAGE_DEFAULT
+  return ok(await ctx.app.roomList.list(limit, ctx.query.get('cursor') ?? undefined))
 }
 
-export async function getMessages(req: Request, ctx: RequestContext, params: Params): Promise<Response> {
-  const url = new URL(req.url)
-  const before = intParam(url, 'before', 1, Number.MAX_SAFE_INTEGER)
-  const limit = intParam(url, 'limit', 1, PAGE_MAX) ?? PAGE_DEFAULT
+export async function getMessages(_req: Request, ctx: RequestContext, params: Params): Promise<Response> {
+  const before = intParam(ctx.query, 'before', 1, Number.MAX_SAFE_INTEGER)
+  const limit = intParam(ctx.query, 'limit', 1, PAGE_MAX) ?? PAGE_DEFAULT
   const rows = await ctx.app.store.listMessages(params.room!, { before, limit: limit + 1 })
   const hasMore = rows.length > limit
   return ok({ messages: hasMore ? rows.slice(1) : rows, hasMore })
@@ -50,8 +41,7 @@ export async function upgradeRoom(req: Request, ctx: RequestContext, params: Par
   if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
     throw new AppError('UPGRADE_REQUIRED', 'this endpoint speaks WebSocket: connect with new WebSocket(url, [token])', { Upgrade: 'websocket' })
   }
-  const url = new URL(req.url)
-  const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER)
+  const since = intParam(ctx.query, 'since', 0, Number.MAX_SAFE_INTEGER)
   const offered = (req.headers.get('sec-websocket-protocol') ?? '')
     .split(',')
     .map((p) => p.trim())

@@ -1,12 +1,34 @@
 /** Picks the store for the DATABASE setting: a postgres:// URL or a SQLite file path. */
+import { settingFailure } from '../startup.ts'
 import { openPostgresStore } from './postgres.ts'
-import { openSqliteStore } from './sqlite.ts'
+import { describeSqliteExposure, openSqliteStore } from './sqlite.ts'
 import type { Store } from './store.ts'
 
 export function isPostgresUrl(database: string): boolean {
   return /^postgres(ql)?:\/\//i.test(database)
 }
 
-export async function openStore(database: string): Promise<Store> {
-  return isPostgresUrl(database) ? openPostgresStore(database) : openSqliteStore(database)
+/**
+ * Opens and migrates the store, or throws a StartupError naming DATABASE. PostgreSQL gets
+ * `startupTimeoutMs` to answer (STARTUP_TIMEOUT); without it, one attempt.
+ */
+export async function openStore(database: string, startupTimeoutMs?: number): Promise<Store> {
+  if (!isPostgresUrl(database)) {
+    try {
+      return openSqliteStore(database)
+    } catch (err) {
+      throw settingFailure('cannot open', 'database', database, err)
+    }
+  }
+  try {
+    return await openPostgresStore(database, startupTimeoutMs)
+  } catch (err) {
+    // The URL is well formed (config checked it): the server behind it is what failed.
+    throw settingFailure('cannot connect to', 'database', database, err, { valueAtFault: false })
+  }
+}
+
+/** A start-up warning when a SQLite database file is readable by other local users (PostgreSQL: none). */
+export function describeExposure(database: string): string | undefined {
+  return isPostgresUrl(database) || database === ':memory:' ? undefined : describeSqliteExposure(database)
 }

@@ -3,11 +3,12 @@
  * migrations embedded at build time and applied under an advisory lock.
  */
 import { SQL } from 'bun'
-import { and, desc, eq, gt, lt, max, sql as dsql, type SQL as Condition } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, lt, ne, notExists, sql as dsql, type SQL as Condition } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
 import { AppError } from '../errors.ts'
+import { waitForService } from '../startup.ts'
 import {
   toMessage,
   toMessageRow,
@@ -16,6 +17,7 @@ import {
   type MessageQuery,
   type NewMessage,
   type RoomActivity,
+  type RoomActivityQuery,
   type Store,
   type User,
   type UserRecord,
@@ -40,6 +42,14 @@ function isUnavailable(err: unknown): boolean {
   return false
 }
 
+/** True when the database refused a write for a duplicate in a unique index (Drizzle wraps the error). */
+function isUniqueViolation(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof SQL.PostgresError) return e.errno === '23505'
+  }
+  return false
+}
+
 /** Runs a store call, turning a lost database into AppError UNAVAILABLE so clients get 503 and retry. */
 async function guard<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -50,11 +60,22 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function openPostgresStore(url: string): Promise<Store> {
+/**
+ * Connects and migrates. Given `startupTimeoutMs` (STARTUP_TIMEOUT), a database that is not up yet is
+ * retried until then, so instances may start alongside PostgreSQL, and one that never answers ends it.
+ */
+export async function openPostgresStore(url: string, startupTimeoutMs?: number): Promise<Store> {
   const client = new SQL(url, { max: 20, idleTimeout: 30, connectionTimeout: 5 })
-  await migrate(client)
+  try {
+    await waitForService(startupTimeoutMs, () => migrate(client), isUnavailable)
+  } catch (err) {
+    // An open client would keep the process alive and keep trying in the background.
+    void client.close({ timeout: 0 }).catch(() => {})
+    throw err
+  }
   const db = drizzle({ client, schema })
-  const { users, messages, settings } = schema
+  const { users, messages, rooms, settings } = schema
+  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt }
 
   /**
    * Group commit per room, serialised across instances: an advisory lock on the room is held while
@@ -89,12 +110,26 @@ export async function openPostgresStore(url: string): Promise<Store> {
         // What other instances committed before this batch: it must reach our sockets first.
         const [head] = await conn`SELECT coalesce(max(id), 0) AS id FROM messages WHERE room = ${room}`
         const before = Number(head.id)
-        const rows = await drizzle({ client: conn, schema })
-          .insert(messages)
-          .values(items.map(({ message }) => toMessageRow(message)))
-          .returning()
-        // RETURNING gives one row per VALUES row; identity values were drawn in that order.
-        const inserted = rows.map(toMessage).sort((a, b) => a.id - b.id)
+        const inserted = await drizzle({ client: conn, schema }).transaction(async (tx) => {
+          const rows = await tx
+            .insert(messages)
+            .values(items.map(({ message }) => toMessageRow(message)))
+            .returning()
+          // RETURNING gives one row per VALUES row; identity values were drawn in that order.
+          rows.sort((a, b) => a.id - b.id)
+          const newest = rows.at(-1)!
+          // Same transaction as the messages; the guard keeps the row monotonic whatever the
+          // interleaving of instances: only a newer message moves it.
+          await tx
+            .insert(rooms)
+            .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt })
+            .onConflictDoUpdate({
+              target: rooms.name,
+              set: { lastMessageId: dsql`excluded.last_message_id`, lastActiveAt: dsql`excluded.last_active_at` },
+              setWhere: lt(rooms.lastMessageId, dsql`excluded.last_message_id`),
+            })
+          return rows.map(toMessage)
+        })
         // Delivered together: each delivery's local part runs now, in id order, and the Redis publishes
         // pipeline in that order on one connection; the lock is held until all of them are through.
         await Promise.all(items.map((item, i) => item.deliver(inserted[i]!, i === 0 ? before : inserted[i - 1]!.id)))
@@ -130,6 +165,44 @@ export async function openPostgresStore(url: string): Promise<Store> {
         const [row] = await db.select({ id: users.id, username: users.username }).from(users).where(eq(users.id, id))
         return row && { id: Number(row.id), username: row.username }
       }),
+    listUserKeys: (afterId, limit) =>
+      guard(async () => {
+        const rows = await db
+          .select({ id: users.id, username: users.username, usernameKey: users.usernameKey })
+          .from(users)
+          .where(gt(users.id, afterId))
+          .orderBy(users.id)
+          .limit(limit)
+        return rows.map((row) => ({ ...row, id: Number(row.id) }))
+      }),
+    setUsernameKey: (id, key) =>
+      guard(async () => {
+        const taken = db
+          .select({ id: users.id })
+          .from(users)
+          .where(and(eq(users.usernameKey, key), ne(users.id, id)))
+        try {
+          const rows = await db
+            .update(users)
+            .set({ usernameKey: key })
+            .where(and(eq(users.id, id), notExists(taken)))
+            .returning({ id: users.id })
+          return rows.length > 0
+        } catch (err) {
+          // A sign-up on another instance took the key after this statement's snapshot.
+          if (isUniqueViolation(err)) return false
+          throw err
+        }
+      }),
+    updatePasswordHash: (id, previous, next) =>
+      guard(async () => {
+        const rows = await db
+          .update(users)
+          .set({ passwordHash: next })
+          .where(and(eq(users.id, id), eq(users.passwordHash, previous)))
+          .returning({ id: users.id })
+        return rows.length > 0
+      }),
     getOrCreateSetting: (key, create) =>
       guard(async () => {
         await db.insert(settings).values({ key, value: create() }).onConflictDoNothing()
@@ -162,14 +235,17 @@ export async function openPostgresStore(url: string): Promise<Store> {
           .limit(q.limit)
         return rows.reverse().map(toMessage)
       }),
-    listRoomActivity: () =>
+    listRoomActivity: (q: RoomActivityQuery) =>
       guard(async (): Promise<RoomActivity[]> => {
-        const rows = await db
-          .select({ room: messages.room, lastMessageId: max(messages.id) })
-          .from(messages)
-          .groupBy(messages.room)
-        return rows.map((r) => ({ room: r.room, lastMessageId: Number(r.lastMessageId ?? 0) }))
+        return db
+          .select(activity)
+          .from(rooms)
+          .where(q.before === undefined ? undefined : lt(rooms.lastMessageId, q.before))
+          .orderBy(desc(rooms.lastMessageId))
+          .limit(q.limit)
       }),
+    findRoomActivity: (names: string[]) =>
+      guard(async (): Promise<RoomActivity[]> => (names.length === 0 ? [] : db.select(activity).from(rooms).where(inArray(rooms.name, names)))),
     ping: () =>
       guard(async () => {
         await db.execute(dsql`SELECT 1`)

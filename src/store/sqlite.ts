@@ -1,10 +1,11 @@
 /** SQLite store: Drizzle over bun:sqlite, WAL mode, migrations embedded at build time. */
 import { Database } from 'bun:sqlite'
-import { mkdirSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { and, desc, eq, gt, lt, max, sql } from 'drizzle-orm'
-import { drizzle } from 'drizzle-orm/bun-sqlite'
+import { and, desc, eq, gt, inArray, lt, ne, notExists, sql } from 'drizzle-orm'
+import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
+import { AppError } from '../errors.ts'
 import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
 import {
   toMessage,
@@ -14,6 +15,7 @@ import {
   type MessageQuery,
   type NewMessage,
   type RoomActivity,
+  type RoomActivityQuery,
   type Store,
   type User,
   type UserRecord,
@@ -21,21 +23,95 @@ import {
 
 const MIGRATIONS = readMigrations('sqlite')
 
+/**
+ * The room list's queries: a walk down the rooms index from a cursor, and a primary-key lookup of a
+ * page of names. Neither reads `messages` (spec §2: the cost grows with the page); exported so a test
+ * can check their query plans.
+ */
+export function roomActivityQueries(db: BunSQLiteDatabase<typeof schema>) {
+  const { rooms } = schema
+  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt }
+  return {
+    page: db
+      .select(activity)
+      .from(rooms)
+      .where(lt(rooms.lastMessageId, sql.placeholder('before')))
+      .orderBy(desc(rooms.lastMessageId))
+      .limit(sql.placeholder('limit')),
+    named: (names: string[]) => db.select(activity).from(rooms).where(inArray(rooms.name, names)),
+  }
+}
+
+/** SQLite's own wait for a lock, which blocks the event loop: short enough not to stall sockets. */
+const BUSY_TIMEOUT_MS = 20
+/** How long a write keeps retrying a lock held by another process before the client gets 503. */
+export const BUSY_WAIT_MS = 3000
+
+function isBusy(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED')
+}
+
+/**
+ * Runs a write, retrying it off the event loop while another process holds the lock; after
+ * BUSY_WAIT_MS it gives up with UNAVAILABLE (503), as a PostgreSQL outage does.
+ */
+async function whenFree<T>(write: () => T): Promise<T> {
+  const deadline = performance.now() + BUSY_WAIT_MS
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return write()
+    } catch (err) {
+      if (!isBusy(err)) throw err
+      if (performance.now() + delay > deadline) throw new AppError('UNAVAILABLE', 'the database is locked by another program; try again shortly')
+      await Bun.sleep(delay)
+    }
+  }
+}
+
+/**
+ * The database holds password hashes and, unless JWT_SECRET is set, the signing secret: create its
+ * folder 0700 and the file 0600 whatever the umask (SQLite gives -wal and -shm the file's mode).
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600))
+}
+
+/** A warning when an existing database file (or its -wal/-shm) can be read by other local users. */
+export function describeSqliteExposure(path: string): string | undefined {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let mode: number
+    try {
+      mode = statSync(file).mode
+    } catch {
+      continue
+    }
+    if (mode & 0o077)
+      return `${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); it holds password hashes and may hold the signing secret: chmod 600 it`
+  }
+  return undefined
+}
+
 /** Opens (creating file and folder if needed) and migrates the SQLite database at `path`. */
 export function openSqliteStore(path: string): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (path !== ':memory:') createPrivately(path)
   const client = new Database(path, { create: true, strict: true })
+  // Nothing is served while opening, so the set-up and migrations may wait for a lock in SQLite.
+  client.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`)
   client.exec('PRAGMA journal_mode = WAL')
-  // Another process (a second instance, a backup tool) may hold the write lock briefly.
-  client.exec('PRAGMA busy_timeout = 5000')
+
   // In WAL mode NORMAL keeps every commit across a process crash; only an OS crash can lose the last ones.
   client.exec('PRAGMA synchronous = NORMAL')
   const db = drizzle({ client, schema })
   // Drizzle's own migrate() reads a folder from disk; the compiled binary has none, so feed it the embedded list.
   const internals = db as unknown as { dialect: { migrate(m: typeof MIGRATIONS, s: unknown, c: object): void }; session: unknown }
   internals.dialect.migrate(MIGRATIONS, internals.session, {})
+  // Another process (a backup tool, the sqlite3 shell) may hold the write lock. bun:sqlite is
+  // synchronous, so from now on SQLite's own busy wait would freeze every socket: wait only
+  // briefly there and retry off the event loop (whenFree).
+  client.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
 
-  const { users, messages, settings } = schema
+  const { users, messages, rooms, settings } = schema
   const insertUser = db
     .insert(users)
     .values({
@@ -77,34 +153,57 @@ export function openSqliteStore(path: string): Store {
     .orderBy(desc(messages.id))
     .limit(sql.placeholder('limit'))
     .prepare()
-  const roomActivity = db
-    .select({ room: messages.room, lastMessageId: max(messages.id) })
-    .from(messages)
-    .groupBy(messages.room)
+  // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
+  const touchRoom = db
+    .insert(rooms)
+    .values({ name: sql.placeholder('name'), lastMessageId: sql.placeholder('lastMessageId'), lastActiveAt: sql.placeholder('lastActiveAt') })
+    .onConflictDoUpdate({ target: rooms.name, set: { lastMessageId: sql`excluded.last_message_id`, lastActiveAt: sql`excluded.last_active_at` } })
     .prepare()
+  const activityQueries = roomActivityQueries(db)
+  const activityPage = activityQueries.page.prepare()
 
   /**
    * Group commit: messages posted in the same event-loop turn are inserted in one transaction, and
    * every caller learns its id only after that transaction committed (the spec's "stored, then broadcast").
    */
   let batch: { message: NewMessage; deliver: Deliver; resolve: (m: Message) => void; reject: (err: unknown) => void }[] = []
-  const insertAll = client.transaction((items: typeof batch) =>
-    items.map(({ message: m }) => {
+  const insertAll = client.transaction((items: typeof batch) => {
+    // A busy room is written once per batch, not once per message.
+    const newest = new Map<string, { id: number; at: number }>()
+    const ids = items.map(({ message: m }) => {
       const row = insertMessage.get(toMessageRow(m))
       if (!row) throw new Error('message insert returned no row')
+      newest.set(m.room, { id: row.id, at: m.createdAt })
       return row.id
-    }),
-  )
+    })
+    for (const [name, { id, at }] of newest) touchRoom.run({ name, lastMessageId: id, lastActiveAt: at })
+    return ids
+  })
+  // A batch waiting for another process's write lock; later batches queue behind it to keep id order.
+  let waiting: Promise<void> | undefined
   function flush(): void {
     const items = batch
     batch = []
     let ids: number[]
     try {
-      ids = insertAll(items)
+      ids = insertAll.immediate(items)
     } catch (err) {
-      for (const item of items) item.reject(err)
+      if (isBusy(err)) waiting = retry(items)
+      else for (const item of items) item.reject(err)
       return
     }
+    deliverAll(items, ids)
+  }
+  async function retry(items: typeof batch): Promise<void> {
+    try {
+      deliverAll(items, await whenFree(() => insertAll.immediate(items)))
+    } catch (err) {
+      for (const item of items) item.reject(err)
+    }
+    waiting = undefined
+    if (batch.length > 0) flush()
+  }
+  function deliverAll(items: typeof batch, ids: number[]): void {
     // One process owns the file, so delivering in this loop is delivering in id order.
     items.forEach(({ message: m, deliver, resolve, reject }, i) => {
       const message = toMessage({ ...toMessageRow(m), id: ids[i]! })
@@ -119,7 +218,7 @@ export function openSqliteStore(path: string): Store {
 
   return {
     async createUser(user): Promise<User | undefined> {
-      return insertUser.get({ ...user, createdAt: Date.now() })
+      return whenFree(() => insertUser.get({ ...user, createdAt: Date.now() }))
     },
     async findUserByKey(key): Promise<UserRecord | undefined> {
       return userByKey.get({ key })
@@ -127,8 +226,44 @@ export function openSqliteStore(path: string): Store {
     async findUserById(id): Promise<User | undefined> {
       return userById.get({ id })
     },
+    async listUserKeys(afterId, limit) {
+      return db
+        .select({ id: users.id, username: users.username, usernameKey: users.usernameKey })
+        .from(users)
+        .where(gt(users.id, afterId))
+        .orderBy(users.id)
+        .limit(limit)
+        .all()
+    },
+    async setUsernameKey(id, key) {
+      // One statement, so no other writer can take the key between the check and the update.
+      const taken = db
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.usernameKey, key), ne(users.id, id)))
+      const rows = await whenFree(() =>
+        db
+          .update(users)
+          .set({ usernameKey: key })
+          .where(and(eq(users.id, id), notExists(taken)))
+          .returning({ id: users.id })
+          .all(),
+      )
+      return rows.length > 0
+    },
+    async updatePasswordHash(id, previous, next) {
+      const rows = await whenFree(() =>
+        db
+          .update(users)
+          .set({ passwordHash: next })
+          .where(and(eq(users.id, id), eq(users.passwordHash, previous)))
+          .returning({ id: users.id })
+          .all(),
+      )
+      return rows.length > 0
+    },
     async getOrCreateSetting(key, create) {
-      db.insert(settings).values({ key, value: create() }).onConflictDoNothing().run()
+      await whenFree(() => db.insert(settings).values({ key, value: create() }).onConflictDoNothing().run())
       const row = db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get()
       if (!row) throw new Error(`setting ${key} vanished after insert`)
       return row.value
@@ -136,21 +271,26 @@ export function openSqliteStore(path: string): Store {
     insertMessage(m: NewMessage, deliver: Deliver): Promise<Message> {
       const pending = Promise.withResolvers<Message>()
       batch.push({ message: m, deliver, resolve: pending.resolve, reject: pending.reject })
-      if (batch.length === 1) setImmediate(flush)
+      if (batch.length === 1 && !waiting) setImmediate(flush)
       return pending.promise
     },
     async listMessages(room: string, q: MessageQuery): Promise<Message[]> {
       const rows = messagePage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, limit: q.limit })
       return rows.reverse().map(toMessage)
     },
-    async listRoomActivity(): Promise<RoomActivity[]> {
-      return roomActivity.all().map((r) => ({ room: r.room, lastMessageId: r.lastMessageId ?? 0 }))
+    async listRoomActivity(q: RoomActivityQuery): Promise<RoomActivity[]> {
+      return activityPage.all({ before: q.before ?? Number.MAX_SAFE_INTEGER, limit: q.limit })
+    },
+    async findRoomActivity(names: string[]): Promise<RoomActivity[]> {
+      return names.length === 0 ? [] : activityQueries.named(names).all()
     },
     async ping() {
       client.query('SELECT 1').get()
     },
     async close() {
+      await waiting
       if (batch.length > 0) flush()
+      await waiting
       // Folds the WAL back into the main file so a copied database is complete on its own.
       client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       client.close()

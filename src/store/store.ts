@@ -45,9 +45,18 @@ export interface MessageQuery {
   limit: number
 }
 
+/** A room with messages, as the rooms table keeps it (updated with every insert). */
 export interface RoomActivity {
   room: string
   lastMessageId: number
+  /** Epoch milliseconds of that message. */
+  lastActiveAt: number
+}
+
+export interface RoomActivityQuery {
+  /** Only rooms whose newest message id is smaller: the previous page's last one. */
+  before?: number
+  limit: number
 }
 
 /**
@@ -59,16 +68,32 @@ export interface Store {
   createUser(user: { username: string; usernameKey: string; passwordHash: string }): Promise<User | undefined>
   findUserByKey(usernameKey: string): Promise<UserRecord | undefined>
   findUserById(id: number): Promise<User | undefined>
+  /** Up to `limit` users with an id above `afterId`, in id order, with their stored username keys (start-up re-keying). */
+  listUserKeys(afterId: number, limit: number): Promise<(User & { usernameKey: string })[]>
+  /** Gives the user `usernameKey` unless another user holds it; true when the user has it afterwards. */
+  setUsernameKey(id: number, usernameKey: string): Promise<boolean>
+  /**
+   * Sets the user's password hash to `next` if it is still `previous`, so a rehash can't undo a
+   * password change made meanwhile; false when it was not (changed, or no such user).
+   */
+  updatePasswordHash(id: number, previous: string, next: string): Promise<boolean>
   /** Returns the stored value of `key`, storing `create()` first if there is none (first writer wins). */
   getOrCreateSetting(key: string, create: () => string): Promise<string>
   /**
    * Stores a message, then calls `deliver` with it once committed, and resolves with it. Within a
    * room, `deliver` runs in id order across every instance sharing the database (spec §3: ids
-   * order messages), so a broadcast never overtakes an earlier one.
+   * order messages), so a broadcast never overtakes an earlier one. The room's activity (see
+   * listRoomActivity) is updated in the same transaction as the message.
    */
   insertMessage(message: NewMessage, deliver: Deliver): Promise<Message>
   listMessages(room: string, query: MessageQuery): Promise<Message[]>
-  listRoomActivity(): Promise<RoomActivity[]>
+  /**
+   * Rooms with messages, most recently active (highest newest message id) first. Reads an index of
+   * rooms, never the messages, so its cost grows with `limit` only (spec §2 GET /api/v1/rooms).
+   */
+  listRoomActivity(query: RoomActivityQuery): Promise<RoomActivity[]>
+  /** The activity of those of `rooms` that have messages, in no particular order. */
+  findRoomActivity(rooms: string[]): Promise<RoomActivity[]>
   /** Throws when the database does not answer. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -44,7 +44,7 @@ const PLAIN_WORDS: Record<string, string> = {
   USER_EXISTS: 'That username is taken. Pick another one.',
   USER_NOT_FOUND: 'There is no account with that username.',
   PASSWORD_MATCH_FAILED: 'That username and password do not match.',
-  BAD_USERNAME: 'Usernames are 1 to 32 characters, with no spaces at the start or end.',
+  BAD_USERNAME: 'Usernames are 1 to 32 characters, with no spaces at the start or end and no invisible characters.',
   BAD_PASSWORD: 'Choose a password (at most 1024 bytes).',
   BAD_BINDING: 'Fill in both the username and the password.',
   TOKEN_INVALID: 'Your session has ended. Please log in again.',
@@ -109,8 +109,9 @@ export function fetchMe(token: string): Promise<User> {
   return call('GET', '/api/v1/users/me', { token })
 }
 
+/** The first page of the room list: the sidebar shows the 50 most recently active rooms, not every one. */
 export async function listRooms(): Promise<RoomSummary[]> {
-  return (await call<{ rooms: RoomSummary[] }>('GET', '/api/v1/rooms')).rooms
+  return (await call<{ rooms: RoomSummary[]; next: string | null }>('GET', '/api/v1/rooms')).rooms
 }
 
 /** Up to `limit` messages older than `before`, oldest first. */

@@ -13,8 +13,10 @@ export interface Broker {
   unwatch(room: string): void
   /** This instance's presence of `user` in `room` changed (first connection opened / last closed). */
   announce(room: string, user: User, present: boolean): void
-  /** Rooms with logged-in users anywhere, and how many (spec §2 GET /api/v1/rooms). */
+  /** Rooms with logged-in users anywhere, and how many (spec §2 GET /api/v1/rooms). Costs O(such rooms). */
   occupiedRooms(): Promise<{ name: string; members: number }[]>
+  /** How many logged-in users are present anywhere in each of `rooms`, in that order. Costs O(rooms). */
+  countMembers(rooms: string[]): Promise<number[]>
   close(): Promise<void>
 }
 
@@ -26,6 +28,7 @@ export function createLocalBroker(hub: Hub): Broker {
     unwatch() {},
     announce() {},
     occupiedRooms: async () => hub.occupiedRooms(),
+    countMembers: async (rooms) => rooms.map((room) => hub.memberCount(room)),
     close: () => Promise.resolve(),
   }
 }

@@ -292,10 +292,25 @@ export class Hub {
     return [...users.values()]
   }
 
-  /** Rooms with anyone in them on this instance, with their number of logged-in users. */
-  occupiedRooms(): { name: string; members: number }[] {
+  /** How many logged-in users are present in the room, on this instance or another. */
+  memberCount(name: string): number {
+    const room = this.rooms.get(name)
+    if (!room) return 0
     // Alone (no remote members) the count is the map's size; only a cluster needs the merged list.
-    return [...this.rooms.values()].map((r) => ({ name: r.name, members: r.remote.size === 0 ? r.members.size : this.members(r.name).length }))
+    return room.remote.size === 0 ? room.members.size : this.members(name).length
+  }
+
+  /**
+   * Rooms with logged-in users on this instance, and how many. Rooms with only read-only readers are
+   * left out: anyone can open those, under any name (spec §2 lists rooms with logged-in people).
+   */
+  occupiedRooms(): { name: string; members: number }[] {
+    const occupied: { name: string; members: number }[] = []
+    for (const name of this.rooms.keys()) {
+      const members = this.memberCount(name)
+      if (members > 0) occupied.push({ name, members })
+    }
+    return occupied
   }
 
   /** Closes every socket with `spec`; resolves when all have closed or `timeoutMs` passed. */

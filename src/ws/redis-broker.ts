@@ -8,6 +8,7 @@
  */
 import { RedisClient } from 'bun'
 import type { Logger } from '../log.ts'
+import { waitForService } from '../startup.ts'
 import type { Message, Store, User } from '../store/store.ts'
 import type { Broker } from './broker.ts'
 import type { Hub } from './hub.ts'
@@ -23,6 +24,22 @@ const CATCH_UP_MS = 500
 /** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
 const PUBLISH_TIMEOUT_MS = 1000
 
+/**
+ * Drops a room from the presence index only if its hash is still empty: checked and removed in one
+ * step, so a user joining meanwhile (HSET, then SADD) never leaves the index without their room.
+ */
+const FORGET_EMPTY_ROOM = "if redis.call('HLEN', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) end return 0"
+
+/** Distinct users among presence fields (`<instance>:<user id>`), counting live instances only. */
+function countLive(fields: string[], live: Set<string>): number {
+  const users = new Set<string>()
+  for (const field of fields) {
+    const cut = field.lastIndexOf(':')
+    if (live.has(field.slice(0, cut))) users.add(field.slice(cut + 1))
+  }
+  return users.size
+}
+
 type Envelope = { i: string; k: 'm'; m: Message } | { i: string; k: 'p'; u: User; p: boolean }
 
 export interface RedisBrokerOptions {
@@ -34,6 +51,8 @@ export interface RedisBrokerOptions {
   heartbeatMs?: number
   /** An instance silent this long is dead: its users stop counting. */
   instanceTtlMs?: number
+  /** How long to wait for Redis at start (STARTUP_TIMEOUT); unset, for as long as it takes. */
+  startupTimeoutMs?: number
 }
 
 export interface RedisBroker extends Broker {
@@ -42,13 +61,27 @@ export interface RedisBroker extends Broker {
   instanceId: string
 }
 
-export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 2000, instanceTtlMs = 10_000 }: RedisBrokerOptions): Promise<RedisBroker> {
+export async function createRedisBroker({
+  url,
+  hub,
+  store,
+  log,
+  heartbeatMs = 2000,
+  instanceTtlMs = 10_000,
+  startupTimeoutMs,
+}: RedisBrokerOptions): Promise<RedisBroker> {
   const instanceId = crypto.randomUUID()
   // Commands fail fast while Redis is away instead of queueing behind a room's ordering lock.
   const redis = new RedisClient(url, { maxRetries: 1_000_000, enableOfflineQueue: false })
   const sub = new RedisClient(url, { maxRetries: 1_000_000 })
-  await redis.connect()
-  await sub.connect()
+  try {
+    // The clients retry an unreachable Redis for ever, silently: start-up waits for it only so long.
+    await waitForService(startupTimeoutMs, () => Promise.all([redis.connect(), sub.connect()]))
+  } catch (err) {
+    redis.close()
+    sub.close()
+    throw err
+  }
 
   const watched = new Set<string>()
   /** This instance's present users per room, to re-announce after Redis lost its data. */
@@ -87,6 +120,12 @@ export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 20
       const instance = field.slice(0, field.lastIndexOf(':'))
       if (instance !== instanceId && live.has(instance)) hub.applyRemotePresence(room, instance, JSON.parse(value) as User, true)
     }
+  }
+
+  /** Each room's presence fields (`<instance>:<user id>`), read in one pipelined round trip. */
+  function presenceFields(rooms: string[]): Promise<string[][]> {
+    // Bun's client pipelines the commands sent in the same tick.
+    return Promise.all(rooms.map((room) => redis.send('HKEYS', [presenceKey(room)]) as Promise<string[]>))
   }
 
   async function follow(room: string): Promise<void> {
@@ -226,20 +265,19 @@ export async function createRedisBroker({ url, hub, store, log, heartbeatMs = 20
       writePresence(room, user, present).catch((err: unknown) => log.warn('could not share presence', { room, err: String(err) }))
     },
     async occupiedRooms() {
-      const live = await liveInstances()
       const rooms: string[] = await redis.send('SMEMBERS', [ROOMS_KEY])
+      const [live, fields] = await Promise.all([liveInstances(), presenceFields(rooms)])
       const out: { name: string; members: number }[] = []
-      for (const room of rooms) {
-        const fields: Record<string, string> = (await redis.send('HGETALL', [presenceKey(room)])) ?? {}
-        const users = new Set<string>()
-        for (const field of Object.keys(fields)) {
-          const cut = field.lastIndexOf(':')
-          if (live.has(field.slice(0, cut))) users.add(field.slice(cut + 1))
-        }
-        if (users.size > 0) out.push({ name: room, members: users.size })
-        else if (Object.keys(fields).length === 0) await redis.send('SREM', [ROOMS_KEY, room])
-      }
+      rooms.forEach((room, i) => {
+        const members = countLive(fields[i]!, live)
+        if (members > 0) out.push({ name: room, members })
+        else if (fields[i]!.length === 0) void redis.send('EVAL', [FORGET_EMPTY_ROOM, '2', presenceKey(room), ROOMS_KEY, room]).catch(() => {})
+      })
       return out
+    },
+    async countMembers(rooms) {
+      const [live, fields] = await Promise.all([liveInstances(), presenceFields(rooms)])
+      return fields.map((f) => countLive(f, live))
     },
     async close() {
       closed = true

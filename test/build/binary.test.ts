@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import pkg from '../../package.json' with { type: 'json' }
 import { request } from '../support/http.ts'
+import { openSocket } from '../support/socket.ts'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const BUILD_TIMEOUT_MS = 180_000
@@ -132,6 +133,16 @@ test(
     const me = await request(`${url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${login.body.data.token}` } })
     expect(me.status).toBe(200)
     expect(me.body).toEqual({ error: null, data: created.body.data })
+
+    // Every migration is inside, the rooms table included: a message puts its room in the list.
+    const socket = await openSocket(`${url.replace('http', 'ws')}/api/v1/rooms/lobby/messages/ws`, [login.body.data.token])
+    await socket.next('welcome')
+    socket.send({ type: 'message', text: 'hello from the binary' })
+    const posted = (await socket.next('message')).data
+    const rooms = await request(`${url}/api/v1/rooms`)
+    expect(rooms.body).toEqual({ error: null, data: { rooms: [{ name: 'lobby', members: 1, lastMessageId: posted.id }], next: null } })
+    socket.close()
+    await socket.closed
 
     proc.kill('SIGTERM')
     expect(await proc.exited).toBe(0)

@@ -3,11 +3,15 @@
  * process (`bun src/main.ts`), the services are throwaway servers this file starts (and, for the
  * fault tests, stops and restarts). Every test uses its own rooms and users, so they share the cluster.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { expect } from 'bun:test'
 import { register, request } from '../support/http.ts'
 import { startChildServer, type ChildServer } from '../support/child-server.ts'
+import { requireServices } from '../support/require-services.ts'
 import { startPostgres, startRedis, type Service } from '../support/services.ts'
 import { openSocket, type TestSocket } from '../support/socket.ts'
+
+// Skipped, with one line per missing service, where PostgreSQL or redis-server is not installed.
+const { test, beforeAll, afterAll } = requireServices('postgresql', 'redis-server')
 
 let pg: Service
 let redis: Service
@@ -134,6 +138,39 @@ test('presence spans instances: members, join/leave, two tabs on two instances a
   bobOnC.close()
   expect((await aliceOnA.next('leave')).data).toEqual({ user: bob.user })
   aliceOnA.close()
+})
+
+test('the room list pages across instances: a cursor from one is good on the next, and presence anywhere counts', async () => {
+  const alice = await register(a.url, 'alice-list')
+  for (const room of ['list-1', 'list-2']) {
+    const socket = await join(a, room, alice.token)
+    socket.send({ type: 'message', text: 'hi' })
+    await socket.next('message')
+    socket.close()
+    await socket.closed
+  }
+  const present = await join(b, 'list-quiet', alice.token)
+  const lurker = await join(c, 'list-lurk')
+  await eventually(async () => {
+    const seen: { name: string; members: number; lastMessageId: number | null }[] = []
+    let cursor: string | null = null
+    for (let page = 0; page === 0 || cursor !== null; page++) {
+      const s = [a, b, c][page % 3]!
+      const res = await request(`${s.url}/api/v1/rooms?limit=2${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`)
+      expect(res.status).toBe(200)
+      expect(res.body.data.next === null || typeof res.body.data.next === 'string').toBe(true)
+      seen.push(...res.body.data.rooms)
+      cursor = res.body.data.next
+    }
+    const mine = seen.filter((r) => r.name.startsWith('list-'))
+    expect(mine).toEqual([
+      { name: 'list-2', members: 0, lastMessageId: expect.any(Number) },
+      { name: 'list-1', members: 0, lastMessageId: expect.any(Number) },
+      { name: 'list-quiet', members: 1, lastMessageId: null },
+    ])
+  })
+  present.close()
+  lurker.close()
 })
 
 test('the per-user message rate limit holds across instances', async () => {

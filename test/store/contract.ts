@@ -10,13 +10,29 @@ export interface StoreFixture {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A database as the first migration left it, before the rooms table: what an upgrade starts from. */
+export interface LegacyFixture {
+  /** Inserts a messages row as the server did then (the rooms table did not exist); returns its id. */
+  insertMessage(room: string, createdAt: number): Promise<number>
+  /** Opens the store on it, which applies every later migration. */
+  open(): Promise<StoreFixture>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
 const alice = { id: 0, username: 'alice' }
 
 function newMessage(room: string, text: string, nonce?: string): NewMessage {
   return { room, user: alice, text, nonce, createdAt: Date.UTC(2026, 10, 28, 23, 0, 0, 250) }
 }
 
-export function describeStoreContract(name: string, open: () => Promise<StoreFixture>): void {
+const T0 = Date.UTC(2026, 10, 28, 23, 0, 0, 0)
+
+/** A message in `room` posted `ms` after T0. */
+function at(room: string, ms: number): NewMessage {
+  return { ...newMessage(room, `at ${ms}`), createdAt: T0 + ms }
+}
+
+export function describeStoreContract(name: string, open: () => Promise<StoreFixture>, openLegacy: () => Promise<LegacyFixture>): void {
   describe(`${name} store`, () => {
     test('createUser inserts once per username key and returns the id and name', async () => {
       await using f = await open()
@@ -27,6 +43,40 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       expect(await f.store.findUserById(user!.id)).toEqual({ id: user!.id, username: 'Alice' })
       expect(await f.store.findUserById(user!.id + 1000)).toBeUndefined()
       expect(await f.store.findUserByKey('bob')).toBeUndefined()
+    })
+
+    test('updatePasswordHash replaces the hash only while it is still the one expected', async () => {
+      await using f = await open()
+      const alice = (await f.store.createUser({ username: 'alice', usernameKey: 'alice', passwordHash: 'old' }))!
+      const bob = (await f.store.createUser({ username: 'bob', usernameKey: 'bob', passwordHash: 'old' }))!
+      expect(await f.store.updatePasswordHash(alice.id, 'old', 'new')).toBe(true)
+      expect(await f.store.findUserByKey('alice')).toEqual({ ...alice, passwordHash: 'new' })
+      expect(await f.store.findUserByKey('bob')).toEqual({ ...bob, passwordHash: 'old' })
+      // A rehash that read the hash before a change must not undo it.
+      expect(await f.store.updatePasswordHash(alice.id, 'old', 'stale')).toBe(false)
+      expect(await f.store.findUserByKey('alice')).toEqual({ ...alice, passwordHash: 'new' })
+      expect(await f.store.updatePasswordHash(bob.id + 1000, 'old', 'new')).toBe(false)
+    })
+
+    test('listUserKeys pages users in id order; setUsernameKey moves a key only when no one else holds it', async () => {
+      await using f = await open()
+      const a = (await f.store.createUser({ username: 'STRAẞE', usernameKey: 'straße', passwordHash: 'h' }))!
+      const b = (await f.store.createUser({ username: 'straße', usernameKey: 'strasse', passwordHash: 'h' }))!
+      const c = (await f.store.createUser({ username: 'ａｌｉｃｅ', usernameKey: 'ａｌｉｃｅ', passwordHash: 'h' }))!
+      expect(await f.store.listUserKeys(0, 2)).toEqual([
+        { id: a.id, username: 'STRAẞE', usernameKey: 'straße' },
+        { id: b.id, username: 'straße', usernameKey: 'strasse' },
+      ])
+      expect(await f.store.listUserKeys(b.id, 2)).toEqual([{ id: c.id, username: 'ａｌｉｃｅ', usernameKey: 'ａｌｉｃｅ' }])
+      expect(await f.store.listUserKeys(c.id, 2)).toEqual([])
+
+      expect(await f.store.setUsernameKey(a.id, 'strasse')).toBe(false)
+      expect(await f.store.setUsernameKey(c.id, 'alice')).toBe(true)
+      expect(await f.store.setUsernameKey(c.id, 'alice')).toBe(true)
+      expect(await f.store.setUsernameKey(c.id + 1000, 'nobody')).toBe(false)
+      expect(await f.store.findUserByKey('straße')).toEqual({ id: a.id, username: 'STRAẞE', passwordHash: 'h' })
+      expect(await f.store.findUserByKey('alice')).toEqual({ id: c.id, username: 'ａｌｉｃｅ', passwordHash: 'h' })
+      expect(await f.store.findUserByKey('ａｌｉｃｅ')).toBeUndefined()
     })
 
     test('getOrCreateSetting keeps the first value written', async () => {
@@ -75,15 +125,75 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       expect(await f.store.listMessages('nobody', { limit: 5 })).toEqual([])
     })
 
-    test('listRoomActivity gives each room its newest message id', async () => {
+    test('listRoomActivity lists each room once at its newest message, most recent first, paged below an id', async () => {
       await using f = await open()
-      const a = await f.store.insertMessage(newMessage('a', 'x'), () => {})
-      await f.store.insertMessage(newMessage('b', 'y'), () => {})
-      const b = await f.store.insertMessage(newMessage('b', 'z'), () => {})
-      const rooms = await f.store.listRoomActivity()
-      expect(rooms.sort((x, y) => x.room.localeCompare(y.room))).toEqual([
-        { room: 'a', lastMessageId: a.id },
-        { room: 'b', lastMessageId: b.id },
+      const a1 = await f.store.insertMessage(at('a', 1), () => {})
+      const b1 = await f.store.insertMessage(at('b', 2), () => {})
+      // Posted in one turn: one batch holding two messages of "c" and one of "a".
+      const [c1, a2, c2] = await Promise.all([at('c', 3), at('a', 4), at('c', 5)].map((m) => f.store.insertMessage(m, () => {})))
+      const d1 = await f.store.insertMessage(at('d', 6), () => {})
+      expect(a1.id).toBeLessThan(a2!.id)
+      expect(c1!.id).toBeLessThan(c2!.id)
+      // Which of "a" and "c" got the higher id is the store's business (PostgreSQL commits rooms apart).
+      const all = [
+        { room: 'd', lastMessageId: d1.id, lastActiveAt: T0 + 6 },
+        { room: 'c', lastMessageId: c2!.id, lastActiveAt: T0 + 5 },
+        { room: 'a', lastMessageId: a2!.id, lastActiveAt: T0 + 4 },
+        { room: 'b', lastMessageId: b1.id, lastActiveAt: T0 + 2 },
+      ].sort((x, y) => y.lastMessageId - x.lastMessageId)
+      expect(all.map((r) => r.room)).toEqual(['d', ...all.slice(1, 3).map((r) => r.room), 'b'])
+      expect(await f.store.listRoomActivity({ limit: 10 })).toEqual(all)
+      expect(await f.store.listRoomActivity({ limit: 2 })).toEqual(all.slice(0, 2))
+      expect(await f.store.listRoomActivity({ limit: 2, before: all[1]!.lastMessageId })).toEqual(all.slice(2))
+      expect(await f.store.listRoomActivity({ limit: 10, before: b1.id })).toEqual([])
+      expect(await f.store.listRoomActivity({ limit: 10, before: b1.id + 1 })).toEqual(all.slice(3))
+    })
+
+    test('a new message moves its room to the front of listRoomActivity', async () => {
+      await using f = await open()
+      for (const room of ['a', 'b', 'c']) await f.store.insertMessage(at(room, 1), () => {})
+      const a = await f.store.insertMessage(at('a', 2), () => {})
+      expect((await f.store.listRoomActivity({ limit: 10 })).map((r) => r.room)).toEqual(['a', 'c', 'b'])
+      expect((await f.store.listRoomActivity({ limit: 1 }))[0]).toEqual({ room: 'a', lastMessageId: a.id, lastActiveAt: T0 + 2 })
+    })
+
+    test('listRoomActivity is empty without messages', async () => {
+      await using f = await open()
+      expect(await f.store.listRoomActivity({ limit: 10 })).toEqual([])
+    })
+
+    test('findRoomActivity gives the activity of those named rooms that have messages', async () => {
+      await using f = await open()
+      const a = await f.store.insertMessage(at('a', 1), () => {})
+      const b = await f.store.insertMessage(at('b', 2), () => {})
+      const found = await f.store.findRoomActivity(['b', 'quiet', 'a', 'A'])
+      expect(found.sort((x, y) => x.lastMessageId - y.lastMessageId)).toEqual([
+        { room: 'a', lastMessageId: a.id, lastActiveAt: T0 + 1 },
+        { room: 'b', lastMessageId: b.id, lastActiveAt: T0 + 2 },
+      ])
+      expect(await f.store.findRoomActivity([])).toEqual([])
+      expect(await f.store.findRoomActivity(['quiet'])).toEqual([])
+    })
+
+    test('upgrading a database that already has messages fills the room activity from them', async () => {
+      await using legacy = await openLegacy()
+      const a1 = await legacy.insertMessage('a', T0 + 1)
+      const b1 = await legacy.insertMessage('b', T0 + 2)
+      const a2 = await legacy.insertMessage('a', T0 + 3)
+      const c1 = await legacy.insertMessage('c', T0 + 4)
+      expect(a1).toBeLessThan(a2)
+      await using f = await legacy.open()
+      expect(await f.store.listRoomActivity({ limit: 10 })).toEqual([
+        { room: 'c', lastMessageId: c1, lastActiveAt: T0 + 4 },
+        { room: 'a', lastMessageId: a2, lastActiveAt: T0 + 3 },
+        { room: 'b', lastMessageId: b1, lastActiveAt: T0 + 2 },
+      ])
+      // Kept up from there on.
+      const b2 = await f.store.insertMessage(at('b', 5), () => {})
+      expect((await f.store.listRoomActivity({ limit: 10 })).map((r) => [r.room, r.lastMessageId])).toEqual([
+        ['b', b2.id],
+        ['c', c1],
+        ['a', a2],
       ])
     })
 

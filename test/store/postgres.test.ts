@@ -1,8 +1,18 @@
-import { afterAll, beforeAll } from 'bun:test'
 import { SQL } from 'bun'
+import { expect } from 'bun:test'
+import { join } from 'node:path'
+import { drizzle } from 'drizzle-orm/bun-sql'
+import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { openPostgresStore } from '../../src/store/postgres.ts'
+import { requireServices } from '../support/require-services.ts'
 import { startPostgres, type Service } from '../support/services.ts'
-import { describeStoreContract } from './contract.ts'
+import { describeStoreContract, type LegacyFixture, type StoreFixture } from './contract.ts'
+
+// Skipped, with one line saying so, where PostgreSQL is not installed.
+const { describe, test, beforeAll, afterAll } = requireServices('postgresql')
+
+/** Migration 0000 alone: the schema of a server from before the rooms table. */
+const BEFORE_ROOMS = readMigrationFiles({ migrationsFolder: join(import.meta.dir, '../../db/migrations-pg') }).slice(0, 1)
 
 let pg: Service
 beforeAll(async () => {
@@ -12,16 +22,69 @@ afterAll(async () => {
   await pg?.[Symbol.asyncDispose]()
 })
 
-// One throwaway cluster for the file; each test starts from empty tables.
-describeStoreContract('PostgreSQL', async () => {
-  const store = await openPostgresStore(pg.url)
-  const admin = new SQL(pg.url)
-  await admin`TRUNCATE users, messages, settings RESTART IDENTITY`
-  await admin.close()
+async function openAt(url: string): Promise<StoreFixture> {
+  const store = await openPostgresStore(url)
   return {
     store,
     async [Symbol.asyncDispose]() {
       await store.close()
     },
   }
+}
+
+// One throwaway cluster for the file; each test starts from empty tables.
+async function openFixture(): Promise<StoreFixture> {
+  const fixture = await openAt(pg.url)
+  const admin = new SQL(pg.url)
+  await admin`TRUNCATE users, messages, rooms, settings RESTART IDENTITY`
+  await admin.close()
+  return fixture
+}
+
+let legacies = 0
+
+/** A database of its own on the cluster, migrated only as far as 0000. */
+async function openLegacy(): Promise<LegacyFixture> {
+  const name = `legacy_${++legacies}`
+  const admin = new SQL(pg.url)
+  await admin.unsafe(`CREATE DATABASE ${name}`)
+  const url = pg.url.replace(/\/postgres$/, `/${name}`)
+  const client = new SQL(url)
+  // The same embedded-migrations entry point the store uses, given only the first migration.
+  const internals = drizzle({ client }) as unknown as { dialect: { migrate(m: typeof BEFORE_ROOMS, s: unknown, c: object): Promise<void> }; session: unknown }
+  await internals.dialect.migrate(BEFORE_ROOMS, internals.session, {})
+  return {
+    async insertMessage(room, createdAt) {
+      const [row] =
+        await client`INSERT INTO messages (room, user_id, username, text, nonce, created_at) VALUES (${room}, 1, 'alice', 'from before', NULL, ${createdAt}) RETURNING id`
+      return Number(row.id)
+    },
+    open: () => openAt(url),
+    async [Symbol.asyncDispose]() {
+      await client.close()
+      await admin.unsafe(`DROP DATABASE ${name} WITH (FORCE)`)
+      await admin.close()
+    },
+  }
+}
+
+describe('on a throwaway PostgreSQL server', () => {
+  describeStoreContract('PostgreSQL', openFixture, openLegacy)
+
+  test('instances posting to the same rooms at once leave each room at its newest message', async () => {
+    await using one = await openFixture()
+    await using two = await openAt(pg.url)
+    const user = { id: 1, username: 'alice' }
+    const posted = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? one : two).store.insertMessage({ room: `r${i % 5}`, user, text: `m${i}`, nonce: undefined, createdAt: i }, () => {}),
+      ),
+    )
+    const newest = new Map<string, number>()
+    for (const m of posted) newest.set(m.room, Math.max(newest.get(m.room) ?? 0, m.id))
+    const expected = [...newest].map(([room, id]) => ({ room, lastMessageId: id })).sort((a, b) => b.lastMessageId - a.lastMessageId)
+    for (const { store } of [one, two]) {
+      expect((await store.listRoomActivity({ limit: 10 })).map(({ room, lastMessageId }) => ({ room, lastMessageId }))).toEqual(expected)
+    }
+  })
 })

@@ -1,8 +1,10 @@
 /**
  * The room REST endpoints (spec §2): `GET /api/v1/rooms/{room}/messages?before=&limit=` pages back
  * through history — the newest `limit` messages below `before`, oldest first, `hasMore` when older
- * ones exist — and `GET /api/v1/rooms` lists rooms with messages or people in them, counting the
- * logged-in users present.
+ * ones exist — and `GET /api/v1/rooms?limit=&cursor=` lists, a page at a time, the rooms with
+ * messages (most recently active first) and then those with logged-in people but no messages (by
+ * name), counting the logged-in users present. Following `next` across pages never skips or repeats
+ * a room that did not change meanwhile.
  */
 import { expect, test } from 'bun:test'
 import { register, request } from '../support/http.ts'
@@ -125,21 +127,58 @@ test('an invalid room is ROOM_INVALID on any method, before the method check', a
   expect(res.body.error.type).toBe('ROOM_INVALID')
 })
 
-test('GET /api/v1/rooms is empty on a fresh server', async () => {
+test('GET /api/v1/rooms is empty on a fresh server, with no next page', async () => {
   await using server = await startTestServer()
   const res = await request(`${server.url}/api/v1/rooms`)
   expect(res.status).toBe(200)
   expect(res.headers.get('content-type')).toBe(JSON_TYPE)
-  expect(res.body).toEqual({ error: null, data: { rooms: [] } })
+  expect(res.body).toEqual({ error: null, data: { rooms: [], next: null } })
 })
 
-async function rooms(server: TestServer) {
-  const res = await request(`${server.url}/api/v1/rooms`)
-  expect(res.status).toBe(200)
-  return (res.body.data.rooms as { name: string; members: number; lastMessageId: number | null }[]).sort((a, b) => a.name.localeCompare(b.name))
+interface RoomEntry {
+  name: string
+  members: number
+  lastMessageId: number | null
 }
 
-test('GET /api/v1/rooms lists rooms with messages or people, members = logged-in users present, lastMessageId or null', async () => {
+/** One page of GET /api/v1/rooms. */
+async function roomPage(server: TestServer, query: Record<string, string> = {}): Promise<{ rooms: RoomEntry[]; next: string | null }> {
+  const res = await request(`${server.url}/api/v1/rooms?${new URLSearchParams(query)}`)
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toBe(JSON_TYPE)
+  expect(res.body.error).toBeNull()
+  return res.body.data
+}
+
+/** Every page of GET /api/v1/rooms, following `next`; `between` runs after each page but the last. */
+async function allRoomPages(server: TestServer, limit: number, between: (page: number) => Promise<void> = async () => {}): Promise<RoomEntry[][]> {
+  const pages: RoomEntry[][] = []
+  let cursor: string | null = null
+  do {
+    const page = await roomPage(server, cursor === null ? { limit: String(limit) } : { limit: String(limit), cursor })
+    expect(page.next === null || typeof page.next === 'string').toBe(true)
+    expect(page.rooms.length).toBeLessThanOrEqual(limit)
+    if (pages.length === 1000) throw new Error('the pages never end')
+    pages.push(page.rooms)
+    cursor = page.next
+    if (cursor !== null) await between(pages.length)
+  } while (cursor !== null)
+  return pages
+}
+
+/** Posts one message in each room, in this order, from a socket opened for it and closed after. */
+async function postIn(server: TestServer, token: string, rooms: string[]): Promise<number[]> {
+  const ids: number[] = []
+  for (const room of rooms) {
+    using socket = await connect(server, token, room)
+    ids.push((await post(socket, `hello ${room}`)).id)
+  }
+  return ids
+}
+
+const names = (rooms: RoomEntry[]) => rooms.map((r) => r.name)
+
+test('GET /api/v1/rooms lists rooms with messages or logged-in people, most recently active first; members = logged-in users present', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
   const bob = await register(server.url, 'bob')
@@ -149,29 +188,154 @@ test('GET /api/v1/rooms lists rooms with messages or people, members = logged-in
   using b = await connect(server, bob.token, 'busy')
   using r = await connect(server, undefined, 'busy')
   await post(a1, 'one')
-  const last = await post(b, 'two')
-  // "quiet": messages, nobody present any more.
+  const busyLast = await post(b, 'two')
+  // "quiet": messages, nobody present any more; its message is the newest.
   const q = await connect(server, bob.token, 'quiet')
   const quietLast = await post(q, 'hello?')
   q.close()
   await q.closed
-  // "empty": people, no messages; "lurkers": only a read-only reader.
+  // "empty" and "alcove": people, no messages (after the rooms with messages, by name); "lurkers": only a read-only reader.
   using e = await connect(server, bob.token, 'empty')
+  using c = await connect(server, alice.token, 'alcove')
   using l = await connect(server, undefined, 'lurkers')
-  expect(await rooms(server)).toEqual([
-    { name: 'busy', members: 2, lastMessageId: last.id },
-    { name: 'empty', members: 1, lastMessageId: null },
-    { name: 'lurkers', members: 0, lastMessageId: null },
-    { name: 'quiet', members: 0, lastMessageId: quietLast.id },
-  ])
+  expect(await roomPage(server)).toEqual({
+    rooms: [
+      { name: 'quiet', members: 0, lastMessageId: quietLast.id },
+      { name: 'busy', members: 2, lastMessageId: busyLast.id },
+      { name: 'alcove', members: 1, lastMessageId: null },
+      { name: 'empty', members: 1, lastMessageId: null },
+    ],
+    next: null,
+  })
+  // A new message moves its room to the front.
+  const busyNewer = await post(a2, 'three')
+  expect(names((await roomPage(server)).rooms)).toEqual(['busy', 'quiet', 'alcove', 'empty'])
+  expect((await roomPage(server)).rooms[0]).toEqual({ name: 'busy', members: 2, lastMessageId: busyNewer.id })
 })
 
-test('a room with no messages leaves the list when its last person leaves', async () => {
+// The issue this closes: anyone could make any name show up (256 per address) by reading a room.
+test('a room with only an anonymous reader is not listed; a logged-in reader lists it with members 1 and lastMessageId null', async () => {
+  await using server = await startTestServer()
+  const alice = await register(server.url, 'alice')
+  const anonymous = await Promise.all(['spam-1', 'spam-2', 'spam-3'].map((room) => connect(server, undefined, room)))
+  expect(await roomPage(server)).toEqual({ rooms: [], next: null })
+  using reader = await connect(server, alice.token, 'spam-2')
+  expect(await roomPage(server)).toEqual({ rooms: [{ name: 'spam-2', members: 1, lastMessageId: null }], next: null })
+  for (const socket of anonymous) socket.close()
+})
+
+test('a room with no messages leaves the list when its last logged-in person leaves', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
   const socket = await connect(server, alice.token, 'passing')
-  expect(await rooms(server)).toEqual([{ name: 'passing', members: 1, lastMessageId: null }])
+  expect((await roomPage(server)).rooms).toEqual([{ name: 'passing', members: 1, lastMessageId: null }])
   socket.close()
   await socket.closed
-  expect(await rooms(server)).toEqual([])
+  expect(await roomPage(server)).toEqual({ rooms: [], next: null })
+})
+
+test('limit defaults to 50 and may be 1 to 200; next is null only on the last page', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const alice = await register(server.url, 'alice')
+  const rooms = Array.from({ length: 201 }, (_, i) => `room-${String(i).padStart(3, '0')}`)
+  const ids = await postIn(server, alice.token, rooms)
+  const newestFirst = rooms.map((name, i) => ({ name, members: 0, lastMessageId: ids[i]! })).reverse()
+  const byDefault = await roomPage(server)
+  expect(byDefault.rooms).toEqual(newestFirst.slice(0, 50))
+  expect(byDefault.next).toEqual(expect.any(String))
+  expect((await roomPage(server, { limit: '1' })).rooms).toEqual(newestFirst.slice(0, 1))
+  const max = await roomPage(server, { limit: '200' })
+  expect(max.rooms).toEqual(newestFirst.slice(0, 200))
+  expect(await roomPage(server, { limit: '200', cursor: max.next! })).toEqual({ rooms: newestFirst.slice(200), next: null })
+  // 201 = 3 × 67: the third page is the last, not followed by an empty one.
+  const thirds = await allRoomPages(server, 67)
+  expect(thirds.map((page) => page.length)).toEqual([67, 67, 67])
+  expect(thirds.flat()).toEqual(newestFirst)
+})
+
+test.each(['limit=0', 'limit=201', 'limit=abc', 'limit=-1', 'limit=1.5', 'limit=', 'cursor=', 'cursor=abc', 'cursor=bTU', 'cursor=bTU.AAAAAAAAAAAAAAAAAAAAAA'])(
+  'GET /api/v1/rooms?%s is 400 BAD_QUERY',
+  async (query) => {
+    await using server = await startTestServer()
+    const res = await request(`${server.url}/api/v1/rooms?${query}`)
+    expect(res.status).toBe(400)
+    expect(res.headers.get('content-type')).toBe(JSON_TYPE)
+    expect(res.body).toEqual({ error: { type: 'BAD_QUERY', message: expect.any(String) }, data: null })
+  },
+)
+
+test('a cursor that was altered, or made by another server, is 400 BAD_QUERY', async () => {
+  await using server = await startTestServer()
+  await using other = await startTestServer()
+  const alice = await register(server.url, 'alice')
+  await postIn(server, alice.token, ['one', 'two', 'three'])
+  const { next } = await roomPage(server, { limit: '1' })
+  const cursor = next!
+  const [payload, mac] = cursor.split('.') as [string, string]
+  const flip = (text: string) => (text[0] === 'A' ? 'B' : 'A') + text.slice(1)
+  for (const forged of [`${flip(payload)}.${mac}`, `${payload}.${flip(mac)}`, `${cursor}.${mac}`, `${cursor}A`, payload]) {
+    const res = await request(`${server.url}/api/v1/rooms?limit=1&cursor=${encodeURIComponent(forged)}`)
+    expect(res.status).toBe(400)
+    expect(res.body.error.type).toBe('BAD_QUERY')
+  }
+  // Another server has its own signing secret.
+  const elsewhere = await request(`${other.url}/api/v1/rooms?cursor=${encodeURIComponent(cursor)}`)
+  expect(elsewhere.status).toBe(400)
+  expect(elsewhere.body.error.type).toBe('BAD_QUERY')
+  expect(names((await roomPage(server, { limit: '1', cursor })).rooms)).toEqual(['two'])
+})
+
+test('pages follow the cursor across both runs: rooms with messages by activity, then rooms with people by name, each once', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const alice = await register(server.url, 'alice')
+  const ids = await postIn(server, alice.token, ['m1', 'm2', 'm3', 'm4', 'm5'])
+  const present = await Promise.all(['p-c', 'p-a', 'p-b'].map((room) => connect(server, alice.token, room)))
+  const expected = [
+    ...['m5', 'm4', 'm3', 'm2', 'm1'].map((name) => ({ name, members: 0, lastMessageId: ids[Number(name[1]) - 1]! })),
+    ...['p-a', 'p-b', 'p-c'].map((name) => ({ name, members: 1, lastMessageId: null })),
+  ]
+  for (const limit of [1, 2, 3, 4, 5, 7, 8]) {
+    const pages = await allRoomPages(server, limit)
+    expect(pages.flat()).toEqual(expected)
+    // Only the last page may be short.
+    for (const page of pages.slice(0, -1)) expect(page).toHaveLength(limit)
+  }
+  for (const socket of present) socket.close()
+})
+
+// spec §2: a page boundary never skips or repeats a room that did not change.
+test('paging while messages arrive and people come and go: every unchanged room exactly once, in order', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const alice = await register(server.url, 'alice')
+  const bob = await register(server.url, 'bob')
+  const withMessages = Array.from({ length: 12 }, (_, i) => `m${String(i).padStart(2, '0')}`)
+  await postIn(server, alice.token, withMessages)
+  const quiet = ['q-a', 'q-b', 'q-c', 'q-d', 'q-e', 'q-f']
+  const present = new Map(await Promise.all(quiet.map(async (room) => [room, await connect(server, alice.token, room)] as const)))
+  // Between pages: listed and unlisted rooms get messages, new rooms start, a quiet room gets its
+  // first message, a new quiet room fills in, and a quiet room empties.
+  const changes: (() => Promise<void>)[] = [
+    async () => void (await postIn(server, bob.token, ['m11', 'm03', 'new-1'])),
+    async () => void (await postIn(server, bob.token, ['m10', 'q-e'])),
+    async () => {
+      present.set('q-bb', await connect(server, bob.token, 'q-bb'))
+      await postIn(server, bob.token, ['m05'])
+    },
+    async () => {
+      const leaving = present.get('q-f')!
+      present.delete('q-f')
+      leaving.close()
+      await leaving.closed
+      await postIn(server, bob.token, ['new-2'])
+    },
+  ]
+  const changed = ['m11', 'm03', 'new-1', 'm10', 'q-e', 'q-bb', 'm05', 'q-f', 'new-2']
+  const pages = await allRoomPages(server, 3, async (page) => await changes[page - 1]?.())
+  expect(pages.length).toBeGreaterThan(changes.length)
+  const seen = names(pages.flat())
+  // No room twice, and the rooms that did not change all there, in the order they had at the start.
+  expect(new Set(seen).size).toBe(seen.length)
+  const unchanged = [...[...withMessages].reverse(), ...quiet].filter((room) => !changed.includes(room))
+  expect(seen.filter((room) => unchanged.includes(room))).toEqual(unchanged)
+  for (const socket of present.values()) socket.close()
 })
