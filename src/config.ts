@@ -1,4 +1,5 @@
 /** Settings: one table drives environment variables, CLI flags, --help and the README's settings table. */
+import { redactUrl } from './redact.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 export type LogFormat = 'text' | 'json'
@@ -21,9 +22,11 @@ interface Setting<K extends keyof Config = keyof Config> {
 export interface Config {
   port: number
   host: string
+  reusePort: boolean
   database: string
   redisUrl: string | undefined
   instanceTtlSeconds: number
+  startupTimeoutSeconds: number
   jwtSecret: string | undefined
   tokenTtlSeconds: number
   hideUserNotFound: boolean
@@ -32,6 +35,7 @@ export interface Config {
   trustProxy: boolean
   loginLimitPerUser: number
   loginLimitPerAddress: number
+  signupLimitPerAddress: number
   argon2MemoryKib: number
   argon2Iterations: number
   historySize: number
@@ -45,6 +49,7 @@ export interface Config {
   wsIdleTimeoutSeconds: number
 }
 
+/** A refused value; its message, if any, says why beyond what the setting accepts. */
 class SettingError extends Error {}
 
 const toInt =
@@ -106,9 +111,13 @@ const toDatabase: Parser<string> = (raw) => {
   return toNonEmpty(raw)
 }
 
+/** Text from a sample config rather than a generator: whoever read the same page could sign tokens. */
+const PLACEHOLDER = /change[-_ .]?me|replace[-_ .]?me|your[-_ .]?secret|example|placeholder/i
+
 const toSecret: Parser<string | undefined> = (raw) => {
   // HS256 wants at least 256 bits of key; a shorter secret is a footgun, so refuse it.
   if (Buffer.byteLength(raw, 'utf8') < 32) throw new SettingError()
+  if (PLACEHOLDER.test(raw) || /^(.)\1*$/su.test(raw)) throw new SettingError('that is a placeholder, not a secret')
   return raw
 }
 
@@ -124,14 +133,31 @@ export const SETTINGS: readonly Setting[] = [
     accepts: 'a port number 0-65535',
     help: 'TCP port to listen on (0 picks a free one)',
   },
-  { key: 'host', env: 'HOST', flag: '--host', default: '0.0.0.0', parse: toNonEmpty, accepts: 'a host name or IP address', help: 'address to listen on' },
+  {
+    key: 'host',
+    env: 'HOST',
+    flag: '--host',
+    default: '0.0.0.0',
+    parse: toNonEmpty,
+    accepts: 'an IP address or host name of this machine',
+    help: 'address to listen on',
+  },
+  {
+    key: 'reusePort',
+    env: 'REUSE_PORT',
+    flag: '--reuse-port',
+    default: false,
+    parse: toBool,
+    accepts: '1/0, true/false, yes/no, on/off',
+    help: 'let several processes share PORT (one per core; needs REDIS_URL and a postgres:// DATABASE); off, a PORT in use stops start-up',
+  },
   {
     key: 'database',
     env: 'DATABASE',
     flag: '--db',
     default: './data/chat.db',
     parse: toDatabase,
-    accepts: 'a SQLite file path or a postgres:// URL',
+    accepts: 'a writable SQLite file path or a postgres:// URL',
     help: 'SQLite database file (created with its folder on first start), or PostgreSQL shared by several instances',
   },
   {
@@ -153,12 +179,21 @@ export const SETTINGS: readonly Setting[] = [
     help: 'with Redis: an instance silent this long is taken for dead and its users stop counting',
   },
   {
+    key: 'startupTimeoutSeconds',
+    env: 'STARTUP_TIMEOUT',
+    flag: '--startup-timeout',
+    default: 10,
+    parse: toDuration,
+    accepts: 'seconds, or a duration such as 30s or 2m',
+    help: 'how long start-up waits for PostgreSQL and Redis to answer before it gives up (exit 1)',
+  },
+  {
     key: 'jwtSecret',
     env: 'JWT_SECRET',
     flag: '--jwt-secret',
     default: undefined,
     parse: toSecret,
-    accepts: 'a secret of at least 32 bytes',
+    accepts: 'a random secret of at least 32 bytes (openssl rand -hex 32 makes one)',
     help: 'HS256 signing secret; if unset, one is generated on first start and kept in the database',
     secret: true,
   },
@@ -168,7 +203,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--token-ttl',
     default: 86400,
     parse: toDuration,
-    accepts: 'a duration such as 3600, 90m, 24h or 7d (at most 365d)',
+    accepts: 'seconds, or a duration such as 90m, 24h or 7d (at most 365d)',
     help: 'lifetime of issued tokens',
   },
   {
@@ -226,13 +261,22 @@ export const SETTINGS: readonly Setting[] = [
     help: 'failed logins a minute allowed per client address',
   },
   {
+    key: 'signupLimitPerAddress',
+    env: 'SIGNUP_LIMIT_PER_ADDRESS',
+    flag: '--signup-limit-per-address',
+    default: 10,
+    parse: toInt(1, 1_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'sign-ups an hour allowed per client address (a taken name counts, a malformed name or secret does not)',
+  },
+  {
     key: 'argon2MemoryKib',
     env: 'ARGON2_MEMORY_KIB',
     flag: '--argon2-memory-kib',
     default: 19456,
     parse: toInt(8, 4 * 1024 * 1024),
     accepts: 'KiB, 8 or more',
-    help: 'argon2id memory cost for new hashes (OWASP: 19456)',
+    help: 'argon2id memory cost (OWASP: 19456); a hash made with other settings is redone at its next login',
   },
   {
     key: 'argon2Iterations',
@@ -241,7 +285,7 @@ export const SETTINGS: readonly Setting[] = [
     default: 2,
     parse: toInt(1, 100),
     accepts: 'a whole number 1-100',
-    help: 'argon2id time cost for new hashes (OWASP: 2)',
+    help: 'argon2id time cost (OWASP: 2); a hash made with other settings is redone at its next login',
   },
   {
     key: 'historySize',
@@ -350,7 +394,7 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     const eq = arg.indexOf('=')
     const name = eq === -1 ? arg : arg.slice(0, eq)
     const s = SETTINGS.find((x) => x.flag === name)
-    if (!s) throw new ConfigError(`unknown option ${JSON.stringify(name)} (see --help)`)
+    if (!s) throw new ConfigError(`unknown option ${JSON.stringify(redactUrl(name))} (see --help)`)
     let value: string
     if (eq !== -1) value = arg.slice(eq + 1)
     else if (typeof s.default === 'boolean' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) value = 'true'
@@ -369,9 +413,20 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
       config[s.key] = s.parse(given.value)
     } catch (err) {
       if (!(err instanceof SettingError)) throw err
-      const shown = s.secret ? '' : ` (got ${JSON.stringify(given.value)})`
-      throw new ConfigError(`invalid ${given.from}${shown}: expected ${s.accepts}`)
+      const shown = s.secret ? '' : ` (got ${JSON.stringify(redactUrl(given.value))})`
+      const why = err.message ? `${err.message}; ` : ''
+      throw new ConfigError(`invalid ${given.from}${shown}: ${why}expected ${s.accepts}`)
     }
+  }
+  // Each process sharing a port holds some of a room's sockets: only Redis joins them into one room.
+  if (config.reusePort && !config.redisUrl) {
+    const from = raw.get(SETTINGS.find((s) => s.key === 'reusePort')!)!.from
+    throw new ConfigError(`${from} needs REDIS_URL (--redis): processes sharing a port must share their rooms through Redis`)
+  }
+  // The SQLite store orders a room's messages inside one process; several processes need PostgreSQL.
+  if (config.reusePort && !/^postgres(ql)?:\/\//i.test(String(config.database))) {
+    const from = raw.get(SETTINGS.find((s) => s.key === 'reusePort')!)!.from
+    throw new ConfigError(`${from} needs a postgres:// DATABASE: processes sharing a port must share one database`)
   }
   return { kind: 'run', config: Object.freeze(config as unknown as Config) }
 }
@@ -391,12 +446,14 @@ export function renderHelp(version: string): string {
     'Usage: chat-server [options]',
     '',
     'Every option can also be set by the environment variable named beside it; a flag wins over the variable.',
+    'Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 2 for an invalid setting, 1 when start-up or shutdown fails.',
     '',
   ]
   for (const s of SETTINGS) {
-    const def = s.secret || s.default === undefined ? '' : ` (default: ${s.default})`
+    const def = s.secret || s.default === undefined ? '' : ` (default: ${redactUrl(String(s.default))})`
     lines.push(`  ${s.flag.padEnd(32)} ${s.env}`)
     lines.push(`      ${s.help}${def}`)
+    lines.push(`      accepts ${s.accepts}`)
   }
   lines.push('  --help, -h                       print this help')
   lines.push('  --version, -v                    print the version')

@@ -4,7 +4,8 @@ import { createApp } from './app.ts'
 import { ConfigError, loadConfig, renderHelp } from './config.ts'
 import { createLogger } from './log.ts'
 import { startServer } from './server.ts'
-import { openStore } from './store/open.ts'
+import { describeStartupFailure } from './startup.ts'
+import { describeExposure, openStore } from './store/open.ts'
 
 async function main(): Promise<void> {
   let request
@@ -22,10 +23,13 @@ async function main(): Promise<void> {
 
   let running
   try {
-    const store = await openStore(config.database)
+    const store = await openStore(config.database, config.startupTimeoutSeconds * 1000)
+    const exposure = describeExposure(config.database)
+    if (exposure) log.warn(exposure)
     running = startServer(await createApp(config, store, log))
   } catch (err) {
-    log.error('could not start', { err: err instanceof Error ? err.message : String(err) })
+    // Like a bad setting, a plain line on stderr: it must be seen whatever LOG_LEVEL says.
+    console.error(`chat-server: ${describeStartupFailure(err, config)}`)
     process.exit(1)
   }
   log.info('listening', { url: running.url, database: config.database, version: pkg.version })

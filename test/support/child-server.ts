@@ -39,9 +39,9 @@ export interface ChildServerOptions {
 const LOG_LINES_KEPT = 200
 
 /**
- * Starts `bun src/main.ts` on 127.0.0.1 with PORT=0 and cheap argon2 unless `env` says otherwise, and
- * resolves once it logs `listening url=…`. Its stderr is read for as long as it runs, so a chatty
- * server never blocks on a full pipe.
+ * Starts `bun src/main.ts` on 127.0.0.1 with PORT=0, cheap argon2 and no sign-up limit unless `env`
+ * says otherwise, and resolves once it logs `listening url=…`. Its stderr is read for as long as it
+ * runs, so a chatty server never blocks on a full pipe.
  */
 export async function startChildServer(opts: ChildServerOptions): Promise<ChildServer> {
   const proc = Bun.spawn([process.execPath, join(REPO_ROOT, 'src', 'main.ts')], {
@@ -56,6 +56,8 @@ export async function startChildServer(opts: ChildServerOptions): Promise<ChildS
       LOG_FORMAT: 'text',
       ARGON2_MEMORY_KIB: '64',
       ARGON2_ITERATIONS: '1',
+      // Tests and the soak script sign up many users from 127.0.0.1.
+      SIGNUP_LIMIT_PER_ADDRESS: '1000000',
       ...opts.env,
     },
     stdin: 'ignore',

@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { ConfigError, defineConfig, loadConfig, renderHelp, SETTINGS, type Config } from '../../src/config.ts'
+import { redactUrl } from '../../src/redact.ts'
 
 function configOf(argv: string[], env: Record<string, string | undefined> = {}): Config {
   const request = loadConfig(argv, env)
@@ -212,26 +213,133 @@ describe('bad values', () => {
 })
 
 describe('JWT_SECRET', () => {
+  // As `openssl rand -hex 32` would print it.
+  const RANDOM = '3f9c1e7a5b2d8c4f6a0e9b1d7c3a5f2e8b4d6c0a9e1f3b7d5c2a8e6f0b4d9c1a'
+
   test('a secret of 32 bytes or more is accepted', () => {
-    expect(configOf([], { JWT_SECRET: 'k'.repeat(32) }).jwtSecret).toBe('k'.repeat(32))
-    expect(configOf(['--jwt-secret', 'k'.repeat(64)]).jwtSecret).toBe('k'.repeat(64))
+    expect(configOf([], { JWT_SECRET: RANDOM.slice(0, 32) }).jwtSecret).toBe(RANDOM.slice(0, 32))
+    expect(configOf(['--jwt-secret', RANDOM]).jwtSecret).toBe(RANDOM)
   })
 
   test('a secret shorter than 32 bytes is refused', () => {
-    expect(configErrorOf([], { JWT_SECRET: 'k'.repeat(31) })).toContain('JWT_SECRET')
+    expect(configErrorOf([], { JWT_SECRET: RANDOM.slice(0, 31) })).toContain('JWT_SECRET')
     expect(configErrorOf([], { JWT_SECRET: '' })).toContain('JWT_SECRET')
     expect(configErrorOf(['--jwt-secret=short'])).toContain('--jwt-secret')
   })
 
   test('the length is counted in UTF-8 bytes, not characters', () => {
-    expect(configOf([], { JWT_SECRET: 'é'.repeat(16) }).jwtSecret).toBe('é'.repeat(16))
+    expect(configOf([], { JWT_SECRET: 'é'.repeat(15) + 'ab' }).jwtSecret).toBe('é'.repeat(15) + 'ab')
     expect(configErrorOf([], { JWT_SECRET: 'é'.repeat(15) + 'a' })).toContain('JWT_SECRET')
+  })
+
+  // Whoever pastes a sample secret shares it with everyone who read the same page: they can sign tokens.
+  test('a placeholder secret is refused, naming JWT_SECRET and never echoing it', () => {
+    for (const secret of [
+      'change-me-to-32-or-more-random-bytes',
+      'CHANGEME-CHANGEME-CHANGEME-CHANGEME',
+      'please_change_me_before_production_use',
+      'replace-me-with-a-long-random-string!!',
+      'your-secret-key-goes-here-0123456789',
+      'an-EXAMPLE-secret-of-thirty-two-bytes',
+      'placeholder-placeholder-placeholder',
+      'k'.repeat(32),
+      'é'.repeat(16),
+    ]) {
+      const message = configErrorOf([], { JWT_SECRET: secret })
+      expect(message).toContain('JWT_SECRET')
+      expect(message).toContain('placeholder')
+      expect(message).toContain('openssl rand -hex 32')
+      expect(message).not.toContain(secret)
+    }
+    expect(configErrorOf(['--jwt-secret', 'x'.repeat(40)])).toContain('--jwt-secret')
   })
 
   test('a refused secret is not echoed in the error', () => {
     const secret = 'hunter2-but-too-short'
     expect(configErrorOf([], { JWT_SECRET: secret })).not.toContain(secret)
     expect(configErrorOf(['--jwt-secret', secret])).not.toContain(secret)
+  })
+})
+
+describe('REUSE_PORT', () => {
+  test('is off unless asked for, and takes a boolean', () => {
+    expect(configOf([]).reusePort).toBe(false)
+    const pg = ['--db', 'postgres://chat@127.0.0.1/chat']
+    expect(configOf(['--reuse-port', '--redis', 'redis://127.0.0.1:6379', ...pg]).reusePort).toBe(true)
+    expect(configOf(pg, { REUSE_PORT: '1', REDIS_URL: 'redis://127.0.0.1:6379' }).reusePort).toBe(true)
+    expect(configErrorOf([], { REUSE_PORT: 'maybe', REDIS_URL: 'redis://127.0.0.1:6379' })).toContain('REUSE_PORT')
+  })
+
+  // Processes sharing a port each hold part of a room's sockets; without Redis they would be separate rooms.
+  test('without REDIS_URL it is refused with one line naming both settings', () => {
+    const message = configErrorOf(['--reuse-port'])
+    expect(message).toContain('--reuse-port')
+    expect(message).toContain('REDIS_URL')
+    expect(configErrorOf([], { REUSE_PORT: 'yes' })).toContain('REUSE_PORT')
+    expect(configOf([], { REUSE_PORT: 'off' }).reusePort).toBe(false)
+  })
+})
+
+describe('STARTUP_TIMEOUT', () => {
+  test('defaults to 10 s and takes seconds or a duration', () => {
+    expect(configOf([]).startupTimeoutSeconds).toBe(10)
+    expect(configOf(['--startup-timeout', '1']).startupTimeoutSeconds).toBe(1)
+    expect(configOf([], { STARTUP_TIMEOUT: '30s' }).startupTimeoutSeconds).toBe(30)
+    expect(configOf([], { STARTUP_TIMEOUT: '2m' }).startupTimeoutSeconds).toBe(120)
+  })
+
+  test('zero and non-durations are refused', () => {
+    for (const raw of ['0', '-1', '1.5', 'soon', '']) expect(configErrorOf([], { STARTUP_TIMEOUT: raw })).toContain('STARTUP_TIMEOUT')
+  })
+})
+
+describe('credentials in URLs', () => {
+  test('redactUrl masks the password and keeps the user name', () => {
+    expect(redactUrl('postgres://chat:s3cret@db.internal:5432/chat')).toBe('postgres://chat:***@db.internal:5432/chat')
+    expect(redactUrl('redis://:s3cret@redis.internal:6379')).toBe('redis://:***@redis.internal:6379')
+    expect(redactUrl('rediss://default:s3cret@redis.internal')).toBe('rediss://default:***@redis.internal')
+  })
+
+  test('redactUrl leaves alone what has no password', () => {
+    for (const text of ['postgres://chat@db/chat', 'redis://127.0.0.1:6379', './data/chat.db', 'postgres://chat@db/chat?x=a@b', 'no URL here: a:b@c']) {
+      expect(redactUrl(text)).toBe(text)
+    }
+  })
+
+  test('redactUrl masks passwords with spaces, quotes, @ and /, and in URLs that do not parse', () => {
+    for (const url of [
+      'postgres://chat:s3 cret@db/chat',
+      'postgres://chat:s3"cret@db/chat',
+      'postgres://chat:s3@cret@db/chat',
+      'postgres://chat:s3/cret@db/chat',
+    ]) {
+      expect(redactUrl(url)).toBe('postgres://chat:***@db/chat')
+    }
+    expect(redactUrl('mysql://chat:s3cret@db:notaport/chat')).toBe('mysql://chat:***@db:notaport/chat')
+  })
+
+  test('redactUrl masks every URL quoted in a sentence, such as a client error', () => {
+    expect(redactUrl('connect to redis://u:p4ss@r:1 failed, then "postgres://chat:s3cret@db/chat" too')).toBe(
+      'connect to redis://u:***@r:1 failed, then "postgres://chat:***@db/chat" too',
+    )
+  })
+
+  test('a refused DATABASE or REDIS_URL is shown with its password masked', () => {
+    const database = configErrorOf([], { DATABASE: 'mysql://chat:s3cret@db/chat' })
+    expect(database).toContain('DATABASE')
+    expect(database).toContain('mysql://chat:***@db/chat')
+    expect(database).not.toContain('s3cret')
+    const unparsable = configErrorOf(['--db', 'postgres://chat:s3/cret@db:5432/chat'])
+    expect(unparsable).toContain('--db')
+    expect(unparsable).not.toContain('cret')
+    expect(configErrorOf([], { DATABASE: ' mysql://chat:s3 cret@db/chat ' })).not.toContain('cret')
+    const redis = configErrorOf([], { REDIS_URL: 'http://:s3cret@redis.internal' })
+    expect(redis).toContain('REDIS_URL')
+    expect(redis).not.toContain('s3cret')
+  })
+
+  test('an unknown argument that is a URL is shown with its password masked', () => {
+    expect(configErrorOf(['postgres://chat:s3cret@db/chat'])).not.toContain('s3cret')
   })
 })
 
@@ -259,5 +367,16 @@ describe('--help and --version', () => {
     }
     expect(help).toContain('--help')
     expect(help).toContain('--version')
+  })
+
+  test('the help text says what each setting accepts, units included', () => {
+    const help = renderHelp('1.2.3')
+    for (const s of SETTINGS) expect(help).toContain(`accepts ${s.accepts}`)
+    const tokenTtl = help.slice(help.indexOf('TOKEN_TTL'))
+    expect(tokenTtl.slice(0, tokenTtl.indexOf('\n  --'))).toContain('seconds, or a duration such as 90m, 24h or 7d')
+  })
+
+  test('the help text states the exit statuses', () => {
+    expect(renderHelp('1.2.3')).toContain('2 for an invalid setting, 1 when start-up or shutdown fails')
   })
 })
