@@ -20,6 +20,7 @@ export type ErrorType =
   | 'METHOD_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
   | 'INTERNAL'
+  | 'BAD_REQUEST'
 
 export class AppError extends Error {
   constructor(
@@ -34,3 +35,8 @@ export class AppError extends Error {
 
 /** The fixed sentence a client gets for anything unexpected; the real error goes to the log. */
 export const INTERNAL_MESSAGE = 'the server hit an unexpected error; it has been logged'
+
+/** The client closed the connection before its request was read: nobody is left to answer. */
+export class ClientGone extends Error {
+  override name = 'ClientGone'
+}

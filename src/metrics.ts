@@ -11,6 +11,7 @@ export interface Metrics {
   registry: Registry
   httpRequests: Counter<'route' | 'method' | 'status'>
   httpDuration: Histogram<'route' | 'method'>
+  httpAborted: Counter<'route'>
   messagesReceived: Counter
   messagesDelivered: Counter
   framesRejected: Counter<'reason'>
@@ -55,6 +56,12 @@ export function createMetrics(counts: () => ConnectionCounts): Metrics {
       help: 'HTTP request latency by route pattern',
       labelNames: ['route', 'method'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    httpAborted: new Counter({
+      name: 'http_requests_aborted_total',
+      help: 'HTTP requests whose client hung up before the request was read (not in http_requests_total)',
+      labelNames: ['route'],
       registers,
     }),
     messagesReceived: new Counter({ name: 'chat_messages_received_total', help: 'Messages stored and broadcast', registers }),

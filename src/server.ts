@@ -2,12 +2,13 @@
 import type { Server } from 'bun'
 import type { App } from './app.ts'
 import { checkRoomName } from './chat/rooms.ts'
-import { AppError, INTERNAL_MESSAGE } from './errors.ts'
+import { AppError, ClientGone, INTERNAL_MESSAGE } from './errors.ts'
 import type { RequestContext } from './http/context.ts'
 import { getHealth, getMetrics } from './http/health.ts'
 import { getMessages, getRooms, upgradeRoom } from './http/rooms.ts'
 import { createRouter } from './http/router.ts'
 import { fail } from './http/respond.ts'
+import { quotePath, readTarget, type RequestTarget } from './http/target.ts'
 import { postLogin, postToken } from './http/sessions.ts'
 import { getMe, postUsers } from './http/users.ts'
 import page from './web/index.html'
@@ -59,16 +60,25 @@ export function startServer(app: App): RunningServer {
   const { config, log } = app
 
   /** The route's response (undefined after a WebSocket upgrade), with the route pattern for metrics. */
-  async function handle(req: Request, server: Server<SocketData>, path: string): Promise<{ res: Response | undefined; route: string }> {
+  async function handle(
+    req: Request,
+    server: Server<SocketData>,
+    target: RequestTarget,
+  ): Promise<{ res: Response | undefined; route: string; aborted?: true }> {
     let route = 'unmatched'
     try {
-      const resolved = router.resolve(req.method, path)
+      const resolved = router.resolve(req.method, target.path)
       route = resolved.route
-      const ctx: RequestContext = { app, server, address: clientAddress(req, server, config.trustProxy) }
+      const ctx: RequestContext = { app, server, address: clientAddress(req, server, config.trustProxy), query: target.query }
       return { res: await resolved.handler(req, ctx, resolved.params), route }
     } catch (err) {
       if (err instanceof AppError) return { res: fail(err.type, err.message, err.headers), route }
-      log.error('unhandled error', { method: req.method, path, err })
+      if (err instanceof ClientGone) {
+        // The client hung up mid-request: nobody reads the answer, and it is not the server's fault.
+        log.debug('client went away', { method: req.method, path: quotePath(target.path) })
+        return { res: fail('BAD_REQUEST', 'the request was aborted'), route, aborted: true }
+      }
+      log.error('unhandled error', { method: req.method, path: quotePath(target.path), err })
       return { res: fail('INTERNAL', INTERNAL_MESSAGE), route }
     }
   }
@@ -80,22 +90,26 @@ export function startServer(app: App): RunningServer {
     maxRequestBodySize: 1024 * 1024 * 1024,
     // Never Bun's development mode (it would inject an inline HMR script that the CSP refuses).
     development: false,
+    // Bun shares a port by default outside development mode: a second instance on a busy port would
+    // start silently and take half the connections. Sharing is for REUSE_PORT (one process per core).
+    reusePort: config.reusePort,
     // The page and its assets, GET and HEAD only, with security headers; everything else reaches fetch.
     // These static routes bypass fetch, so they are not in the request log or the HTTP metrics.
     routes: webClient.routes(),
     async fetch(req, server) {
       const started = performance.now()
-      const url = req.url
-      const pathStart = url.indexOf('/', url.indexOf('//') + 2)
-      const queryStart = url.indexOf('?', pathStart)
-      const path = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart)
-      const { res, route } = await handle(req, server, path)
+      const target = readTarget(req.url)
+      if (!target) return fail('BAD_REQUEST', 'the request target must be a path such as /api/v1/rooms')
+      const { res, route, aborted } = await handle(req, server, target)
+      // Counted apart: not a response anyone received, and not a server error.
+      if (aborted) app.metrics.httpAborted.inc({ route })
+      if (aborted) return res
       const status = res?.status ?? 101
       const seconds = (performance.now() - started) / 1000
       app.metrics.httpRequests.inc({ route, method: req.method, status })
       app.metrics.httpDuration.observe({ route, method: req.method }, seconds)
       // Path only: query strings are not logged, and tokens never travel in them.
-      log.info('http', { method: req.method, path, status, ms: Math.round(seconds * 10_000) / 10 })
+      log.info('http', { method: req.method, path: quotePath(target.path), status, ms: Math.round(seconds * 10_000) / 10 })
       return res
     },
     error(err) {

@@ -1,13 +1,23 @@
 /** Request bodies: capped at BODY_LIMIT_BYTES without reading past it, strict UTF-8, JSON objects only. */
-import { AppError } from '../errors.ts'
+import { AppError, ClientGone } from '../errors.ts'
 
 export const BODY_LIMIT_BYTES = 16 * 1024
 
 const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `request body must be at most ${BODY_LIMIT_BYTES} bytes`)
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-/** Reads the body as bytes, refusing with 413 as soon as it passes the limit. */
+/** Reads the body as bytes, refusing with 413 as soon as it passes the limit; ClientGone if the client hangs up. */
 async function readCapped(req: Request): Promise<Uint8Array> {
+  try {
+    return await readUpTo(req)
+  } catch (err) {
+    // Bun rejects a body read with a DOMException AbortError when the peer closes mid-body.
+    if (err instanceof Error && err.name === 'AbortError') throw new ClientGone('the client closed the connection mid-body', { cause: err })
+    throw err
+  }
+}
+
+async function readUpTo(req: Request): Promise<Uint8Array> {
   const declared = req.headers.get('content-length')
   if (declared !== null && Number(declared) > BODY_LIMIT_BYTES) throw tooLarge()
   if (!req.body) return new Uint8Array(0)

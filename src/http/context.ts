@@ -8,4 +8,6 @@ export interface RequestContext {
   server: Server<SocketData>
   /** The client's address: the TCP peer, or the first X-Forwarded-For entry with TRUST_PROXY (spec §3). */
   address: string
+  /** The query string of the request target (never read from `new URL(req.url)`: see target.ts). */
+  query: URLSearchParams
 }

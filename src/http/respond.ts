@@ -20,6 +20,7 @@ export const STATUS: Record<ErrorType, number> = {
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
+  BAD_REQUEST: 400,
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'

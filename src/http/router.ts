@@ -1,5 +1,6 @@
 /** Router: exact paths plus `:param` segments, with a per-route check that runs before the method check (spec §2). */
 import { AppError } from '../errors.ts'
+import { quotePath } from './target.ts'
 
 export type Params = Record<string, string>
 
@@ -54,11 +55,11 @@ export function createRouter<C>(routes: Route<C>[]): Router<C> {
   return {
     resolve(method, path) {
       const found = match(path)
-      if (!found) throw new AppError('NOT_FOUND', `no such endpoint: ${path.length > 200 ? path.slice(0, 200) + '…' : path}`)
+      if (!found) throw new AppError('NOT_FOUND', `no such endpoint: ${quotePath(path)}`)
       const { compiled, params } = found
       compiled.route.check?.(params)
       const handler = compiled.route.methods[method]
-      if (!handler) throw new AppError('METHOD_NOT_ALLOWED', `${path} accepts ${compiled.allow}`, { Allow: compiled.allow })
+      if (!handler) throw new AppError('METHOD_NOT_ALLOWED', `${quotePath(path)} accepts ${compiled.allow}`, { Allow: compiled.allow })
       return { handler, params, route: compiled.route.path }
     },
   }

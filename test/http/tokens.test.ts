@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose'
 import { register, request, type ApiResponse } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
+import { openSocket } from '../support/socket.ts'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 const SECRET = 'x'.repeat(32)
@@ -210,6 +211,34 @@ test('a token with an exp in the past is rejected', async () => {
   const alice = await register(server.url, 'alice')
   const now = Math.floor(Date.now() / 1000)
   const token = await sign({ sub: String(alice.user.id), name: 'alice' }, { iat: now - 7200, exp: now - 60 })
+  await expectRefusedEverywhere(server.url, `Bearer ${token}`)
+})
+
+test('a correctly signed token that lives longer than TOKEN_TTL (exp − iat) is refused, on HTTP and WebSocket', async () => {
+  // Someone who read the signing secret could mint a token valid for years; the server only ever
+  // issues TOKEN_TTL-long ones, so anything longer is not one of its own.
+  await using server = await startTestServer({ config: { jwtSecret: SECRET, tokenTtlSeconds: 3600 } })
+  const alice = await register(server.url, 'alice')
+  const now = Math.floor(Date.now() / 1000)
+  const exact = await sign({ sub: String(alice.user.id), name: 'alice' }, { iat: now, exp: now + 3600 })
+  expect((await me(server.url, `Bearer ${exact}`)).status).toBe(200)
+  const long = await sign({ sub: String(alice.user.id), name: 'alice' }, { iat: now, exp: now + 3601 })
+  await expectRefusedEverywhere(server.url, `Bearer ${long}`)
+  const years = await sign({ sub: String(alice.user.id), name: 'alice' }, { iat: now - 60, exp: now + 10 * 365 * DAY })
+  await expectRefusedEverywhere(server.url, `Bearer ${years}`)
+  const socket = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [years])
+  expect((await socket.next('error')).error?.type).toBe('TOKEN_INVALID')
+  expect((await socket.closed).code).toBe(4001)
+})
+
+test('a token without iat is refused', async () => {
+  await using server = await startTestServer({ config: { jwtSecret: SECRET } })
+  const alice = await register(server.url, 'alice')
+  const now = Math.floor(Date.now() / 1000)
+  const token = await new SignJWT({ sub: String(alice.user.id), name: 'alice' })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setExpirationTime(now + 60)
+    .sign(new TextEncoder().encode(SECRET))
   await expectRefusedEverywhere(server.url, `Bearer ${token}`)
 })
 

@@ -26,16 +26,22 @@ export interface TestServerOptions {
   /** Reuse a data dir (for restart tests); it is then not deleted on stop. */
   dir?: string
   now?: () => number
+  /** Receives every log line (at config.logLevel, which then defaults to debug). */
+  onLog?: (line: string) => void
 }
 
 /** Cheap argon2 for tests: same algorithm and code path, lower cost (never a stub). */
 export const TEST_ARGON2 = { argon2MemoryKib: 64, argon2Iterations: 1 }
 
+/** Tests sign up many users from 127.0.0.1; those about the sign-up limit set their own. */
+export const TEST_SIGNUP_LIMIT = { signupLimitPerAddress: 1_000_000 }
+
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'chat-test-'))
-  const config = defineConfig({ port: 0, host: '127.0.0.1', database: join(dir, 'chat.db'), logLevel: 'silent', ...TEST_ARGON2, ...opts.config })
+  const logLevel = opts.onLog ? 'debug' : 'silent'
+  const config = defineConfig({ port: 0, host: '127.0.0.1', database: join(dir, 'chat.db'), logLevel, ...TEST_ARGON2, ...TEST_SIGNUP_LIMIT, ...opts.config })
   const store = await openStore(config.database)
-  const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat), opts.now)
+  const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat, opts.onLog), opts.now)
   const running = startServer(app)
   const port = running.server.port
   let stopped = false
