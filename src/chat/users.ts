@@ -69,7 +69,9 @@ function userExists(): AppError {
  * the next successful login, so stored hashes converge on the cost of the stand-in (docs/SECURITY.md).
  */
 export async function logIn(deps: AccountDeps, { username, secret }: Credentials, address: string): Promise<{ token: string; user: User }> {
-  const key = usernameKey(username)
+  // The database reads a lone surrogate as U+FFFD, so "a\ud800" finds the account "a\ufffd": the
+  // limiter must see the same name, or each surrogate would open a fresh per-username budget.
+  const key = usernameKey(username.toWellFormed())
   const { perUser, perAddress } = deps.loginLimits
   const attempt = await takeAll([
     { limiter: perUser, key },

@@ -210,6 +210,16 @@ test('the per-username limit counts "Alice" and "alice" as one name', async () =
   expectRateLimited(await logIn(server.url, { username: 'aLiCe', secret: 'pw' }))
 })
 
+test('lone surrogates in the username do not open new per-username budgets for an account with U+FFFD', async () => {
+  // The database reads "a\ud800" as "a\ufffd" (a lone surrogate has no UTF-8 form), so both reach the
+  // same account and must count as one name; else each of 2 048 surrogates would be a fresh budget.
+  await using server = await startTestServer({ config: { loginLimitPerUser: 3, loginLimitPerAddress: 100 } })
+  await signUp(server.url, 'a\ufffd', 'pw')
+  for (const username of ['a\ud800', 'a\udbff', 'a\udfff']) await logIn(server.url, { username, secret: 'wrong' })
+  expectRateLimited(await logIn(server.url, { username: 'a\udc00', secret: 'wrong' }))
+  expectRateLimited(await logIn(server.url, { username: 'a\ufffd', secret: 'pw' }))
+})
+
 test('the per-username limit leaves other usernames alone', async () => {
   await using server = await startTestServer({ config: { loginLimitPerUser: 3, loginLimitPerAddress: 100 } })
   await signUp(server.url, 'alice', 'pw')
