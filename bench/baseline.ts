@@ -8,11 +8,7 @@
  * Env: PORT, DATABASE, JWT_SECRET. Listens on 127.0.0.1 only.
  */
 import { Database } from 'bun:sqlite'
-
-interface User {
-  id: number
-  username: string
-}
+import { isRoomName, LIMITS, type Message, type ServerFrame, type User } from '../src/protocol.ts'
 
 interface Data {
   room: string
@@ -40,7 +36,7 @@ db.exec('CREATE INDEX IF NOT EXISTS messages_room_id ON messages (room, id)')
 const insert = db.prepare<unknown, [string, number, string, string, string | null, number]>(
   'INSERT INTO messages (room, user_id, username, text, nonce, created_at) VALUES (?, ?, ?, ?, ?, ?)',
 )
-const recent = db.prepare<Row, [string]>('SELECT * FROM messages WHERE room = ? ORDER BY id DESC LIMIT 50')
+const recent = db.prepare<Row, [string]>(`SELECT * FROM messages WHERE room = ? ORDER BY id DESC LIMIT ${LIMITS.HISTORY_SIZE}`)
 
 const secret = process.env.JWT_SECRET ?? 'baseline secret, at least 32 bytes long'
 
@@ -54,8 +50,8 @@ function verify(token: string): User | null {
   return { id: Number(claims.sub), username: claims.name }
 }
 
-function toMessage(r: Row) {
-  const m: Record<string, unknown> = {
+function toMessage(r: Row): Message {
+  const m: Message = {
     id: r.id,
     room: r.room,
     user: { id: r.user_id, username: r.username },
@@ -66,7 +62,7 @@ function toMessage(r: Row) {
   return m
 }
 
-const PONG = JSON.stringify({ type: 'pong', error: null, data: null })
+const PONG = JSON.stringify({ type: 'pong', error: null, data: null } satisfies ServerFrame)
 
 const server = Bun.serve<Data>({
   hostname: '127.0.0.1',
@@ -74,9 +70,8 @@ const server = Bun.serve<Data>({
   fetch(req, server) {
     const path = new URL(req.url).pathname
     if (path === '/healthz') return Response.json({ error: null, data: { status: 'ok' } })
-    const match = /^\/api\/v1\/rooms\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/messages\/ws$/.exec(path)
-    if (!match) return new Response(null, { status: 404 })
-    const room = match[1]!
+    const room = /^\/api\/v1\/rooms\/([^/]+)\/messages\/ws$/.exec(path)?.[1]
+    if (room === undefined || !isRoomName(room)) return new Response(null, { status: 404 })
     const token = req.headers.get('sec-websocket-protocol')?.split(',')[0]?.trim()
     const user = token ? verify(token) : null
     if (token && !user) return new Response(null, { status: 401 })
@@ -89,7 +84,13 @@ const server = Bun.serve<Data>({
       const { room, topic, user } = ws.data
       ws.subscribe(topic)
       const history = recent.all(room).reverse().map(toMessage)
-      ws.send(JSON.stringify({ type: 'welcome', error: null, data: { room, user, readOnly: user === null, members: [], history, truncated: false } }))
+      ws.send(
+        JSON.stringify({
+          type: 'welcome',
+          error: null,
+          data: { room, user, readOnly: user === null, members: [], history, truncated: false },
+        } satisfies ServerFrame),
+      )
     },
     message(ws, raw) {
       if (typeof raw !== 'string') return
@@ -99,9 +100,9 @@ const server = Bun.serve<Data>({
       if (!user || typeof frame.text !== 'string') return
       const createdAt = Date.now()
       const { lastInsertRowid } = insert.run(room, user.id, user.username, frame.text, frame.nonce ?? null, createdAt)
-      const message: Record<string, unknown> = { id: Number(lastInsertRowid), room, user, text: frame.text, ts: new Date(createdAt).toISOString() }
+      const message: Message = { id: Number(lastInsertRowid), room, user, text: frame.text, ts: new Date(createdAt).toISOString() }
       if (frame.nonce !== undefined) message.nonce = frame.nonce
-      server.publish(topic, JSON.stringify({ type: 'message', error: null, data: message }))
+      server.publish(topic, JSON.stringify({ type: 'message', error: null, data: message } satisfies ServerFrame))
     },
   },
 })

@@ -40,6 +40,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { CLOSE, type ClientFrame, type ServerFrame } from '../src/protocol.ts'
 import { startChildServer, type ChildServer } from '../test/support/child-server.ts'
 
 const MiB = 1024 * 1024
@@ -154,14 +155,14 @@ async function runWave(server: ChildServer, accounts: Account[], wave: number, c
         sawWelcome = true
         welcomed.resolve()
         if (posts) {
-          ws.send(JSON.stringify({ type: 'message', text: `soak ${nonce}`, nonce }))
+          ws.send(JSON.stringify({ type: 'message', text: `soak ${nonce}`, nonce } satisfies ClientFrame))
           posted++
         }
         return
       }
       // Cheap filter first: only this client's own copy needs parsing.
       if (posts && text.includes(`"nonce":"${nonce}"`)) {
-        const frame = JSON.parse(text)
+        const frame = JSON.parse(text) as ServerFrame
         if (frame.type === 'message' && frame.data.user.id === account.userId && frame.data.nonce === nonce && ++echoed === expectedPosters) allEchoed.resolve()
       }
     }
@@ -184,7 +185,7 @@ async function runWave(server: ChildServer, accounts: Account[], wave: number, c
 
   sockets.forEach((ws, i) => {
     if (i % 10 === 9) (ws as WebSocket & { terminate(): void }).terminate()
-    else ws.close(1000)
+    else ws.close(CLOSE.NORMAL.code)
   })
   await within(Promise.all(closed), 15_000, [])
   return { posted, echoed, lost, connectFailures, ms: performance.now() - started }

@@ -1,122 +1,185 @@
-/** The running server's dependencies, built once by main (or a test) and passed down to routes. */
+/**
+ * The composition root: builds every part once, in dependency order, choosing the broker and the
+ * limiters together from the config (alone: in memory; with REDIS_URL: Redis), and owns the start
+ * and the shutdown order. Nothing else constructs a part or reaches into another's.
+ */
+import type { Server, WebSocketHandler } from 'bun'
 import { createPasswordHasher } from './auth/passwords.ts'
 import { MessageBuckets, SlidingWindow, type AttemptLimiter, type MessageLimiter } from './auth/rate-limit.ts'
 import { RedisMessageBuckets, RedisSlidingWindow } from './auth/redis-limits.ts'
-import { createTokenService, resolveJwtSecret, type TokenService } from './auth/tokens.ts'
+import { createTokenService, resolveJwtSecret } from './auth/tokens.ts'
 import { createCursorSigner } from './chat/cursor.ts'
-import { createPoster, type Poster } from './chat/messages.ts'
-import { createRoomLister, type RoomLister } from './chat/room-list.ts'
+import { createPoster } from './chat/messages.ts'
+import { createRoomLister } from './chat/room-list.ts'
 import { rekeyUsernames } from './chat/usernames.ts'
 import type { AccountDeps } from './chat/users.ts'
 import type { Config } from './config.ts'
+import type { RequestContext } from './http/context.ts'
+import { createRoutes } from './http/routes.ts'
+import type { Router } from './http/router.ts'
 import type { Logger } from './log.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { CLOSE } from './protocol.ts'
 import { settingFailure } from './startup.ts'
 import type { Store } from './store/store.ts'
+import type { WebClient } from './web/serve.ts'
+import { Admission } from './ws/admission.ts'
 import { createLocalBroker, type Broker } from './ws/broker.ts'
 import { Hub } from './ws/hub.ts'
+import { Presence } from './ws/presence.ts'
 import { createRedisBroker } from './ws/redis-broker.ts'
+import { createResponder } from './ws/respond.ts'
+import type { SocketData } from './ws/socket-data.ts'
+import { createSocketHandler } from './ws/socket.ts'
+import { startSweeper } from './ws/sweeper.ts'
 
 export interface App {
   config: Config
-  store: Store
   log: Logger
-  tokens: TokenService
-  accounts: AccountDeps
-  hub: Hub
-  /** Local alone; Redis when REDIS_URL is set (several instances). */
-  broker: Broker
-  poster: Poster
-  /** GET /api/v1/rooms, a page at a time. */
-  roomList: RoomLister
-  messageLimiter: MessageLimiter
   metrics: Metrics
-  /** Set once shutdown begins: new messages are no longer accepted. */
-  shuttingDown: boolean
+  store: Store
+  /** Read by tests and the metrics scrape: the sockets and rooms of this process. */
+  hub: Hub
+  router: Router<RequestContext>
+  /** The web client's bundle (GET / and its assets). */
+  web: WebClient
+  websocket: WebSocketHandler<SocketData>
+  /** The server is listening: its topics carry the rooms' frames from now on, and the sweeper runs. */
+  start(server: Server<SocketData>): void
+  /**
+   * Clean shutdown (spec §3), once the server has stopped accepting: store and publish what is in
+   * flight, close every socket with 1001, leave the cluster, then `closeConnections` (the server's
+   * last requests) and only then the database.
+   */
+  stop(closeConnections: () => Promise<void>): Promise<void>
+}
+
+export interface AppOptions {
+  /** The web client's bundle, loaded by main (GET /). */
+  web: WebClient
   /** Epoch ms; injected by tests that need to move time. */
-  now: () => number
+  now?: () => number
+  /** How long a delivery waits for an earlier message from another instance (sequencer.ts). */
+  catchUpMs?: number
 }
 
 const MINUTE_MS = 60_000
 const HOUR_MS = 60 * MINUTE_MS
+/** Sockets that have not closed this long after the 1001 are left to the server's own stop. */
+const SHUTDOWN_GRACE_MS = 2000
 
-export async function createApp(config: Config, store: Store, log: Logger, now: () => number = Date.now): Promise<App> {
+interface Limits {
+  login: AccountDeps['loginLimits']
+  signup: AttemptLimiter
+  messages: MessageLimiter
+}
+
+/** The broker and the limiters, chosen together: Redis for a cluster, memory alone. */
+async function createCluster(config: Config, log: Logger, presence: Presence, now: () => number): Promise<{ broker: Broker; limits: Limits }> {
+  if (!config.redisUrl) {
+    return {
+      broker: createLocalBroker(presence),
+      limits: {
+        login: {
+          perUser: new SlidingWindow(config.loginLimitPerUser, MINUTE_MS, now),
+          perAddress: new SlidingWindow(config.loginLimitPerAddress, MINUTE_MS, now),
+        },
+        signup: new SlidingWindow(config.signupLimitPerAddress, HOUR_MS, now),
+        messages: new MessageBuckets(config.messageRate, config.messageBurst, now),
+      },
+    }
+  }
+  const ttlMs = config.instanceTtlSeconds * 1000
+  const broker = await createRedisBroker({
+    url: config.redisUrl,
+    log,
+    instanceTtlMs: ttlMs,
+    heartbeatMs: ttlMs / 5,
+    startupTimeoutMs: config.startupTimeoutSeconds * 1000,
+  }).catch((err: unknown) => {
+    throw settingFailure('cannot connect to', 'redisUrl', config.redisUrl, err, { valueAtFault: false })
+  })
+  const { redis } = broker
+  return {
+    broker,
+    limits: {
+      login: {
+        perUser: new RedisSlidingWindow(redis, 'login-user', config.loginLimitPerUser, MINUTE_MS, log, now),
+        perAddress: new RedisSlidingWindow(redis, 'login-address', config.loginLimitPerAddress, MINUTE_MS, log, now),
+      },
+      signup: new RedisSlidingWindow(redis, 'signup-address', config.signupLimitPerAddress, HOUR_MS, log, now),
+      messages: new RedisMessageBuckets(redis, config.messageRate, config.messageBurst, log, now),
+    },
+  }
+}
+
+export async function createApp(config: Config, store: Store, log: Logger, { web, now = Date.now, catchUpMs }: AppOptions): Promise<App> {
   // Before anything is served: a login must find every account under the current username key.
   await rekeyUsernames(store, log)
   // Shared by every instance, so a room-list cursor made by one is good on the others.
   const secret = await resolveJwtSecret(config.jwtSecret, store)
   const tokens = createTokenService({ secret, ttlSeconds: config.tokenTtlSeconds, store, now })
-  // Read at scrape time only, when `hub` exists.
-  const metrics = createMetrics(() => hub.counts())
-  const hub = new Hub({
+  const presence = new Presence()
+  const { broker, limits } = await createCluster(config, log, presence, now)
+  const metrics = createMetrics()
+  const hub = new Hub({ store, broker, presence, log, metrics, historySize: config.historySize, resumeMax: config.resumeMax, catchUpMs })
+  metrics.countConnections(() => hub.counts())
+  const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress)
+  const respond = createResponder(log, metrics)
+  // A committed message goes to this instance's sockets and to the other instances; the sequencer orders both roads.
+  const poster = createPoster(
     store,
-    log,
-    metrics,
+    (committed) => {
+      hub.deliver(committed.message, committed.after)
+      broker.publish(committed)
+    },
     now,
-    historySize: config.historySize,
-    resumeMax: config.resumeMax,
-    maxConnections: config.maxConnections,
-    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
-    slowConsumerBytes: config.slowConsumerBytes,
-  })
-
-  let broker: Broker
-  let loginLimits: AccountDeps['loginLimits']
-  let signupLimit: AttemptLimiter
-  let messageLimiter: MessageLimiter
-  if (config.redisUrl) {
-    const ttlMs = config.instanceTtlSeconds * 1000
-    const redisBroker = await createRedisBroker({
-      url: config.redisUrl,
-      hub,
-      store,
-      log,
-      instanceTtlMs: ttlMs,
-      heartbeatMs: ttlMs / 5,
-      startupTimeoutMs: config.startupTimeoutSeconds * 1000,
-    }).catch((err: unknown) => {
-      throw settingFailure('cannot connect to', 'redisUrl', config.redisUrl, err, { valueAtFault: false })
-    })
-    const { redis } = redisBroker
-    broker = redisBroker
-    loginLimits = {
-      perUser: new RedisSlidingWindow(redis, 'login-user', config.loginLimitPerUser, MINUTE_MS, log, now),
-      perAddress: new RedisSlidingWindow(redis, 'login-address', config.loginLimitPerAddress, MINUTE_MS, log, now),
-    }
-    signupLimit = new RedisSlidingWindow(redis, 'signup-address', config.signupLimitPerAddress, HOUR_MS, log, now)
-    messageLimiter = new RedisMessageBuckets(redis, config.messageRate, config.messageBurst, log, now)
-  } else {
-    broker = createLocalBroker(hub)
-    loginLimits = {
-      perUser: new SlidingWindow(config.loginLimitPerUser, MINUTE_MS, now),
-      perAddress: new SlidingWindow(config.loginLimitPerAddress, MINUTE_MS, now),
-    }
-    signupLimit = new SlidingWindow(config.signupLimitPerAddress, HOUR_MS, now)
-    messageLimiter = new MessageBuckets(config.messageRate, config.messageBurst, now)
-  }
-  hub.broker = broker
-
+  )
   const accounts: AccountDeps = {
     store,
     tokens,
     passwords: createPasswordHasher({ memoryKib: config.argon2MemoryKib, iterations: config.argon2Iterations }),
-    loginLimits,
-    signupLimit,
+    loginLimits: limits.login,
+    signupLimit: limits.signup,
     hideUserNotFound: config.hideUserNotFound,
   }
+  const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
+  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web })
+  const websocket = createSocketHandler({
+    hub,
+    admission,
+    poster,
+    messageLimiter: limits.messages,
+    respond,
+    log,
+    maxTextLength: config.maxTextLength,
+    messageRate: config.messageRate,
+    slowConsumerBytes: config.slowConsumerBytes,
+    idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
+  })
+
+  let stopSweeper = () => {}
   return {
     config,
-    store,
     log,
-    tokens,
-    accounts,
-    hub,
-    broker,
-    poster: createPoster(store, broker, now),
-    roomList: createRoomLister(store, broker, createCursorSigner(secret, 'rooms')),
-    messageLimiter,
     metrics,
-    shuttingDown: false,
-    now,
+    store,
+    hub,
+    router,
+    web,
+    websocket,
+    start(server) {
+      hub.bind(server)
+      stopSweeper = startSweeper({ sockets: () => hub.all(), respond, slowConsumerBytes: config.slowConsumerBytes, now })
+    },
+    async stop(closeConnections) {
+      await poster.close()
+      for (const ws of hub.all()) respond.shut(ws, CLOSE.SHUTDOWN)
+      await Promise.race([hub.whenEmpty(), Bun.sleep(SHUTDOWN_GRACE_MS)])
+      stopSweeper()
+      await broker.close()
+      await closeConnections()
+      await store.close()
+    },
   }
 }

@@ -1,4 +1,5 @@
 /** Settings: one table drives environment variables, CLI flags, --help and the README's settings table. */
+import { LIMITS } from './protocol.ts'
 import { redactUrl } from './redact.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
@@ -291,7 +292,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'historySize',
     env: 'HISTORY_SIZE',
     flag: '--history-size',
-    default: 50,
+    default: LIMITS.HISTORY_SIZE,
     parse: toInt(0, 1000),
     accepts: 'a whole number 0-1000',
     help: 'messages in welcome.history without ?since=',
@@ -300,7 +301,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'resumeMax',
     env: 'RESUME_MAX',
     flag: '--resume-max',
-    default: 500,
+    default: LIMITS.RESUME_MAX,
     parse: toInt(1, 10_000),
     accepts: 'a whole number 1-10000',
     help: 'most messages in welcome.history with ?since=',
@@ -309,7 +310,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'maxTextLength',
     env: 'MAX_TEXT_LENGTH',
     flag: '--max-text-length',
-    default: 4000,
+    default: LIMITS.TEXT_MAX_LENGTH,
     parse: toInt(1, 16_000),
     accepts: 'a whole number 1-16000',
     help: 'longest message text, in Unicode code points',

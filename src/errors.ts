@@ -1,26 +1,7 @@
 /** AppError and the spec's error codes: domain code throws these, one place per transport renders them. */
+import type { ErrorType } from './protocol.ts'
 
-/** Every `error.type` a client can see (spec §2, §3). Nothing else goes on the wire. */
-export type ErrorType =
-  | 'BAD_BINDING'
-  | 'BAD_USERNAME'
-  | 'BAD_PASSWORD'
-  | 'USER_EXISTS'
-  | 'USER_NOT_FOUND'
-  | 'PASSWORD_MATCH_FAILED'
-  | 'RATE_LIMITED'
-  | 'ROOM_INVALID'
-  | 'UPGRADE_REQUIRED'
-  | 'BAD_QUERY'
-  | 'TOKEN_INVALID'
-  | 'TOKEN_EXPIRED'
-  | 'MESSAGE_INVALID'
-  | 'UNAVAILABLE'
-  | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'INTERNAL'
-  | 'BAD_REQUEST'
+export type { ErrorType }
 
 export class AppError extends Error {
   constructor(

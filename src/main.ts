@@ -6,6 +6,8 @@ import { createLogger } from './log.ts'
 import { startServer } from './server.ts'
 import { describeStartupFailure } from './startup.ts'
 import { describeExposure, openStore } from './store/open.ts'
+import page from './web/index.html'
+import { loadWebClient } from './web/serve.ts'
 
 async function main(): Promise<void> {
   let request
@@ -26,7 +28,9 @@ async function main(): Promise<void> {
     const store = await openStore(config.database, config.startupTimeoutSeconds * 1000)
     const exposure = describeExposure(config.database)
     if (exposure) log.warn(exposure)
-    running = startServer(await createApp(config, store, log))
+    // The web client (spec §2 `GET /`): embedded in a compiled binary, bundled in memory from source.
+    const web = await loadWebClient(page)
+    running = startServer(await createApp(config, store, log, { web }))
   } catch (err) {
     // Like a bad setting, a plain line on stderr: it must be seen whatever LOG_LEVEL says.
     console.error(`chat-server: ${describeStartupFailure(err, config)}`)

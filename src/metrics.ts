@@ -16,10 +16,12 @@ export interface Metrics {
   messagesDelivered: Counter
   framesRejected: Counter<'reason'>
   logins: Counter<'result'>
+  /** The connection gauges read `counts` at scrape time, so they cost nothing per event. */
+  countConnections(counts: () => ConnectionCounts): void
 }
 
-/** `counts` is read at scrape time, so the gauges cost nothing per event. */
-export function createMetrics(counts: () => ConnectionCounts): Metrics {
+export function createMetrics(): Metrics {
+  let counts: () => ConnectionCounts = () => ({ authenticated: 0, readOnly: 0, rooms: 0 })
   const registry = new Registry()
   // The event-loop lag monitor's default 10 ms timer alone costs ~1 % of a core on an idle server; 100 ms still catches stalls.
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 })
@@ -73,5 +75,8 @@ export function createMetrics(counts: () => ConnectionCounts): Metrics {
       registers,
     }),
     logins: new Counter({ name: 'chat_logins_total', help: 'Login attempts by result', labelNames: ['result'], registers }),
+    countConnections(source) {
+      counts = source
+    },
   }
 }

@@ -1,48 +1,19 @@
-/** Bun.serve: routing, the one place that turns errors into HTTP responses, request logs, shutdown. */
+/** Bun.serve: the one place that turns errors into HTTP responses, the request log, and the server's part of shutdown. */
 import type { Server } from 'bun'
 import type { App } from './app.ts'
-import { checkRoomName } from './chat/rooms.ts'
 import { AppError, ClientGone, INTERNAL_MESSAGE } from './errors.ts'
 import type { RequestContext } from './http/context.ts'
-import { getHealth, getMetrics } from './http/health.ts'
-import { getMessages, getRooms, upgradeRoom } from './http/rooms.ts'
-import { createRouter } from './http/router.ts'
 import { fail } from './http/respond.ts'
 import { quotePath, readTarget, type RequestTarget } from './http/target.ts'
-import { postLogin, postToken } from './http/sessions.ts'
-import { getMe, postUsers } from './http/users.ts'
-import page from './web/index.html'
-import { loadWebClient } from './web/serve.ts'
-import { CLOSE } from './ws/close-codes.ts'
-import { createSocketHandler, type SocketData } from './ws/socket.ts'
-
-const checkRoom = (params: Record<string, string>) => checkRoomName(params.room!)
-
-// The web client (spec §2 `GET /`): bundled once per process, embedded in a compiled binary.
-const webClient = await loadWebClient(page)
-const getWebClient = () => webClient.index()
-
-const router = createRouter<RequestContext>([
-  { path: '/api/v1/users', methods: { POST: postUsers } },
-  { path: '/api/v1/users/me', methods: { GET: getMe } },
-  { path: '/api/v1/login', methods: { POST: postLogin } },
-  { path: '/api/v1/token', methods: { POST: postToken } },
-  { path: '/api/v1/rooms', methods: { GET: getRooms } },
-  { path: '/api/v1/rooms/:room/messages', check: checkRoom, methods: { GET: getMessages } },
-  { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, methods: { GET: upgradeRoom } },
-  { path: '/healthz', methods: { GET: getHealth } },
-  { path: '/metrics', methods: { GET: getMetrics } },
-  // Served by Bun's static routes below; listed here so other methods get 405 with Allow.
-  { path: '/', methods: { GET: getWebClient, HEAD: getWebClient } },
-])
+import type { SocketData } from './ws/socket-data.ts'
 
 export interface RunningServer {
   server: Server<SocketData>
   /** http://host:port, with the real port when started on port 0. */
   url: string
   /**
-   * Clean shutdown (spec §3): stop accepting, let in-flight messages be stored and broadcast,
-   * close every socket with 1001, then close the database.
+   * Clean shutdown (spec §3): stop accepting, then the app's order (app.ts stop): in-flight messages
+   * stored and broadcast, every socket closed with 1001, the last connections, the database.
    */
   stop(): Promise<void>
 }
@@ -57,7 +28,7 @@ function clientAddress(req: Request, server: Server<SocketData>, trustProxy: boo
 }
 
 export function startServer(app: App): RunningServer {
-  const { config, log } = app
+  const { config, log, router } = app
 
   /** The route's response (undefined after a WebSocket upgrade), with the route pattern for metrics. */
   async function handle(
@@ -69,7 +40,7 @@ export function startServer(app: App): RunningServer {
     try {
       const resolved = router.resolve(req.method, target.path)
       route = resolved.route
-      const ctx: RequestContext = { app, server, address: clientAddress(req, server, config.trustProxy), query: target.query }
+      const ctx: RequestContext = { server, address: clientAddress(req, server, config.trustProxy), query: target.query }
       return { res: await resolved.handler(req, ctx, resolved.params), route }
     } catch (err) {
       if (err instanceof AppError) return { res: fail(err.type, err.message, err.headers), route }
@@ -95,7 +66,7 @@ export function startServer(app: App): RunningServer {
     reusePort: config.reusePort,
     // The page and its assets, GET and HEAD only, with security headers; everything else reaches fetch.
     // These static routes bypass fetch, so they are not in the request log or the HTTP metrics.
-    routes: webClient.routes(),
+    routes: app.web.routes(),
     async fetch(req, server) {
       const started = performance.now()
       const target = readTarget(req.url)
@@ -116,9 +87,9 @@ export function startServer(app: App): RunningServer {
       log.error('unhandled error in Bun.serve', { err })
       return fail('INTERNAL', INTERNAL_MESSAGE)
     },
-    websocket: createSocketHandler(app),
+    websocket: app.websocket,
   })
-  app.hub.attach(server)
+  app.start(server)
 
   let stopping: Promise<void> | undefined
   return {
@@ -126,14 +97,8 @@ export function startServer(app: App): RunningServer {
     url: `http://${server.hostname === '0.0.0.0' ? '127.0.0.1' : server.hostname}:${server.port}`,
     stop() {
       stopping ??= (async () => {
-        app.shuttingDown = true
         server.stop(false)
-        await app.poster.drain()
-        await app.hub.closeAll(CLOSE.SHUTDOWN, 2000)
-        app.hub.detach()
-        await app.broker.close()
-        await server.stop(true)
-        await app.store.close()
+        await app.stop(() => server.stop(true))
       })()
       return stopping
     },

@@ -10,9 +10,8 @@
  */
 import { AppError } from '../errors.ts'
 import type { RoomActivity, Store } from '../store/store.ts'
-import type { Broker } from '../ws/broker.ts'
 import type { CursorSigner } from './cursor.ts'
-import { isRoomName } from './rooms.ts'
+import { isRoomName } from '../protocol.ts'
 
 export interface RoomSummary {
   name: string
@@ -30,6 +29,14 @@ export interface RoomPage {
 /** Where a page starts: below a newest-message id (rooms with messages), or past a name (rooms without). */
 type Position = { below: number | undefined } | { past: string }
 
+/** Who is present where, cluster-wide (the broker answers it; declared here so the domain doesn't import the transport). */
+export interface PresenceCounts {
+  /** Rooms with logged-in users, and how many. */
+  occupiedRooms(): Promise<{ name: string; members: number }[]>
+  /** How many logged-in users are present in each of `rooms`, in that order. */
+  countMembers(rooms: string[]): Promise<number[]>
+}
+
 /** Names looked up in the store at a time while searching presence for rooms without messages. */
 const NAME_BATCH = 200
 
@@ -41,7 +48,7 @@ export interface RoomLister {
   list(limit: number, cursor: string | undefined): Promise<RoomPage>
 }
 
-export function createRoomLister(store: Store, broker: Broker, signer: CursorSigner): RoomLister {
+export function createRoomLister(store: Store, presence: PresenceCounts, signer: CursorSigner): RoomLister {
   const encode = (position: Position) => signer.sign('below' in position ? `m${position.below}` : `n${position.past}`)
 
   function decode(cursor: string): Position {
@@ -54,7 +61,7 @@ export function createRoomLister(store: Store, broker: Broker, signer: CursorSig
 
   /** Up to `want` rooms with logged-in people and no messages, by name, after `past`. */
   async function quietRooms(past: string, want: number): Promise<RoomSummary[]> {
-    const occupied = (await broker.occupiedRooms()).filter((r) => r.name > past).sort((a, b) => (a.name < b.name ? -1 : 1))
+    const occupied = (await presence.occupiedRooms()).filter((r) => r.name > past).sort((a, b) => (a.name < b.name ? -1 : 1))
     const found: RoomSummary[] = []
     for (let i = 0; i < occupied.length && found.length < want; i += NAME_BATCH) {
       const batch = occupied.slice(i, i + NAME_BATCH)
@@ -65,7 +72,7 @@ export function createRoomLister(store: Store, broker: Broker, signer: CursorSig
   }
 
   async function withMembers(active: RoomActivity[]): Promise<RoomSummary[]> {
-    const members = await broker.countMembers(active.map((r) => r.room))
+    const members = await presence.countMembers(active.map((r) => r.room))
     return active.map((r, i) => ({ name: r.room, members: members[i]!, lastMessageId: r.lastMessageId }))
   }
 

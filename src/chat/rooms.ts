@@ -1,11 +1,6 @@
-/** Room names (spec §3): 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit, case-sensitive. */
+/** Room names (spec §3): the rule is the protocol's; refusing a bad one is the domain's. */
 import { AppError } from '../errors.ts'
-
-const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
-
-export function isRoomName(name: string): boolean {
-  return ROOM_NAME.test(name)
-}
+import { isRoomName } from '../protocol.ts'
 
 export function checkRoomName(name: string): void {
   if (!isRoomName(name)) throw new AppError('ROOM_INVALID', 'room names are 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit')

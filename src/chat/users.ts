@@ -3,10 +3,11 @@ import type { PasswordHasher } from '../auth/passwords.ts'
 import { takeAll, type AttemptLimiter } from '../auth/rate-limit.ts'
 import type { TokenService } from '../auth/tokens.ts'
 import { AppError } from '../errors.ts'
+import { LIMITS } from '../protocol.ts'
 import type { Store, User } from '../store/store.ts'
 import { checkUsername, usernameKey } from './usernames.ts'
 
-export const SECRET_MAX_BYTES = 1024
+export const SECRET_MAX_BYTES = LIMITS.SECRET_MAX_BYTES
 
 /**
  * Throws BAD_PASSWORD unless the secret can be hashed (spec §2: non-empty, at most 1024 UTF-8 bytes).

@@ -1,7 +1,8 @@
 /** Request bodies: capped at BODY_LIMIT_BYTES without reading past it, strict UTF-8, JSON objects only. */
 import { AppError, ClientGone } from '../errors.ts'
+import { LIMITS } from '../protocol.ts'
 
-export const BODY_LIMIT_BYTES = 16 * 1024
+export const BODY_LIMIT_BYTES = LIMITS.BODY_MAX_BYTES
 
 const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `request body must be at most ${BODY_LIMIT_BYTES} bytes`)
 const decoder = new TextDecoder('utf-8', { fatal: true })

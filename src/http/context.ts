@@ -1,10 +1,9 @@
-/** What every HTTP handler receives besides the request. */
+/** What every HTTP handler receives besides the request: the transport's facts, never the app. */
 import type { Server } from 'bun'
-import type { App } from '../app.ts'
-import type { SocketData } from '../ws/socket.ts'
+import type { SocketData } from '../ws/socket-data.ts'
 
 export interface RequestContext {
-  app: App
+  /** For the WebSocket upgrade. */
   server: Server<SocketData>
   /** The client's address: the TCP peer, or the first X-Forwarded-For entry with TRUST_PROXY (spec §3). */
   address: string

@@ -1,13 +1,22 @@
 /** /api/v1/rooms: the room list, REST history, and the WebSocket upgrade (spec §2, §3). */
+import type { TokenService } from '../auth/tokens.ts'
+import type { RoomLister } from '../chat/room-list.ts'
+import { checkRoomName } from '../chat/rooms.ts'
 import { AppError } from '../errors.ts'
-import type { Params } from './router.ts'
-import type { SocketData } from '../ws/socket.ts'
-import { CLOSE } from '../ws/close-codes.ts'
+import { CLOSE, LIMITS } from '../protocol.ts'
+import type { Store } from '../store/store.ts'
+import type { Admission } from '../ws/admission.ts'
+import { createSocketData, type Handover } from '../ws/socket-data.ts'
 import type { RequestContext } from './context.ts'
 import { ok } from './respond.ts'
+import type { Params, Route } from './router.ts'
 
-export const PAGE_DEFAULT = 50
-export const PAGE_MAX = 200
+export interface RoomRouteDeps {
+  store: Pick<Store, 'listMessages'>
+  roomList: RoomLister
+  tokens: Pick<TokenService, 'verify'>
+  admission: Admission
+}
 
 /** A query parameter as a whole number in [min, max]; absent → undefined; anything else → BAD_QUERY. */
 function intParam(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
@@ -18,63 +27,65 @@ function intParam(query: URLSearchParams, name: string, min: number, max: number
   return n
 }
 
-/** spec §2: `?limit=` 1-200 (default 50) and `?cursor=`, the previous page's opaque `next`. */
-export async function getRooms(_req: Request, ctx: RequestContext): Promise<Response> {
-  const limit = intParam(ctx.query, 'limit', 1, PAGE_MAX) ?? PAGE_DEFAULT
-  return ok(await ctx.app.roomList.list(limit, ctx.query.get('cursor') ?? undefined))
-}
+const checkRoom = (params: Params) => checkRoomName(params.room!)
 
-export async function getMessages(_req: Request, ctx: RequestContext, params: Params): Promise<Response> {
-  const before = intParam(ctx.query, 'before', 1, Number.MAX_SAFE_INTEGER)
-  const limit = intParam(ctx.query, 'limit', 1, PAGE_MAX) ?? PAGE_DEFAULT
-  const rows = await ctx.app.store.listMessages(params.room!, { before, limit: limit + 1 })
-  const hasMore = rows.length > limit
-  return ok({ messages: hasMore ? rows.slice(1) : rows, hasMore })
-}
-
-/**
- * The upgrade. The token is the first offered subprotocol and is echoed back (browsers drop a
- * connection whose offer is not echoed). A bad token or a full server still upgrades, then closes
- * with 4001 / 4029, so a client can tell those apart from a network failure (spec §3).
- */
-export async function upgradeRoom(req: Request, ctx: RequestContext, params: Params): Promise<Response | undefined> {
-  if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
-    throw new AppError('UPGRADE_REQUIRED', 'this endpoint speaks WebSocket: connect with new WebSocket(url, [token])', { Upgrade: 'websocket' })
-  }
-  const since = intParam(ctx.query, 'since', 0, Number.MAX_SAFE_INTEGER)
-  const offered = (req.headers.get('sec-websocket-protocol') ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean)
-  const token = offered[0]
-  const data: SocketData = {
-    room: params.room!,
-    user: null,
-    exp: undefined,
-    since,
-    address: ctx.address,
-    rejection: undefined,
-    reserved: false,
-    entered: false,
-    closing: false,
-    early: [],
-  }
-  if (token !== undefined) {
-    try {
-      const verified = await ctx.app.tokens.verify(token)
-      data.user = verified.user
-      data.exp = verified.exp
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err
-      data.rejection = { close: CLOSE.TOKEN_INVALID, error: err }
+export function roomRoutes({ store, roomList, tokens, admission }: RoomRouteDeps): Route<RequestContext>[] {
+  /**
+   * The upgrade. The token is the first offered subprotocol and is echoed back (browsers drop a
+   * connection whose offer is not echoed). A bad token or a full server still upgrades, then closes
+   * with 4001 / 4029, so a client can tell those apart from a network failure (spec §3).
+   */
+  async function upgrade(req: Request, ctx: RequestContext, params: Params): Promise<Response | undefined> {
+    if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new AppError('UPGRADE_REQUIRED', 'this endpoint speaks WebSocket: connect with new WebSocket(url, [token])', { Upgrade: 'websocket' })
     }
+    const since = intParam(ctx.query, 'since', 0, Number.MAX_SAFE_INTEGER)
+    const token = (req.headers.get('sec-websocket-protocol') ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .find(Boolean)
+    const handover: Handover = { room: params.room!, user: null, exp: undefined, since, address: ctx.address, refusal: undefined }
+    if (token !== undefined) {
+      try {
+        const verified = await tokens.verify(token)
+        handover.user = verified.user
+        handover.exp = verified.exp
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err
+        handover.refusal = { close: CLOSE.TOKEN_INVALID, error: err }
+      }
+    }
+    if (!handover.refusal && !admission.reserve(ctx.address)) handover.refusal = { close: CLOSE.CONNECTION_LIMIT }
+    const data = createSocketData(handover)
+    if (ctx.server.upgrade(req, { data, headers: token === undefined ? undefined : { 'Sec-WebSocket-Protocol': token } })) return undefined
+    if (!handover.refusal) admission.release(ctx.address)
+    throw new AppError('UPGRADE_REQUIRED', 'the WebSocket handshake was malformed', { Upgrade: 'websocket' })
   }
-  if (!data.rejection) {
-    data.reserved = ctx.app.hub.reserve(ctx.address)
-    if (!data.reserved) data.rejection = { close: CLOSE.CONNECTION_LIMIT }
-  }
-  const upgraded = ctx.server.upgrade(req, { data, headers: token === undefined ? undefined : { 'Sec-WebSocket-Protocol': token } })
-  if (upgraded) return undefined
-  if (data.reserved) ctx.app.hub.release(ctx.address)
-  throw new AppError('UPGRADE_REQUIRED', 'the WebSocket handshake was malformed', { Upgrade: 'websocket' })
+
+  return [
+    {
+      path: '/api/v1/rooms',
+      methods: {
+        // spec §2: `?limit=` 1-200 (default 50) and `?cursor=`, the previous page's opaque `next`.
+        async GET(_req, ctx) {
+          const limit = intParam(ctx.query, 'limit', 1, LIMITS.PAGE_MAX) ?? LIMITS.PAGE_DEFAULT
+          return ok(await roomList.list(limit, ctx.query.get('cursor') ?? undefined))
+        },
+      },
+    },
+    {
+      path: '/api/v1/rooms/:room/messages',
+      check: checkRoom,
+      methods: {
+        async GET(_req, ctx, params) {
+          const before = intParam(ctx.query, 'before', 1, Number.MAX_SAFE_INTEGER)
+          const limit = intParam(ctx.query, 'limit', 1, LIMITS.PAGE_MAX) ?? LIMITS.PAGE_DEFAULT
+          const rows = await store.listMessages(params.room!, { before, limit: limit + 1 })
+          const hasMore = rows.length > limit
+          return ok({ messages: hasMore ? rows.slice(1) : rows, hasMore })
+        },
+      },
+    },
+    { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, methods: { GET: upgrade } },
+  ]
 }

@@ -1,25 +1,40 @@
 /** /api/v1/login and /api/v1/token: getting a token with the password, and a fresh one with a valid token. */
-import { logIn } from '../chat/users.ts'
+import type { TokenService } from '../auth/tokens.ts'
+import { logIn, type AccountDeps } from '../chat/users.ts'
 import { AppError } from '../errors.ts'
+import type { Metrics } from '../metrics.ts'
 import { requireToken } from './bearer.ts'
 import { readCredentials } from './body.ts'
 import type { RequestContext } from './context.ts'
 import { ok } from './respond.ts'
+import type { Route } from './router.ts'
 
-export async function postLogin(req: Request, ctx: RequestContext): Promise<Response> {
-  const credentials = await readCredentials(req)
-  const { logins } = ctx.app.metrics
-  try {
-    const session = await logIn(ctx.app.accounts, credentials, ctx.address)
-    logins.inc({ result: 'success' })
-    return ok(session)
-  } catch (err) {
-    logins.inc({ result: err instanceof AppError && err.type === 'RATE_LIMITED' ? 'rate_limited' : 'failure' })
-    throw err
-  }
-}
-
-export async function postToken(req: Request, ctx: RequestContext): Promise<Response> {
-  const { user } = await requireToken(req, ctx)
-  return ok({ token: await ctx.app.tokens.issue(user), user })
+export function sessionRoutes({ accounts, tokens, metrics }: { accounts: AccountDeps; tokens: TokenService; metrics: Metrics }): Route<RequestContext>[] {
+  return [
+    {
+      path: '/api/v1/login',
+      methods: {
+        async POST(req, ctx) {
+          const credentials = await readCredentials(req)
+          try {
+            const session = await logIn(accounts, credentials, ctx.address)
+            metrics.logins.inc({ result: 'success' })
+            return ok(session)
+          } catch (err) {
+            metrics.logins.inc({ result: err instanceof AppError && err.type === 'RATE_LIMITED' ? 'rate_limited' : 'failure' })
+            throw err
+          }
+        },
+      },
+    },
+    {
+      path: '/api/v1/token',
+      methods: {
+        async POST(req) {
+          const { user } = await requireToken(req, tokens)
+          return ok({ token: await tokens.issue(user), user })
+        },
+      },
+    },
+  ]
 }

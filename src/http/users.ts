@@ -1,16 +1,21 @@
 /** /api/v1/users: sign-up, and the token's own account. */
-import { signUp } from '../chat/users.ts'
+import type { TokenService } from '../auth/tokens.ts'
+import { signUp, type AccountDeps } from '../chat/users.ts'
 import { requireToken } from './bearer.ts'
 import { readCredentials } from './body.ts'
 import type { RequestContext } from './context.ts'
 import { ok } from './respond.ts'
+import type { Route } from './router.ts'
 
-export async function postUsers(req: Request, ctx: RequestContext): Promise<Response> {
-  const user = await signUp(ctx.app.accounts, await readCredentials(req), ctx.address)
-  return ok(user, 201)
-}
-
-export async function getMe(req: Request, ctx: RequestContext): Promise<Response> {
-  const { user } = await requireToken(req, ctx)
-  return ok(user)
+export function userRoutes({ accounts, tokens }: { accounts: AccountDeps; tokens: TokenService }): Route<RequestContext>[] {
+  return [
+    {
+      path: '/api/v1/users',
+      methods: { POST: async (req, ctx) => ok(await signUp(accounts, await readCredentials(req), ctx.address), 201) },
+    },
+    {
+      path: '/api/v1/users/me',
+      methods: { GET: async (req) => ok((await requireToken(req, tokens)).user) },
+    },
+  ]
 }

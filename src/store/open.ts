@@ -1,7 +1,8 @@
 /** Picks the store for the DATABASE setting: a postgres:// URL or a SQLite file path. */
 import { settingFailure } from '../startup.ts'
 import { openPostgresStore } from './postgres.ts'
-import { describeSqliteExposure, openSqliteStore } from './sqlite.ts'
+import { describeSqliteExposure } from './sqlite-file.ts'
+import { openSqliteStore } from './sqlite.ts'
 import type { Store } from './store.ts'
 
 export function isPostgresUrl(database: string): boolean {

@@ -6,14 +6,11 @@ import { SQL } from 'bun'
 import { and, desc, eq, gt, inArray, lt, ne, notExists, sql as dsql, type SQL as Condition } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
-import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
-import { AppError } from '../errors.ts'
 import { waitForService } from '../startup.ts'
 import {
   toMessage,
   toMessageRow,
-  type Deliver,
-  type Message,
+  type Committed,
   type MessageQuery,
   type NewMessage,
   type RoomActivity,
@@ -22,43 +19,7 @@ import {
   type User,
   type UserRecord,
 } from './store.ts'
-
-const MIGRATIONS = readMigrations('postgres')
-
-/** Advisory lock keys: (class, id) pairs, so they can't collide with another application's single-key locks. */
-const LOCK_CLASS = 0x63686174 // "chat"
-const MIGRATION_LOCK = 1
-
-/** True for failures of the database connection rather than of the query: those become 503 UNAVAILABLE. */
-function isUnavailable(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof SQL.PostgresError) {
-      if (e.code !== 'ERR_POSTGRES_SERVER_ERROR') return true
-      // 08: connection exception; 57P0x: server shutting down / starting; 53300: too many connections.
-      return e.errno !== undefined && (e.errno.startsWith('08') || e.errno.startsWith('57P0') || e.errno === '53300')
-    }
-    if ('code' in e && typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ERR_POSTGRES_)/.test(e.code)) return true
-  }
-  return false
-}
-
-/** True when the database refused a write for a duplicate in a unique index (Drizzle wraps the error). */
-function isUniqueViolation(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof SQL.PostgresError) return e.errno === '23505'
-  }
-  return false
-}
-
-/** Runs a store call, turning a lost database into AppError UNAVAILABLE so clients get 503 and retry. */
-async function guard<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (err) {
-    if (isUnavailable(err)) throw new AppError('UNAVAILABLE', 'the database is not answering; try again shortly')
-    throw err
-  }
-}
+import { guard, isUnavailable, isUniqueViolation, LOCK_CLASS, migrate } from './postgres-connection.ts'
 
 /**
  * Connects and migrates. Given `startupTimeoutMs` (STARTUP_TIMEOUT), a database that is not up yet is
@@ -79,47 +40,51 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
 
   /**
    * Group commit per room, serialised across instances: an advisory lock on the room is held while
-   * the batch is inserted (one statement, committed) and delivered, so every instance publishes a
-   * room's messages in id order and subscribers never see them out of order.
+   * the batch is inserted, so a room's ids grow in commit order and each message learns the one
+   * committed before it (`after`) from the rooms row, updated in the same transaction. The lock is
+   * not held while anyone delivers: the sequencer orders deliveries by `after` (ws/sequencer.ts).
    */
-  const queues = new Map<string, { message: NewMessage; deliver: Deliver; resolve: (m: Message) => void; reject: (err: unknown) => void }[]>()
+  const queues = new Map<string, { message: NewMessage; resolve: (c: Committed) => void; reject: (err: unknown) => void }[]>()
   /** Rooms with a flush scheduled or running; the running flush picks up whatever queues meanwhile. */
   const active = new Set<string>()
+  /** Resolves when no flush is running (for close). */
+  let idle = Promise.withResolvers<void>()
+  idle.resolve()
 
   async function flushRoom(room: string): Promise<void> {
     try {
       for (let items = queues.get(room); items && items.length > 0; items = queues.get(room)) {
         queues.delete(room)
         try {
-          const inserted = await guard(() => insertLocked(room, items!))
-          items.forEach((item, i) => item.resolve(inserted[i]!))
+          const committed = await guard(() =>
+            insertLocked(
+              room,
+              items!.map((item) => item.message),
+            ),
+          )
+          items.forEach((item, i) => item.resolve(committed[i]!))
         } catch (err) {
           for (const item of items) item.reject(err)
         }
       }
     } finally {
       active.delete(room)
+      if (active.size === 0) idle.resolve()
     }
   }
 
-  async function insertLocked(room: string, items: { message: NewMessage; deliver: Deliver }[]): Promise<Message[]> {
+  async function insertLocked(room: string, batch: NewMessage[]): Promise<Committed[]> {
     const conn = await client.reserve()
     try {
       await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, hashtext(${room}))`
       try {
-        // What other instances committed before this batch: it must reach our sockets first.
-        const [head] = await conn`SELECT coalesce(max(id), 0) AS id FROM messages WHERE room = ${room}`
-        const before = Number(head.id)
-        const inserted = await drizzle({ client: conn, schema }).transaction(async (tx) => {
-          const rows = await tx
-            .insert(messages)
-            .values(items.map(({ message }) => toMessageRow(message)))
-            .returning()
+        return await drizzle({ client: conn, schema }).transaction(async (tx) => {
+          const [head] = await tx.select({ id: rooms.lastMessageId }).from(rooms).where(eq(rooms.name, room))
+          const rows = await tx.insert(messages).values(batch.map(toMessageRow)).returning()
           // RETURNING gives one row per VALUES row; identity values were drawn in that order.
           rows.sort((a, b) => a.id - b.id)
           const newest = rows.at(-1)!
-          // Same transaction as the messages; the guard keeps the row monotonic whatever the
-          // interleaving of instances: only a newer message moves it.
+          // The guard keeps the row monotonic whatever the interleaving: only a newer message moves it.
           await tx
             .insert(rooms)
             .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt })
@@ -128,12 +93,8 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
               set: { lastMessageId: dsql`excluded.last_message_id`, lastActiveAt: dsql`excluded.last_active_at` },
               setWhere: lt(rooms.lastMessageId, dsql`excluded.last_message_id`),
             })
-          return rows.map(toMessage)
+          return rows.map((row, i) => ({ message: toMessage(row), after: i === 0 ? Number(head?.id ?? 0) : rows[i - 1]!.id }))
         })
-        // Delivered together: each delivery's local part runs now, in id order, and the Redis publishes
-        // pipeline in that order on one connection; the lock is held until all of them are through.
-        await Promise.all(items.map((item, i) => item.deliver(inserted[i]!, i === 0 ? before : inserted[i - 1]!.id)))
-        return inserted
       } finally {
         await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, hashtext(${room}))`
       }
@@ -210,13 +171,14 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
         if (!row) throw new Error(`setting ${key} vanished after insert`)
         return row.value
       }),
-    insertMessage(m, deliver) {
-      const pending = Promise.withResolvers<Message>()
+    insertMessage(m) {
+      const pending = Promise.withResolvers<Committed>()
       const queue = queues.get(m.room)
-      const item = { message: m, deliver, resolve: pending.resolve, reject: pending.reject }
+      const item = { message: m, resolve: pending.resolve, reject: pending.reject }
       if (queue) queue.push(item)
       else queues.set(m.room, [item])
       if (!active.has(m.room)) {
+        if (active.size === 0) idle = Promise.withResolvers<void>()
         active.add(m.room)
         setImmediate(() => void flushRoom(m.room))
       }
@@ -251,25 +213,8 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
         await db.execute(dsql`SELECT 1`)
       }),
     async close() {
-      while (active.size > 0) await Bun.sleep(5)
+      await idle.promise
       await client.close({ timeout: 5 })
     },
-  }
-}
-
-/** Applies the embedded migrations once, even when several instances start together. */
-async function migrate(client: SQL): Promise<void> {
-  const conn = await client.reserve()
-  try {
-    await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, ${MIGRATION_LOCK})`
-    try {
-      const db = drizzle({ client: conn })
-      const internals = db as unknown as { dialect: { migrate(m: typeof MIGRATIONS, s: unknown, c: object): Promise<void> }; session: unknown }
-      await internals.dialect.migrate(MIGRATIONS, internals.session, {})
-    } finally {
-      await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, ${MIGRATION_LOCK})`
-    }
-  } finally {
-    conn.release()
   }
 }

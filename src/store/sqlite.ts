@@ -1,16 +1,13 @@
 /** SQLite store: Drizzle over bun:sqlite, WAL mode, migrations embedded at build time. */
 import { Database } from 'bun:sqlite'
-import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { and, desc, eq, gt, inArray, lt, ne, notExists, sql } from 'drizzle-orm'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
-import { AppError } from '../errors.ts'
 import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
 import {
   toMessage,
   toMessageRow,
-  type Deliver,
+  type Committed,
   type Message,
   type MessageQuery,
   type NewMessage,
@@ -20,6 +17,7 @@ import {
   type User,
   type UserRecord,
 } from './store.ts'
+import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, isBusy, whenFree } from './sqlite-file.ts'
 
 const MIGRATIONS = readMigrations('sqlite')
 
@@ -40,56 +38,6 @@ export function roomActivityQueries(db: BunSQLiteDatabase<typeof schema>) {
       .limit(sql.placeholder('limit')),
     named: (names: string[]) => db.select(activity).from(rooms).where(inArray(rooms.name, names)),
   }
-}
-
-/** SQLite's own wait for a lock, which blocks the event loop: short enough not to stall sockets. */
-const BUSY_TIMEOUT_MS = 20
-/** How long a write keeps retrying a lock held by another process before the client gets 503. */
-export const BUSY_WAIT_MS = 3000
-
-function isBusy(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED')
-}
-
-/**
- * Runs a write, retrying it off the event loop while another process holds the lock; after
- * BUSY_WAIT_MS it gives up with UNAVAILABLE (503), as a PostgreSQL outage does.
- */
-async function whenFree<T>(write: () => T): Promise<T> {
-  const deadline = performance.now() + BUSY_WAIT_MS
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    try {
-      return write()
-    } catch (err) {
-      if (!isBusy(err)) throw err
-      if (performance.now() + delay > deadline) throw new AppError('UNAVAILABLE', 'the database is locked by another program; try again shortly')
-      await Bun.sleep(delay)
-    }
-  }
-}
-
-/**
- * The database holds password hashes and, unless JWT_SECRET is set, the signing secret: create its
- * folder 0700 and the file 0600 whatever the umask (SQLite gives -wal and -shm the file's mode).
- */
-function createPrivately(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600))
-}
-
-/** A warning when an existing database file (or its -wal/-shm) can be read by other local users. */
-export function describeSqliteExposure(path: string): string | undefined {
-  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
-    let mode: number
-    try {
-      mode = statSync(file).mode
-    } catch {
-      continue
-    }
-    if (mode & 0o077)
-      return `${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); it holds password hashes and may hold the signing secret: chmod 600 it`
-  }
-  return undefined
 }
 
 /** Opens (creating file and folder if needed) and migrates the SQLite database at `path`. */
@@ -162,58 +110,55 @@ export function openSqliteStore(path: string): Store {
   const activityQueries = roomActivityQueries(db)
   const activityPage = activityQueries.page.prepare()
 
+  // The room's newest message before a batch: the first `after` of the batch's messages in that room.
+  const roomHead = db
+    .select({ id: rooms.lastMessageId })
+    .from(rooms)
+    .where(eq(rooms.name, sql.placeholder('name')))
+    .prepare()
+
   /**
    * Group commit: messages posted in the same event-loop turn are inserted in one transaction, and
    * every caller learns its id only after that transaction committed (the spec's "stored, then broadcast").
    */
-  let batch: { message: NewMessage; deliver: Deliver; resolve: (m: Message) => void; reject: (err: unknown) => void }[] = []
-  const insertAll = client.transaction((items: typeof batch) => {
-    // A busy room is written once per batch, not once per message.
+  let batch: { message: NewMessage; resolve: (c: Committed) => void; reject: (err: unknown) => void }[] = []
+  const insertAll = client.transaction((items: typeof batch): Committed[] => {
+    // Per room in this batch: its newest message so far. A busy room is touched once per batch.
     const newest = new Map<string, { id: number; at: number }>()
-    const ids = items.map(({ message: m }) => {
+    const committed = items.map(({ message: m }) => {
+      const after = newest.get(m.room)?.id ?? roomHead.get({ name: m.room })?.id ?? 0
       const row = insertMessage.get(toMessageRow(m))
       if (!row) throw new Error('message insert returned no row')
       newest.set(m.room, { id: row.id, at: m.createdAt })
-      return row.id
+      return { message: toMessage({ ...toMessageRow(m), id: row.id }), after }
     })
     for (const [name, { id, at }] of newest) touchRoom.run({ name, lastMessageId: id, lastActiveAt: at })
-    return ids
+    return committed
   })
   // A batch waiting for another process's write lock; later batches queue behind it to keep id order.
   let waiting: Promise<void> | undefined
   function flush(): void {
     const items = batch
     batch = []
-    let ids: number[]
     try {
-      ids = insertAll.immediate(items)
+      settle(items, insertAll.immediate(items))
     } catch (err) {
       if (isBusy(err)) waiting = retry(items)
       else for (const item of items) item.reject(err)
-      return
     }
-    deliverAll(items, ids)
   }
   async function retry(items: typeof batch): Promise<void> {
     try {
-      deliverAll(items, await whenFree(() => insertAll.immediate(items)))
+      settle(items, await whenFree(() => insertAll.immediate(items)))
     } catch (err) {
       for (const item of items) item.reject(err)
     }
     waiting = undefined
     if (batch.length > 0) flush()
   }
-  function deliverAll(items: typeof batch, ids: number[]): void {
-    // One process owns the file, so delivering in this loop is delivering in id order.
-    items.forEach(({ message: m, deliver, resolve, reject }, i) => {
-      const message = toMessage({ ...toMessageRow(m), id: ids[i]! })
-      try {
-        void deliver(message, 0)
-        resolve(message)
-      } catch (err) {
-        reject(err)
-      }
-    })
+  /** Resolved in id order, so callers continue in id order too. */
+  function settle(items: typeof batch, committed: Committed[]): void {
+    items.forEach((item, i) => item.resolve(committed[i]!))
   }
 
   return {
@@ -268,9 +213,9 @@ export function openSqliteStore(path: string): Store {
       if (!row) throw new Error(`setting ${key} vanished after insert`)
       return row.value
     },
-    insertMessage(m: NewMessage, deliver: Deliver): Promise<Message> {
-      const pending = Promise.withResolvers<Message>()
-      batch.push({ message: m, deliver, resolve: pending.resolve, reject: pending.reject })
+    insertMessage(m: NewMessage): Promise<Committed> {
+      const pending = Promise.withResolvers<Committed>()
+      batch.push({ message: m, resolve: pending.resolve, reject: pending.reject })
       if (batch.length === 1 && !waiting) setImmediate(flush)
       return pending.promise
     },

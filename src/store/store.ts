@@ -1,23 +1,10 @@
 /** The store contract: every database access the server makes goes through this interface. */
+import type { Message, User } from '../protocol.ts'
 
-export interface User {
-  id: number
-  username: string
-}
+export type { Message, User }
 
 export interface UserRecord extends User {
   passwordHash: string
-}
-
-/** A chat message as it goes on the wire (spec §3). */
-export interface Message {
-  id: number
-  room: string
-  user: User
-  text: string
-  /** UTC, `Date.prototype.toISOString` form. */
-  ts: string
-  nonce?: string
 }
 
 export interface NewMessage {
@@ -30,11 +17,14 @@ export interface NewMessage {
 }
 
 /**
- * Hands a committed message to its subscribers. `after` is the room's newest id committed before
- * this message (0 when one process writes, so order is given): subscribers must see that one first,
- * even if it came from another instance and is still on its way. Must not throw: the message is stored.
+ * A message as committed, with `after`: the room's newest message id committed before it (0 for
+ * the room's first). Ids order a room's messages (spec §3), and `after` chains them, so whoever
+ * delivers can tell a message that overtook its predecessor (ws/sequencer.ts).
  */
-export type Deliver = (message: Message, after: number) => void | Promise<void>
+export interface Committed {
+  message: Message
+  after: number
+}
 
 export interface MessageQuery {
   /** Only messages with a smaller id. */
@@ -80,12 +70,12 @@ export interface Store {
   /** Returns the stored value of `key`, storing `create()` first if there is none (first writer wins). */
   getOrCreateSetting(key: string, create: () => string): Promise<string>
   /**
-   * Stores a message, then calls `deliver` with it once committed, and resolves with it. Within a
-   * room, `deliver` runs in id order across every instance sharing the database (spec §3: ids
-   * order messages), so a broadcast never overtakes an earlier one. The room's activity (see
-   * listRoomActivity) is updated in the same transaction as the message.
+   * Stores a message and resolves once it is committed (spec §3: stored, then broadcast). Within a
+   * room, ids grow in commit order across every instance sharing the database, and each message
+   * knows its predecessor (`after`). The room's activity (see listRoomActivity) is updated in the
+   * same transaction as the message.
    */
-  insertMessage(message: NewMessage, deliver: Deliver): Promise<Message>
+  insertMessage(message: NewMessage): Promise<Committed>
   listMessages(room: string, query: MessageQuery): Promise<Message[]>
   /**
    * Rooms with messages, most recently active (highest newest message id) first. Reads an index of

@@ -1,35 +1,10 @@
 /** REST calls: the envelope (spec §1), typed errors, and the words a person reads for each error type. */
-
-export interface User {
-  id: number
-  username: string
-}
-
-/** A chat message as it goes on the wire (spec §3). */
-export interface Message {
-  id: number
-  room: string
-  user: User
-  text: string
-  ts: string
-  nonce?: string
-}
-
-export interface Session {
-  token: string
-  user: User
-}
-
-export interface RoomSummary {
-  name: string
-  members: number
-  lastMessageId: number | null
-}
+import { LIMITS, PATHS, type Envelope, type ErrorType, type MessagePage, type RoomPage, type RoomSummary, type Session, type User } from '../protocol.ts'
 
 /** `type` is the spec's error code, or NETWORK when the server could not be reached at all. */
 export class ApiError extends Error {
   constructor(
-    readonly type: string,
+    readonly type: ErrorType | 'NETWORK',
     message: string,
     readonly status: number,
     /** Seconds, from a 429's Retry-After. */
@@ -40,12 +15,12 @@ export class ApiError extends Error {
   }
 }
 
-const PLAIN_WORDS: Record<string, string> = {
+const PLAIN_WORDS: Partial<Record<ErrorType | 'NETWORK', string>> = {
   USER_EXISTS: 'That username is taken. Pick another one.',
   USER_NOT_FOUND: 'There is no account with that username.',
   PASSWORD_MATCH_FAILED: 'That username and password do not match.',
-  BAD_USERNAME: 'Usernames are 1 to 32 characters, with no spaces at the start or end and no invisible characters.',
-  BAD_PASSWORD: 'Choose a password (at most 1024 bytes).',
+  BAD_USERNAME: `Usernames are 1 to ${LIMITS.USERNAME_MAX_LENGTH} characters, with no spaces at the start or end and no invisible characters.`,
+  BAD_PASSWORD: `Choose a password (at most ${LIMITS.SECRET_MAX_BYTES} bytes).`,
   BAD_BINDING: 'Fill in both the username and the password.',
   TOKEN_INVALID: 'Your session has ended. Please log in again.',
   TOKEN_EXPIRED: 'Your session has expired. Please log in again.',
@@ -79,7 +54,7 @@ async function call<T>(method: string, path: string, opts: { body?: unknown; tok
   } catch {
     throw new ApiError('NETWORK', 'the server could not be reached', 0)
   }
-  let envelope: { error: { type: string; message: string } | null; data: T }
+  let envelope: Envelope<T>
   try {
     envelope = await res.json()
   } catch {
@@ -93,28 +68,28 @@ async function call<T>(method: string, path: string, opts: { body?: unknown; tok
 }
 
 export function signUp(username: string, secret: string): Promise<User> {
-  return call('POST', '/api/v1/users', { body: { username, secret } })
+  return call('POST', PATHS.users, { body: { username, secret } })
 }
 
 export function logIn(username: string, secret: string): Promise<Session> {
-  return call('POST', '/api/v1/login', { body: { username, secret } })
+  return call('POST', PATHS.login, { body: { username, secret } })
 }
 
 /** A fresh token for a still-valid one (spec §2 `POST /api/v1/token`). */
 export function refreshToken(token: string): Promise<Session> {
-  return call('POST', '/api/v1/token', { token })
+  return call('POST', PATHS.token, { token })
 }
 
 export function fetchMe(token: string): Promise<User> {
-  return call('GET', '/api/v1/users/me', { token })
+  return call('GET', PATHS.me, { token })
 }
 
 /** The first page of the room list: the sidebar shows the 50 most recently active rooms, not every one. */
 export async function listRooms(): Promise<RoomSummary[]> {
-  return (await call<{ rooms: RoomSummary[]; next: string | null }>('GET', '/api/v1/rooms')).rooms
+  return (await call<RoomPage>('GET', PATHS.rooms)).rooms
 }
 
 /** Up to `limit` messages older than `before`, oldest first. */
-export function listMessages(room: string, before: number, limit = 50): Promise<{ messages: Message[]; hasMore: boolean }> {
-  return call('GET', `/api/v1/rooms/${encodeURIComponent(room)}/messages?before=${before}&limit=${limit}`)
+export function listMessages(room: string, before: number, limit = LIMITS.PAGE_DEFAULT): Promise<MessagePage> {
+  return call('GET', `${PATHS.roomMessages(room)}?before=${before}&limit=${limit}`)
 }

@@ -1,5 +1,6 @@
 /** The login / create-account form; API errors become sentences a person understands. */
-import { describeError, logIn, signUp, type Session } from './api.ts'
+import type { Session } from '../protocol.ts'
+import { describeError, logIn, signUp } from './api.ts'
 import { byId } from './dom.ts'
 
 type Mode = 'login' | 'register'

@@ -1,5 +1,5 @@
 /** Presence: who is in the room, from welcome.members and live join/leave frames (spec §3: two tabs are one presence). */
-import type { User } from './api.ts'
+import type { User } from '../protocol.ts'
 import { byId, el, hueClass, initialOf } from './dom.ts'
 
 export class MemberList {

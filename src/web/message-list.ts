@@ -1,5 +1,5 @@
 /** The timeline: messages ordered by id and shown once, own and pending ones marked, follow-the-bottom scrolling, older pages on scroll-up. */
-import type { Message, User } from './api.ts'
+import type { Message, MessagePage, User } from '../protocol.ts'
 import { byId, el, hueClass, initialOf } from './dom.ts'
 
 /** Within this distance of the bottom the reader is "following" and new messages scroll into view. */
@@ -13,11 +13,9 @@ const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-di
 const DAY_AND_TIME = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
 const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' })
 
-export type OlderPage = { messages: Message[]; hasMore: boolean }
-
 export class MessageList {
   /** Set by the open room: fetch the page of messages before this id. */
-  loadOlder: ((before: number) => Promise<OlderPage>) | undefined
+  loadOlder: ((before: number) => Promise<MessagePage>) | undefined
   /** Set by the open room: send a failed message again. */
   retry: ((nonce: string) => void) | undefined
 

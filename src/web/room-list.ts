@@ -1,21 +1,17 @@
 /** The rooms sidebar: active rooms from GET /api/v1/rooms, and opening a room by name (spec §3 room-name rule). */
+import { LIMITS, type RoomSummary } from '../protocol.ts'
 import { describeError, listRooms } from './api.ts'
 import { byId, el } from './dom.ts'
 
-const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const { ROOM_NAME_MAX_LENGTH } = LIMITS
 
-/** The room-name rule in words, shown when a name breaks it. */
-export const ROOM_NAME_RULE = 'Room names are 1 to 64 characters: letters A–Z and a–z, digits, dots, dashes and underscores, starting with a letter or digit.'
-
-/** spec §3: 1–64 of A-Z a-z 0-9 . _ -, starting with a letter or digit; case-sensitive. */
-export function isRoomName(name: string): boolean {
-  return ROOM_NAME.test(name)
-}
+/** The room-name rule (protocol's ROOM_NAME) in words, shown when a name breaks it. */
+export const ROOM_NAME_RULE = `Room names are 1 to ${ROOM_NAME_MAX_LENGTH} characters: letters A–Z and a–z, digits, dots, dashes and underscores, starting with a letter or digit.`
 
 /** What exactly is wrong with a name, for the error under the field. */
 export function explainRoomName(name: string): string | undefined {
   if (name === '') return 'Type a room name.'
-  if (name.length > 64) return `That name is ${name.length} characters long; the limit is 64.`
+  if (name.length > ROOM_NAME_MAX_LENGTH) return `That name is ${name.length} characters long; the limit is ${ROOM_NAME_MAX_LENGTH}.`
   if (!/^[A-Za-z0-9]/.test(name)) return `A room name must start with a letter or digit. ${ROOM_NAME_RULE}`
   const bad = Array.from(name).find((ch) => !/[A-Za-z0-9._-]/.test(ch))
   if (bad !== undefined) return `${bad === ' ' ? 'Spaces are' : `“${bad}” is`} not allowed. ${ROOM_NAME_RULE}`
@@ -91,7 +87,7 @@ export class RoomList {
     }
   }
 
-  private render(rooms: { name: string; members: number }[]): void {
+  private render(rooms: RoomSummary[]): void {
     const items = rooms.map((room) => {
       const li = el('li')
       const a = el('a', 'room-link')

@@ -1,21 +1,5 @@
 /** One room's WebSocket: read-only or with the token as subprotocol, resume with ?since=, and the spec's close-code table (spec §3). */
-import type { Message, User } from './api.ts'
-
-export interface Welcome {
-  room: string
-  user: User | null
-  readOnly: boolean
-  members: User[]
-  history: Message[]
-  truncated: boolean
-}
-
-type ServerFrame =
-  | { type: 'welcome'; data: Welcome }
-  | { type: 'message'; data: Message }
-  | { type: 'join' | 'leave'; data: { user: User } }
-  | { type: 'error'; error: { type: string; message: string } }
-  | { type: 'pong' }
+import { CLOSE, PATHS, type ClientFrame, type Message, type ServerFrame, type User, type Welcome } from '../protocol.ts'
 
 export type ConnectionState =
   | { kind: 'connecting'; attempt: number }
@@ -37,13 +21,6 @@ export interface RoomSocketEvents {
   /** 1008 READ_ONLY: the connection had no token but tried to post. */
   onReadOnly(): void
 }
-
-export const CLOSE_CODES = {
-  NORMAL: 1000,
-  READ_ONLY: 1008,
-  TOKEN_INVALID: 4001,
-  CONNECTION_LIMIT: 4029,
-} as const
 
 const BACKOFF_BASE_MS = 500
 const BACKOFF_MAX_MS = 30_000
@@ -113,7 +90,7 @@ export class RoomSocket {
   }
 
   /** Sends when the room is joined; false when it is not (offline, between connections). */
-  send(frame: { type: 'message'; text: string; nonce: string } | { type: 'ping' }): boolean {
+  send(frame: ClientFrame): boolean {
     if (!this.ready || this.ws?.readyState !== WebSocket.OPEN) return false
     this.ws.send(JSON.stringify(frame))
     return true
@@ -127,7 +104,7 @@ export class RoomSocket {
     const token = this.getToken()
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
     const since = this.lastId > 0 ? `?since=${this.lastId}` : ''
-    const url = `${scheme}//${location.host}/api/v1/rooms/${encodeURIComponent(this.room)}/messages/ws${since}`
+    const url = `${scheme}//${location.host}${PATHS.roomSocket(this.room)}${since}`
     const ws = token ? new WebSocket(url, [token]) : new WebSocket(url)
     this.ws = ws
     this.ready = false
@@ -182,17 +159,17 @@ export class RoomSocket {
   private closed(code: number, token: string | undefined): void {
     if (this.stopped) return
     switch (code) {
-      case CLOSE_CODES.NORMAL:
+      case CLOSE.NORMAL.code:
         this.events.onState({ kind: 'idle' })
         return
-      case CLOSE_CODES.TOKEN_INVALID:
+      case CLOSE.TOKEN_INVALID.code:
         // Never retried with the same token: the owner gets a new one or goes read-only.
         this.events.onState({ kind: 'idle' })
         this.events.onTokenRejected(token)
         return
-      case CLOSE_CODES.CONNECTION_LIMIT:
+      case CLOSE.CONNECTION_LIMIT.code:
         return this.retryLater(BUSY_BASE_MS, BUSY_MAX_MS, 'busy')
-      case CLOSE_CODES.READ_ONLY:
+      case CLOSE.READ_ONLY.code:
         this.events.onReadOnly()
         return this.retryLater(BACKOFF_BASE_MS, BACKOFF_MAX_MS, 'network')
       default:
@@ -217,7 +194,7 @@ export class RoomSocket {
     this.ready = false
     if (ws) {
       ws.onclose = ws.onmessage = null
-      ws.close(CLOSE_CODES.NORMAL)
+      ws.close(CLOSE.NORMAL.code)
     }
   }
 

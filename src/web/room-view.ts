@@ -3,11 +3,12 @@
  * A send is pending until the server's copy with the same nonce comes back, live or in the
  * history of the welcome after a reconnect; sends the server never stored are sent again then.
  */
-import { listMessages, type Message, type User } from './api.ts'
+import type { Message, Session, User, Welcome } from '../protocol.ts'
+import { listMessages } from './api.ts'
 import type { Composer } from './composer.ts'
 import type { MemberList } from './member-list.ts'
 import type { MessageList } from './message-list.ts'
-import { RoomSocket, type ConnectionState, type Welcome } from './room-socket.ts'
+import { RoomSocket, type ConnectionState } from './room-socket.ts'
 
 /** How long the box stays disabled after a RATE_LIMITED error frame. */
 const RATE_LIMIT_PAUSE_MS = 2000
@@ -19,7 +20,7 @@ export interface RoomViewDeps {
   members: MemberList
   composer: Composer
   /** The session's current token and user, read at every (re)connect. */
-  session: () => { token: string; user: User } | undefined
+  session: () => Session | undefined
   onState(state: ConnectionState): void
   /** 4001 with this token: the owner refreshes or logs out, then calls reconnect(). */
   onTokenRejected(token: string | undefined): void

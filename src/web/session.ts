@@ -1,5 +1,6 @@
 /** The login session: token and user kept in localStorage, and a fresh token fetched before the old one expires (spec §3). */
-import { ApiError, refreshToken, type Session } from './api.ts'
+import type { Session } from '../protocol.ts'
+import { ApiError, refreshToken } from './api.ts'
 
 const STORAGE_KEY = 'chat.session'
 /** Refresh this long before expiry at most... */

@@ -1,16 +1,15 @@
-/** Broker: carries a room's frames and presence between instances. Alone, there is nothing to carry. */
-import type { Message, User } from '../store/store.ts'
-import type { Hub } from './hub.ts'
+/** Broker: carries rooms' messages and presence between instances. Alone, there is nothing to carry. */
+import type { User } from '../protocol.ts'
+import type { Committed } from '../store/store.ts'
+import type { Presence } from './presence.ts'
+import type { RoomSink } from './room-sink.ts'
 
 export interface Broker {
-  /**
-   * Delivers a stored message to every subscriber of its room on every instance, after the room's
-   * message `after` (see Deliver in store.ts). Never throws.
-   */
-  publishMessage(message: Message, after: number): void | Promise<void>
-  /** Starts following a room: its frames and presence from other instances reach this hub. */
-  watch(room: string): Promise<void>
-  unwatch(room: string): void
+  /** Sends a committed message to the other instances (this one delivers its own). Never throws. */
+  publish(committed: Committed): void
+  /** Starts following a room: what other instances say of it goes to `sink`. Never rejects. */
+  follow(room: string, sink: RoomSink): Promise<void>
+  unfollow(room: string): void
   /** This instance's presence of `user` in `room` changed (first connection opened / last closed). */
   announce(room: string, user: User, present: boolean): void
   /** Rooms with logged-in users anywhere, and how many (spec §2 GET /api/v1/rooms). Costs O(such rooms). */
@@ -20,15 +19,15 @@ export interface Broker {
   close(): Promise<void>
 }
 
-/** The single-instance broker: delivery is the hub's local fan-out. */
-export function createLocalBroker(hub: Hub): Broker {
+/** The single-instance broker: nobody else to tell, and this instance's presence is all there is. */
+export function createLocalBroker(presence: Presence): Broker {
   return {
-    publishMessage: (message) => hub.publishMessage(message),
-    watch: () => Promise.resolve(),
-    unwatch() {},
+    publish() {},
+    follow: () => Promise.resolve(),
+    unfollow() {},
     announce() {},
-    occupiedRooms: async () => hub.occupiedRooms(),
-    countMembers: async (rooms) => rooms.map((room) => hub.memberCount(room)),
+    occupiedRooms: async () => presence.occupied(),
+    countMembers: async (rooms) => rooms.map((room) => presence.count(room)),
     close: () => Promise.resolve(),
   }
 }

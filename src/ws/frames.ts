@@ -1,23 +1,14 @@
 /** Frames: server frames serialised once into the envelope plus `type`, and client frames parsed and checked (spec §3). */
 import { showsNothing } from '../chat/invisible.ts'
-import { AppError, type ErrorType } from '../errors.ts'
-import type { Message, User } from '../store/store.ts'
+import { AppError } from '../errors.ts'
+import { LIMITS, type ErrorType, type ServerFrame } from '../protocol.ts'
 
-export const NONCE_MAX_LENGTH = 64
+export const NONCE_MAX_LENGTH = LIMITS.NONCE_MAX_LENGTH
 
-export interface Welcome {
-  room: string
-  user: User | null
-  readOnly: boolean
-  members: User[]
-  history: Message[]
-  truncated: boolean
-}
+/** A server frame other than `error`, as the server builds it (the envelope's `error: null` is added here). */
+export type DataFrame = Exclude<ServerFrame, { type: 'error' }> extends infer F ? (F extends { error: null } ? Omit<F, 'error'> : never) : never
 
-export type ServerFrame =
-  { type: 'welcome'; data: Welcome } | { type: 'message'; data: Message } | { type: 'join' | 'leave'; data: { user: User } } | { type: 'pong'; data: null }
-
-export function encodeFrame(frame: ServerFrame): string {
+export function encodeFrame(frame: DataFrame): string {
   return JSON.stringify({ type: frame.type, error: null, data: frame.data })
 }
 
@@ -27,6 +18,7 @@ export function encodeError(type: ErrorType, message: string): string {
 
 export const PONG_FRAME = encodeFrame({ type: 'pong', data: null })
 
+/** A client frame as the server has checked it. */
 export type ClientFrame = { type: 'ping' } | { type: 'message'; text: string; nonce: string | undefined }
 
 const invalid = (message: string) => new AppError('MESSAGE_INVALID', message)

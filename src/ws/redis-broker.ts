@@ -4,23 +4,21 @@
  *
  * Bun's Redis client does not re-subscribe after it reconnects (onconnect fires, messages stop),
  * so every reconnect re-subscribes each followed room, re-announces this instance's presence, and
- * delivers from the database whatever was posted while the subscription was down.
+ * has each room deliver from the database whatever was posted while the subscription was down.
+ * Order is not this file's concern: each message carries its predecessor's id (`a`), and the
+ * receiving room's sequencer puts them in order (sequencer.ts).
  */
 import { RedisClient } from 'bun'
 import type { Logger } from '../log.ts'
 import { waitForService } from '../startup.ts'
-import type { Message, Store, User } from '../store/store.ts'
+import type { Message, User } from '../protocol.ts'
 import type { Broker } from './broker.ts'
-import type { Hub } from './hub.ts'
+import type { RoomSink } from './room-sink.ts'
 
 const CHANNEL_PREFIX = 'chat:room:'
 const INSTANCES_KEY = 'chat:instances'
 const ROOMS_KEY = 'chat:presence-rooms'
 const presenceKey = (room: string) => `chat:presence:${room}`
-/** Gap repair reads at most this many messages per room; a longer outage is left to clients' ?since=. */
-const REPAIR_MAX = 10_000
-/** How long a delivery waits for an earlier message still in flight from another instance, before reading it from the database. */
-const CATCH_UP_MS = 500
 /** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
 const PUBLISH_TIMEOUT_MS = 1000
 
@@ -40,12 +38,11 @@ function countLive(fields: string[], live: Set<string>): number {
   return users.size
 }
 
-type Envelope = { i: string; k: 'm'; m: Message } | { i: string; k: 'p'; u: User; p: boolean }
+/** What goes over a room's channel: `i` the sending instance; a message with `a` its predecessor's id, or presence. */
+type Envelope = { i: string; k: 'm'; m: Message; a: number } | { i: string; k: 'p'; u: User; p: boolean }
 
 export interface RedisBrokerOptions {
   url: string
-  hub: Hub
-  store: Store
   log: Logger
   /** How often this instance proves it is alive. */
   heartbeatMs?: number
@@ -61,15 +58,7 @@ export interface RedisBroker extends Broker {
   instanceId: string
 }
 
-export async function createRedisBroker({
-  url,
-  hub,
-  store,
-  log,
-  heartbeatMs = 2000,
-  instanceTtlMs = 10_000,
-  startupTimeoutMs,
-}: RedisBrokerOptions): Promise<RedisBroker> {
+export async function createRedisBroker({ url, log, heartbeatMs = 2000, instanceTtlMs = 10_000, startupTimeoutMs }: RedisBrokerOptions): Promise<RedisBroker> {
   const instanceId = crypto.randomUUID()
   // Commands fail fast while Redis is away instead of queueing behind a room's ordering lock.
   const redis = new RedisClient(url, { maxRetries: 1_000_000, enableOfflineQueue: false })
@@ -83,7 +72,8 @@ export async function createRedisBroker({
     throw err
   }
 
-  const watched = new Set<string>()
+  /** Followed rooms and where what other instances say of them goes. */
+  const followed = new Map<string, RoomSink>()
   /** This instance's present users per room, to re-announce after Redis lost its data. */
   const local = new Map<string, Map<number, User>>()
   /** Frames held while a recovery replays the database, applied after it in arrival order. */
@@ -104,8 +94,10 @@ export async function createRedisBroker({
   }
 
   function apply(room: string, env: Envelope): void {
-    if (env.k === 'm') hub.publishMessage(env.m)
-    else hub.applyRemotePresence(room, env.i, env.u, env.p)
+    const sink = followed.get(room)
+    if (!sink) return
+    if (env.k === 'm') sink.deliver(env.m, env.a)
+    else sink.presence(env.i, env.u, env.p)
   }
 
   async function liveInstances(): Promise<Set<string>> {
@@ -113,12 +105,12 @@ export async function createRedisBroker({
     return new Set(ids)
   }
 
-  async function loadPresence(room: string): Promise<void> {
+  async function loadPresence(room: string, sink: RoomSink): Promise<void> {
     const live = await liveInstances()
     const fields: Record<string, string> = (await redis.send('HGETALL', [presenceKey(room)])) ?? {}
     for (const [field, value] of Object.entries(fields)) {
       const instance = field.slice(0, field.lastIndexOf(':'))
-      if (instance !== instanceId && live.has(instance)) hub.applyRemotePresence(room, instance, JSON.parse(value) as User, true)
+      if (instance !== instanceId && live.has(instance)) sink.presence(instance, JSON.parse(value) as User, true)
     }
   }
 
@@ -128,9 +120,9 @@ export async function createRedisBroker({
     return Promise.all(rooms.map((room) => redis.send('HKEYS', [presenceKey(room)]) as Promise<string[]>))
   }
 
-  async function follow(room: string): Promise<void> {
+  async function follow(room: string, sink: RoomSink): Promise<void> {
     await sub.subscribe(CHANNEL_PREFIX + room, receive)
-    await loadPresence(room)
+    await loadPresence(room, sink)
   }
 
   async function send(room: string, env: Envelope): Promise<void> {
@@ -156,10 +148,11 @@ export async function createRedisBroker({
     const now = Date.now()
     await redis.send('ZADD', [INSTANCES_KEY, String(now), instanceId])
     const live = await liveInstances()
-    for (const instance of hub.remoteInstances()) {
-      if (live.has(instance)) continue
+    const dead = new Set<string>()
+    for (const sink of followed.values()) for (const instance of sink.instances()) if (!live.has(instance)) dead.add(instance)
+    for (const instance of dead) {
       log.warn('instance stopped heartbeating; its users no longer count', { instance })
-      hub.forgetInstance(instance)
+      for (const sink of followed.values()) sink.forget(instance)
     }
     // Long-dead entries only take space; any instance may drop them.
     await redis.send('ZREMRANGEBYSCORE', [INSTANCES_KEY, '-inf', String(now - 10 * instanceTtlMs)])
@@ -172,16 +165,13 @@ export async function createRedisBroker({
     repairing ??= []
     try {
       await heartbeat()
-      for (const room of watched) {
+      for (const [room, sink] of followed) {
         await sub.unsubscribe(CHANNEL_PREFIX + room).catch(() => {})
-        await follow(room)
+        await follow(room, sink)
       }
       for (const [room, users] of local) for (const user of users.values()) await writePresence(room, user, true)
-      for (const room of hub.roomNames()) {
-        const missed = await store.listMessages(room, { after: hub.lastMessageId(room), limit: REPAIR_MAX })
-        for (const message of missed) hub.publishMessage(message)
-      }
-      log.info('broker reconnected; rooms re-followed and gaps repaired', { rooms: watched.size })
+      for (const sink of followed.values()) await sink.repair()
+      log.info('broker reconnected; rooms re-followed and gaps repaired', { rooms: followed.size })
     } catch (err) {
       log.warn('broker recovery failed; retrying', { err: String(err) })
       setTimeout(() => void recover(), 1000)
@@ -191,32 +181,6 @@ export async function createRedisBroker({
     repairing = undefined
     for (const { room, env } of held) apply(room, env)
   }
-  /** Per room, the last local delivery queued: the next one goes after it. */
-  const localChains = new Map<string, Promise<void>>()
-
-  /**
-   * Delivers to this instance's sockets once the room's message `after` is here: it was committed
-   * first (on another instance) and its frame may still be in flight through Redis. If it does not
-   * arrive in time, the database fills the gap, so sockets never see ids out of order.
-   */
-  async function deliverLocally(message: Message, after: number): Promise<void> {
-    const room = message.room
-    if (hub.follows(room) && hub.lastMessageId(room) < after) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([hub.delivered(room, after), new Promise<void>((r) => (timer = setTimeout(r, CATCH_UP_MS)))])
-      clearTimeout(timer)
-      if (hub.follows(room) && hub.lastMessageId(room) < after) {
-        try {
-          const missed = await store.listMessages(room, { after: hub.lastMessageId(room), before: after + 1, limit: REPAIR_MAX })
-          for (const m of missed) hub.publishMessage(m)
-        } catch (err) {
-          log.warn('could not repair a gap before delivering; delivering anyway', { room, err: String(err) })
-        }
-      }
-    }
-    hub.publishMessage(message)
-  }
-
   let connectedOnce = false
   sub.onconnect = () => {
     if (!connectedOnce) return void (connectedOnce = true)
@@ -227,30 +191,26 @@ export async function createRedisBroker({
   return {
     redis,
     instanceId,
-    async publishMessage(message, after) {
-      // Local delivery in order per room: each waits for the one before it (and for `after`).
-      const room = message.room
-      const local = (localChains.get(room) ?? Promise.resolve()).then(() => deliverLocally(message, after))
-      localChains.set(room, local)
-      void local.then(() => {
-        if (localChains.get(room) === local) localChains.delete(room)
-      })
-      await local
-      try {
-        await Promise.race([
-          send(message.room, { i: instanceId, k: 'm', m: message }),
-          Bun.sleep(PUBLISH_TIMEOUT_MS).then(() => Promise.reject(new Error('timeout'))),
-        ])
-      } catch (err) {
-        log.warn('could not publish a message to other instances; they repair the gap on reconnect', { room: message.room, id: message.id, err: String(err) })
-      }
+    publish({ message, after }) {
+      // A publish Redis has not acknowledged in time is given up: the message is stored, and the
+      // other instances' sequencers fill the gap from the database (or clients resume with ?since=).
+      Promise.race([
+        send(message.room, { i: instanceId, k: 'm', m: message, a: after }),
+        Bun.sleep(PUBLISH_TIMEOUT_MS).then(() => Promise.reject(new Error('timeout'))),
+      ]).catch((err: unknown) =>
+        log.warn('could not publish a message to other instances; they fill the gap from the database', {
+          room: message.room,
+          id: message.id,
+          err: String(err),
+        }),
+      )
     },
-    watch(room) {
-      watched.add(room)
-      return follow(room).catch((err: unknown) => log.warn('could not follow a room through Redis', { room, err: String(err) }))
+    follow(room, sink) {
+      followed.set(room, sink)
+      return follow(room, sink).catch((err: unknown) => log.warn('could not follow a room through Redis', { room, err: String(err) }))
     },
-    unwatch(room) {
-      watched.delete(room)
+    unfollow(room) {
+      followed.delete(room)
       void sub.unsubscribe(CHANNEL_PREFIX + room).catch(() => {})
     },
     announce(room, user, present) {

@@ -1,70 +1,55 @@
-/** WebSocket handlers for room sockets: admission, frames from clients, close (spec §3). */
-import type { ServerWebSocket, WebSocketHandler } from 'bun'
-import type { App } from '../app.ts'
+/** Bun's WebSocket handlers for room sockets: opening, frames from clients, closing (spec §3). */
+import type { WebSocketHandler } from 'bun'
+import type { MessageLimiter } from '../auth/rate-limit.ts'
+import type { Poster } from '../chat/messages.ts'
 import { AppError } from '../errors.ts'
-import type { User } from '../store/store.ts'
-import { CLOSE, type CloseSpec } from './close-codes.ts'
-import { encodeError, parseClientFrame, PONG_FRAME } from './frames.ts'
+import type { Logger } from '../log.ts'
+import { CLOSE, LIMITS } from '../protocol.ts'
+import type { Admission } from './admission.ts'
+import { parseClientFrame, PONG_FRAME } from './frames.ts'
+import type { Hub } from './hub.ts'
+import type { SocketResponder } from './respond.ts'
+import type { RoomSocket, SocketData } from './socket-data.ts'
 
-/** Everything the upgrade route hands to a socket. */
-export interface SocketData {
-  room: string
-  /** Null for a read-only connection. */
-  user: User | null
-  /** Token expiry in epoch seconds, for authenticated sockets. */
-  exp: number | undefined
-  since: number | undefined
-  address: string
-  /** Set when the upgrade was accepted only to be closed at once (bad token, connection cap). */
-  rejection: { close: CloseSpec; error?: AppError } | undefined
-  /** Holds a connection slot to give back on close. */
-  reserved: boolean
-  /** Welcome sent, subscribed, counted in presence. */
-  entered: boolean
-  closing: boolean
-  /** Frames that arrived before the welcome; handled right after it. */
-  early: string[]
+export interface SocketOptions {
+  hub: Hub
+  admission: Admission
+  poster: Poster
+  messageLimiter: MessageLimiter
+  respond: SocketResponder
+  log: Logger
+  maxTextLength: number
+  messageRate: number
+  slowConsumerBytes: number
+  idleTimeoutSeconds: number
 }
-
-type Socket = ServerWebSocket<SocketData>
 
 /** Frames a client may send before its welcome is out; more than this is a client bug. */
 const EARLY_FRAMES_MAX = 64
 
-export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
-  const { hub, poster, config, log, metrics, messageLimiter } = app
+export function createSocketHandler(opts: SocketOptions): WebSocketHandler<SocketData> {
+  const { hub, admission, poster, messageLimiter, respond, log } = opts
 
-  function handleFrame(ws: Socket, raw: string): void {
+  function handleFrame(ws: RoomSocket, raw: string): void {
     const data = ws.data
     let frame
     try {
-      frame = parseClientFrame(raw, config.maxTextLength)
+      frame = parseClientFrame(raw, opts.maxTextLength)
     } catch (err) {
-      if (!(err instanceof AppError)) throw err
       // spec §3: a read-only socket may only ping; anything else closes it, valid or not.
-      if (data.user === null) return hub.shut(ws, CLOSE.READ_ONLY)
-      metrics.framesRejected.inc({ reason: err.type })
-      ws.send(encodeError(err.type, err.message))
-      return
+      if (data.user === null) return respond.shut(ws, CLOSE.READ_ONLY)
+      return respond.error(ws, err)
     }
-    if (frame.type === 'ping') {
-      ws.send(PONG_FRAME)
-      return
-    }
+    if (frame.type === 'ping') return void ws.send(PONG_FRAME)
     const user = data.user
-    if (user === null) return hub.shut(ws, CLOSE.READ_ONLY)
-    if (app.shuttingDown) return
+    if (user === null) return respond.shut(ws, CLOSE.READ_ONLY)
+    if (poster.closed) return
     const { text, nonce } = frame
     const post = (allowed: boolean) => {
-      if (!allowed) {
-        metrics.framesRejected.inc({ reason: 'RATE_LIMITED' })
-        if (!data.closing) ws.send(encodeError('RATE_LIMITED', `at most ${config.messageRate} messages a second; this one was dropped`))
-        return
-      }
+      if (!allowed) return respond.error(ws, new AppError('RATE_LIMITED', `at most ${opts.messageRate} messages a second; this one was dropped`))
       poster.post(data.room, user, text, nonce).catch((err: unknown) => {
-        const type = err instanceof AppError ? err.type : 'INTERNAL'
-        if (type === 'INTERNAL') log.error('storing a message failed', { room: data.room, err })
-        if (!data.closing) ws.send(encodeError(type, 'the message could not be stored; send it again'))
+        if (err instanceof AppError) respond.error(ws, new AppError(err.type, 'the message could not be stored; send it again'))
+        else respond.error(ws, err, 'storing a message')
       })
     }
     // The in-memory limiter answers at once; the cluster's (Redis) answers in order on one connection.
@@ -74,45 +59,36 @@ export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
   }
 
   return {
-    maxPayloadLength: 64 * 1024,
+    maxPayloadLength: LIMITS.FRAME_MAX_BYTES,
     // Past the slow-consumer limit the sweeper closes the socket with 1013; Bun's own limit sits above it as a memory cap.
-    backpressureLimit: config.slowConsumerBytes * 4,
+    backpressureLimit: opts.slowConsumerBytes * 4,
     closeOnBackpressureLimit: false,
-    idleTimeout: config.wsIdleTimeoutSeconds,
+    idleTimeout: opts.idleTimeoutSeconds,
     sendPings: true,
     publishToSelf: true,
 
     async open(ws) {
       const data = ws.data
-      if (data.rejection) {
-        const { close, error } = data.rejection
-        metrics.framesRejected.inc({ reason: close.reason })
-        if (error) ws.send(encodeError(error.type, error.message))
-        ws.close(close.code, close.reason)
-        return
-      }
+      if (data.refusal) return respond.shut(ws, data.refusal.close, data.refusal.error)
       hub.admit(ws)
       try {
-        const history = await hub.historyFor(data.room, data.since)
-        if (data.closing || !hub.sockets.has(ws)) return
-        hub.enter(ws, history)
+        await hub.enter(ws)
       } catch (err) {
         log.error('loading room history failed', { room: data.room, err })
-        if (!data.closing) hub.shut(ws, CLOSE.INTERNAL)
-        return
+        return respond.shut(ws, CLOSE.INTERNAL)
       }
       for (const raw of data.early.splice(0)) {
-        if (data.closing) break
+        if (data.state !== 'open') break
         handleFrame(ws, raw)
       }
     },
 
     message(ws, raw) {
       const data = ws.data
-      if (data.closing || data.rejection) return
-      if (typeof raw !== 'string') return hub.shut(ws, CLOSE.BINARY_UNSUPPORTED)
-      if (!data.entered) {
-        if (data.early.length >= EARLY_FRAMES_MAX) return hub.shut(ws, CLOSE.INTERNAL)
+      if (data.state === 'closing' || data.state === 'refused') return
+      if (typeof raw !== 'string') return respond.shut(ws, CLOSE.BINARY_UNSUPPORTED)
+      if (data.state === 'opening') {
+        if (data.early.length >= EARLY_FRAMES_MAX) return respond.shut(ws, CLOSE.INTERNAL)
         data.early.push(raw)
         return
       }
@@ -121,9 +97,11 @@ export function createSocketHandler(app: App): WebSocketHandler<SocketData> {
 
     close(ws) {
       const data = ws.data
-      data.closing = true
+      data.state = 'closing'
+      // A refused socket never held a slot nor entered a room.
+      if (data.refusal) return
       hub.leave(ws)
-      if (data.reserved) hub.release(data.address)
+      admission.release(data.address)
     },
   }
 }

@@ -70,16 +70,6 @@ export async function openPage(browser: Browser, opts: { session?: Account; cont
   return { context, page, errors, dialogs }
 }
 
-/** Polls `check` until it returns true; throws naming `what` after `ms`. For conditions outside the page. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
-
 /** The text of every message in the timeline, in order (pending ones included). */
 export function messageTexts(page: Page): Promise<string[]> {
   return page.locator('#message-list .message .text').allTextContents()

@@ -7,7 +7,8 @@ import { expect } from 'bun:test'
 import { register } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
-import { BROWSER_TEST_MS, useBrowser, memberNames, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage, waitUntil } from './browser.ts'
+import { until } from '../support/wait.ts'
+import { BROWSER_TEST_MS, WAIT_MS, useBrowser, memberNames, messageTexts, openPage, sendFromPage, waitForConnected, waitForMessage } from './browser.ts'
 
 // Skipped, with one line saying so, when Chromium is not installed.
 const { test, browser } = useBrowser()
@@ -27,7 +28,7 @@ test(
     await b.page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(b.page)
     expect(await memberNames(b.page)).toEqual(['alice', 'bob'])
-    await waitUntil(async () => (await memberNames(a.page)).join() === 'alice,bob', 'alice to see bob join')
+    await until(async () => (await memberNames(a.page)).join() === 'alice,bob', WAIT_MS, 'alice to see bob join')
 
     await sendFromPage(a.page, 'hi bob')
     await waitForMessage(b.page, 'hi bob')
@@ -51,7 +52,7 @@ test(
     expect(await messageTexts(a.page)).toEqual(['hi bob', 'first line\nsecond line'])
 
     await b.context.close()
-    await waitUntil(async () => (await memberNames(a.page)).join() === 'alice', 'alice to see bob leave')
+    await until(async () => (await memberNames(a.page)).join() === 'alice', WAIT_MS, 'alice to see bob leave')
     expect(a.errors).toEqual([])
     await a.context.close()
   },

@@ -55,7 +55,8 @@ function watch(stream: ReadableStream<Uint8Array>) {
     text: () => text,
     /** Resolves when the stream has ended. */
     done,
-    async waitFor(pattern: RegExp): Promise<RegExpExecArray> {
+    /** The first match of `pattern` in the output so far, re-checked as each chunk arrives (no polling); throws if the stream ends without one. */
+    async waitForMatch(pattern: RegExp): Promise<RegExpExecArray> {
       for (;;) {
         const m = pattern.exec(text)
         if (m) return m
@@ -77,7 +78,7 @@ async function startBinary(dir: string, env: Record<string, string> = {}, args: 
   children.push(proc)
   const stderr = watch(proc.stderr)
   const listening = await Promise.race([
-    stderr.waitFor(/listening url=(http:\/\/\S+)/),
+    stderr.waitForMatch(/listening url=(http:\/\/\S+)/),
     proc.exited.then(async (code) => {
       await stderr.done
       throw new Error(`binary exited with ${code} before listening:\n${stderr.text()}`)
@@ -164,7 +165,7 @@ test(
     first.proc.kill('SIGTERM')
     expect(await first.proc.exited).toBe(0)
     expect(first.proc.signalCode).toBeNull()
-    await first.stderr.waitFor(/shutting down/)
+    await first.stderr.waitForMatch(/shutting down/)
     // The clean shutdown folds the WAL back into the database file.
     expect(existsSync(join(dir, 'data', 'chat.db-wal'))).toBe(false)
 

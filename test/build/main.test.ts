@@ -9,6 +9,7 @@ import type { Subprocess } from 'bun'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { CLOSE } from '../../src/protocol.ts'
 import { startChildServer } from '../support/child-server.ts'
 import { register, request } from '../support/http.ts'
 import { requireServices } from '../support/require-services.ts'
@@ -81,7 +82,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const socket = await openSocket(`${url.replace('http', 'ws')}/api/v1/rooms/lobby/messages/ws`, [alice.token])
     await socket.next('welcome')
     proc.kill(signal)
-    expect(await socket.closed).toEqual({ code: 1001, reason: 'SHUTDOWN' })
+    expect(await socket.closed).toEqual(CLOSE.SHUTDOWN)
     expect(await proc.exited).toBe(0)
     expect(proc.signalCode).toBeNull()
     // Stopped listening: a new connection is refused.

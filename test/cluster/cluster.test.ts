@@ -9,6 +9,7 @@ import { startChildServer, type ChildServer } from '../support/child-server.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres, startRedis, type Service } from '../support/services.ts'
 import { openSocket, type TestSocket } from '../support/socket.ts'
+import { until } from '../support/wait.ts'
 
 // Skipped, with one line per missing service, where PostgreSQL or redis-server is not installed.
 const { test, beforeAll, afterAll } = requireServices('postgresql', 'redis-server')
@@ -47,18 +48,8 @@ async function join(s: ChildServer, room: string, token?: string, since?: number
   return socket
 }
 
-/** Waits until `check` passes, polling; for state that converges across instances. */
-async function eventually(check: () => Promise<void> | void, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      return await check()
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await Bun.sleep(50)
-    }
-  }
-}
+/** How long state shared through Redis and PostgreSQL gets to converge across instances. */
+const CONVERGE_MS = 10_000
 
 test('a user created on one instance logs in on another, and its token works on a third', async () => {
   const created = await request(`${a.url}/api/v1/users`, { json: { username: 'carol', secret: 'pw-carol' } })
@@ -124,19 +115,26 @@ test('presence spans instances: members, join/leave, two tabs on two instances a
 
   // Bob's second tab on C: no second join anywhere.
   const bobOnC = await join(c, 'presence', bob.token)
-  await eventually(async () => {
-    const rooms = await request(`${c.url}/api/v1/rooms`)
-    expect(rooms.body.data.rooms.find((r: { name: string }) => r.name === 'presence')).toEqual({ name: 'presence', members: 2, lastMessageId: null })
-  })
+  await until(
+    async () => {
+      const rooms = await request(`${c.url}/api/v1/rooms`)
+      expect(rooms.body.data.rooms.find((r: { name: string }) => r.name === 'presence')).toEqual({ name: 'presence', members: 2, lastMessageId: null })
+      return true
+    },
+    CONVERGE_MS,
+    'C to count both members of presence',
+  )
   bobOnB.close()
-  // Bob is still on C, so Alice sees no leave; a ping round-trip after the close proves nothing came.
   await bobOnB.closed
-  await Bun.sleep(200)
-  aliceOnA.send({ type: 'ping' })
-  await aliceOnA.next('pong')
+  // Bob is still on C, so Alice sees no leave. Carol joining on B after the close proves it: B shares
+  // presence through Redis in order, so any leave it sent for Bob would reach Alice before Carol's join.
+  const carol = await register(b.url, 'carol-presence')
+  const carolOnB = await join(b, 'presence', carol.token)
+  expect((await aliceOnA.next('join')).data).toEqual({ user: carol.user })
   expect(aliceOnA.frames.filter((f) => f.type === 'leave')).toHaveLength(0)
   bobOnC.close()
   expect((await aliceOnA.next('leave')).data).toEqual({ user: bob.user })
+  carolOnB.close()
   aliceOnA.close()
 })
 
@@ -151,24 +149,29 @@ test('the room list pages across instances: a cursor from one is good on the nex
   }
   const present = await join(b, 'list-quiet', alice.token)
   const lurker = await join(c, 'list-lurk')
-  await eventually(async () => {
-    const seen: { name: string; members: number; lastMessageId: number | null }[] = []
-    let cursor: string | null = null
-    for (let page = 0; page === 0 || cursor !== null; page++) {
-      const s = [a, b, c][page % 3]!
-      const res = await request(`${s.url}/api/v1/rooms?limit=2${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`)
-      expect(res.status).toBe(200)
-      expect(res.body.data.next === null || typeof res.body.data.next === 'string').toBe(true)
-      seen.push(...res.body.data.rooms)
-      cursor = res.body.data.next
-    }
-    const mine = seen.filter((r) => r.name.startsWith('list-'))
-    expect(mine).toEqual([
-      { name: 'list-2', members: 0, lastMessageId: expect.any(Number) },
-      { name: 'list-1', members: 0, lastMessageId: expect.any(Number) },
-      { name: 'list-quiet', members: 1, lastMessageId: null },
-    ])
-  })
+  await until(
+    async () => {
+      const seen: { name: string; members: number; lastMessageId: number | null }[] = []
+      let cursor: string | null = null
+      for (let page = 0; page === 0 || cursor !== null; page++) {
+        const s = [a, b, c][page % 3]!
+        const res = await request(`${s.url}/api/v1/rooms?limit=2${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`)
+        expect(res.status).toBe(200)
+        expect(res.body.data.next === null || typeof res.body.data.next === 'string').toBe(true)
+        seen.push(...res.body.data.rooms)
+        cursor = res.body.data.next
+      }
+      const mine = seen.filter((r) => r.name.startsWith('list-'))
+      expect(mine).toEqual([
+        { name: 'list-2', members: 0, lastMessageId: expect.any(Number) },
+        { name: 'list-1', members: 0, lastMessageId: expect.any(Number) },
+        { name: 'list-quiet', members: 1, lastMessageId: null },
+      ])
+      return true
+    },
+    CONVERGE_MS,
+    'every instance to page the list- rooms alike',
+  )
   present.close()
   lurker.close()
 })
@@ -181,12 +184,17 @@ test('the per-user message rate limit holds across instances', async () => {
   const onE = await join(e, 'rate', dave.token)
   for (let i = 0; i < 3; i++) onD.send({ type: 'message', text: `d${i}` })
   for (let i = 0; i < 3; i++) onE.send({ type: 'message', text: `e${i}` })
-  const errors = [...onD.frames, ...onE.frames]
-  await eventually(() => {
-    const rejected = [...onD.frames, ...onE.frames].filter((f) => f.type === 'error' && f.error?.type === 'RATE_LIMITED')
-    expect(rejected.length).toBe(2)
-  })
-  expect(errors).toBeDefined()
+  // One bucket of 4 for dave across both instances: 2 of the 6 are refused, and the 4 let through reach both his sockets.
+  await until(
+    () => {
+      const rejected = [...onD.frames, ...onE.frames].filter((f) => f.type === 'error')
+      expect(rejected.map((f) => f.error?.type)).toEqual(['RATE_LIMITED', 'RATE_LIMITED'])
+      for (const s of [onD, onE]) expect(s.frames.filter((f) => f.type === 'message')).toHaveLength(4)
+      return true
+    },
+    CONVERGE_MS,
+    'two of six messages refused cluster-wide',
+  )
   onD.close()
   onE.close()
   await Promise.all([d.stop(), e.stop()])
@@ -241,11 +249,18 @@ test('Redis restarting: instances re-subscribe, missed messages are repaired, an
 
   // B repairs the gap from the database once its subscription is back, then live frames flow again.
   expect((await readerB.next('message')).data.text).toBe('during-outage')
-  await eventually(async () => {
-    onA.send({ type: 'message', text: `after-${Date.now()}` })
-    const next = await Promise.race([readerB.next('message'), Bun.sleep(500).then(() => undefined)])
-    expect(next?.data.text).toStartWith('after-')
-  }, 20_000)
+  // Then live frames flow again: A posts every 500 ms until one reaches B.
+  let after = 0
+  await until(
+    () => {
+      if (readerB.frames.some((f) => f.type === 'message' && f.data.text.startsWith('after-'))) return true
+      onA.send({ type: 'message', text: `after-${++after}` })
+      return false
+    },
+    20_000,
+    'a live message on B after Redis came back',
+    500,
+  )
   const texts = readerB.frames.filter((f) => f.type === 'message').map((f) => f.data.text)
   expect(texts.filter((t) => t === 'during-outage')).toHaveLength(1)
   onA.close()
@@ -267,7 +282,7 @@ test('PostgreSQL briefly unavailable: 503 UNAVAILABLE, nothing half-written, rec
   expect(login.status).toBe(503)
   expect(login.body.error.type).toBe('UNAVAILABLE')
   await pg.start()
-  await eventually(async () => expect((await request(`${a.url}/healthz`)).status).toBe(200), 20_000)
+  await until(async () => (await request(`${a.url}/healthz`)).status === 200, 20_000, 'A to be healthy again')
   const again = await request(`${b.url}/api/v1/login`, { json: { username: 'alice-pg', secret: 'correct horse battery staple' } })
   expect(again.status).toBe(200)
   const socket = await join(c, 'pg-back', alice.token)

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { SignJWT } from 'jose'
 import { usernameKey } from '../../src/chat/usernames.ts'
+import { LIMITS } from '../../src/protocol.ts'
 import { openDbReader, type DbReader, type Snapshot } from '../support/db-snapshot.ts'
 import { register, type Account } from '../support/http.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
@@ -33,7 +34,7 @@ const TEST_TIMEOUT_MS = Math.max(60_000, RUNS * 50)
 const FC_OPTIONS = { numRuns: RUNS, seed: SEED, endOnFailure: false }
 
 const REQUEST_TIMEOUT_MS = 5_000
-const BODY_LIMIT = 16 * 1024
+const { BODY_MAX_BYTES } = LIMITS
 const JSON_TYPE = 'application/json; charset=utf-8'
 const HEALTHY_SECRET = 'healthy client secret'
 const ROOM = 'fuzz'
@@ -207,13 +208,13 @@ const deepNesting = fc
       open.repeat(depth) + (closed ? (open === '[' ? '1' + ']'.repeat(depth) : '1' + (open === '{"a":' ? '}' : '}]').repeat(depth)) : ''),
   )
 /**
- * A JSON object of exactly BODY_LIMIT + delta bytes, the length in an extra field, the username (too
+ * A JSON object of exactly BODY_MAX_BYTES + delta bytes, the length in an extra field, the username (too
  * long for a name) or the secret (too long for a password); multi-byte padding sometimes, so bytes ≠ chars.
  */
 const nearLimit = fc.tuple(fc.integer({ min: -48, max: 48 }), fc.boolean(), fc.constantFrom('pad', 'username', 'secret')).map(([delta, wide, field]) => {
   const fields: Record<string, string> = { username: 'padded', secret: 'pw', pad: '' }
   fields[field] = ''
-  const free = BODY_LIMIT + delta - JSON.stringify(fields).length
+  const free = BODY_MAX_BYTES + delta - JSON.stringify(fields).length
   let padding = wide ? 'é'.repeat(Math.floor(free / 2)) : ''
   padding += 'p'.repeat(free - utf8.encode(padding).length)
   fields[field] = padding
@@ -294,7 +295,7 @@ const contentType = fc.option(
 
 /** What the spec says about a body: too large, not a JSON object of two strings, or credentials. */
 function classify(bytes: Uint8Array<ArrayBuffer>): 'TOO_LARGE' | 'BAD_BINDING' | { username: string; secret: string } {
-  if (bytes.byteLength > BODY_LIMIT) return 'TOO_LARGE'
+  if (bytes.byteLength > BODY_MAX_BYTES) return 'TOO_LARGE'
   let value: unknown
   try {
     value = JSON.parse(strictUtf8.decode(bytes))

@@ -6,7 +6,7 @@
  */
 import { expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { BUSY_WAIT_MS } from '../../src/store/sqlite.ts'
+import { BUSY_WAIT_MS } from '../../src/store/sqlite-file.ts'
 import { register, request } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'

@@ -9,12 +9,13 @@ import { expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { LIMITS } from '../../src/protocol.ts'
 import { request, type ApiResponse } from '../support/http.ts'
 import { rawRequest } from '../support/raw-http.ts'
 import { startTestServer } from '../support/server.ts'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
-const LIMIT = 16 * 1024
+const { BODY_MAX_BYTES } = LIMITS
 
 function expectError(res: ApiResponse, status: number, type: string): void {
   expect({ status: res.status, contentType: res.headers.get('content-type'), body: res.body }).toEqual({
@@ -108,7 +109,7 @@ test('a known path with the wrong method is 405 METHOD_NOT_ALLOWED with Allow', 
 
 test('a wrong method is refused before the body is looked at', async () => {
   await using server = await startTestServer()
-  const res = await request(`${server.url}/api/v1/users`, { method: 'PUT', body: 'x'.repeat(LIMIT + 1) })
+  const res = await request(`${server.url}/api/v1/users`, { method: 'PUT', body: 'x'.repeat(BODY_MAX_BYTES + 1) })
   expectError(res, 405, 'METHOD_NOT_ALLOWED')
   expect(res.headers.get('allow')).toBe('POST')
 })
@@ -133,16 +134,16 @@ test('an invalid room name is 400 ROOM_INVALID on any method, before 405', async
 // spec §2: request bodies over 16 KiB are refused with 413 and read no further.
 test('a body of exactly 16 KiB is accepted', async () => {
   await using server = await startTestServer()
-  const body = credentialsOfSize(LIMIT)
-  expect(Buffer.byteLength(body)).toBe(LIMIT)
+  const body = credentialsOfSize(BODY_MAX_BYTES)
+  expect(Buffer.byteLength(body)).toBe(BODY_MAX_BYTES)
   const res = await request(`${server.url}/api/v1/users`, { method: 'POST', body })
   expect(res.status).toBe(201)
 })
 
 test('a Content-Length over 16 KiB is 413 PAYLOAD_TOO_LARGE', async () => {
   await using server = await startTestServer()
-  const body = credentialsOfSize(LIMIT + 1)
-  expect(Buffer.byteLength(body)).toBe(LIMIT + 1)
+  const body = credentialsOfSize(BODY_MAX_BYTES + 1)
+  expect(Buffer.byteLength(body)).toBe(BODY_MAX_BYTES + 1)
   for (const path of ['/api/v1/users', '/api/v1/login']) {
     expectError(await request(`${server.url}${path}`, { method: 'POST', body }), 413, 'PAYLOAD_TOO_LARGE')
   }
@@ -168,7 +169,7 @@ test('a chunked body over 16 KiB without Content-Length is 413 PAYLOAD_TOO_LARGE
 
 test('a chunked body of 16 KiB or less is read as usual', async () => {
   await using server = await startTestServer()
-  const bytes = new TextEncoder().encode(credentialsOfSize(LIMIT))
+  const bytes = new TextEncoder().encode(credentialsOfSize(BODY_MAX_BYTES))
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       for (let i = 0; i < bytes.length; i += 1000) controller.enqueue(bytes.subarray(i, i + 1000))

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose'
+import { CLOSE } from '../../src/protocol.ts'
 import { register, request, type ApiResponse } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
@@ -228,7 +229,7 @@ test('a correctly signed token that lives longer than TOKEN_TTL (exp − iat) is
   await expectRefusedEverywhere(server.url, `Bearer ${years}`)
   const socket = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [years])
   expect((await socket.next('error')).error?.type).toBe('TOKEN_INVALID')
-  expect((await socket.closed).code).toBe(4001)
+  expect((await socket.closed).code).toBe(CLOSE.TOKEN_INVALID.code)
 })
 
 test('a token without iat is refused', async () => {

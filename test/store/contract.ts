@@ -3,7 +3,7 @@
  * router/common.case.test.ts: whatever the database, the server sees the same behaviour.
  */
 import { describe, expect, test } from 'bun:test'
-import type { Message, NewMessage, Store } from '../../src/store/store.ts'
+import type { NewMessage, Store } from '../../src/store/store.ts'
 
 export interface StoreFixture {
   store: Store
@@ -85,39 +85,35 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       expect(await f.store.getOrCreateSetting('k', () => 'second')).toBe('first')
     })
 
-    test('insertMessage assigns increasing ids, delivers in id order after commit, keeps the nonce', async () => {
+    test('insertMessage assigns increasing ids, resolves after commit, keeps the nonce', async () => {
       await using f = await open()
-      const delivered: Message[] = []
-      const posted = await Promise.all(
-        ['a', 'b', 'c'].map((t, i) => f.store.insertMessage(newMessage('lobby', t, i === 1 ? 'n1' : undefined), (m) => void delivered.push(m))),
+      const posted = (await Promise.all(['a', 'b', 'c'].map((t, i) => f.store.insertMessage(newMessage('lobby', t, i === 1 ? 'n1' : undefined))))).map(
+        (c) => c.message,
       )
       expect(posted.map((m) => m.text)).toEqual(['a', 'b', 'c'])
       expect(posted[0]!.id).toBeLessThan(posted[1]!.id)
       expect(posted[1]!.id).toBeLessThan(posted[2]!.id)
-      expect(delivered).toEqual(posted)
       expect(posted[1]).toEqual({ id: posted[1]!.id, room: 'lobby', user: alice, text: 'b', ts: '2026-11-28T23:00:00.250Z', nonce: 'n1' })
       expect(posted[0]).not.toHaveProperty('nonce')
-      // Delivered means committed: a reader sees it.
+      // Resolved means committed: a reader sees it.
       expect((await f.store.listMessages('lobby', { limit: 10 })).map((m) => m.id)).toEqual(posted.map((m) => m.id))
     })
 
-    test("deliver's `after` is 0 (order given) or exactly the room's previous message", async () => {
+    test("each committed message's `after` is exactly the room's previous message (0 for the first)", async () => {
       await using f = await open()
-      const seen: { id: number; after: number }[] = []
-      const first = await f.store.insertMessage(newMessage('r', 'one'), (m, after) => void seen.push({ id: m.id, after }))
-      await f.store.insertMessage(newMessage('other', 'elsewhere'), () => {})
-      await Promise.all(['two', 'three'].map((t) => f.store.insertMessage(newMessage('r', t), (m, after) => void seen.push({ id: m.id, after }))))
+      const first = await f.store.insertMessage(newMessage('r', 'one'))
+      await f.store.insertMessage(newMessage('other', 'elsewhere'))
+      const rest = await Promise.all(['two', 'three', 'four'].map((t) => f.store.insertMessage(newMessage('r', t))))
       const ids = (await f.store.listMessages('r', { limit: 10 })).map((m) => m.id)
-      expect(seen.map((s) => s.id)).toEqual(ids)
-      expect(seen[0]!.after).toBe(0)
-      for (let i = 1; i < seen.length; i++) expect([0, ids[i - 1]]).toContain(seen[i]!.after)
-      expect(first.id).toBe(ids[0]!)
+      const chain = [first, ...rest].sort((a, b) => a.message.id - b.message.id)
+      expect(chain.map((c) => c.message.id)).toEqual(ids)
+      expect(chain.map((c) => c.after)).toEqual([0, ...ids.slice(0, -1)])
     })
 
     test('listMessages returns the newest matches oldest first, bounded by before/after/limit, per room', async () => {
       await using f = await open()
       const ids: number[] = []
-      for (let i = 0; i < 10; i++) ids.push((await f.store.insertMessage(newMessage(i % 2 ? 'odd' : 'even', `m${i}`), () => {})).id)
+      for (let i = 0; i < 10; i++) ids.push((await f.store.insertMessage(newMessage(i % 2 ? 'odd' : 'even', `m${i}`)).then((c) => c.message)).id)
       const even = ids.filter((_, i) => i % 2 === 0)
       expect((await f.store.listMessages('even', { limit: 3 })).map((m) => m.id)).toEqual(even.slice(-3))
       expect((await f.store.listMessages('even', { limit: 2, before: even[3] })).map((m) => m.id)).toEqual(even.slice(1, 3))
@@ -127,11 +123,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
 
     test('listRoomActivity lists each room once at its newest message, most recent first, paged below an id', async () => {
       await using f = await open()
-      const a1 = await f.store.insertMessage(at('a', 1), () => {})
-      const b1 = await f.store.insertMessage(at('b', 2), () => {})
+      const a1 = await f.store.insertMessage(at('a', 1)).then((c) => c.message)
+      const b1 = await f.store.insertMessage(at('b', 2)).then((c) => c.message)
       // Posted in one turn: one batch holding two messages of "c" and one of "a".
-      const [c1, a2, c2] = await Promise.all([at('c', 3), at('a', 4), at('c', 5)].map((m) => f.store.insertMessage(m, () => {})))
-      const d1 = await f.store.insertMessage(at('d', 6), () => {})
+      const [c1, a2, c2] = await Promise.all([at('c', 3), at('a', 4), at('c', 5)].map((m) => f.store.insertMessage(m).then((c) => c.message)))
+      const d1 = await f.store.insertMessage(at('d', 6)).then((c) => c.message)
       expect(a1.id).toBeLessThan(a2!.id)
       expect(c1!.id).toBeLessThan(c2!.id)
       // Which of "a" and "c" got the higher id is the store's business (PostgreSQL commits rooms apart).
@@ -151,8 +147,8 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
 
     test('a new message moves its room to the front of listRoomActivity', async () => {
       await using f = await open()
-      for (const room of ['a', 'b', 'c']) await f.store.insertMessage(at(room, 1), () => {})
-      const a = await f.store.insertMessage(at('a', 2), () => {})
+      for (const room of ['a', 'b', 'c']) await f.store.insertMessage(at(room, 1)).then((c) => c.message)
+      const a = await f.store.insertMessage(at('a', 2)).then((c) => c.message)
       expect((await f.store.listRoomActivity({ limit: 10 })).map((r) => r.room)).toEqual(['a', 'c', 'b'])
       expect((await f.store.listRoomActivity({ limit: 1 }))[0]).toEqual({ room: 'a', lastMessageId: a.id, lastActiveAt: T0 + 2 })
     })
@@ -164,8 +160,8 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
 
     test('findRoomActivity gives the activity of those named rooms that have messages', async () => {
       await using f = await open()
-      const a = await f.store.insertMessage(at('a', 1), () => {})
-      const b = await f.store.insertMessage(at('b', 2), () => {})
+      const a = await f.store.insertMessage(at('a', 1)).then((c) => c.message)
+      const b = await f.store.insertMessage(at('b', 2)).then((c) => c.message)
       const found = await f.store.findRoomActivity(['b', 'quiet', 'a', 'A'])
       expect(found.sort((x, y) => x.lastMessageId - y.lastMessageId)).toEqual([
         { room: 'a', lastMessageId: a.id, lastActiveAt: T0 + 1 },
@@ -189,7 +185,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
         { room: 'b', lastMessageId: b1, lastActiveAt: T0 + 2 },
       ])
       // Kept up from there on.
-      const b2 = await f.store.insertMessage(at('b', 5), () => {})
+      const b2 = await f.store.insertMessage(at('b', 5)).then((c) => c.message)
       expect((await f.store.listRoomActivity({ limit: 10 })).map((r) => [r.room, r.lastMessageId])).toEqual([
         ['b', b2.id],
         ['c', c1],
@@ -200,7 +196,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
     test('text is stored byte for byte, whatever it contains', async () => {
       await using f = await open()
       const text = `'; DROP TABLE messages; -- ✓ 😀 <img src=x onerror=alert(1)> \n\t`
-      const m = await f.store.insertMessage(newMessage('lobby', text), () => {})
+      const m = await f.store.insertMessage(newMessage('lobby', text)).then((c) => c.message)
       expect((await f.store.listMessages('lobby', { limit: 1 }))[0]).toEqual(m)
       expect(m.text).toBe(text)
     })

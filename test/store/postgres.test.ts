@@ -77,7 +77,7 @@ describe('on a throwaway PostgreSQL server', () => {
     const user = { id: 1, username: 'alice' }
     const posted = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        (i % 2 ? one : two).store.insertMessage({ room: `r${i % 5}`, user, text: `m${i}`, nonce: undefined, createdAt: i }, () => {}),
+        (i % 2 ? one : two).store.insertMessage({ room: `r${i % 5}`, user, text: `m${i}`, nonce: undefined, createdAt: i }).then((c) => c.message),
       ),
     )
     const newest = new Map<string, number>()

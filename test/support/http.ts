@@ -1,4 +1,5 @@
 /** Small HTTP helpers over real fetch. */
+import type { Session } from '../../src/protocol.ts'
 
 export interface ApiResponse {
   status: number
@@ -20,10 +21,8 @@ export async function request(url: string, init: RequestInit & { json?: unknown 
   return { status: res.status, headers: res.headers, body }
 }
 
-export interface Account {
-  token: string
-  user: { id: number; username: string }
-}
+/** A logged-in test user: the login answer (spec §2). */
+export type Account = Session
 
 /** Signs up and logs in; returns the token and user. */
 export async function register(baseUrl: string, username: string, secret = 'correct horse battery staple'): Promise<Account> {

@@ -2,7 +2,8 @@
 import { expect } from 'bun:test'
 import { request } from './http.ts'
 import type { TestServer } from './server.ts'
-import type { Frame, TestSocket } from './socket.ts'
+import type { ErrorType, Message } from '../../src/protocol.ts'
+import type { TestSocket } from './socket.ts'
 
 /** ws://…/api/v1/rooms/{room}/messages/ws, the room percent-encoded, with an optional query. */
 export function roomWs(server: TestServer, room: string, query = ''): string {
@@ -17,7 +18,7 @@ export function roomMessages(server: TestServer, room: string, query = ''): stri
 let nonces = 0
 
 /** Sends a message and resolves with its copy coming back to the sender (matched by nonce): the acknowledgement. */
-export async function post(socket: TestSocket, text: string, nonce = `n${++nonces}`): Promise<Frame['data']> {
+export async function post(socket: TestSocket, text: string, nonce = `n${++nonces}`): Promise<Message> {
   socket.send({ type: 'message', text, nonce })
   for (;;) {
     const frame = await socket.next()
@@ -27,10 +28,10 @@ export async function post(socket: TestSocket, text: string, nonce = `n${++nonce
 }
 
 /** Sends `count` messages at once ("<prefix> 1" …) and resolves with their acknowledgements, in id order. */
-export async function postMany(socket: TestSocket, count: number, prefix = 'message'): Promise<Frame['data'][]> {
+export async function postMany(socket: TestSocket, count: number, prefix = 'message'): Promise<Message[]> {
   const batch = `b${++nonces}-`
   for (let i = 1; i <= count; i++) socket.send({ type: 'message', text: `${prefix} ${i}`, nonce: `${batch}${i}` })
-  const acked: Frame['data'][] = []
+  const acked: Message[] = []
   while (acked.length < count) {
     const frame = await socket.next()
     if (frame.type === 'error') throw new Error(`posting failed: ${JSON.stringify(frame.error)}`)
@@ -40,8 +41,8 @@ export async function postMany(socket: TestSocket, count: number, prefix = 'mess
 }
 
 /** Every stored message of a room, oldest first, read through the REST pages (`before` cursor). */
-export async function storedMessages(server: TestServer, room: string): Promise<Frame['data'][]> {
-  const all: Frame['data'][] = []
+export async function storedMessages(server: TestServer, room: string): Promise<Message[]> {
+  const all: Message[] = []
   let query = '?limit=200'
   for (;;) {
     const page = await request(roomMessages(server, room, query))
@@ -53,12 +54,12 @@ export async function storedMessages(server: TestServer, room: string): Promise<
 }
 
 /** The frame an `error` of `type` looks like on the wire (spec §1, §3). */
-export function errorFrame(type: string) {
-  return { type: 'error', error: { type, message: expect.any(String) }, data: null }
+export function errorFrame(type: ErrorType) {
+  return { type: 'error' as const, error: { type, message: expect.any(String) }, data: null }
 }
 
 /** A message without its nonce: others' copies may or may not carry the sender's nonce (spec §3). */
-export function sansNonce(message: Frame['data']): Frame['data'] {
+export function sansNonce(message: Message): Omit<Message, 'nonce'> {
   const { nonce: _, ...rest } = message
   return rest
 }

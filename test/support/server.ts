@@ -7,6 +7,8 @@ import { defineConfig, type Config } from '../../src/config.ts'
 import { createLogger } from '../../src/log.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { openStore } from '../../src/store/open.ts'
+import page from '../../src/web/index.html'
+import { loadWebClient } from '../../src/web/serve.ts'
 
 export interface TestServer {
   app: App
@@ -41,7 +43,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const logLevel = opts.onLog ? 'debug' : 'silent'
   const config = defineConfig({ port: 0, host: '127.0.0.1', database: join(dir, 'chat.db'), logLevel, ...TEST_ARGON2, ...TEST_SIGNUP_LIMIT, ...opts.config })
   const store = await openStore(config.database)
-  const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat, opts.onLog), opts.now)
+  const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat, opts.onLog), { web: await loadWebClient(page), now: opts.now })
   const running = startServer(app)
   const port = running.server.port
   let stopped = false

@@ -1,14 +1,19 @@
 /** A WebSocket test client: buffers every frame so tests await conditions, never time. */
+import type { ServerFrameType, WireError } from '../../src/protocol.ts'
 
+/**
+ * A server frame (spec §3) as a test reads it: the protocol's `type` and `error`, with `data` left
+ * open so a test can look into a frame before it has checked which one it is.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Frame = { type: string; error: { type: string; message: string } | null; data: any }
+export type Frame = { type: ServerFrameType; error: WireError | null; data: any }
 
 export interface TestSocket {
   ws: WebSocket
   /** Every frame received so far, in order. */
   frames: Frame[]
   /** The next unread frame (of `type`, skipping others when given). */
-  next(type?: string): Promise<Frame>
+  next(type?: ServerFrameType): Promise<Frame>
   send(frame: unknown): void
   sendRaw(data: string | Uint8Array): void
   closed: Promise<{ code: number; reason: string }>

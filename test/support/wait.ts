@@ -1,4 +1,4 @@
-/** Bounded waits for hardening tests: every wait ends, either with its condition or with an error naming it. */
+/** Bounded waits for tests: every wait ends, either with its condition or with an error naming it. */
 import type { Frame, TestSocket } from './socket.ts'
 
 /** `promise`, or a rejection naming `what` after `ms`; the timer never outlives the race. */
@@ -42,11 +42,25 @@ export function frameWhere(socket: TestSocket, predicate: (frame: Frame) => bool
   })
 }
 
-/** Resolves once `condition()` holds (re-checked every `everyMs`); for state with no event to listen to, e.g. server counters. */
-export async function until(condition: () => boolean, ms: number, what: string, everyMs = 20): Promise<void> {
+/**
+ * Resolves once `condition` returns (or resolves to) true, re-checked every `everyMs`: the one
+ * polling wait, for state with no event to listen to (server counters, a page, state converging
+ * across instances). A throw counts as "not yet", so the condition may be a block of `expect`s
+ * ending in `return true`; after `ms` the error names `what` and carries the last throw.
+ */
+export async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 20): Promise<void> {
   const deadline = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+  for (;;) {
+    let failure: unknown
+    try {
+      if ((await condition()) === true) return
+    } catch (err) {
+      failure = err
+    }
+    if (Date.now() > deadline) {
+      const detail = failure instanceof Error ? `: ${failure.message}` : ''
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${detail}`, { cause: failure })
+    }
     await Bun.sleep(everyMs)
   }
 }

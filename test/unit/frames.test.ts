@@ -6,16 +6,17 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
-import { encodeError, encodeFrame, exceedsCodePoints, NONCE_MAX_LENGTH, parseClientFrame, PONG_FRAME } from '../../src/ws/frames.ts'
+import { LIMITS } from '../../src/protocol.ts'
+import { encodeError, encodeFrame, exceedsCodePoints, parseClientFrame, PONG_FRAME } from '../../src/ws/frames.ts'
 
-const MAX = 4000
+const { TEXT_MAX_LENGTH, NONCE_MAX_LENGTH } = LIMITS
 
-function parse(raw: string, max = MAX) {
+function parse(raw: string, max: number = TEXT_MAX_LENGTH) {
   return parseClientFrame(raw, max)
 }
 
 /** The AppError type parsing `raw` throws, or undefined. */
-function thrownType(raw: string, max = MAX): string | undefined {
+function thrownType(raw: string, max: number = TEXT_MAX_LENGTH): string | undefined {
   try {
     parse(raw, max)
   } catch (err) {
@@ -86,13 +87,13 @@ describe('parseClientFrame', () => {
   })
 
   test('text of exactly the limit in code points passes; one more fails', () => {
-    expect(parse(JSON.stringify({ type: 'message', text: 'a'.repeat(MAX) }))).toMatchObject({ text: 'a'.repeat(MAX) })
-    expect(thrownType(JSON.stringify({ type: 'message', text: 'a'.repeat(MAX + 1) }))).toBe('MESSAGE_INVALID')
+    expect(parse(JSON.stringify({ type: 'message', text: 'a'.repeat(TEXT_MAX_LENGTH) }))).toMatchObject({ text: 'a'.repeat(TEXT_MAX_LENGTH) })
+    expect(thrownType(JSON.stringify({ type: 'message', text: 'a'.repeat(TEXT_MAX_LENGTH + 1) }))).toBe('MESSAGE_INVALID')
   })
 
   test('astral characters count once: 4000 emoji pass, 4001 fail', () => {
-    const text = '😀'.repeat(MAX)
-    expect(text.length).toBe(2 * MAX)
+    const text = '😀'.repeat(TEXT_MAX_LENGTH)
+    expect(text.length).toBe(2 * TEXT_MAX_LENGTH)
     expect(parse(JSON.stringify({ type: 'message', text }))).toMatchObject({ text })
     expect(thrownType(JSON.stringify({ type: 'message', text: text + 'a' }))).toBe('MESSAGE_INVALID')
   })

@@ -10,6 +10,7 @@
 import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
 import { SignJWT } from 'jose'
+import { CLOSE } from '../../src/protocol.ts'
 import { register, request } from '../support/http.ts'
 import { rawUpgrade, readJson, OPCODE } from '../support/raw-ws.ts'
 import { errorFrame, post, roomMessages, roomWs } from '../support/rooms.ts'
@@ -33,7 +34,7 @@ async function signToken(secret: string, user: { id: number; username: string },
 async function expectTokenRejected(server: TestServer, token: string): Promise<void> {
   const socket = await openSocket(roomWs(server, 'lobby'), [token])
   expect(socket.ws.protocol).toBe(token)
-  expect(await socket.closed).toEqual({ code: 4001, reason: 'TOKEN_INVALID' })
+  expect(await socket.closed).toEqual(CLOSE.TOKEN_INVALID)
   expect(socket.frames).toEqual([errorFrame('TOKEN_INVALID')])
 }
 
@@ -142,7 +143,7 @@ test('a rejected token announces nothing and stores nothing', async () => {
   await watcher.next('welcome')
   const socket = await openSocket(roomWs(server, 'lobby'), ['garbage'])
   socket.send({ type: 'message', text: 'sneaky' })
-  expect((await socket.closed).code).toBe(4001)
+  expect((await socket.closed).code).toBe(CLOSE.TOKEN_INVALID.code)
   // The watcher's next frame is its own marker: no join, leave or message from the rejected socket.
   await post(watcher, 'marker')
   expect(watcher.frames.map((f) => f.type)).toEqual(['welcome', 'message'])
@@ -225,7 +226,7 @@ test.each(['abc', '-1', '1.5', '', '1e3', '0x10'])('since=%p is 400 BAD_QUERY be
 async function expectConnectionLimit(server: TestServer, token?: string): Promise<void> {
   const socket = await openSocket(roomWs(server, 'lobby'), token === undefined ? undefined : [token])
   if (token !== undefined) expect(socket.ws.protocol).toBe(token)
-  expect(await socket.closed).toEqual({ code: 4029, reason: 'CONNECTION_LIMIT' })
+  expect(await socket.closed).toEqual(CLOSE.CONNECTION_LIMIT)
   expect(socket.frames).toEqual([])
 }
 
@@ -298,7 +299,7 @@ test('X-Forwarded-For picks the address for the per-address cap only with trustP
     const c = await open(server, '203.0.113.2')
     const frame = await c.next()
     expect(frame.opcode).toBe(OPCODE.CLOSE)
-    expect(frame.payload.readUInt16BE(0)).toBe(4029)
+    expect(frame.payload.readUInt16BE(0)).toBe(CLOSE.CONNECTION_LIMIT.code)
     for (const raw of [a, b, c]) raw.destroy()
   }
   {
@@ -308,7 +309,7 @@ test('X-Forwarded-For picks the address for the per-address cap only with trustP
     expect(readJson(await a.next()).type).toBe('welcome')
     const frame = await b.next()
     expect(frame.opcode).toBe(OPCODE.CLOSE)
-    expect(frame.payload.readUInt16BE(0)).toBe(4029)
+    expect(frame.payload.readUInt16BE(0)).toBe(CLOSE.CONNECTION_LIMIT.code)
     for (const raw of [a, b]) raw.destroy()
   }
 })

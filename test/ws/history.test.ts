@@ -8,10 +8,11 @@
  * busy (cache warm), some after everyone has left (cache gone).
  */
 import { expect, test } from 'bun:test'
+import type { Welcome } from '../../src/protocol.ts'
 import { register } from '../support/http.ts'
 import { post, postMany, roomWs } from '../support/rooms.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
-import { openSocket, type Frame, type TestSocket } from '../support/socket.ts'
+import { openSocket, type TestSocket } from '../support/socket.ts'
 
 /** Rate limits out of the way: these tests post many messages at once. */
 const FAST = { messageBurst: 100_000, messageRate: 100_000 }
@@ -23,7 +24,7 @@ async function poster(server: TestServer, name = 'alice', room = 'lobby'): Promi
   return socket
 }
 
-async function welcome(server: TestServer, query = '', room = 'lobby'): Promise<Frame['data']> {
+async function welcome(server: TestServer, query = '', room = 'lobby'): Promise<Welcome> {
   using reader = await openSocket(roomWs(server, room, query))
   return (await reader.next('welcome')).data
 }

@@ -13,6 +13,7 @@
  *   hub's sweeper runs every 250 ms).
  */
 import { expect, test } from 'bun:test'
+import { CLOSE, LIMITS } from '../../src/protocol.ts'
 import { register } from '../support/http.ts'
 import { OPCODE, rawUpgrade, readClose, readJson } from '../support/raw-ws.ts'
 import { errorFrame, post, postMany, roomWs, storedMessages } from '../support/rooms.ts'
@@ -109,7 +110,7 @@ test('a binary frame closes the socket with 1003 BINARY_UNSUPPORTED', async () =
   const alice = await register(server.url, 'alice')
   const socket = await connect(server, alice.token)
   socket.sendRaw(new TextEncoder().encode(JSON.stringify({ type: 'message', text: 'as bytes' })))
-  expect(await socket.closed).toEqual({ code: 1003, reason: 'BINARY_UNSUPPORTED' })
+  expect(await socket.closed).toEqual(CLOSE.BINARY_UNSUPPORTED)
   expect(socket.frames.map((f) => f.type)).toEqual(['welcome'])
   expect(await storedMessages(server, 'lobby')).toEqual([])
 })
@@ -118,7 +119,7 @@ test('a binary frame from a read-only socket closes it with 1003 too', async () 
   await using server = await startTestServer()
   const socket = await connect(server)
   socket.sendRaw(new Uint8Array([0x7b, 0x7d]))
-  expect(await socket.closed).toEqual({ code: 1003, reason: 'BINARY_UNSUPPORTED' })
+  expect(await socket.closed).toEqual(CLOSE.BINARY_UNSUPPORTED)
 })
 
 /** A valid message frame of exactly `bytes` bytes, padded with JSON whitespace. */
@@ -131,7 +132,7 @@ test('a frame of exactly 64 KiB is accepted', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
   using socket = await connect(server, alice.token)
-  socket.sendRaw(frameOfSize(64 * 1024))
+  socket.sendRaw(frameOfSize(LIMITS.FRAME_MAX_BYTES))
   expect(await socket.next()).toMatchObject({ type: 'message', data: { text: 'padded' } })
 })
 
@@ -139,9 +140,9 @@ test('a frame over 64 KiB closes the socket with 1009, as the client sees it', a
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
   const socket = await connect(server, alice.token)
-  socket.sendRaw(frameOfSize(64 * 1024 + 1))
+  socket.sendRaw(frameOfSize(LIMITS.FRAME_MAX_BYTES + 1))
   // Bun's maxPayloadLength sends the 1009 itself, with its own reason text (spec §3, docs/PROTOCOL.md).
-  expect(await socket.closed).toEqual({ code: 1009, reason: expect.any(String) })
+  expect(await socket.closed).toEqual({ code: CLOSE.TOO_LARGE.code, reason: expect.any(String) })
   expect(await storedMessages(server, 'lobby')).toEqual([])
 })
 
@@ -149,7 +150,7 @@ test('a binary frame over 64 KiB closes the socket with 1009', async () => {
   await using server = await startTestServer()
   const socket = await connect(server)
   socket.sendRaw(new Uint8Array(100 * 1024))
-  expect((await socket.closed).code).toBe(1009)
+  expect((await socket.closed).code).toBe(CLOSE.TOO_LARGE.code)
 })
 
 test('a reader that stops reading is closed with 1013 SLOW_CONSUMER as its last frame; a normal reader gets every message', async () => {
@@ -172,7 +173,7 @@ test('a reader that stops reading is closed with 1013 SLOW_CONSUMER as its last 
   let mostBuffered = 0
   for (let round = 0; round < 400 && !dropped; round++) {
     for (const p of posters) p.send({ type: 'message', text })
-    for (const ws of server.app.hub.sockets) mostBuffered = Math.max(mostBuffered, ws.getBufferedAmount())
+    for (const ws of server.app.hub.all()) mostBuffered = Math.max(mostBuffered, ws.getBufferedAmount())
     for (let i = 0; i < posters.length; i++) {
       const frame = await reader.next()
       if (frame.type === 'leave') {
@@ -197,7 +198,7 @@ test('a reader that stops reading is closed with 1013 SLOW_CONSUMER as its last 
   const frames = await slow.ended
   const last = frames.at(-1)!
   expect(last.opcode).toBe(OPCODE.CLOSE)
-  expect(readClose(last)).toEqual({ code: 1013, reason: 'SLOW_CONSUMER' })
+  expect(readClose(last)).toEqual(CLOSE.SLOW_CONSUMER)
   expect(frames.slice(0, -1).every((f) => f.opcode === OPCODE.TEXT)).toBe(true)
   const got = frames.slice(0, -1).map((f) => readJson(f))
   expect(got[0].type).toBe('welcome')
@@ -219,7 +220,7 @@ test('a token that expires while connected: error TOKEN_EXPIRED, then close 4001
   const bob = await register(server.url, 'bob')
   using fresh = await connect(server, bob.token, 'other')
   expect(await socket.next()).toEqual(errorFrame('TOKEN_EXPIRED'))
-  expect(await socket.closed).toEqual({ code: 4001, reason: 'TOKEN_EXPIRED' })
+  expect(await socket.closed).toEqual(CLOSE.TOKEN_EXPIRED)
   expect(socket.frames.map((f) => f.type)).toEqual(['welcome', 'error'])
   // The same sweep spared the read-only socket and the one with a fresh token.
   for (const s of [reader, fresh]) {

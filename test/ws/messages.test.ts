@@ -8,6 +8,7 @@
  * very next frame, since a room's frames reach each socket in order.
  */
 import { expect, test } from 'bun:test'
+import { CLOSE } from '../../src/protocol.ts'
 import { register, request } from '../support/http.ts'
 import { OPCODE, rawUpgrade, readJson } from '../support/raw-ws.ts'
 import { errorFrame, post, roomMessages, roomWs, sansNonce, storedMessages } from '../support/rooms.ts'
@@ -152,7 +153,7 @@ test.each([
   using reader = await openSocket(roomWs(server, 'lobby'))
   await reader.next('welcome')
   reader.sendRaw(raw)
-  expect(await reader.closed).toEqual({ code: 1008, reason: 'READ_ONLY' })
+  expect(await reader.closed).toEqual(CLOSE.READ_ONLY)
   expect(reader.frames.map((f) => f.type)).toEqual(['welcome'])
   expect((await request(roomMessages(server, 'lobby'))).body).toEqual({ error: null, data: { messages: [], hasMore: false } })
   const marker = await post(member, 'marker')

@@ -9,6 +9,7 @@
  * enough for the server to have seen it.
  */
 import { expect, test } from 'bun:test'
+import { CLOSE } from '../../src/protocol.ts'
 import { register, type Account } from '../support/http.ts'
 import { post, roomWs } from '../support/rooms.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
@@ -26,8 +27,8 @@ async function leave(socket: TestSocket): Promise<void> {
 }
 
 const byId = (users: { id: number }[]) => [...users].sort((a, b) => a.id - b.id)
-const joinFrame = (user: Account['user']) => ({ type: 'join', error: null, data: { user } })
-const leaveFrame = (user: Account['user']) => ({ type: 'leave', error: null, data: { user } })
+const joinFrame = (user: Account['user']) => ({ type: 'join' as const, error: null, data: { user } })
+const leaveFrame = (user: Account['user']) => ({ type: 'leave' as const, error: null, data: { user } })
 
 /** The watcher's next frame is the marker posted now: nothing else was sent to the room before it. */
 async function expectNothingBefore(watcher: TestSocket, poster: TestSocket): Promise<void> {
@@ -136,7 +137,7 @@ test('a socket closed by the server (here for a binary frame) sends leave', asyn
   const b = await join(server, bob)
   expect(await a.next()).toEqual(joinFrame(bob.user))
   b.sendRaw(new Uint8Array([1, 2, 3]))
-  expect((await b.closed).code).toBe(1003)
+  expect((await b.closed).code).toBe(CLOSE.BINARY_UNSUPPORTED.code)
   expect(await a.next()).toEqual(leaveFrame(bob.user))
 })
 

@@ -7,6 +7,7 @@
  * a room that did not change meanwhile.
  */
 import { expect, test } from 'bun:test'
+import type { RoomPage, RoomSummary } from '../../src/protocol.ts'
 import { register, request } from '../support/http.ts'
 import { post, postMany, roomMessages, roomWs } from '../support/rooms.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
@@ -135,14 +136,8 @@ test('GET /api/v1/rooms is empty on a fresh server, with no next page', async ()
   expect(res.body).toEqual({ error: null, data: { rooms: [], next: null } })
 })
 
-interface RoomEntry {
-  name: string
-  members: number
-  lastMessageId: number | null
-}
-
 /** One page of GET /api/v1/rooms. */
-async function roomPage(server: TestServer, query: Record<string, string> = {}): Promise<{ rooms: RoomEntry[]; next: string | null }> {
+async function roomPage(server: TestServer, query: Record<string, string> = {}): Promise<RoomPage> {
   const res = await request(`${server.url}/api/v1/rooms?${new URLSearchParams(query)}`)
   expect(res.status).toBe(200)
   expect(res.headers.get('content-type')).toBe(JSON_TYPE)
@@ -151,8 +146,8 @@ async function roomPage(server: TestServer, query: Record<string, string> = {}):
 }
 
 /** Every page of GET /api/v1/rooms, following `next`; `between` runs after each page but the last. */
-async function allRoomPages(server: TestServer, limit: number, between: (page: number) => Promise<void> = async () => {}): Promise<RoomEntry[][]> {
-  const pages: RoomEntry[][] = []
+async function allRoomPages(server: TestServer, limit: number, between: (page: number) => Promise<void> = async () => {}): Promise<RoomSummary[][]> {
+  const pages: RoomSummary[][] = []
   let cursor: string | null = null
   do {
     const page = await roomPage(server, cursor === null ? { limit: String(limit) } : { limit: String(limit), cursor })
@@ -176,7 +171,7 @@ async function postIn(server: TestServer, token: string, rooms: string[]): Promi
   return ids
 }
 
-const names = (rooms: RoomEntry[]) => rooms.map((r) => r.name)
+const names = (rooms: RoomSummary[]) => rooms.map((r) => r.name)
 
 test('GET /api/v1/rooms lists rooms with messages or logged-in people, most recently active first; members = logged-in users present', async () => {
   await using server = await startTestServer()

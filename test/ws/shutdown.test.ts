@@ -8,6 +8,7 @@ import { expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { CLOSE } from '../../src/protocol.ts'
 import { register } from '../support/http.ts'
 import { roomWs, storedMessages } from '../support/rooms.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
@@ -46,7 +47,7 @@ test('stopping mid-burst closes every socket with 1001 SHUTDOWN and keeps every 
     const pumps = posters.map(pump)
     await busy.promise
     const stopping = server.stop()
-    for (const socket of [...posters, reader]) expect(await socket.closed).toEqual({ code: 1001, reason: 'SHUTDOWN' })
+    for (const socket of [...posters, reader]) expect(await socket.closed).toEqual(CLOSE.SHUTDOWN)
     await stopping
     const sent = (await Promise.all(pumps)).reduce((a, b) => a + b)
     await expect(openSocket(roomWs(server, 'lobby'))).rejects.toThrow()
@@ -77,7 +78,7 @@ test('an idle socket gets 1001 SHUTDOWN, and its token connects again after a re
     const alice = await register(server.url, 'alice')
     const socket = await connect(server, alice.token)
     await server.stop()
-    expect(await socket.closed).toEqual({ code: 1001, reason: 'SHUTDOWN' })
+    expect(await socket.closed).toEqual(CLOSE.SHUTDOWN)
     // Restarted on the same directory, the account and its token still work.
     await using again = await startTestServer({ dir })
     using back = await connect(again, alice.token)

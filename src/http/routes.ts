@@ -1,0 +1,38 @@
+/** The route table: every HTTP endpoint (spec §2), each resource's handlers built with only what they use. */
+import type { TokenService } from '../auth/tokens.ts'
+import type { RoomLister } from '../chat/room-list.ts'
+import type { AccountDeps } from '../chat/users.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import type { Store } from '../store/store.ts'
+import type { WebClient } from '../web/serve.ts'
+import type { Admission } from '../ws/admission.ts'
+import type { RequestContext } from './context.ts'
+import { healthRoutes } from './health.ts'
+import { roomRoutes } from './rooms.ts'
+import { createRouter, type Router } from './router.ts'
+import { sessionRoutes } from './sessions.ts'
+import { userRoutes } from './users.ts'
+
+export interface RouteDeps {
+  store: Store
+  log: Logger
+  metrics: Metrics
+  accounts: AccountDeps
+  tokens: TokenService
+  roomList: RoomLister
+  admission: Admission
+  web: WebClient
+}
+
+export function createRoutes(deps: RouteDeps): Router<RequestContext> {
+  const page = () => deps.web.index()
+  return createRouter<RequestContext>([
+    ...userRoutes(deps),
+    ...sessionRoutes(deps),
+    ...roomRoutes(deps),
+    ...healthRoutes(deps),
+    // Served by Bun's static routes (server.ts); listed here so other methods get 405 with Allow.
+    { path: '/', methods: { GET: page, HEAD: page } },
+  ])
+}

@@ -1,0 +1,168 @@
+/**
+ * The wire protocol (spec §1–§3), declared once: the shapes on the wire, the frames each side sends,
+ * the close codes with their reasons, the room-name rule and the limits a client needs. The server,
+ * the web client, the tests and the bench all import it, so it imports nothing.
+ */
+
+export interface User {
+  id: number
+  username: string
+}
+
+/** A chat message as it goes on the wire (spec §3). */
+export interface Message {
+  id: number
+  room: string
+  user: User
+  text: string
+  /** UTC, `Date.prototype.toISOString` form. */
+  ts: string
+  /** The sender's own tag for matching its send; absent when it gave none. */
+  nonce?: string
+}
+
+/** `POST /api/v1/login` and `POST /api/v1/token` (spec §2). */
+export interface Session {
+  token: string
+  user: User
+}
+
+/** One room of `GET /api/v1/rooms` (spec §2). */
+export interface RoomSummary {
+  name: string
+  /** Logged-in users present, on any instance; read-only readers are not counted. */
+  members: number
+  /** The newest message's id; null for a room with people in it but no message yet. */
+  lastMessageId: number | null
+}
+
+/** `GET /api/v1/rooms` (spec §2): one page of the room list, most recently active first. */
+export interface RoomPage {
+  rooms: RoomSummary[]
+  /** The cursor of the next page, or null on the last. */
+  next: string | null
+}
+
+/** `GET /api/v1/rooms/{room}/messages` (spec §2): one page of history, oldest first. */
+export interface MessagePage {
+  messages: Message[]
+  /** Older messages exist. */
+  hasMore: boolean
+}
+
+/** Every `error.type` a client can see (spec §2, §3). Nothing else goes on the wire. */
+export type ErrorType =
+  | 'BAD_BINDING'
+  | 'BAD_USERNAME'
+  | 'BAD_PASSWORD'
+  | 'USER_EXISTS'
+  | 'USER_NOT_FOUND'
+  | 'PASSWORD_MATCH_FAILED'
+  | 'RATE_LIMITED'
+  | 'ROOM_INVALID'
+  | 'UPGRADE_REQUIRED'
+  | 'BAD_QUERY'
+  | 'TOKEN_INVALID'
+  | 'TOKEN_EXPIRED'
+  | 'MESSAGE_INVALID'
+  | 'UNAVAILABLE'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'INTERNAL'
+  | 'BAD_REQUEST'
+
+/** The envelope's error (spec §1). */
+export interface WireError {
+  type: ErrorType
+  message: string
+}
+
+/** The envelope every HTTP body and every server frame carries (spec §1). */
+export type Envelope<T> = { error: null; data: T } | { error: WireError; data: null }
+
+/** `welcome.data`: the first frame of every accepted connection. */
+export interface Welcome {
+  room: string
+  /** Null for a read-only connection. */
+  user: User | null
+  readOnly: boolean
+  /** Logged-in users present in the room (two tabs are one presence). */
+  members: User[]
+  history: Message[]
+  /** With `?since=`: more messages were missed than RESUME_MAX; the oldest were left out. */
+  truncated: boolean
+}
+
+/** Server-to-client frames: the envelope plus `type` (spec §3). */
+export type ServerFrame =
+  | { type: 'welcome'; error: null; data: Welcome }
+  | { type: 'message'; error: null; data: Message }
+  | { type: 'join' | 'leave'; error: null; data: { user: User } }
+  | { type: 'pong'; error: null; data: null }
+  | { type: 'error'; error: WireError; data: null }
+
+export type ServerFrameType = ServerFrame['type']
+
+/** Client-to-server frames (spec §3), as a client writes them. */
+export type ClientFrame = { type: 'ping' } | { type: 'message'; text: string; nonce?: string }
+
+export interface CloseSpec {
+  code: number
+  reason: string
+}
+
+/** WebSocket close codes with their reasons (spec §3); the server always closes with one of these. */
+export const CLOSE = {
+  NORMAL: { code: 1000, reason: '' },
+  SHUTDOWN: { code: 1001, reason: 'SHUTDOWN' },
+  BINARY_UNSUPPORTED: { code: 1003, reason: 'BINARY_UNSUPPORTED' },
+  READ_ONLY: { code: 1008, reason: 'READ_ONLY' },
+  TOO_LARGE: { code: 1009, reason: 'TOO_LARGE' },
+  INTERNAL: { code: 1011, reason: 'INTERNAL' },
+  SLOW_CONSUMER: { code: 1013, reason: 'SLOW_CONSUMER' },
+  TOKEN_INVALID: { code: 4001, reason: 'TOKEN_INVALID' },
+  TOKEN_EXPIRED: { code: 4001, reason: 'TOKEN_EXPIRED' },
+  CONNECTION_LIMIT: { code: 4029, reason: 'CONNECTION_LIMIT' },
+} as const satisfies Record<string, CloseSpec>
+
+/** Room names (spec §3): 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit, case-sensitive. */
+export const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+export function isRoomName(name: string): boolean {
+  return ROOM_NAME.test(name)
+}
+
+/** Limits a client needs to know (the server's defaults; operators may change the settable ones). */
+export const LIMITS = {
+  /** The longest room name (ROOM_NAME), in characters. */
+  ROOM_NAME_MAX_LENGTH: 64,
+  /** The longest `nonce`, in code points. */
+  NONCE_MAX_LENGTH: 64,
+  /** The longest message text by default (MAX_TEXT_LENGTH), in code points. */
+  TEXT_MAX_LENGTH: 4000,
+  /** A bigger frame is closed with 1009. */
+  FRAME_MAX_BYTES: 64 * 1024,
+  /** A bigger HTTP request body is 413. */
+  BODY_MAX_BYTES: 16 * 1024,
+  /** Newest messages in `welcome.history` by default (HISTORY_SIZE). */
+  HISTORY_SIZE: 50,
+  /** Most messages a resume with `?since=` brings by default (RESUME_MAX). */
+  RESUME_MAX: 500,
+  /** Room history page size: default and most (REST `?limit=`). */
+  PAGE_DEFAULT: 50,
+  PAGE_MAX: 200,
+  USERNAME_MAX_LENGTH: 32,
+  SECRET_MAX_BYTES: 1024,
+} as const
+
+/** Paths of the API, for clients that build URLs. */
+export const PATHS = {
+  users: '/api/v1/users',
+  me: '/api/v1/users/me',
+  login: '/api/v1/login',
+  token: '/api/v1/token',
+  rooms: '/api/v1/rooms',
+  roomMessages: (room: string) => `/api/v1/rooms/${encodeURIComponent(room)}/messages`,
+  roomSocket: (room: string) => `/api/v1/rooms/${encodeURIComponent(room)}/messages/ws`,
+} as const

@@ -1,0 +1,54 @@
+/** The SQLite file on disk: private permissions, and waiting for a lock held by another process off the event loop. */
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { AppError } from '../errors.ts'
+
+/** SQLite's own wait for a lock, which blocks the event loop: short enough not to stall sockets. */
+export const BUSY_TIMEOUT_MS = 20
+/** How long a write keeps retrying a lock held by another process before the client gets 503. */
+export const BUSY_WAIT_MS = 3000
+
+export function isBusy(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED')
+}
+
+/**
+ * Runs a write, retrying it off the event loop while another process holds the lock; after
+ * BUSY_WAIT_MS it gives up with UNAVAILABLE (503), as a PostgreSQL outage does.
+ */
+export async function whenFree<T>(write: () => T): Promise<T> {
+  const deadline = performance.now() + BUSY_WAIT_MS
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return write()
+    } catch (err) {
+      if (!isBusy(err)) throw err
+      if (performance.now() + delay > deadline) throw new AppError('UNAVAILABLE', 'the database is locked by another program; try again shortly')
+      await Bun.sleep(delay)
+    }
+  }
+}
+
+/**
+ * The database holds password hashes and, unless JWT_SECRET is set, the signing secret: create its
+ * folder 0700 and the file 0600 whatever the umask (SQLite gives -wal and -shm the file's mode).
+ */
+export function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600))
+}
+
+/** A warning when an existing database file (or its -wal/-shm) can be read by other local users. */
+export function describeSqliteExposure(path: string): string | undefined {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let mode: number
+    try {
+      mode = statSync(file).mode
+    } catch {
+      continue
+    }
+    if (mode & 0o077)
+      return `${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); it holds password hashes and may hold the signing secret: chmod 600 it`
+  }
+  return undefined
+}
