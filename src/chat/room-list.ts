@@ -11,20 +11,7 @@
 import { AppError } from '../errors.ts'
 import type { RoomActivity, Store } from '../store/store.ts'
 import type { CursorSigner } from './cursor.ts'
-import { isRoomName } from '../protocol.ts'
-
-export interface RoomSummary {
-  name: string
-  /** Logged-in users present, on any instance; read-only readers are not counted. */
-  members: number
-  lastMessageId: number | null
-}
-
-export interface RoomPage {
-  rooms: RoomSummary[]
-  /** The cursor of the next page, or null on the last. */
-  next: string | null
-}
+import { isRoomName, type RoomPage, type RoomSummary } from '../protocol.ts'
 
 /** Where a page starts: below a newest-message id (rooms with messages), or past a name (rooms without). */
 type Position = { below: number | undefined } | { past: string }

@@ -9,7 +9,7 @@ import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { LIMITS } from '../protocol.ts'
 import type { Store } from '../store/store.ts'
-import { INVISIBLE } from './invisible.ts'
+import { INVISIBLE } from '../protocol.ts'
 
 export const USERNAME_MAX_CODE_POINTS = LIMITS.USERNAME_MAX_LENGTH
 

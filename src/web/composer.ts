@@ -1,5 +1,5 @@
 /** The message box: Enter sends, Shift+Enter adds a line, and it is disabled with a reason while posting is not possible. */
-import { showsNothing } from '../chat/invisible.ts'
+import { showsNothing } from '../protocol.ts'
 import { byId } from './dom.ts'
 
 export class Composer {

@@ -1,9 +1,6 @@
 /** Frames: server frames serialised once into the envelope plus `type`, and client frames parsed and checked (spec §3). */
-import { showsNothing } from '../chat/invisible.ts'
 import { AppError } from '../errors.ts'
-import { LIMITS, type ErrorType, type ServerFrame } from '../protocol.ts'
-
-export const NONCE_MAX_LENGTH = LIMITS.NONCE_MAX_LENGTH
+import { LIMITS, showsNothing, type ErrorType, type ServerFrame } from '../protocol.ts'
 
 /** A server frame other than `error`, as the server builds it (the envelope's `error: null` is added here). */
 export type DataFrame = Exclude<ServerFrame, { type: 'error' }> extends infer F ? (F extends { error: null } ? Omit<F, 'error'> : never) : never
@@ -18,13 +15,13 @@ export function encodeError(type: ErrorType, message: string): string {
 
 export const PONG_FRAME = encodeFrame({ type: 'pong', data: null })
 
-/** A client frame as the server has checked it. */
-export type ClientFrame = { type: 'ping' } | { type: 'message'; text: string; nonce: string | undefined }
+/** A client frame as the server has checked it (protocol.ts ClientFrame is what a client writes). */
+export type CheckedFrame = { type: 'ping' } | { type: 'message'; text: string; nonce: string | undefined }
 
 const invalid = (message: string) => new AppError('MESSAGE_INVALID', message)
 
 /** Parses one text frame; throws MESSAGE_INVALID for anything the protocol does not define. */
-export function parseClientFrame(raw: string, maxTextLength: number): ClientFrame {
+export function parseClientFrame(raw: string, maxTextLength: number): CheckedFrame {
   let value: unknown
   try {
     value = JSON.parse(raw)
@@ -43,8 +40,11 @@ export function parseClientFrame(raw: string, maxTextLength: number): ClientFram
   // NUL is refused too: PostgreSQL can't store it, and no chat text needs it.
   if (!text.isWellFormed() || text.includes('\u0000')) throw invalid('text must be valid Unicode without NUL characters')
   if (exceedsCodePoints(text, maxTextLength)) throw invalid(`text must be at most ${maxTextLength} characters`)
-  if (nonce !== undefined && (typeof nonce !== 'string' || exceedsCodePoints(nonce, NONCE_MAX_LENGTH) || !nonce.isWellFormed() || nonce.includes('\u0000')))
-    throw invalid(`nonce must be a string of at most ${NONCE_MAX_LENGTH} characters`)
+  if (
+    nonce !== undefined &&
+    (typeof nonce !== 'string' || exceedsCodePoints(nonce, LIMITS.NONCE_MAX_LENGTH) || !nonce.isWellFormed() || nonce.includes('\u0000'))
+  )
+    throw invalid(`nonce must be a string of at most ${LIMITS.NONCE_MAX_LENGTH} characters`)
   return { type: 'message', text, nonce }
 }
 

@@ -13,30 +13,12 @@ import type { Logger } from '../log.ts'
 import { waitForService } from '../startup.ts'
 import type { Message, User } from '../protocol.ts'
 import type { Broker } from './broker.ts'
+import { createRedisPresence } from './redis-presence.ts'
 import type { RoomSink } from './room-sink.ts'
 
 const CHANNEL_PREFIX = 'chat:room:'
-const INSTANCES_KEY = 'chat:instances'
-const ROOMS_KEY = 'chat:presence-rooms'
-const presenceKey = (room: string) => `chat:presence:${room}`
 /** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
 const PUBLISH_TIMEOUT_MS = 1000
-
-/**
- * Drops a room from the presence index only if its hash is still empty: checked and removed in one
- * step, so a user joining meanwhile (HSET, then SADD) never leaves the index without their room.
- */
-const FORGET_EMPTY_ROOM = "if redis.call('HLEN', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) end return 0"
-
-/** Distinct users among presence fields (`<instance>:<user id>`), counting live instances only. */
-function countLive(fields: string[], live: Set<string>): number {
-  const users = new Set<string>()
-  for (const field of fields) {
-    const cut = field.lastIndexOf(':')
-    if (live.has(field.slice(0, cut))) users.add(field.slice(cut + 1))
-  }
-  return users.size
-}
 
 /** What goes over a room's channel: `i` the sending instance; a message with `a` its predecessor's id, or presence. */
 type Envelope = { i: string; k: 'm'; m: Message; a: number } | { i: string; k: 'p'; u: User; p: boolean }
@@ -72,6 +54,7 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
     throw err
   }
 
+  const presence = createRedisPresence(redis, instanceId, instanceTtlMs)
   /** Followed rooms and where what other instances say of them goes. */
   const followed = new Map<string, RoomSink>()
   /** This instance's present users per room, to re-announce after Redis lost its data. */
@@ -100,24 +83,8 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
     else sink.presence(env.i, env.u, env.p)
   }
 
-  async function liveInstances(): Promise<Set<string>> {
-    const ids: string[] = await redis.send('ZRANGEBYSCORE', [INSTANCES_KEY, String(Date.now() - instanceTtlMs), '+inf'])
-    return new Set(ids)
-  }
-
   async function loadPresence(room: string, sink: RoomSink): Promise<void> {
-    const live = await liveInstances()
-    const fields: Record<string, string> = (await redis.send('HGETALL', [presenceKey(room)])) ?? {}
-    for (const [field, value] of Object.entries(fields)) {
-      const instance = field.slice(0, field.lastIndexOf(':'))
-      if (instance !== instanceId && live.has(instance)) sink.presence(instance, JSON.parse(value) as User, true)
-    }
-  }
-
-  /** Each room's presence fields (`<instance>:<user id>`), read in one pipelined round trip. */
-  function presenceFields(rooms: string[]): Promise<string[][]> {
-    // Bun's client pipelines the commands sent in the same tick.
-    return Promise.all(rooms.map((room) => redis.send('HKEYS', [presenceKey(room)]) as Promise<string[]>))
+    for (const { instance, user } of await presence.read(room)) sink.presence(instance, user, true)
   }
 
   async function follow(room: string, sink: RoomSink): Promise<void> {
@@ -129,14 +96,11 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
     await redis.publish(CHANNEL_PREFIX + room, JSON.stringify(env))
   }
 
+  /** Per room, the last presence write queued: the next one goes after it. */
+  const presenceChains = new Map<string, Promise<void>>()
+
   async function writePresence(room: string, user: User, present: boolean): Promise<void> {
-    const field = `${instanceId}:${user.id}`
-    if (present) {
-      await redis.send('HSET', [presenceKey(room), field, JSON.stringify(user)])
-      await redis.send('SADD', [ROOMS_KEY, room])
-    } else {
-      await redis.send('HDEL', [presenceKey(room), field])
-    }
+    await presence.write(room, user, present)
     await send(room, { i: instanceId, k: 'p', u: user, p: present })
   }
 
@@ -145,17 +109,13 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
    * instance decides for itself from the live set, so it does not matter who notices a death first.
    */
   async function heartbeat(): Promise<void> {
-    const now = Date.now()
-    await redis.send('ZADD', [INSTANCES_KEY, String(now), instanceId])
-    const live = await liveInstances()
+    const live = await presence.heartbeat()
     const dead = new Set<string>()
     for (const sink of followed.values()) for (const instance of sink.instances()) if (!live.has(instance)) dead.add(instance)
     for (const instance of dead) {
       log.warn('instance stopped heartbeating; its users no longer count', { instance })
       for (const sink of followed.values()) sink.forget(instance)
     }
-    // Long-dead entries only take space; any instance may drop them.
-    await redis.send('ZREMRANGEBYSCORE', [INSTANCES_KEY, '-inf', String(now - 10 * instanceTtlMs)])
   }
   const beat = setInterval(() => heartbeat().catch((err: unknown) => log.warn('heartbeat failed', { err: String(err) })), heartbeatMs)
   await heartbeat()
@@ -222,29 +182,26 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
         users.delete(user.id)
         if (users.size === 0) local.delete(room)
       }
-      writePresence(room, user, present).catch((err: unknown) => log.warn('could not share presence', { room, err: String(err) }))
-    },
-    async occupiedRooms() {
-      const rooms: string[] = await redis.send('SMEMBERS', [ROOMS_KEY])
-      const [live, fields] = await Promise.all([liveInstances(), presenceFields(rooms)])
-      const out: { name: string; members: number }[] = []
-      rooms.forEach((room, i) => {
-        const members = countLive(fields[i]!, live)
-        if (members > 0) out.push({ name: room, members })
-        else if (fields[i]!.length === 0) void redis.send('EVAL', [FORGET_EMPTY_ROOM, '2', presenceKey(room), ROOMS_KEY, room]).catch(() => {})
+      // In order per room: a join's writes take longer than a leave's, so unchained a quick
+      // connect-and-close would reach the others as leave-then-join and leave a ghost behind.
+      const previous = presenceChains.get(room) ?? Promise.resolve()
+      const next = previous
+        .then(() => writePresence(room, user, present))
+        .catch((err: unknown) => log.warn('could not share presence', { room, err: String(err) }))
+      presenceChains.set(room, next)
+      void next.then(() => {
+        if (presenceChains.get(room) === next) presenceChains.delete(room)
       })
-      return out
     },
-    async countMembers(rooms) {
-      const [live, fields] = await Promise.all([liveInstances(), presenceFields(rooms)])
-      return fields.map((f) => countLive(f, live))
-    },
+    occupiedRooms: () => presence.occupiedRooms(),
+    countMembers: (rooms) => presence.countMembers(rooms),
     async close() {
       closed = true
       clearInterval(beat)
       try {
+        await Promise.all(presenceChains.values())
         for (const [room, users] of local) for (const user of users.values()) await writePresence(room, user, false)
-        await redis.send('ZREM', [INSTANCES_KEY, instanceId])
+        await presence.withdraw()
       } catch (err) {
         log.warn('could not withdraw presence at shutdown; it expires with the heartbeat', { err: String(err) })
       }

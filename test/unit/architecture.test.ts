@@ -1,0 +1,79 @@
+/**
+ * The shape of src/ (docs/ARCHITECTURE.md), checked from the code's own imports: no import cycle,
+ * no upward arrow between layers, the protocol declared once and importing nothing, and modules of
+ * a size a reader can hold.
+ */
+import { expect, test } from 'bun:test'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+
+const SRC = join(import.meta.dir, '..', '..', 'src')
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  )
+}
+
+/** Each module (path relative to src/) and the modules of src/ it imports. */
+const graph = new Map<string, string[]>()
+for (const file of sources(SRC)) {
+  const text = readFileSync(file, 'utf8')
+  const targets = [...text.matchAll(/^(?:import|export)[^'"]*?from\s+'(\.[^']+)'/gm)]
+    .map((m) => resolve(dirname(file), m[1]!))
+    .filter((p) => p.startsWith(SRC) && p.endsWith('.ts'))
+    .map((p) => relative(SRC, p))
+  graph.set(relative(SRC, file), targets)
+}
+
+/** Layers from the bottom up: a module may import its own layer and those below, never above. */
+const LAYERS: [string, (m: string) => boolean][] = [
+  ['protocol', (m) => m === 'protocol.ts'],
+  ['base', (m) => ['errors.ts', 'log.ts', 'config.ts', 'redact.ts', 'metrics.ts', 'startup.ts'].includes(m)],
+  ['domain', (m) => /^(store|auth|chat)\//.test(m)],
+  ['transport', (m) => /^(ws|http)\//.test(m)],
+  ['root', (m) => ['app.ts', 'server.ts', 'main.ts'].includes(m)],
+]
+const layerOf = (m: string) => LAYERS.findIndex(([, has]) => has(m))
+
+const server = [...graph.keys()].filter((m) => !m.startsWith('web/'))
+
+test('every module of src/ belongs to a layer', () => {
+  expect(server.filter((m) => layerOf(m) === -1)).toEqual([])
+})
+
+test('no module imports from a layer above its own (the domain never imports the transport)', () => {
+  const upward: string[] = []
+  for (const m of server) for (const to of graph.get(m)!) if (layerOf(to) > layerOf(m)) upward.push(`${m} → ${to}`)
+  expect(upward).toEqual([])
+})
+
+test('the import graph has no cycle', () => {
+  const cycles: string[] = []
+  const state = new Map<string, 'open' | 'done'>()
+  const visit = (m: string, path: string[]) => {
+    if (state.get(m) === 'done') return
+    if (state.get(m) === 'open') return void cycles.push([...path.slice(path.indexOf(m)), m].join(' → '))
+    state.set(m, 'open')
+    for (const to of graph.get(m) ?? []) visit(to, [...path, m])
+    state.set(m, 'done')
+  }
+  for (const m of graph.keys()) visit(m, [])
+  expect(cycles).toEqual([])
+})
+
+test('the protocol imports nothing, and the web client imports only itself and the protocol', () => {
+  expect(graph.get('protocol.ts')).toEqual([])
+  const outside = [...graph]
+    .filter(([m]) => m.startsWith('web/'))
+    .flatMap(([m, to]) => to.filter((t) => !t.startsWith('web/') && t !== 'protocol.ts').map((t) => `${m} → ${t}`))
+  expect(outside).toEqual([])
+})
+
+test('no module outside config.ts and web/ is much over 250 lines', () => {
+  const long = server
+    .filter((m) => m !== 'config.ts')
+    .map((m) => ({ m, lines: readFileSync(join(SRC, m), 'utf8').split('\n').length }))
+    .filter(({ lines }) => lines > 260)
+  expect(long).toEqual([])
+})
