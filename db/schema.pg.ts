@@ -1,5 +1,5 @@
 /** Tables of the PostgreSQL store (multi-instance). Mirrors db/schema.ts; change both, then `bun run db:generate`. */
-import { bigint, index, pgTable, text } from 'drizzle-orm/pg-core'
+import { bigint, boolean, index, pgTable, text } from 'drizzle-orm/pg-core'
 
 export const users = pgTable('users', {
   id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
@@ -9,6 +9,36 @@ export const users = pgTable('users', {
   usernameKey: text('username_key').notNull().unique(),
   passwordHash: text('password_hash').notNull(),
   createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+  role: text('role').notNull().default('member'),
+  tokenVersion: bigint('token_version', { mode: 'number' }).notNull().default(0),
+  bannedAt: bigint('banned_at', { mode: 'number' }),
+  banReason: text('ban_reason'),
+})
+
+/** Every change to a user's standing, in order (see db/schema.ts). */
+export const userChanges = pgTable('user_changes', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  userId: bigint('user_id', { mode: 'number' }).notNull(),
+  at: bigint('at', { mode: 'number' }).notNull(),
+})
+
+export const invites = pgTable('invites', {
+  code: text('code').primaryKey(),
+  uses: bigint('uses', { mode: 'number' }).notNull(),
+  used: bigint('used', { mode: 'number' }).notNull().default(0),
+  expiresAt: bigint('expires_at', { mode: 'number' }),
+  revokedAt: bigint('revoked_at', { mode: 'number' }),
+  createdBy: bigint('created_by', { mode: 'number' }),
+  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+})
+
+export const audit = pgTable('audit', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  at: bigint('at', { mode: 'number' }).notNull(),
+  actorId: bigint('actor_id', { mode: 'number' }),
+  actorName: text('actor_name'),
+  action: text('action').notNull(),
+  target: text('target').notNull(),
 })
 
 export const messages = pgTable(
@@ -22,8 +52,12 @@ export const messages = pgTable(
     text: text('text').notNull(),
     nonce: text('nonce'),
     createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+    kind: text('kind').notNull().default('message'),
+    targetId: bigint('target_id', { mode: 'number' }),
+    editedAt: bigint('edited_at', { mode: 'number' }),
+    deleted: boolean('deleted').notNull().default(false),
   },
-  (t) => [index('messages_room_id').on(t.room, t.id)],
+  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_target_id').on(t.targetId)],
 )
 
 /** One row per room that has messages, kept by the message insert (see db/schema.ts). */
@@ -33,6 +67,7 @@ export const rooms = pgTable(
     name: text('name').primaryKey(),
     lastMessageId: bigint('last_message_id', { mode: 'number' }).notNull(),
     lastActiveAt: bigint('last_active_at', { mode: 'number' }).notNull(),
+    lastEventId: bigint('last_event_id', { mode: 'number' }).notNull().default(0),
   },
   (t) => [index('rooms_last_message_id').on(t.lastMessageId)],
 )

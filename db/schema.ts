@@ -10,6 +10,49 @@ export const users = sqliteTable('users', {
   usernameKey: text('username_key').notNull().unique(),
   passwordHash: text('password_hash').notNull(),
   createdAt: integer('created_at').notNull(),
+  /** 'admin' or 'member' (spec §5). */
+  role: text('role').notNull().default('member'),
+  /** Carried in every token as `ver`; raising it revokes every token issued before (spec §5). */
+  tokenVersion: integer('token_version').notNull().default(0),
+  /** Epoch ms of the ban; null while not banned. */
+  bannedAt: integer('banned_at'),
+  banReason: text('ban_reason'),
+})
+
+/**
+ * Every change to a user's standing (token version, role, ban, deletion), in order: each instance
+ * reads what is new every second and closes or refreshes what it holds, whether the change came from
+ * this instance, another one, or the CLI writing to the database directly.
+ */
+export const userChanges = sqliteTable('user_changes', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull(),
+  at: integer('at').notNull(),
+})
+
+/** Invitation codes for REGISTRATION=invite (spec §5). */
+export const invites = sqliteTable('invites', {
+  code: text('code').primaryKey(),
+  uses: integer('uses').notNull(),
+  used: integer('used').notNull().default(0),
+  /** Epoch ms; null: never expires. */
+  expiresAt: integer('expires_at'),
+  revokedAt: integer('revoked_at'),
+  /** Null when made with the CLI. */
+  createdBy: integer('created_by'),
+  createdAt: integer('created_at').notNull(),
+})
+
+/** Every admin and CLI action (spec §5): who, what, whom, when. */
+export const audit = sqliteTable('audit', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  at: integer('at').notNull(),
+  /** Null for the CLI. */
+  actorId: integer('actor_id'),
+  actorName: text('actor_name'),
+  action: text('action').notNull(),
+  /** JSON: the spec's `target` object. */
+  target: text('target').notNull(),
 })
 
 export const messages = sqliteTable(
@@ -24,8 +67,18 @@ export const messages = sqliteTable(
     text: text('text').notNull(),
     nonce: text('nonce'),
     createdAt: integer('created_at').notNull(),
+    /**
+     * 'message', or an event in the room's stream that shares the id sequence (spec §5): 'edited'
+     * (text: the new text) or 'deleted', concerning the message `target_id`.
+     */
+    kind: text('kind').notNull().default('message'),
+    targetId: integer('target_id'),
+    /** On a message: epoch ms of its last edit. */
+    editedAt: integer('edited_at'),
+    /** On a message: deleted (its text, and that of its edits, is erased). */
+    deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
   },
-  (t) => [index('messages_room_id').on(t.room, t.id)],
+  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_target_id').on(t.targetId)],
 )
 
 /**
@@ -40,6 +93,8 @@ export const rooms = sqliteTable(
     lastMessageId: integer('last_message_id').notNull(),
     /** Epoch ms of that message. */
     lastActiveAt: integer('last_active_at').notNull(),
+    /** The newest id of the room's stream, messages and events alike: the next one's `after`. */
+    lastEventId: integer('last_event_id').notNull().default(0),
   },
   (t) => [index('rooms_last_message_id').on(t.lastMessageId)],
 )

@@ -9,6 +9,9 @@ export interface User {
   username: string
 }
 
+/** What an account may do (spec §5): admins moderate. Other user objects carry no role. */
+export type Role = 'admin' | 'member'
+
 /** A chat message as it goes on the wire (spec §3). */
 export interface Message {
   id: number

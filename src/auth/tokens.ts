@@ -1,12 +1,14 @@
 /** JWTs: HS256 only via jose; `sub` = user id, `name` = username (spec §2). */
 import { errors, jwtVerify, SignJWT } from 'jose'
 import { AppError } from '../errors.ts'
+import type { Role } from '../protocol.ts'
 import type { Store, User } from '../store/store.ts'
 
 export const JWT_SECRET_SETTING = 'jwt_secret'
 
 export interface VerifiedToken {
   user: User
+  role: Role
   /** Expiry, epoch seconds. */
   exp: number
 }
@@ -66,7 +68,8 @@ export function createTokenService({ secret, ttlSeconds, store, now = Date.now }
       if (payload.exp - payload.iat > ttlSeconds) throw new AppError('TOKEN_INVALID', 'the token lives longer than this server allows; log in again')
       const user = await store.findUserById(id)
       if (!user) throw new AppError('TOKEN_INVALID', 'the user of this token no longer exists')
-      return { user, exp: payload.exp }
+      const { role, ...wire } = user
+      return { user: wire, role, exp: payload.exp }
     },
   }
 }

@@ -44,11 +44,12 @@ export function roomRoutes({ store, roomList, tokens, admission }: RoomRouteDeps
       .split(',')
       .map((p) => p.trim())
       .find(Boolean)
-    const handover: Handover = { room: params.room!, user: null, exp: undefined, since, address: ctx.address, refusal: undefined }
+    const handover: Handover = { room: params.room!, user: null, role: null, exp: undefined, since, address: ctx.address, refusal: undefined }
     if (token !== undefined) {
       try {
         const verified = await tokens.verify(token)
         handover.user = verified.user
+        handover.role = verified.role
         handover.exp = verified.exp
       } catch (err) {
         if (!(err instanceof AppError)) throw err

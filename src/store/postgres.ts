@@ -19,6 +19,7 @@ import {
   type User,
   type UserRecord,
 } from './store.ts'
+import type { Role } from '../protocol.ts'
 import { guard, isUnavailable, isUniqueViolation, LOCK_CLASS, migrate } from './postgres-connection.ts'
 
 /**
@@ -79,7 +80,7 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
       await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, hashtext(${room}))`
       try {
         return await drizzle({ client: conn, schema }).transaction(async (tx) => {
-          const [head] = await tx.select({ id: rooms.lastMessageId }).from(rooms).where(eq(rooms.name, room))
+          const [head] = await tx.select({ id: rooms.lastEventId }).from(rooms).where(eq(rooms.name, room))
           const rows = await tx.insert(messages).values(batch.map(toMessageRow)).returning()
           // RETURNING gives one row per VALUES row; identity values were drawn in that order.
           rows.sort((a, b) => a.id - b.id)
@@ -87,10 +88,10 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
           // The guard keeps the row monotonic whatever the interleaving: only a newer message moves it.
           await tx
             .insert(rooms)
-            .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt })
+            .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt, lastEventId: newest.id })
             .onConflictDoUpdate({
               target: rooms.name,
-              set: { lastMessageId: dsql`excluded.last_message_id`, lastActiveAt: dsql`excluded.last_active_at` },
+              set: { lastMessageId: dsql`excluded.last_message_id`, lastActiveAt: dsql`excluded.last_active_at`, lastEventId: dsql`excluded.last_event_id` },
               setWhere: lt(rooms.lastMessageId, dsql`excluded.last_message_id`),
             })
           return rows.map((row, i) => ({ message: toMessage(row), after: i === 0 ? Number(head?.id ?? 0) : rows[i - 1]!.id }))
@@ -122,9 +123,9 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
         return row && { ...row, id: Number(row.id) }
       }),
     findUserById: (id) =>
-      guard(async (): Promise<User | undefined> => {
-        const [row] = await db.select({ id: users.id, username: users.username }).from(users).where(eq(users.id, id))
-        return row && { id: Number(row.id), username: row.username }
+      guard(async () => {
+        const [row] = await db.select({ id: users.id, username: users.username, role: users.role }).from(users).where(eq(users.id, id))
+        return row && { id: Number(row.id), username: row.username, role: row.role as Role }
       }),
     listUserKeys: (afterId, limit) =>
       guard(async () => {

@@ -17,6 +17,7 @@ import {
   type User,
   type UserRecord,
 } from './store.ts'
+import type { Role } from '../protocol.ts'
 import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, isBusy, whenFree } from './sqlite-file.ts'
 
 const MIGRATIONS = readMigrations('sqlite')
@@ -77,7 +78,7 @@ export function openSqliteStore(path: string): Store {
     .where(eq(users.usernameKey, sql.placeholder('key')))
     .prepare()
   const userById = db
-    .select({ id: users.id, username: users.username })
+    .select({ id: users.id, username: users.username, role: users.role })
     .from(users)
     .where(eq(users.id, sql.placeholder('id')))
     .prepare()
@@ -104,15 +105,23 @@ export function openSqliteStore(path: string): Store {
   // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
   const touchRoom = db
     .insert(rooms)
-    .values({ name: sql.placeholder('name'), lastMessageId: sql.placeholder('lastMessageId'), lastActiveAt: sql.placeholder('lastActiveAt') })
-    .onConflictDoUpdate({ target: rooms.name, set: { lastMessageId: sql`excluded.last_message_id`, lastActiveAt: sql`excluded.last_active_at` } })
+    .values({
+      name: sql.placeholder('name'),
+      lastMessageId: sql.placeholder('lastMessageId'),
+      lastActiveAt: sql.placeholder('lastActiveAt'),
+      lastEventId: sql.placeholder('lastMessageId'),
+    })
+    .onConflictDoUpdate({
+      target: rooms.name,
+      set: { lastMessageId: sql`excluded.last_message_id`, lastActiveAt: sql`excluded.last_active_at`, lastEventId: sql`excluded.last_event_id` },
+    })
     .prepare()
   const activityQueries = roomActivityQueries(db)
   const activityPage = activityQueries.page.prepare()
 
-  // The room's newest message before a batch: the first `after` of the batch's messages in that room.
+  // The head of the room's stream before a batch: the first `after` of the batch's messages in that room.
   const roomHead = db
-    .select({ id: rooms.lastMessageId })
+    .select({ id: rooms.lastEventId })
     .from(rooms)
     .where(eq(rooms.name, sql.placeholder('name')))
     .prepare()
@@ -168,8 +177,9 @@ export function openSqliteStore(path: string): Store {
     async findUserByKey(key): Promise<UserRecord | undefined> {
       return userByKey.get({ key })
     },
-    async findUserById(id): Promise<User | undefined> {
-      return userById.get({ id })
+    async findUserById(id) {
+      const row = userById.get({ id })
+      return row && { ...row, role: row.role as Role }
     },
     async listUserKeys(afterId, limit) {
       return db

@@ -1,5 +1,5 @@
 /** The store contract: every database access the server makes goes through this interface. */
-import type { Message, User } from '../protocol.ts'
+import type { Message, Role, User } from '../protocol.ts'
 
 export type { Message, User }
 
@@ -57,7 +57,7 @@ export interface Store {
   /** Inserts the user, or returns undefined when the username key is taken. */
   createUser(user: { username: string; usernameKey: string; passwordHash: string }): Promise<User | undefined>
   findUserByKey(usernameKey: string): Promise<UserRecord | undefined>
-  findUserById(id: number): Promise<User | undefined>
+  findUserById(id: number): Promise<(User & { role: Role }) | undefined>
   /** Up to `limit` users with an id above `afterId`, in id order, with their stored username keys (start-up re-keying). */
   listUserKeys(afterId: number, limit: number): Promise<(User & { usernameKey: string })[]>
   /** Gives the user `usernameKey` unless another user holds it; true when the user has it afterwards. */

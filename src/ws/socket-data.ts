@@ -1,7 +1,7 @@
 /** What a room socket carries: what the upgrade decided (spec §3), and where the socket is in its life. */
 import type { ServerWebSocket } from 'bun'
 import type { AppError } from '../errors.ts'
-import type { CloseSpec, User } from '../protocol.ts'
+import type { CloseSpec, Role, User } from '../protocol.ts'
 
 /**
  * refused: accepted only to be closed at once (bad token, connection cap; holds no connection slot).
@@ -15,6 +15,8 @@ export interface Handover {
   room: string
   /** Null for a read-only connection. */
   user: User | null
+  /** The user's role when the token was checked; null for a read-only connection. */
+  role: Role | null
   /** Token expiry in epoch seconds, for authenticated sockets. */
   exp: number | undefined
   since: number | undefined

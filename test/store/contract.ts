@@ -40,7 +40,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       expect(user).toEqual({ id: expect.any(Number), username: 'Alice' })
       expect(await f.store.createUser({ username: 'ALICE', usernameKey: 'alice', passwordHash: 'h2' })).toBeUndefined()
       expect(await f.store.findUserByKey('alice')).toEqual({ id: user!.id, username: 'Alice', passwordHash: 'h' })
-      expect(await f.store.findUserById(user!.id)).toEqual({ id: user!.id, username: 'Alice' })
+      expect(await f.store.findUserById(user!.id)).toEqual({ id: user!.id, username: 'Alice', role: 'member' })
       expect(await f.store.findUserById(user!.id + 1000)).toBeUndefined()
       expect(await f.store.findUserByKey('bob')).toBeUndefined()
     })
