@@ -74,6 +74,12 @@ export type ErrorType =
   | 'PAYLOAD_TOO_LARGE'
   | 'INTERNAL'
   | 'BAD_REQUEST'
+  | 'FORBIDDEN'
+  | 'USER_BANNED'
+  | 'LAST_ADMIN'
+  | 'INVITE_INVALID'
+  | 'REGISTRATION_CLOSED'
+  | 'MESSAGE_NOT_FOUND'
 
 /** The envelope's error (spec §1). */
 export interface WireError {
@@ -126,6 +132,8 @@ export const CLOSE = {
   SLOW_CONSUMER: { code: 1013, reason: 'SLOW_CONSUMER' },
   TOKEN_INVALID: { code: 4001, reason: 'TOKEN_INVALID' },
   TOKEN_EXPIRED: { code: 4001, reason: 'TOKEN_EXPIRED' },
+  TOKEN_REVOKED: { code: 4001, reason: 'TOKEN_REVOKED' },
+  BANNED: { code: 4003, reason: 'BANNED' },
   CONNECTION_LIMIT: { code: 4029, reason: 'CONNECTION_LIMIT' },
 } as const satisfies Record<string, CloseSpec>
 

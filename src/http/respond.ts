@@ -21,6 +21,12 @@ export const STATUS: Record<ErrorType, number> = {
   PAYLOAD_TOO_LARGE: 413,
   INTERNAL: 500,
   BAD_REQUEST: 400,
+  FORBIDDEN: 403,
+  USER_BANNED: 403,
+  LAST_ADMIN: 409,
+  INVITE_INVALID: 403,
+  REGISTRATION_CLOSED: 403,
+  MESSAGE_NOT_FOUND: 404,
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'

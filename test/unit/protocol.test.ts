@@ -26,8 +26,8 @@ const SPEC_CLOSES: (Close & { pending?: string })[] = [
   { code: 1013, reason: 'SLOW_CONSUMER' },
   { code: 4001, reason: 'TOKEN_INVALID' },
   { code: 4001, reason: 'TOKEN_EXPIRED' },
-  { code: 4001, reason: 'TOKEN_REVOKED', pending: 'spec §5, revocation' },
-  { code: 4003, reason: 'BANNED', pending: 'spec §5, bans' },
+  { code: 4001, reason: 'TOKEN_REVOKED' },
+  { code: 4003, reason: 'BANNED' },
   { code: 4004, reason: 'ROOM_NOT_FOUND', pending: 'spec §6, private rooms' },
   { code: 4029, reason: 'CONNECTION_LIMIT' },
 ]
