@@ -88,7 +88,7 @@ const server = Bun.serve<Data>({
         JSON.stringify({
           type: 'welcome',
           error: null,
-          data: { room, user, readOnly: user === null, members: [], history, truncated: false },
+          data: { room, user, readOnly: user === null, members: [], history, changes: [], truncated: false },
         } satisfies ServerFrame),
       )
     },

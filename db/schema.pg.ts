@@ -57,7 +57,9 @@ export const messages = pgTable(
     editedAt: bigint('edited_at', { mode: 'number' }),
     deleted: boolean('deleted').notNull().default(false),
   },
-  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_target_id').on(t.targetId)],
+  // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
+  // alone (history pages), so events never slow a history read down.
+  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_room_kind_id').on(t.room, t.kind, t.id), index('messages_target_id').on(t.targetId)],
 )
 
 /** One row per room that has messages, kept by the message insert (see db/schema.ts). */

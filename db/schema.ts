@@ -78,7 +78,9 @@ export const messages = sqliteTable(
     /** On a message: deleted (its text, and that of its edits, is erased). */
     deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
   },
-  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_target_id').on(t.targetId)],
+  // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
+  // alone (history pages), so events never slow a history read down.
+  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_room_kind_id').on(t.room, t.kind, t.id), index('messages_target_id').on(t.targetId)],
 )
 
 /**

@@ -7,6 +7,7 @@ import type { Server, WebSocketHandler } from 'bun'
 import { createPasswordHasher } from './auth/passwords.ts'
 import { MessageBuckets, SlidingWindow, type AttemptLimiter, type MessageLimiter } from './auth/rate-limit.ts'
 import { RedisMessageBuckets, RedisSlidingWindow } from './auth/redis-limits.ts'
+import { StandingCache } from './auth/standing.ts'
 import { createTokenService, resolveJwtSecret } from './auth/tokens.ts'
 import { createCursorSigner } from './chat/cursor.ts'
 import { createPoster } from './chat/messages.ts'
@@ -72,6 +73,8 @@ interface Limits {
   login: AccountDeps['loginLimits']
   signup: AttemptLimiter
   messages: MessageLimiter
+  /** Edits and deletions (spec §3 counts only messages against the message rate). */
+  changes: MessageLimiter
 }
 
 /** The broker and the limiters, chosen together: Redis for a cluster, memory alone. */
@@ -86,6 +89,7 @@ async function createCluster(config: Config, log: Logger, presence: Presence, no
         },
         signup: new SlidingWindow(config.signupLimitPerAddress, HOUR_MS, now),
         messages: new MessageBuckets(config.messageRate, config.messageBurst, now),
+        changes: new MessageBuckets(config.messageRate, config.messageBurst, now),
       },
     }
   }
@@ -108,7 +112,8 @@ async function createCluster(config: Config, log: Logger, presence: Presence, no
         perAddress: new RedisSlidingWindow(redis, 'login-address', config.loginLimitPerAddress, MINUTE_MS, log, now),
       },
       signup: new RedisSlidingWindow(redis, 'signup-address', config.signupLimitPerAddress, HOUR_MS, log, now),
-      messages: new RedisMessageBuckets(redis, config.messageRate, config.messageBurst, log, now),
+      messages: new RedisMessageBuckets(redis, 'messages', config.messageRate, config.messageBurst, log, now),
+      changes: new RedisMessageBuckets(redis, 'changes', config.messageRate, config.messageBurst, log, now),
     },
   }
 }
@@ -118,7 +123,12 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   await rekeyUsernames(store, log)
   // Shared by every instance, so a room-list cursor made by one is good on the others.
   const secret = await resolveJwtSecret(config.jwtSecret, store)
-  const tokens = createTokenService({ secret, ttlSeconds: config.tokenTtlSeconds, store, now })
+  // spec §5: until someone is admin, the first account to sign up becomes one (told once listening).
+  const noAdmin = (await store.countAdmins()) === 0
+  // Users' standing, kept true by the change feed: verifying a token costs no database round trip.
+  const standing = new StandingCache(store, log, now)
+  await standing.start()
+  const tokens = createTokenService({ secret, ttlSeconds: config.tokenTtlSeconds, standing, now })
   const presence = new Presence()
   const { broker, limits } = await createCluster(config, log, presence, now)
   const metrics = createMetrics()
@@ -126,11 +136,11 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   metrics.countConnections(() => hub.counts())
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress)
   const respond = createResponder(log, metrics)
-  // A committed message goes to this instance's sockets and to the other instances; the sequencer orders both roads.
+  // A committed message, edit or deletion goes to this instance's sockets and to the other instances; the sequencer orders both roads.
   const poster = createPoster(
     store,
     (committed) => {
-      hub.deliver(committed.message, committed.after)
+      hub.deliver(committed.event, committed.after)
       broker.publish(committed)
     },
     now,
@@ -142,14 +152,20 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     loginLimits: limits.login,
     signupLimit: limits.signup,
     hideUserNotFound: config.hideUserNotFound,
+    registration: config.registration,
+    now,
+    // A change made here applies here at once; the change feed takes it to the other instances.
+    onChange: (userId) => standing.reload(userId),
   }
   const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
-  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web })
+  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web, poster })
   const websocket = createSocketHandler({
     hub,
     admission,
     poster,
     messageLimiter: limits.messages,
+    changeLimiter: limits.changes,
+    standing,
     respond,
     log,
     maxTextLength: config.maxTextLength,
@@ -169,14 +185,17 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     web,
     websocket,
     start(server) {
+      if (noAdmin)
+        log.warn('this server has no admin yet: the first account created becomes admin (create it with the CLI first, or set REGISTRATION=invite or closed)')
       hub.bind(server)
-      stopSweeper = startSweeper({ sockets: () => hub.all(), respond, slowConsumerBytes: config.slowConsumerBytes, now })
+      stopSweeper = startSweeper({ sockets: () => hub.all(), respond, slowConsumerBytes: config.slowConsumerBytes, standing, now })
     },
     async stop(closeConnections) {
       await poster.close()
       for (const ws of hub.all()) respond.shut(ws, CLOSE.SHUTDOWN)
       await Promise.race([hub.whenEmpty(), Bun.sleep(SHUTDOWN_GRACE_MS)])
       stopSweeper()
+      await standing.stop()
       await broker.close()
       await closeConnections()
       await store.close()

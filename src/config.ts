@@ -1,5 +1,5 @@
 /** Settings: one table drives environment variables, CLI flags, --help and the README's settings table. */
-import { LIMITS } from './protocol.ts'
+import { LIMITS, type RegistrationMode } from './protocol.ts'
 import { redactUrl } from './redact.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
@@ -37,6 +37,7 @@ export interface Config {
   loginLimitPerUser: number
   loginLimitPerAddress: number
   signupLimitPerAddress: number
+  registration: RegistrationMode
   argon2MemoryKib: number
   argon2Iterations: number
   historySize: number
@@ -269,6 +270,15 @@ export const SETTINGS: readonly Setting[] = [
     parse: toInt(1, 1_000_000),
     accepts: 'a whole number ≥ 1',
     help: 'sign-ups an hour allowed per client address (a taken name counts, a malformed name or secret does not)',
+  },
+  {
+    key: 'registration',
+    env: 'REGISTRATION',
+    flag: '--registration',
+    default: 'open',
+    parse: oneOf('open', 'invite', 'closed'),
+    accepts: 'open, invite or closed',
+    help: 'who may sign up: anyone, holders of an invitation code, or nobody (admins add people with the CLI); a mode an admin sets at run time is kept in the database and wins over this',
   },
   {
     key: 'argon2MemoryKib',

@@ -1,6 +1,8 @@
-/** Entry point, wiring only: config → store → app → server → signal handlers. */
+/** Entry point, wiring only: an owner command (cli/), or config → store → app → server → signal handlers. */
 import pkg from '../package.json' with { type: 'json' }
 import { createApp } from './app.ts'
+import { isCommand, renderCommandsHelp } from './cli/args.ts'
+import { runCli } from './cli/main.ts'
 import { ConfigError, loadConfig, renderHelp } from './config.ts'
 import { createLogger } from './log.ts'
 import { startServer } from './server.ts'
@@ -10,15 +12,17 @@ import page from './web/index.html'
 import { loadWebClient } from './web/serve.ts'
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2)
+  if (isCommand(argv)) process.exit(await runCli(argv, process.env))
   let request
   try {
-    request = loadConfig(process.argv.slice(2), process.env)
+    request = loadConfig(argv, process.env)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(`chat-server: ${err.message}`)
     process.exit(2)
   }
-  if (request.kind === 'help') return console.log(renderHelp(pkg.version))
+  if (request.kind === 'help') return console.log(`${renderHelp(pkg.version)}\n\n${renderCommandsHelp()}`)
   if (request.kind === 'version') return console.log(pkg.version)
   const { config } = request
   const log = createLogger(config.logLevel, config.logFormat)

@@ -12,8 +12,13 @@ export interface User {
 /** What an account may do (spec §5): admins moderate. Other user objects carry no role. */
 export type Role = 'admin' | 'member'
 
-/** A chat message as it goes on the wire (spec §3). */
-export interface Message {
+/**
+ * A chat message as it goes on the wire (spec §3), as it is now (spec §5): its text, the latest
+ * edit's if it was edited, or a tombstone without text once deleted.
+ */
+export type Message = TextMessage | DeletedMessage
+
+export interface TextMessage {
   id: number
   room: string
   user: User
@@ -22,7 +27,28 @@ export interface Message {
   ts: string
   /** The sender's own tag for matching its send; absent when it gave none. */
   nonce?: string
+  /** When the text was last edited (ISO, as `ts`); absent when it never was. */
+  editedAt?: string
+  deleted?: undefined
 }
+
+/** A deleted message (spec §5): `{"id","room","user","ts","deleted":true}`, its text gone. */
+export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & { deleted: true; text?: undefined; nonce?: undefined; editedAt?: undefined }
+
+/** `edited` (spec §5): `id` is the event's own id in the room's stream, `messageId` the message changed. */
+export interface EditedEvent {
+  id: number
+  messageId: number
+  text: string
+  /** ISO, as `ts`. */
+  editedAt: string
+}
+
+/** `deleted` (spec §5). */
+export type DeletedEvent = Pick<EditedEvent, 'id' | 'messageId'>
+
+/** One entry of `welcome.changes`: an event after the resume cursor about a message at or before it. */
+export type Change = ({ type: 'edited' } & EditedEvent) | ({ type: 'deleted' } & DeletedEvent)
 
 /** `POST /api/v1/login` and `POST /api/v1/token` (spec §2). */
 export interface Session {
@@ -52,6 +78,21 @@ export interface MessagePage {
   /** Older messages exist. */
   hasMore: boolean
 }
+
+/** `GET /api/v1/users/me` (spec §5): the only user object that carries a role. */
+export type Me = User & { role: Role }
+
+/** Who may sign up (spec §5, `REGISTRATION`). */
+export type RegistrationMode = 'open' | 'invite' | 'closed'
+
+/** The admin API (spec §5): a user (`createdAt` ISO), an invitation (`expiresAt` ISO or null), an audit entry (`at` ISO, `actor` null for the CLI). */
+export type AdminUser = { id: number; username: string; role: Role; banned: boolean; createdAt: string }
+export type AdminUserPage = { users: AdminUser[]; hasMore: boolean }
+export type Invite = { code: string; uses: number; used: number; expiresAt: string | null }
+export type AuditAction = `user.${'role' | 'ban' | 'unban' | 'password' | 'delete'}` | `invite.${'create' | 'revoke'}` | 'registration.set' | AuditOfRooms
+type AuditOfRooms = 'message.delete' | `room.member.${'add' | 'remove'}`
+export type AuditEntry = { id: number; at: string; actor: User | null; action: AuditAction; target: Record<string, unknown> }
+export type AuditPage = { entries: AuditEntry[]; hasMore: boolean }
 
 /** Every `error.type` a client can see (spec §2, §3). Nothing else goes on the wire. */
 export type ErrorType =
@@ -99,7 +140,12 @@ export interface Welcome {
   /** Logged-in users present in the room (two tabs are one presence). */
   members: User[]
   history: Message[]
-  /** With `?since=`: more messages were missed than RESUME_MAX; the oldest were left out. */
+  /**
+   * With `?since=`: the `edited` and `deleted` events after the cursor about messages at or before
+   * it, in id order (spec §5); always empty without `?since=`, as `history` is then current.
+   */
+  changes: Change[]
+  /** With `?since=`: more was missed than RESUME_MAX (messages and changes together); the oldest were left out. */
   truncated: boolean
 }
 
@@ -107,6 +153,8 @@ export interface Welcome {
 export type ServerFrame =
   | { type: 'welcome'; error: null; data: Welcome }
   | { type: 'message'; error: null; data: Message }
+  | { type: 'edited'; error: null; data: EditedEvent }
+  | { type: 'deleted'; error: null; data: DeletedEvent }
   | { type: 'join' | 'leave'; error: null; data: { user: User } }
   | { type: 'pong'; error: null; data: null }
   | { type: 'error'; error: WireError; data: null }
@@ -114,7 +162,13 @@ export type ServerFrame =
 export type ServerFrameType = ServerFrame['type']
 
 /** Client-to-server frames (spec §3), as a client writes them. */
-export type ClientFrame = { type: 'ping' } | { type: 'message'; text: string; nonce?: string }
+export type ClientFrame =
+  | { type: 'ping' }
+  | { type: 'message'; text: string; nonce?: string }
+  /** spec §5: the author's new text for message `id`. */
+  | { type: 'edit'; id: number; text: string }
+  /** spec §5: the author or an admin deletes message `id`. */
+  | { type: 'delete'; id: number }
 
 export interface CloseSpec {
   code: number
@@ -175,6 +229,8 @@ export const PATHS = {
   token: '/api/v1/token',
   rooms: '/api/v1/rooms',
   roomMessages: (room: string) => `/api/v1/rooms/${encodeURIComponent(room)}/messages`,
+  /** `DELETE` deletes the message (spec §5). */
+  roomMessage: (room: string, id: number) => `/api/v1/rooms/${encodeURIComponent(room)}/messages/${id}`,
   roomSocket: (room: string) => `/api/v1/rooms/${encodeURIComponent(room)}/messages/ws`,
 } as const
 

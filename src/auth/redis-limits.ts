@@ -82,6 +82,8 @@ export class RedisMessageBuckets implements MessageLimiter {
 
   constructor(
     private readonly redis: RedisClient,
+    /** Which budget: `messages`, `changes`. */
+    private readonly name: string,
     private readonly rate: number,
     private readonly burst: number,
     private readonly log: Logger,
@@ -95,7 +97,7 @@ export class RedisMessageBuckets implements MessageLimiter {
       const ok: number = await this.redis.send('EVAL', [
         BUCKET_SCRIPT,
         '1',
-        `chat:limit:messages:${userId}`,
+        `chat:limit:${this.name}:${userId}`,
         String(this.now()),
         String(this.rate),
         String(this.burst),

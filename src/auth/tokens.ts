@@ -1,28 +1,42 @@
-/** JWTs: HS256 only via jose; `sub` = user id, `name` = username (spec §2). */
+/**
+ * JWTs: HS256 only via jose; `sub` = user id, `name` = username (spec §2), `ver` = the user's token
+ * version when it was issued (spec §5: raising the version revokes every earlier token).
+ */
 import { errors, jwtVerify, SignJWT } from 'jose'
 import { AppError } from '../errors.ts'
 import type { Role } from '../protocol.ts'
 import type { Store, User } from '../store/store.ts'
+import type { StandingCache } from './standing.ts'
 
 export const JWT_SECRET_SETTING = 'jwt_secret'
+
+/** Why a token with an old version is refused (HTTP 401 TOKEN_INVALID; an open socket is closed 4001 TOKEN_REVOKED). */
+export const REVOKED_MESSAGE = 'the token was revoked (password change, log out everywhere, role change or ban); log in again'
 
 export interface VerifiedToken {
   user: User
   role: Role
   /** Expiry, epoch seconds. */
   exp: number
+  /** The token version it carries (the user's current one). */
+  ver: number
 }
 
 export interface TokenService {
-  issue(user: User): Promise<string>
-  /** Throws AppError TOKEN_INVALID (or TOKEN_EXPIRED) unless the token is ours, current, and its user exists. */
+  /** A token of `user` at `tokenVersion`, which must be the user's current one. */
+  issue(user: User, tokenVersion: number): Promise<string>
+  /**
+   * Throws AppError TOKEN_INVALID unless the token is ours, unexpired, its user exists and it carries
+   * the user's current token version; USER_BANNED while its user is banned (spec §5). Reads the
+   * user's standing from the cache: no database round trip once the user is known.
+   */
   verify(token: string): Promise<VerifiedToken>
 }
 
 export interface TokenOptions {
   secret: string
   ttlSeconds: number
-  store: Store
+  standing: Pick<StandingCache, 'get' | 'reload'>
   /** Epoch ms; injected by tests. */
   now?: () => number
 }
@@ -33,15 +47,15 @@ export async function resolveJwtSecret(configured: string | undefined, store: St
   return store.getOrCreateSetting(JWT_SECRET_SETTING, () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url'))
 }
 
-export function createTokenService({ secret, ttlSeconds, store, now = Date.now }: TokenOptions): TokenService {
+export function createTokenService({ secret, ttlSeconds, standing, now = Date.now }: TokenOptions): TokenService {
   // Imported once: handed raw bytes, jose would import a CryptoKey again on every sign and verify.
   const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
   // A key that cannot be imported fails each sign and verify instead of crashing the process here.
   key.catch(() => {})
   return {
-    async issue(user) {
+    async issue(user, tokenVersion) {
       const iat = Math.floor(now() / 1000)
-      return new SignJWT({ name: user.username })
+      return new SignJWT({ name: user.username, ver: tokenVersion })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(String(user.id))
         .setIssuedAt(iat)
@@ -66,10 +80,17 @@ export function createTokenService({ secret, ttlSeconds, store, now = Date.now }
       // We never issue a longer-lived token, so one is forged (with a leaked key) or from before
       // TOKEN_TTL was lowered: either way it should not outlive what the operator allows now.
       if (payload.exp - payload.iat > ttlSeconds) throw new AppError('TOKEN_INVALID', 'the token lives longer than this server allows; log in again')
-      const user = await store.findUserById(id)
+      // Tokens from before token versions carry none: version 0, revoked by the user's first change.
+      const ver = payload.ver ?? 0
+      if (typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0)
+        throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
+      let user = await standing.get(id)
+      // Only this server signs tokens, so a newer version than the cache knows means the cache is behind.
+      if (user && ver > user.tokenVersion) user = await standing.reload(id)
       if (!user) throw new AppError('TOKEN_INVALID', 'the user of this token no longer exists')
-      const { role, ...wire } = user
-      return { user: wire, role, exp: payload.exp }
+      if (user.banned) throw new AppError('USER_BANNED', 'this account is banned')
+      if (ver !== user.tokenVersion) throw new AppError('TOKEN_INVALID', REVOKED_MESSAGE)
+      return { user: { id: user.id, username: user.username }, role: user.role, exp: payload.exp, ver }
     },
   }
 }

@@ -1,31 +1,70 @@
-/** Posting: a message is stored first and only then published, exactly once (spec §3). */
-import type { Committed, Store, User } from '../store/store.ts'
+/**
+ * Posting, editing and deleting (spec §3, §5): each is stored first and only then published, exactly
+ * once, as an entry of the room's ordered stream.
+ */
+import { AppError } from '../errors.ts'
+import type { Role } from '../protocol.ts'
+import type { CommittedEvent, MessageChange, Store, User } from '../store/store.ts'
 
 /**
- * Hands a committed message on to its readers. Declared here, supplied by the composition root
- * (app.ts), so the domain never depends on the transport. Must not throw: the message is stored.
+ * Hands a committed stream entry (a message, an edit, a deletion) on to its readers. Declared here,
+ * supplied by the composition root (app.ts), so the domain never depends on the transport. Must not
+ * throw: the entry is stored.
  */
-export type Publish = (committed: Committed) => void
+export type Publish = (committed: CommittedEvent) => void
 
 export interface Poster {
   /** Stores the message, then publishes it; resolves once it is stored. */
   post(room: string, user: User, text: string, nonce: string | undefined): Promise<void>
+  /**
+   * spec §5: the author replaces the text of their message `id` in `room`. Throws AppError
+   * MESSAGE_NOT_FOUND (no such message in the room, or deleted) or FORBIDDEN (someone else's).
+   */
+  edit(room: string, user: User, id: number, text: string): Promise<void>
+  /** spec §5: the author, or an admin, deletes message `id` in `room`; errors as for edit. */
+  delete(room: string, user: User, role: Role | null, id: number): Promise<void>
   /** Refuses new posts from now on and resolves when every post in flight is stored and published (shutdown). */
   close(): Promise<void>
   /** True once close() was called. */
   readonly closed: boolean
 }
 
+const REFUSALS = {
+  MESSAGE_NOT_FOUND: 'no such message in this room (it may have been deleted)',
+  FORBIDDEN: 'only its author can edit a message, and only its author or an admin delete it',
+} as const
+
 export function createPoster(store: Store, publish: Publish, now: () => number): Poster {
   const inFlight = new Set<Promise<void>>()
   let closed = false
+
+  function track(work: () => Promise<void>): Promise<void> {
+    if (closed) return Promise.reject(new Error('the poster is closed'))
+    const done = work()
+    inFlight.add(done)
+    void done.finally(() => inFlight.delete(done)).catch(() => {})
+    return done
+  }
+
+  async function change(c: MessageChange): Promise<void> {
+    const outcome = await store.changeMessage(c)
+    if (!outcome.ok) throw new AppError(outcome.refusal, REFUSALS[outcome.refusal])
+    publish(outcome.committed)
+  }
+
   return {
     post(room, user, text, nonce) {
-      if (closed) return Promise.reject(new Error('the poster is closed'))
-      const done = store.insertMessage({ room, user, text, nonce, createdAt: now() }).then(publish)
-      inFlight.add(done)
-      void done.finally(() => inFlight.delete(done)).catch(() => {})
-      return done
+      return track(async () => {
+        const { message, after } = await store.insertMessage({ room, user, text, nonce, createdAt: now() })
+        publish({ event: { type: 'message', room, data: message }, after })
+      })
+    },
+    edit(room, user, id, text) {
+      return track(() => change({ type: 'edited', room, messageId: id, user, text, at: now() }))
+    },
+    delete(room, user, role, id) {
+      // The store audits a deletion by anyone but the author (an admin's) in the same transaction.
+      return track(() => change({ type: 'deleted', room, messageId: id, user, byAdmin: role === 'admin', at: now() }))
     },
     async close() {
       closed = true

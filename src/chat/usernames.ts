@@ -44,8 +44,16 @@ export function checkUsername(raw: string): string {
   // Unassigned code points have no appearance or case folding yet (a later Unicode could give them
   // one and change the key); private-use ones look like whatever a font draws.
   if (/[\p{Cn}\p{Co}]/u.test(name)) throw bad('username must not contain unassigned or private-use characters')
+  // Compared folded, so that fullwidth brackets (［deleted］) are refused as well.
+  if (/^\[.*\]$/su.test(usernameKey(name))) throw bad('names in square brackets are reserved for the server, such as [deleted] for deleted accounts')
   return name
 }
+
+/**
+ * The name a deleted account's messages are shown under (spec §5): no account can take it, as
+ * checkUsername refuses every name in square brackets.
+ */
+export const DELETED_USERNAME = '[deleted]'
 
 /** Full case folding (CaseFolding.txt statuses C and F), from the Unicode data that matches Bun's ICU. */
 const FOLDING = new Map<number, string>()

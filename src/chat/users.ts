@@ -1,10 +1,11 @@
-/** Accounts: secret rules, sign-up and login (spec §2); the username rules are in usernames.ts. */
+/** Accounts: secret rules, sign-up and login (spec §2, §5); the username rules are in usernames.ts. */
 import type { PasswordHasher } from '../auth/passwords.ts'
 import { takeAll, type AttemptLimiter } from '../auth/rate-limit.ts'
 import type { TokenService } from '../auth/tokens.ts'
 import { AppError } from '../errors.ts'
-import { LIMITS } from '../protocol.ts'
+import { LIMITS, type RegistrationMode } from '../protocol.ts'
 import type { Store, User } from '../store/store.ts'
+import { readRegistration } from './registration.ts'
 import { checkUsername, usernameKey } from './usernames.ts'
 
 export const SECRET_MAX_BYTES = LIMITS.SECRET_MAX_BYTES
@@ -25,6 +26,11 @@ export interface Credentials {
   secret: string
 }
 
+/** A sign-up: credentials, and the invitation code REGISTRATION=invite asks for. */
+export interface SignUp extends Credentials {
+  invite?: string
+}
+
 export interface AccountDeps {
   store: Store
   passwords: PasswordHasher
@@ -33,26 +39,46 @@ export interface AccountDeps {
   /** Sign-ups per client address (spec §5). */
   signupLimit: AttemptLimiter
   hideUserNotFound: boolean
+  /** REGISTRATION: the mode until an admin sets one (registration.ts). */
+  registration: RegistrationMode
+  /** Epoch ms. */
+  now: () => number
+  /** Called after this instance changed a user's standing, so it applies here at once (the change feed tells the others). */
+  onChange?: (userId: number) => unknown
 }
 
 /**
- * Creates an account. Sign-ups are limited per client address (spec §5). A sign-up counts from the
- * moment it starts, so sign-ups sent at once get no more accounts than sign-ups one by one. Only
- * well-formed requests count, so a typo doesn't use up the quota; a taken name does count, as each
- * 409 tells which names exist.
+ * Creates an account, as registration allows (spec §5): `closed` refuses every sign-up, `invite`
+ * needs a usable code, whose use is taken with the account in one transaction. The first account on
+ * a server without an admin becomes admin (the store decides, race-free).
+ *
+ * Sign-ups are limited per client address (spec §5). A sign-up counts from the moment it starts, so
+ * sign-ups sent at once get no more accounts than sign-ups one by one. Only well-formed requests
+ * count, so a typo doesn't use up the quota; a taken name and a bad invitation do count, as each
+ * answer tells something (which names exist, which codes don't).
  */
-export async function signUp(deps: AccountDeps, { username, secret }: Credentials, address: string): Promise<User> {
+export async function signUp(deps: AccountDeps, { username, secret, invite }: SignUp, address: string): Promise<User> {
+  const mode = await readRegistration(deps.store, deps.registration)
+  if (mode === 'closed') throw new AppError('REGISTRATION_CLOSED', 'this server is not taking sign-ups; an admin can add accounts')
   const name = checkUsername(username)
   checkSecret(secret)
+  const code = mode === 'invite' ? invite : undefined
+  if (mode === 'invite' && code === undefined) throw inviteInvalid()
   const attempt = await deps.signupLimit.take(address)
   if (!attempt.ok) throw rateLimited('too many sign-ups from this address', attempt.retryAfter)
   const key = usernameKey(name)
-  // Cheap pre-check so a taken name doesn't cost a hash; the unique index still decides races.
+  // Cheap pre-checks so a bad code or a taken name doesn't cost a hash; the store decides races.
+  if (code !== undefined && !(await deps.store.isInviteUsable(code, deps.now()))) throw inviteInvalid()
   if (await deps.store.findUserByKey(key)) throw userExists()
   const passwordHash = await deps.passwords.hash(secret)
-  const user = await deps.store.createUser({ username: name, usernameKey: key, passwordHash })
-  if (!user) throw userExists()
-  return user
+  const created = await deps.store.createUser({ username: name, usernameKey: key, passwordHash, invite: code, at: deps.now() })
+  if (created === 'USER_EXISTS') throw userExists()
+  if (created === 'INVITE_INVALID') throw inviteInvalid()
+  return { id: created.id, username: created.username }
+}
+
+function inviteInvalid(): AppError {
+  return new AppError('INVITE_INVALID', 'sign-up needs a valid invitation code ("invite"); this one is missing, unknown, used up, revoked or expired')
 }
 
 function userExists(): AppError {
@@ -87,17 +113,19 @@ export async function logIn(deps: AccountDeps, { username, secret }: Credentials
   }
   if (!(await deps.passwords.verify(record.passwordHash, secret))) throw passwordMismatch()
   await attempt.giveBack()
+  // Told only to whoever knows the password, so a ban tells a guesser nothing (spec §5: 403).
+  if (record.banned) throw new AppError('USER_BANNED', 'this account is banned')
   if (await deps.passwords.needsRehash(record.passwordHash)) {
     await deps.store.updatePasswordHash(record.id, record.passwordHash, await deps.passwords.hash(secret))
   }
   const user = { id: record.id, username: record.username }
-  return { token: await deps.tokens.issue(user), user }
+  return { token: await deps.tokens.issue(user, record.tokenVersion), user }
 }
 
-function passwordMismatch(): AppError {
+export function passwordMismatch(): AppError {
   return new AppError('PASSWORD_MATCH_FAILED', 'username and secret do not match')
 }
 
-function rateLimited(what: string, retryAfter: number): AppError {
+export function rateLimited(what: string, retryAfter: number): AppError {
   return new AppError('RATE_LIMITED', `${what}; try again in ${retryAfter} s`, { 'Retry-After': String(retryAfter) })
 }

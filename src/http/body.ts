@@ -41,9 +41,13 @@ async function readUpTo(req: Request): Promise<Uint8Array> {
   return Buffer.concat(chunks)
 }
 
-/** The body as a JSON object; BAD_BINDING when it is not valid UTF-8 JSON or not an object. */
-export async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+/**
+ * The body as a JSON object; BAD_BINDING when it is not valid UTF-8 JSON or not an object. With
+ * `emptyIsObject`, no body at all reads as `{}` (for bodies whose fields are all optional).
+ */
+export async function readJsonObject(req: Request, { emptyIsObject = false } = {}): Promise<Record<string, unknown>> {
   const bytes = await readCapped(req)
+  if (emptyIsObject && bytes.byteLength === 0) return {}
   let value: unknown
   try {
     value = JSON.parse(decoder.decode(bytes))
@@ -61,4 +65,19 @@ export async function readCredentials(req: Request): Promise<{ username: string;
   if (typeof username !== 'string') throw new AppError('BAD_BINDING', 'username must be a string')
   if (typeof secret !== 'string') throw new AppError('BAD_BINDING', 'secret must be a string')
   return { username, secret }
+}
+
+/** A string field of a body; BAD_BINDING when it is missing or not a string. */
+export function stringField(body: Record<string, unknown>, name: string): string {
+  const value = body[name]
+  if (typeof value !== 'string') throw new AppError('BAD_BINDING', `${name} must be a string`)
+  return value
+}
+
+/** An optional string field: absent or null → undefined; anything else but a string → BAD_BINDING. */
+export function optionalStringField(body: Record<string, unknown>, name: string): string | undefined {
+  const value = body[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') throw new AppError('BAD_BINDING', `${name} must be a string when given`)
+  return value
 }

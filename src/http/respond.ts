@@ -29,15 +29,28 @@ export const STATUS: Record<ErrorType, number> = {
   MESSAGE_NOT_FOUND: 404,
 }
 
+/**
+ * Where the admin API (spec §5) answers a type differently: an unknown user id there is 404, while
+ * an unknown name at login stays the seed's 400.
+ */
+export const ADMIN_STATUS: Partial<Record<ErrorType, number>> = {
+  USER_NOT_FOUND: 404,
+}
+
 const JSON_TYPE = 'application/json; charset=utf-8'
 
 export function ok(data: unknown, status = 200): Response {
   return new Response(JSON.stringify({ error: null, data }), { status, headers: { 'Content-Type': JSON_TYPE } })
 }
 
-export function fail(type: ErrorType, message: string, headers?: Record<string, string>): Response {
+/** The success of an action with nothing to say (spec §1: a 204 has no body). */
+export function noContent(): Response {
+  return new Response(null, { status: 204 })
+}
+
+export function fail(type: ErrorType, message: string, headers?: Record<string, string>, status = STATUS[type]): Response {
   return new Response(JSON.stringify({ error: { type, message }, data: null }), {
-    status: STATUS[type],
+    status,
     headers: { ...headers, 'Content-Type': JSON_TYPE },
   })
 }

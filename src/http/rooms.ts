@@ -1,14 +1,16 @@
-/** /api/v1/rooms: the room list, REST history, and the WebSocket upgrade (spec §2, §3). */
+/** /api/v1/rooms: the room list, REST history, deleting a message, and the WebSocket upgrade (spec §2, §3, §5). */
 import type { TokenService } from '../auth/tokens.ts'
+import type { Poster } from '../chat/messages.ts'
 import type { RoomLister } from '../chat/room-list.ts'
 import { checkRoomName } from '../chat/rooms.ts'
 import { AppError } from '../errors.ts'
 import { CLOSE, LIMITS } from '../protocol.ts'
 import type { Store } from '../store/store.ts'
 import type { Admission } from '../ws/admission.ts'
-import { createSocketData, type Handover } from '../ws/socket-data.ts'
+import { createSocketData, refusalClose, type Handover } from '../ws/socket-data.ts'
 import type { RequestContext } from './context.ts'
-import { ok } from './respond.ts'
+import { requireToken } from './bearer.ts'
+import { noContent, ok } from './respond.ts'
 import type { Params, Route } from './router.ts'
 
 export interface RoomRouteDeps {
@@ -16,6 +18,7 @@ export interface RoomRouteDeps {
   roomList: RoomLister
   tokens: Pick<TokenService, 'verify'>
   admission: Admission
+  poster: Pick<Poster, 'delete'>
 }
 
 /** A query parameter as a whole number in [min, max]; absent → undefined; anything else → BAD_QUERY. */
@@ -29,7 +32,14 @@ function intParam(query: URLSearchParams, name: string, min: number, max: number
 
 const checkRoom = (params: Params) => checkRoomName(params.room!)
 
-export function roomRoutes({ store, roomList, tokens, admission }: RoomRouteDeps): Route<RequestContext>[] {
+/** A message id in a path: a whole number from 1. Anything else names no message, as an unknown id does (404). */
+function checkMessage(params: Params): void {
+  checkRoom(params)
+  const id = /^[1-9]\d{0,15}$/.test(params.id!) ? Number(params.id) : NaN
+  if (!Number.isSafeInteger(id)) throw new AppError('MESSAGE_NOT_FOUND', 'no message has that id: message ids are whole numbers from 1')
+}
+
+export function roomRoutes({ store, roomList, tokens, admission, poster }: RoomRouteDeps): Route<RequestContext>[] {
   /**
    * The upgrade. The token is the first offered subprotocol and is echoed back (browsers drop a
    * connection whose offer is not echoed). A bad token or a full server still upgrades, then closes
@@ -51,9 +61,10 @@ export function roomRoutes({ store, roomList, tokens, admission }: RoomRouteDeps
         handover.user = verified.user
         handover.role = verified.role
         handover.exp = verified.exp
+        handover.ver = verified.ver
       } catch (err) {
         if (!(err instanceof AppError)) throw err
-        handover.refusal = { close: CLOSE.TOKEN_INVALID, error: err }
+        handover.refusal = { close: refusalClose(err), error: err }
       }
     }
     if (!handover.refusal && !admission.reserve(ctx.address)) handover.refusal = { close: CLOSE.CONNECTION_LIMIT }
@@ -87,6 +98,19 @@ export function roomRoutes({ store, roomList, tokens, admission }: RoomRouteDeps
         },
       },
     },
+    // Before /messages/:id, which would otherwise take the upgrade's path.
     { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, methods: { GET: upgrade } },
+    {
+      path: '/api/v1/rooms/:room/messages/:id',
+      check: checkMessage,
+      methods: {
+        // spec §5: the author or an admin; broadcast as `deleted`, as the socket frame is.
+        async DELETE(req, _ctx, params) {
+          const { user, role } = await requireToken(req, tokens)
+          await poster.delete(params.room!, user, role, Number(params.id))
+          return noContent()
+        },
+      },
+    },
   ]
 }

@@ -1,5 +1,6 @@
 /** The route table: every HTTP endpoint (spec §2), each resource's handlers built with only what they use. */
 import type { TokenService } from '../auth/tokens.ts'
+import type { Poster } from '../chat/messages.ts'
 import type { RoomLister } from '../chat/room-list.ts'
 import type { AccountDeps } from '../chat/users.ts'
 import type { Logger } from '../log.ts'
@@ -7,6 +8,7 @@ import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import type { WebClient } from '../web/serve.ts'
 import type { Admission } from '../ws/admission.ts'
+import { adminRoutes } from './admin.ts'
 import type { RequestContext } from './context.ts'
 import { healthRoutes } from './health.ts'
 import { roomRoutes } from './rooms.ts'
@@ -21,6 +23,7 @@ export interface RouteDeps {
   accounts: AccountDeps
   tokens: TokenService
   roomList: RoomLister
+  poster: Poster
   admission: Admission
   web: WebClient
 }
@@ -31,6 +34,7 @@ export function createRoutes(deps: RouteDeps): Router<RequestContext> {
     ...userRoutes(deps),
     ...sessionRoutes(deps),
     ...roomRoutes(deps),
+    ...adminRoutes(deps),
     ...healthRoutes(deps),
     // Served by Bun's static routes (server.ts); listed here so other methods get 405 with Allow.
     { path: '/', methods: { GET: page, HEAD: page } },

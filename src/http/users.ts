@@ -1,21 +1,51 @@
-/** /api/v1/users: sign-up, and the token's own account. */
+/** /api/v1/users: sign-up, and the token's own account: who am I, change my password, delete me (spec §2, §5). */
 import type { TokenService } from '../auth/tokens.ts'
+import { changeOwnPassword, deleteOwnAccount } from '../chat/accounts.ts'
 import { signUp, type AccountDeps } from '../chat/users.ts'
 import { requireToken } from './bearer.ts'
-import { readCredentials } from './body.ts'
+import { optionalStringField, readJsonObject, stringField } from './body.ts'
 import type { RequestContext } from './context.ts'
-import { ok } from './respond.ts'
+import { noContent, ok } from './respond.ts'
 import type { Route } from './router.ts'
 
 export function userRoutes({ accounts, tokens }: { accounts: AccountDeps; tokens: TokenService }): Route<RequestContext>[] {
   return [
     {
       path: '/api/v1/users',
-      methods: { POST: async (req, ctx) => ok(await signUp(accounts, await readCredentials(req), ctx.address), 201) },
+      methods: {
+        async POST(req, ctx) {
+          const body = await readJsonObject(req)
+          const credentials = { username: stringField(body, 'username'), secret: stringField(body, 'secret'), invite: optionalStringField(body, 'invite') }
+          return ok(await signUp(accounts, credentials, ctx.address), 201)
+        },
+      },
     },
     {
       path: '/api/v1/users/me',
-      methods: { GET: async (req) => ok((await requireToken(req, tokens)).user) },
+      methods: {
+        async GET(req) {
+          const { user, role } = await requireToken(req, tokens)
+          return ok({ ...user, role })
+        },
+        // spec §5: the account goes, its messages stay under a placeholder name.
+        async DELETE(req, ctx) {
+          const { user } = await requireToken(req, tokens)
+          const secret = stringField(await readJsonObject(req), 'secret')
+          await deleteOwnAccount(accounts, user, secret, ctx.address)
+          return noContent()
+        },
+      },
+    },
+    {
+      path: '/api/v1/users/me/password',
+      methods: {
+        async PUT(req, ctx) {
+          const { user } = await requireToken(req, tokens)
+          const body = await readJsonObject(req)
+          const change = { secret: stringField(body, 'secret'), newSecret: stringField(body, 'newSecret') }
+          return ok(await changeOwnPassword(accounts, user, change, ctx.address))
+        },
+      },
     },
   ]
 }

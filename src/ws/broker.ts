@@ -1,12 +1,12 @@
-/** Broker: carries rooms' messages and presence between instances. Alone, there is nothing to carry. */
+/** Broker: carries rooms' streams (messages, edits, deletions) and presence between instances. Alone, there is nothing to carry. */
 import type { User } from '../protocol.ts'
-import type { Committed } from '../store/store.ts'
+import type { CommittedEvent } from '../store/store.ts'
 import type { Presence } from './presence.ts'
 import type { RoomSink } from './room-sink.ts'
 
 export interface Broker {
-  /** Sends a committed message to the other instances (this one delivers its own). Never throws. */
-  publish(committed: Committed): void
+  /** Sends a committed stream entry (message, edit, deletion) to the other instances (this one delivers its own). Never throws. */
+  publish(committed: CommittedEvent): void
   /** Starts following a room: what other instances say of it goes to `sink`. Never rejects. */
   follow(room: string, sink: RoomSink): Promise<void>
   unfollow(room: string): void

@@ -16,7 +16,8 @@ export function encodeError(type: ErrorType, message: string): string {
 export const PONG_FRAME = encodeFrame({ type: 'pong', data: null })
 
 /** A client frame as the server has checked it (protocol.ts ClientFrame is what a client writes). */
-export type CheckedFrame = { type: 'ping' } | { type: 'message'; text: string; nonce: string | undefined }
+export type CheckedFrame =
+  { type: 'ping' } | { type: 'message'; text: string; nonce: string | undefined } | { type: 'edit'; id: number; text: string } | { type: 'delete'; id: number }
 
 const invalid = (message: string) => new AppError('MESSAGE_INVALID', message)
 
@@ -31,8 +32,25 @@ export function parseClientFrame(raw: string, maxTextLength: number): CheckedFra
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('frame must be a JSON object')
   const frame = value as Record<string, unknown>
   if (frame.type === 'ping') return { type: 'ping' }
-  if (frame.type !== 'message') throw invalid('type must be "message" or "ping"')
-  const { text, nonce } = frame
+  // spec §5: edits and deletions name a message by its id; an edit's text follows the message rules.
+  if (frame.type === 'edit' || frame.type === 'delete') {
+    const { id } = frame
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw invalid('id must be the id of a message')
+    return frame.type === 'edit' ? { type: 'edit', id, text: checkText(frame.text, maxTextLength) } : { type: 'delete', id }
+  }
+  if (frame.type !== 'message') throw invalid('type must be "message", "edit", "delete" or "ping"')
+  const { nonce } = frame
+  const text = checkText(frame.text, maxTextLength)
+  if (
+    nonce !== undefined &&
+    (typeof nonce !== 'string' || exceedsCodePoints(nonce, LIMITS.NONCE_MAX_LENGTH) || !nonce.isWellFormed() || nonce.includes('\u0000'))
+  )
+    throw invalid(`nonce must be a string of at most ${LIMITS.NONCE_MAX_LENGTH} characters`)
+  return { type: 'message', text, nonce }
+}
+
+/** A message text as the spec allows it (spec §2, §3), or MESSAGE_INVALID. */
+function checkText(text: unknown, maxTextLength: number): string {
   if (typeof text !== 'string') throw invalid('text must be a string')
   // spec §2: a text that shows nothing (U+200B alone) is as empty as "", though one that merely
   // contains such characters ("hi\u200b", an emoji ZWJ sequence) is fine.
@@ -40,12 +58,7 @@ export function parseClientFrame(raw: string, maxTextLength: number): CheckedFra
   // NUL is refused too: PostgreSQL can't store it, and no chat text needs it.
   if (!text.isWellFormed() || text.includes('\u0000')) throw invalid('text must be valid Unicode without NUL characters')
   if (exceedsCodePoints(text, maxTextLength)) throw invalid(`text must be at most ${maxTextLength} characters`)
-  if (
-    nonce !== undefined &&
-    (typeof nonce !== 'string' || exceedsCodePoints(nonce, LIMITS.NONCE_MAX_LENGTH) || !nonce.isWellFormed() || nonce.includes('\u0000'))
-  )
-    throw invalid(`nonce must be a string of at most ${LIMITS.NONCE_MAX_LENGTH} characters`)
-  return { type: 'message', text, nonce }
+  return text
 }
 
 /** True when `text` has more than `max` code points; stops counting as soon as it knows. */

@@ -8,8 +8,8 @@ import type { Server } from 'bun'
 import { roomTopic } from '../chat/rooms.ts'
 import type { Logger } from '../log.ts'
 import type { ConnectionCounts, Metrics } from '../metrics.ts'
-import type { Message, User } from '../protocol.ts'
-import type { Store } from '../store/store.ts'
+import type { User } from '../protocol.ts'
+import type { Store, StreamEvent } from '../store/store.ts'
 import type { Broker } from './broker.ts'
 import { encodeFrame } from './frames.ts'
 import type { Presence } from './presence.ts'
@@ -19,7 +19,7 @@ import { Sequencer } from './sequencer.ts'
 import type { RoomSocket } from './socket-data.ts'
 
 export interface HubOptions {
-  store: Pick<Store, 'listMessages'>
+  store: Pick<Store, 'listMessages' | 'listStream'>
   broker: Broker
   presence: Presence
   log: Logger
@@ -72,7 +72,7 @@ export class Hub {
     const { room: name, user, since } = ws.data
     const room = this.rooms.get(name)!
     await room.following
-    const { history, truncated } = await room.history.welcome(since)
+    const { history, changes, truncated } = await room.history.welcome(since)
     this.sequencer.anchor(name, room.history.newestId)
     if (ws.data.state !== 'opening') return
     if (user) {
@@ -84,7 +84,7 @@ export class Hub {
     ws.subscribe(room.topic)
     ws.data.state = 'open'
     const members = this.opts.presence.members(name)
-    ws.send(encodeFrame({ type: 'welcome', data: { room: name, user, readOnly: user === null, members, history, truncated } }))
+    ws.send(encodeFrame({ type: 'welcome', data: { room: name, user, readOnly: user === null, members, history, changes, truncated } }))
   }
 
   /** Undoes admit/enter when a socket has closed: a user's last connection leaving publishes `leave`. */
@@ -101,9 +101,9 @@ export class Hub {
     if (this.sockets.size === 0) this.emptied?.resolve()
   }
 
-  /** A message committed on this instance; `after` is its predecessor (store.ts Committed). */
-  deliver(message: Message, after: number): void {
-    this.sequencer.offer(message, after)
+  /** A stream entry (message, edit, deletion) committed on this instance; `after` is its predecessor (store.ts Committed). */
+  deliver(event: StreamEvent, after: number): void {
+    this.sequencer.offer(event, after)
   }
 
   /** Every open socket, for the sweeper and for shutdown. */
@@ -125,11 +125,15 @@ export class Hub {
     return { authenticated, readOnly: this.sockets.size - authenticated, rooms: this.rooms.size }
   }
 
-  /** Fans a message out, in order and once (the sequencer's output): serialised once, kept for welcomes. */
-  private emit(message: Message): void {
-    this.rooms.get(message.room)?.history.remember(message)
-    const topic = roomTopic(message.room)
-    this.publish(topic, encodeFrame({ type: 'message', data: message }))
+  /**
+   * Fans an entry out, in order and once (the sequencer's output) as a `message`, `edited` or
+   * `deleted` frame: serialised once, kept (or applied to what is kept) for welcomes.
+   */
+  private emit(event: StreamEvent): void {
+    this.rooms.get(event.room)?.history.remember(event)
+    const topic = roomTopic(event.room)
+    this.publish(topic, encodeFrame(event))
+    if (event.type !== 'message') return
     this.opts.metrics.messagesReceived.inc()
     if (this.server) this.opts.metrics.messagesDelivered.inc(this.server.subscriberCount(topic))
   }
@@ -163,8 +167,8 @@ export class Hub {
     const live = () => this.rooms.get(name) === room
     const { presence } = this.opts
     return {
-      deliver: (message, after) => {
-        if (live()) this.sequencer.offer(message, after)
+      deliver: (event, after) => {
+        if (live()) this.sequencer.offer(event, after)
       },
       presence: (instance, user, present) => {
         if (live() && presence.remote(name, instance, user, present)) this.announceToRoom(room, user, present)

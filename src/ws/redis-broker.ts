@@ -5,13 +5,14 @@
  * Bun's Redis client does not re-subscribe after it reconnects (onconnect fires, messages stop),
  * so every reconnect re-subscribes each followed room, re-announces this instance's presence, and
  * has each room deliver from the database whatever was posted while the subscription was down.
- * Order is not this file's concern: each message carries its predecessor's id (`a`), and the
- * receiving room's sequencer puts them in order (sequencer.ts).
+ * Order is not this file's concern: each entry of a room's stream (a message, an edit, a deletion)
+ * carries its predecessor's id (`a`), and the receiving room's sequencer puts them in order (sequencer.ts).
  */
 import { RedisClient } from 'bun'
 import type { Logger } from '../log.ts'
 import { waitForService } from '../startup.ts'
-import type { Message, User } from '../protocol.ts'
+import type { DeletedEvent, EditedEvent, Message, User } from '../protocol.ts'
+import type { StreamEvent } from '../store/store.ts'
 import type { Broker } from './broker.ts'
 import { createRedisPresence } from './redis-presence.ts'
 import type { RoomSink } from './room-sink.ts'
@@ -20,8 +21,14 @@ const CHANNEL_PREFIX = 'chat:room:'
 /** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
 const PUBLISH_TIMEOUT_MS = 1000
 
-/** What goes over a room's channel: `i` the sending instance; a message with `a` its predecessor's id, or presence. */
-type Envelope = { i: string; k: 'm'; m: Message; a: number } | { i: string; k: 'p'; u: User; p: boolean }
+/**
+ * What goes over a room's channel: `i` the sending instance; a message (`m`) or a change to one
+ * (`c`, spec §5) with `a` its predecessor's id; or presence. The room is the channel's.
+ */
+type Envelope =
+  | { i: string; k: 'm'; m: Message; a: number }
+  | { i: string; k: 'c'; c: { type: 'edited'; data: EditedEvent } | { type: 'deleted'; data: DeletedEvent }; a: number }
+  | { i: string; k: 'p'; u: User; p: boolean }
 
 export interface RedisBrokerOptions {
   url: string
@@ -79,8 +86,9 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
   function apply(room: string, env: Envelope): void {
     const sink = followed.get(room)
     if (!sink) return
-    if (env.k === 'm') sink.deliver(env.m, env.a)
-    else sink.presence(env.i, env.u, env.p)
+    if (env.k === 'm') sink.deliver({ type: 'message', room, data: env.m }, env.a)
+    else if (env.k === 'c') sink.deliver({ ...env.c, room } as StreamEvent, env.a)
+    else if (env.k === 'p') sink.presence(env.i, env.u, env.p)
   }
 
   async function loadPresence(room: string, sink: RoomSink): Promise<void> {
@@ -151,16 +159,17 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
   return {
     redis,
     instanceId,
-    publish({ message, after }) {
-      // A publish Redis has not acknowledged in time is given up: the message is stored, and the
+    publish({ event, after }) {
+      // A publish Redis has not acknowledged in time is given up: the entry is stored, and the
       // other instances' sequencers fill the gap from the database (or clients resume with ?since=).
-      Promise.race([
-        send(message.room, { i: instanceId, k: 'm', m: message, a: after }),
-        Bun.sleep(PUBLISH_TIMEOUT_MS).then(() => Promise.reject(new Error('timeout'))),
-      ]).catch((err: unknown) =>
-        log.warn('could not publish a message to other instances; they fill the gap from the database', {
-          room: message.room,
-          id: message.id,
+      const env: Envelope =
+        event.type === 'message'
+          ? { i: instanceId, k: 'm', m: event.data, a: after }
+          : { i: instanceId, k: 'c', c: event.type === 'edited' ? { type: 'edited', data: event.data } : { type: 'deleted', data: event.data }, a: after }
+      Promise.race([send(event.room, env), Bun.sleep(PUBLISH_TIMEOUT_MS).then(() => Promise.reject(new Error('timeout')))]).catch((err: unknown) =>
+        log.warn('could not publish to other instances; they fill the gap from the database', {
+          room: event.room,
+          id: event.data.id,
           err: String(err),
         }),
       )

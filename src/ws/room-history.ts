@@ -1,19 +1,22 @@
 /**
- * A room's recent messages, kept while the room has sockets here, and the history a welcome carries
- * (spec §3): the newest HISTORY_SIZE, or with `?since=` every later message (the newest RESUME_MAX,
- * `truncated` if there were more). Served from memory when it covers the range, else from the store.
+ * A room's recent stream, kept while the room has sockets here, and the history a welcome carries
+ * (spec §3, §5): the newest HISTORY_SIZE messages as they are now, or with `?since=` every later
+ * message and the changes (edits, deletions) to those at or before the cursor, the newest RESUME_MAX
+ * of both (`truncated` if there were more). Served from memory when it covers the range, else from
+ * the store, with what memory holds past the store's answer applied on top.
  */
 import type { Logger } from '../log.ts'
-import type { Message } from '../protocol.ts'
-import type { Store } from '../store/store.ts'
+import type { Change, Message } from '../protocol.ts'
+import type { StreamEvent, Store } from '../store/store.ts'
 
 export interface History {
   history: Message[]
+  changes: Change[]
   truncated: boolean
 }
 
 export interface HistoryOptions {
-  store: Pick<Store, 'listMessages'>
+  store: Pick<Store, 'listMessages' | 'listStream'>
   log: Logger
   historySize: number
   resumeMax: number
@@ -22,11 +25,25 @@ export interface HistoryOptions {
 /** Retries when a burst evicted the cache between a history query and its merge; each retry is a fresh query. */
 const HISTORY_ATTEMPTS = 5
 
+/** A message after `change`: edited text, or a tombstone; a deleted message stays deleted. */
+export function applyChange(message: Message, change: Change): Message {
+  if (message.deleted) return message
+  if (change.type === 'deleted') return { id: message.id, room: message.room, user: message.user, ts: message.ts, deleted: true }
+  return { ...message, text: change.text, editedAt: change.editedAt }
+}
+
+const byId = (a: { id: number }, b: { id: number }) => a.id - b.id
+
 export class RoomHistory {
-  /** The room's newest messages, oldest first. */
+  /** The room's newest messages as they are now, oldest first. */
   private recent: Message[] = []
-  /** Every message of the room with an id above this is in `recent`; undefined until loaded. */
+  /** Changes that still stand (an edit goes when its message is deleted), oldest first. */
+  private changes: Change[] = []
+  /** Every entry of the room's stream with an id above this is here; undefined until loaded. */
   private coveredFrom: number | undefined
+  /** Entries delivered while loading, applied after what the store gave. */
+  private early: StreamEvent[] = []
+  private newest = 0
   private loading: Promise<void> | undefined
   private readonly cacheSize: number
 
@@ -41,19 +58,22 @@ export class RoomHistory {
     return this.coveredFrom !== undefined
   }
 
-  /** The newest message id known here (0 if none). */
+  /** The newest stream id known here, message or change (0 if none). */
   get newestId(): number {
-    return this.recent.at(-1)?.id ?? 0
+    return this.newest
   }
 
-  /** Fills the cache from the store once; messages remembered meanwhile are merged, not lost. */
+  /** Fills the cache from the store once; entries delivered meanwhile are applied after it, not lost. */
   load(): Promise<void> {
     if (this.loaded) return Promise.resolve()
-    this.loading ??= this.opts.store.listMessages(this.room, { limit: this.cacheSize }).then(
-      (rows) => {
-        const seen = new Set(this.recent.map((m) => m.id))
-        this.recent = [...rows.filter((m) => !seen.has(m.id)), ...this.recent].sort((a, b) => a.id - b.id)
-        this.coveredFrom = rows.length < this.cacheSize ? 0 : rows[0]!.id - 1
+    this.loading ??= this.opts.store.listStream(this.room, { limit: this.cacheSize }).then(
+      (entries) => {
+        this.coveredFrom = entries.length < this.cacheSize ? 0 : entries[0]!.data.id - 1
+        for (const entry of entries) this.apply(entry)
+        // What the store read already had is in it; only later entries are news.
+        const read = this.newest
+        for (const entry of this.early.sort((a, b) => a.data.id - b.data.id)) if (entry.data.id > read) this.apply(entry)
+        this.early = []
         this.trim()
         this.loading = undefined
       },
@@ -65,37 +85,92 @@ export class RoomHistory {
     return this.loading
   }
 
-  /** A message delivered to the room; called in id order. */
-  remember(message: Message): void {
-    this.recent.push(message)
+  /** An entry delivered to the room (a message, an edit, a deletion); called in id order. */
+  remember(entry: StreamEvent): void {
+    if (!this.loaded) return void this.early.push(entry)
+    this.apply(entry)
     this.trim()
   }
 
   /** The welcome's history for a socket that asked for everything after `since` (or the newest). */
   async welcome(since: number | undefined): Promise<History> {
     await this.load()
+    const { historySize, resumeMax } = this.opts
     for (let attempt = 1; ; attempt++) {
-      // Not slice(-historySize): with HISTORY_SIZE=0 that would be slice(-0), the whole cache.
-      if (since === undefined) return { history: this.recent.slice(Math.max(0, this.recent.length - this.opts.historySize)), truncated: false }
-      if (since >= this.coveredFrom!) return this.cut(this.recent.filter((m) => m.id > since))
-      const rows = await this.opts.store.listMessages(this.room, { after: since, limit: this.opts.resumeMax + 1 })
-      const last = rows.at(-1)?.id ?? since
-      if (this.coveredFrom! <= last || attempt === HISTORY_ATTEMPTS) {
-        if (this.coveredFrom! > last) this.opts.log.warn('resume history may have a gap under heavy traffic', { room: this.room })
-        return this.cut([...rows, ...this.recent.filter((m) => m.id > last)])
+      if (since === undefined) {
+        // Not slice(-historySize): with HISTORY_SIZE=0 that would be slice(-0), the whole cache.
+        const newest = (messages: Message[]) => messages.slice(Math.max(0, messages.length - historySize))
+        // Many changes can crowd the messages out of the cache: then the store has the rest.
+        if (this.recent.length >= historySize || this.coveredFrom === 0) return { history: newest(this.recent), changes: [], truncated: false }
+        const rows = await this.opts.store.listMessages(this.room, { limit: historySize })
+        const last = rows.at(-1)?.id ?? 0
+        if (this.covers(last, attempt)) return { history: newest(this.merge(rows, last)), changes: [], truncated: false }
+        continue
+      }
+      if (since >= this.coveredFrom!)
+        return this.cut(
+          this.recent.filter((m) => m.id > since),
+          this.changesAfter(since, since),
+        )
+      const entries = await this.opts.store.listStream(this.room, { after: since, changesUpTo: since, limit: resumeMax + 1 })
+      const last = entries.at(-1)?.data.id ?? since
+      if (this.covers(last, attempt)) {
+        const rows = entries.flatMap((e) => (e.type === 'message' ? [e.data] : []))
+        const changes = entries.flatMap((e): Change[] => (e.type === 'message' ? [] : [{ type: e.type, ...e.data } as Change]))
+        return this.cut(this.merge(rows, last), [...changes, ...this.changesAfter(last, since)])
       }
     }
   }
 
-  private cut(messages: Message[]): History {
-    const truncated = messages.length > this.opts.resumeMax
-    return { history: truncated ? messages.slice(-this.opts.resumeMax) : messages, truncated }
+  /** Whether memory holds everything after a store read that ended at `last` (else read again, a few times). */
+  private covers(last: number, attempt: number): boolean {
+    if (this.coveredFrom! <= last) return true
+    if (attempt < HISTORY_ATTEMPTS) return false
+    this.opts.log.warn('resume history may have a gap under heavy traffic', { room: this.room })
+    return true
+  }
+
+  /** Changes here with an id above `after` to messages up to `upTo`. */
+  private changesAfter(after: number, upTo: number): Change[] {
+    return this.changes.filter((c) => c.id > after && c.messageId <= upTo)
+  }
+
+  /** Messages the store read up to `last`, brought up to date with what memory holds past it. */
+  private merge(rows: Message[], last: number): Message[] {
+    const later = new Map<number, Change[]>()
+    for (const c of this.changes) if (c.id > last) later.set(c.messageId, [...(later.get(c.messageId) ?? []), c])
+    const updated = rows.map((m) => (later.get(m.id) ?? []).reduce(applyChange, m))
+    return [...updated, ...this.recent.filter((m) => m.id > last)]
+  }
+
+  /** The newest RESUME_MAX of messages and changes together, by id. */
+  private cut(history: Message[], changes: Change[]): History {
+    const excess = history.length + changes.length - this.opts.resumeMax
+    if (excess <= 0) return { history, changes, truncated: false }
+    const from = [...history, ...changes].sort(byId)[excess]!.id
+    return { history: history.filter((m) => m.id >= from), changes: changes.filter((c) => c.id >= from), truncated: true }
+  }
+
+  private apply(entry: StreamEvent): void {
+    this.newest = Math.max(this.newest, entry.data.id)
+    if (entry.type === 'message') {
+      const m = entry.data
+      if (m.id > (this.recent.at(-1)?.id ?? 0)) this.recent.push(m)
+      else if (!this.recent.some((r) => r.id === m.id)) this.recent = [...this.recent, m].sort(byId)
+      return
+    }
+    const change = { type: entry.type, ...entry.data } as Change
+    const i = this.recent.findLastIndex((m) => m.id === change.messageId)
+    if (i >= 0) this.recent[i] = applyChange(this.recent[i]!, change)
+    // As the store erases them (spec §5): a deleted message's edits are gone, texts and all.
+    if (change.type === 'deleted') this.changes = this.changes.filter((c) => c.type !== 'edited' || c.messageId !== change.messageId)
+    this.changes.push(change)
   }
 
   private trim(): void {
-    const excess = this.recent.length - this.cacheSize
-    if (excess <= 0) return
-    const evicted = this.recent.splice(0, excess)
-    if (this.coveredFrom !== undefined) this.coveredFrom = Math.max(this.coveredFrom, evicted.at(-1)!.id)
+    const messages = this.recent.length - this.cacheSize
+    if (messages > 0) this.coveredFrom = Math.max(this.coveredFrom!, this.recent.splice(0, messages).at(-1)!.id)
+    const changes = this.changes.length - this.cacheSize
+    if (changes > 0) this.coveredFrom = Math.max(this.coveredFrom!, this.changes.splice(0, changes).at(-1)!.id)
   }
 }

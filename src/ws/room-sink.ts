@@ -2,11 +2,12 @@
  * The narrow way a broker reaches one room that this instance follows: what other instances say
  * about it. The hub hands one to the broker per followed room, so brokers never see the hub.
  */
-import type { Message, User } from '../protocol.ts'
+import type { User } from '../protocol.ts'
+import type { StreamEvent } from '../store/store.ts'
 
 export interface RoomSink {
-  /** A message another instance committed; `after` is the id of the room's message before it. */
-  deliver(message: Message, after: number): void
+  /** A stream entry (message, edit, deletion) another instance committed; `after` is the id of the room's entry before it. */
+  deliver(event: StreamEvent, after: number): void
   /** Another instance's presence of `user` in the room changed. */
   presence(instance: string, user: User, present: boolean): void
   /** The other instances that have users in the room, as last reported. */

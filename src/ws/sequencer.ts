@@ -1,36 +1,36 @@
 /**
- * Message order, in one place. Ids order a room's messages (spec §3) and each committed message
- * knows the one before it (`after`, from the store). Messages reach an instance by two roads, its
- * own posts and other instances' posts through the broker, and either may overtake the other, so
- * every delivery goes through here: a message is emitted only after its predecessor. One that
- * waits longer than CATCH_UP_MS for it (a frame lost with Redis) has the gap filled from the store.
+ * Stream order, in one place. Ids order a room's stream, messages and their edits and deletions
+ * alike (spec §3, §5), and each committed entry knows the one before it (`after`, from the store).
+ * Entries reach an instance by two roads, its own and other instances' through the broker, and
+ * either may overtake the other, so every delivery goes through here: an entry is emitted only
+ * after its predecessor. One that waits longer than CATCH_UP_MS for it (a frame lost with Redis)
+ * has the gap filled from the store.
  *
  * Only rooms this instance follows (sockets open here) are sequenced; until a room's history is
- * loaded its newest id is unknown, so until then messages are emitted as they come, without repeats.
+ * loaded its newest id is unknown, so until then entries are emitted as they come, without repeats.
  */
 import type { Logger } from '../log.ts'
-import type { Message } from '../protocol.ts'
-import type { Store } from '../store/store.ts'
+import type { StreamEvent, Store } from '../store/store.ts'
 
-/** How long a message waits for its predecessor before the store is asked for the gap. */
+/** How long an entry waits for its predecessor before the store is asked for the gap. */
 export const CATCH_UP_MS = 500
-/** Gap repair reads at most this many messages per room; a longer outage is left to clients' ?since=. */
+/** Gap repair reads at most this many entries per room; a longer outage is left to clients' ?since=. */
 const REPAIR_MAX = 10_000
 
 interface Line {
   /** The newest id emitted (or known from the store once anchored); anything at or below it is a repeat. */
   lastId: number
   anchored: boolean
-  /** Messages waiting for their predecessor, by the id they wait for. */
-  held: Map<number, Message>
+  /** Entries waiting for their predecessor, by the id they wait for. */
+  held: Map<number, StreamEvent>
   timer: ReturnType<typeof setTimeout> | undefined
 }
 
 export interface SequencerOptions {
-  store: Pick<Store, 'listMessages'>
+  store: Pick<Store, 'listStream'>
   log: Logger
-  /** Hands a message, in order and once, to the room's readers on this instance. */
-  emit(message: Message): void
+  /** Hands an entry, in order and once, to the room's readers on this instance. */
+  emit(event: StreamEvent): void
   catchUpMs?: number
 }
 
@@ -67,41 +67,41 @@ export class Sequencer {
     return this.lines.get(room)?.lastId ?? 0
   }
 
-  /** A committed message, from this instance or another; `after` is its predecessor's id. */
-  offer(message: Message, after: number): void {
-    const line = this.lines.get(message.room)
-    if (!line) return this.opts.emit(message)
-    if (message.id <= line.lastId) return
+  /** A committed entry, from this instance or another; `after` is its predecessor's id. */
+  offer(event: StreamEvent, after: number): void {
+    const line = this.lines.get(event.room)
+    if (!line) return this.opts.emit(event)
+    if (event.data.id <= line.lastId) return
     if (!line.anchored || after <= line.lastId) {
-      this.pass(line, message)
+      this.pass(line, event)
       return this.release(line)
     }
-    line.held.set(after, message)
-    line.timer ??= setTimeout(() => void this.fill(message.room), this.catchUpMs)
+    line.held.set(after, event)
+    line.timer ??= setTimeout(() => void this.fill(event.room), this.catchUpMs)
   }
 
   /** Emits what the store has after the room's newest id here (after a broker reconnect). */
   async repair(room: string): Promise<void> {
     const line = this.lines.get(room)
     if (!line?.anchored) return
-    const missed = await this.opts.store.listMessages(room, { after: line.lastId, limit: REPAIR_MAX })
+    const missed = await this.opts.store.listStream(room, { after: line.lastId, limit: REPAIR_MAX })
     if (this.lines.get(room) !== line) return
-    for (const m of missed) if (m.id > line.lastId) this.pass(line, m)
+    for (const e of missed) if (e.data.id > line.lastId) this.pass(line, e)
     this.release(line)
   }
 
-  private pass(line: Line, message: Message): void {
-    line.lastId = message.id
-    this.opts.emit(message)
+  private pass(line: Line, event: StreamEvent): void {
+    line.lastId = event.data.id
+    this.opts.emit(event)
   }
 
-  /** Emits the held messages whose predecessor is now out. */
+  /** Emits the held entries whose predecessor is now out. */
   private release(line: Line): void {
     for (let next = line.held.get(line.lastId); next; next = line.held.get(line.lastId)) {
       line.held.delete(line.lastId)
       this.pass(line, next)
     }
-    for (const [after, m] of line.held) if (m.id <= line.lastId) line.held.delete(after)
+    for (const [after, e] of line.held) if (e.data.id <= line.lastId) line.held.delete(after)
     if (line.held.size === 0 && line.timer) {
       clearTimeout(line.timer)
       line.timer = undefined
@@ -114,15 +114,19 @@ export class Sequencer {
     if (!line) return
     line.timer = undefined
     if (line.held.size === 0) return
-    const upTo = Math.max(...[...line.held.values()].map((m) => m.id))
+    const upTo = Math.max(...[...line.held.values()].map((e) => e.data.id))
     try {
-      const missed = await this.opts.store.listMessages(room, { after: line.lastId, before: upTo + 1, limit: REPAIR_MAX })
+      const missed = await this.opts.store.listStream(room, { after: line.lastId, before: upTo + 1, limit: REPAIR_MAX })
       if (this.lines.get(room) !== line) return
-      for (const m of missed) if (m.id > line.lastId) this.pass(line, m)
+      for (const e of missed) if (e.data.id > line.lastId) this.pass(line, e)
+      // Every entry up to `upTo` was committed before it; one the store no longer lists is an edit
+      // erased by a deletion since (spec §5), which follows it in the stream.
+      line.lastId = Math.max(line.lastId, upTo)
     } catch (err) {
       this.opts.log.warn('could not fill a gap from the store; delivering what arrived', { room, err: String(err) })
       if (this.lines.get(room) !== line) return
-      for (const m of [...line.held.values()].sort((a, b) => a.id - b.id)) if (m.id > line.lastId && m.id <= upTo) this.pass(line, m)
+      const arrived = [...line.held.values()].sort((a, b) => a.data.id - b.data.id)
+      for (const e of arrived) if (e.data.id > line.lastId && e.data.id <= upTo) this.pass(line, e)
     }
     // What was held up to `upTo` is out now; anything held since waits on its own timer.
     this.release(line)

@@ -10,12 +10,16 @@ import { parseClientFrame, PONG_FRAME } from './frames.ts'
 import type { Hub } from './hub.ts'
 import type { SocketResponder } from './respond.ts'
 import type { RoomSocket, SocketData } from './socket-data.ts'
+import { revocationOf, type StandingSource } from './standing-check.ts'
 
 export interface SocketOptions {
   hub: Hub
   admission: Admission
   poster: Poster
   messageLimiter: MessageLimiter
+  /** Edits and deletions, apart from messages (same rate and burst). */
+  changeLimiter: MessageLimiter
+  standing: StandingSource
   respond: SocketResponder
   log: Logger
   maxTextLength: number
@@ -44,18 +48,29 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
     const user = data.user
     if (user === null) return respond.shut(ws, CLOSE.READ_ONLY)
     if (poster.closed) return
-    const { text, nonce } = frame
-    const post = (allowed: boolean) => {
+    // A ban or revocation made elsewhere reaches the cache before the sweep closes the socket:
+    // nothing more from it is stored (spec §5).
+    const revoked = revocationOf(data, opts.standing)
+    if (revoked) return respond.shut(ws, revoked.close, revoked.error)
+    // spec §3: only `message` frames count against the message rate; edits and deletions have a
+    // bucket of their own of the same size, so they can't be used to flood a room either.
+    const act = (allowed: boolean) => {
       if (!allowed) return respond.error(ws, new AppError('RATE_LIMITED', `at most ${opts.messageRate} messages a second; this one was dropped`))
-      poster.post(data.room, user, text, nonce).catch((err: unknown) => {
-        if (err instanceof AppError) respond.error(ws, new AppError(err.type, 'the message could not be stored; send it again'))
-        else respond.error(ws, err, 'storing a message')
-      })
+      if (frame.type === 'message') {
+        poster.post(data.room, user, frame.text, frame.nonce).catch((err: unknown) => {
+          if (err instanceof AppError) respond.error(ws, new AppError(err.type, 'the message could not be stored; send it again'))
+          else respond.error(ws, err, 'storing a message')
+        })
+        return
+      }
+      // MESSAGE_NOT_FOUND and FORBIDDEN (spec §5) come back as they are.
+      const done = frame.type === 'edit' ? poster.edit(data.room, user, frame.id, frame.text) : poster.delete(data.room, user, data.role, frame.id)
+      done.catch((err: unknown) => respond.error(ws, err, `storing an ${frame.type}`))
     }
     // The in-memory limiter answers at once; the cluster's (Redis) answers in order on one connection.
-    const verdict = messageLimiter.allow(user.id)
-    if (typeof verdict === 'boolean') post(verdict)
-    else verdict.then(post, (err: unknown) => log.error('message rate limiter failed', { err }))
+    const verdict = (frame.type === 'message' ? messageLimiter : opts.changeLimiter).allow(user.id)
+    if (typeof verdict === 'boolean') act(verdict)
+    else verdict.then(act, (err: unknown) => log.error('message rate limiter failed', { err }))
   }
 
   return {

@@ -45,7 +45,7 @@ async function openFixture(): Promise<LimiterFixture> {
   const { log, lines } = recordingLogger()
   return {
     attempts: (limit, windowMs, now) => new RedisSlidingWindow(client, `contract-${++names}`, limit, windowMs, log, now),
-    messages: (rate, burst, now) => new RedisMessageBuckets(client, rate, burst, log, now),
+    messages: (rate, burst, now) => new RedisMessageBuckets(client, 'messages', rate, burst, log, now),
     async [Symbol.asyncDispose]() {
       client.close()
       // A warning means an answer came from the in-memory fallback: the contract did not test Redis.
@@ -65,7 +65,7 @@ describe('on a throwaway redis-server', () => {
       const windows = [one, two].map((client) => new RedisSlidingWindow(client, 'shared-login', 10, MINUTE, log, now))
       const taken = await Promise.all(Array.from({ length: 200 }, (_, i) => windows[i % 2]!.take('ghost')))
       expect(taken.filter((t) => t.ok)).toHaveLength(10)
-      const buckets = [one, two].map((client) => new RedisMessageBuckets(client, 10, 20, log, now))
+      const buckets = [one, two].map((client) => new RedisMessageBuckets(client, 'messages', 10, 20, log, now))
       const sent = await Promise.all(Array.from({ length: 200 }, (_, i) => buckets[i % 2]!.allow(4242)))
       expect(sent.filter(Boolean)).toHaveLength(20)
       expect(lines).toEqual([])
@@ -82,7 +82,7 @@ describe('on a throwaway redis-server', () => {
       const { log, lines } = recordingLogger()
       const c = manualClock()
       const window = new RedisSlidingWindow(client, 'outage-login', 10, MINUTE, log, c.now)
-      const buckets = new RedisMessageBuckets(client, 10, 20, log, c.now)
+      const buckets = new RedisMessageBuckets(client, 'messages', 10, 20, log, c.now)
       for (let i = 0; i < 4; i++) expect((await window.take('ghost')).ok).toBe(true)
       for (let i = 0; i < 15; i++) expect(await buckets.allow(7)).toBe(true)
       expect(lines).toEqual([])

@@ -133,7 +133,7 @@ test(
     expect(login.body).toEqual({ error: null, data: { token: expect.any(String), user: created.body.data } })
     const me = await request(`${url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${login.body.data.token}` } })
     expect(me.status).toBe(200)
-    expect(me.body).toEqual({ error: null, data: created.body.data })
+    expect(me.body).toEqual({ error: null, data: { ...created.body.data, role: 'admin' } })
 
     // Every migration is inside, the rooms table included: a message puts its room in the list.
     const socket = await openSocket(`${url.replace('http', 'ws')}/api/v1/rooms/lobby/messages/ws`, [login.body.data.token])
@@ -171,7 +171,7 @@ test(
 
     const second = await startBinary(dir)
     const me = await request(`${second.url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${token}` } })
-    expect(me.body).toEqual({ error: null, data: created.body.data })
+    expect(me.body).toEqual({ error: null, data: { ...created.body.data, role: 'admin' } })
     expect((await request(`${second.url}/api/v1/login`, { json: { username: 'bob', secret: 'pw' } })).status).toBe(200)
     second.proc.kill('SIGINT')
     expect(await second.proc.exited).toBe(0)

@@ -57,7 +57,8 @@ test('a user created on one instance logs in on another, and its token works on 
   const login = await request(`${b.url}/api/v1/login`, { json: { username: 'carol', secret: 'pw-carol' } })
   expect(login.status).toBe(200)
   const me = await request(`${c.url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${login.body.data.token}` } })
-  expect(me.body).toEqual({ error: null, data: created.body.data })
+  // The cluster's first account: its admin (spec §5).
+  expect(me.body).toEqual({ error: null, data: { ...created.body.data, role: 'admin' } })
   const dup = await request(`${c.url}/api/v1/users`, { json: { username: 'CAROL', secret: 'x' } })
   expect(dup.status).toBe(409)
 })

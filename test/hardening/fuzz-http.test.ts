@@ -485,7 +485,10 @@ describe('HTTP fuzzing', () => {
             const answer = expectEnvelope(res, ERRORS_OF[p])
             if (res.status === 200) {
               expect(value.slice(7).trim()).toBe(healthy.token)
-              expect(p === '/api/v1/users/me' ? answer.data : answer.data.user).toEqual(healthy.user)
+              // spec §5: /users/me carries the role (the healthy client signed up first, so it is the admin).
+              expect(p === '/api/v1/users/me' ? answer.data : answer.data.user).toEqual(
+                p === '/api/v1/users/me' ? { ...healthy.user, role: 'admin' } : healthy.user,
+              )
             } else {
               expect(res.status).toBe(401)
               expect(answer.error.type).toBe('TOKEN_INVALID')

@@ -11,11 +11,16 @@
  * - read-only: a ping gets `pong`, any other text frame closes it with 1008 READ_ONLY;
  * - the `messages` table (read back read-only with bun:sqlite) gains exactly the acknowledged
  *   messages, each stored as its copy was sent (text and nonce), and nothing else;
- * - afterwards a healthy client's message still reaches itself and a read-only observer.
+ * - afterwards a healthy client's message still reaches itself and a read-only observer;
+ * - edit and delete frames (spec §5) with random ids (the fuzzer's live, deleted and event ids, other
+ *   users' messages, random JSON) and texts: each gets exactly the answer a model of the stored rows
+ *   predicts (`edited`/`deleted`, or `error` MESSAGE_INVALID / MESSAGE_NOT_FOUND / FORBIDDEN), and
+ *   the rows change exactly as the accepted ones say; a read-only socket sending one is closed 1008.
  *
  * FUZZ_RUNS sets the runs per property (default 100, a few seconds in all); FUZZ_SEED=<n> replays
  * a failure reported with that seed.
  */
+import { Database } from 'bun:sqlite'
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { CLOSE, isRoomName, LIMITS, ROOM_NAME } from '../../src/protocol.ts'
@@ -50,6 +55,8 @@ const roomUrl = () => `${server.wsUrl}/api/v1/rooms/${ROOM}/messages/ws`
 beforeAll(async () => {
   // The message rate limit is lifted so every valid frame is stored: the oracle then knows each answer.
   server = await startTestServer({ config: { messageRate: 1_000_000, messageBurst: 1_000_000 } })
+  // The first account becomes admin (spec §5); the fuzzer must be a plain member, as the edit/delete oracle assumes.
+  await register(server.url, 'root')
   fuzzer = await register(server.url, 'fuzzer')
   healthy = await register(server.url, 'healthy')
   healthySocket = await openSocket(roomUrl(), [healthy.token])
@@ -387,6 +394,173 @@ describe('WebSocket fuzzing', () => {
             }
           } finally {
             socket.destroy()
+          }
+        }),
+        { ...FC_OPTIONS, numRuns: Math.max(1, Math.ceil(RUNS / 2)) },
+      )
+      await expectHealthy()
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+// ---- edit and delete (spec §5) ------------------------------------------------------------------
+
+/** A stored row of the fuzz room as the oracle models it. */
+interface Row {
+  id: number
+  user_id: number
+  kind: string
+  target_id: number | null
+  text: string
+  nonce: string | null
+  edited_at: number | null
+  deleted: number
+}
+
+function readRows(): Map<number, Row> {
+  const reader = new Database(server.config.database, { readonly: true })
+  try {
+    const rows = reader
+      .query<Row, [string]>('SELECT id, user_id, kind, target_id, text, nonce, edited_at, deleted FROM messages WHERE room = ? ORDER BY id')
+      .all(ROOM)
+    return new Map(rows.map((r) => [r.id, r]))
+  } finally {
+    reader.close()
+  }
+}
+
+/** Which id a change frame names: picked at run time from the stored rows, or a raw JSON value. */
+const idSpec = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ pick: fc.constantFrom('own', 'other', 'gone', 'event'), n: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ raw: fc.oneof(fc.constantFrom(0, -1, 1.5, 999_999_999, 2 ** 53, '1', null, true), anyJson) }) },
+  { weight: 1, arbitrary: fc.constant({ absent: true }) },
+)
+const changeSpec = fc.record(
+  {
+    type: fc.constantFrom('edit', 'delete', 'edit', 'delete', 'Edit', 'remove'),
+    id: idSpec,
+    text,
+    extra: fc.dictionary(fc.constantFrom('nonce', 'room', 'user', 'messageId'), anyJson, { maxKeys: 1 }),
+  },
+  { requiredKeys: ['type', 'id'] },
+)
+
+type ChangeSpec = typeof changeSpec extends fc.Arbitrary<infer T> ? T : never
+type Answer = { kind: 'error'; type: string } | { kind: 'edited'; messageId: number; text: string } | { kind: 'deleted'; messageId: number }
+
+/** The frame a spec becomes against the rows stored now. */
+function resolveFrame(spec: ChangeSpec, rows: Map<number, Row>): string {
+  const all = [...rows.values()]
+  const pool = {
+    own: all.filter((r) => r.kind === 'message' && !r.deleted && r.user_id === fuzzer.user.id),
+    other: all.filter((r) => r.kind === 'message' && !r.deleted && r.user_id !== fuzzer.user.id),
+    gone: all.filter((r) => r.kind === 'message' && r.deleted),
+    event: all.filter((r) => r.kind !== 'message'),
+  }
+  let id: unknown
+  if ('pick' in spec.id) {
+    const from = pool[spec.id.pick as keyof typeof pool]
+    id = from.length === 0 ? 999_999_999 : from[spec.id.n % from.length]!.id
+  } else if ('raw' in spec.id) id = spec.id.raw
+  const frame: Record<string, unknown> = { ...spec.extra, type: spec.type }
+  if (id !== undefined) frame.id = id
+  if (spec.text !== undefined) frame.text = spec.text
+  return JSON.stringify(frame).toWellFormed()
+}
+
+/** spec §3, §5: the answer to one frame, given the rows as the earlier frames of the run left them (updated here). */
+function expectedChange(raw: string, rows: Map<number, Row>): Answer {
+  const frame = JSON.parse(raw) as Record<string, unknown>
+  const invalid = { kind: 'error', type: 'MESSAGE_INVALID' } as const
+  if (frame.type !== 'edit' && frame.type !== 'delete') return invalid
+  const id = frame.id
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return invalid
+  if (frame.type === 'edit') {
+    const t = frame.text
+    const storable = (s: string) => s.isWellFormed() && !s.includes('\u0000')
+    if (typeof t !== 'string' || showsNothing(t) || !storable(t) || codePoints(t) > TEXT_MAX_LENGTH) return invalid
+  }
+  const row = rows.get(id)
+  if (!row || row.kind !== 'message' || row.deleted) return { kind: 'error', type: 'MESSAGE_NOT_FOUND' }
+  if (row.user_id !== fuzzer.user.id) return { kind: 'error', type: 'FORBIDDEN' }
+  if (frame.type === 'edit') {
+    rows.set(id, { ...row, text: frame.text as string, edited_at: 1 })
+    return { kind: 'edited', messageId: id, text: frame.text as string }
+  }
+  rows.set(id, { ...row, text: '', nonce: null, edited_at: null, deleted: 1 })
+  for (const r of rows.values()) if (r.kind === 'edited' && r.target_id === id) rows.set(r.id, { ...r, text: '', deleted: 1 })
+  return { kind: 'deleted', messageId: id }
+}
+
+const toAnswer = (f: Frame): Answer =>
+  f.type === 'error'
+    ? { kind: 'error', type: f.error!.type }
+    : f.type === 'edited'
+      ? { kind: 'edited', messageId: f.data.messageId, text: f.data.text }
+      : { kind: 'deleted', messageId: f.data.messageId }
+const sortKey = (a: Answer) => JSON.stringify(a)
+
+describe('WebSocket fuzzing: edit and delete', () => {
+  test(
+    'each edit or delete frame gets the answer the stored rows predict, and the rows change only as the accepted ones say',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(changeSpec, { minLength: 1, maxLength: 6 }), async (specs) => {
+          const socket = await openSocket(roomUrl(), [fuzzer.token])
+          try {
+            await socket.next('welcome')
+            // Something of the fuzzer's own to change in every run.
+            socket.send({ type: 'message', text: 'fuzz target', nonce: 'target' })
+            await frameWhere(socket, (f) => f.type === 'message' && f.data.nonce === 'target', WAIT_MS, 'the target message')
+            const before = readRows()
+            const model = new Map(before)
+            const frames = specs.map((spec) => resolveFrame(spec, before))
+            const expected = frames.map((raw) => expectedChange(raw, model))
+            for (const raw of frames) socket.sendRaw(raw)
+            const isAnswer = (f: Frame) => f.type === 'error' || f.type === 'edited' || f.type === 'deleted'
+            let answered = 0
+            await frameWhere(socket, (f) => isAnswer(f) && ++answered === frames.length, WAIT_MS, `${frames.length} answers`)
+            const answers = socket.frames.filter(isAnswer).map(toAnswer)
+            expect(answers.map(sortKey).sort()).toEqual(expected.map(sortKey).sort())
+            // Accepted changes go out in the order they were sent (one stream, one sender).
+            expect(answers.filter((a) => a.kind !== 'error')).toEqual(expected.filter((a) => a.kind !== 'error'))
+            expect(socket.ws.readyState).toBe(WebSocket.OPEN)
+
+            // The rows: the earlier ones as the model left them (edited_at only set or not), plus one event row per accepted change.
+            const after = readRows()
+            const comparable = (r: Row) => ({ ...r, edited_at: r.edited_at === null ? null : 'set' })
+            for (const [id, row] of before) expect(comparable(after.get(id)!)).toEqual(comparable(model.get(id)!))
+            const accepted = expected.filter((a) => a.kind !== 'error')
+            const added = [...after.values()].filter((r) => !before.has(r.id))
+            expect(added.map((r) => ({ kind: r.kind, target: r.target_id, user: r.user_id }))).toEqual(
+              accepted.map((a) => ({ kind: a.kind, target: a.messageId, user: fuzzer.user.id })),
+            )
+          } finally {
+            socket.close()
+          }
+          await expectHealthy()
+        }),
+        FC_OPTIONS,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'a read-only socket sending an edit or delete frame is closed 1008 READ_ONLY, and nothing changes',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(changeSpec, async (spec) => {
+          const before = readRows()
+          const socket = await openSocket(roomUrl())
+          try {
+            await socket.next('welcome')
+            socket.sendRaw(resolveFrame(spec, before))
+            expect(await withTimeout(socket.closed, WAIT_MS, 'close 1008')).toEqual({ code: CLOSE.READ_ONLY.code, reason: CLOSE.READ_ONLY.reason })
+            expect(readRows()).toEqual(before)
+          } finally {
+            socket.close()
           }
         }),
         { ...FC_OPTIONS, numRuns: Math.max(1, Math.ceil(RUNS / 2)) },

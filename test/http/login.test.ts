@@ -69,7 +69,7 @@ test('the login token is accepted by /users/me', async () => {
   const { token } = (await logIn(server.url, { username: 'alice', secret: 'pw' })).body.data
   const me = await request(`${server.url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${token}` } })
   expect(me.status).toBe(200)
-  expect(me.body).toEqual({ error: null, data: user })
+  expect(me.body).toEqual({ error: null, data: { ...user, role: 'admin' } })
 })
 
 test('login ignores case and returns the username as it was signed up', async () => {

@@ -52,14 +52,14 @@ function sign(claims: Record<string, unknown>, opts: { secret?: string; alg?: st
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
-test('GET /users/me with a valid token answers 200 with the id and username', async () => {
+test('GET /users/me with a valid token answers 200 with the id, username and role', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'Alice')
   const res = await me(server.url, `Bearer ${alice.token}`)
   expect({ status: res.status, contentType: res.headers.get('content-type'), body: res.body }).toEqual({
     status: 200,
     contentType: JSON_TYPE,
-    body: { error: null, data: { id: alice.user.id, username: 'Alice' } },
+    body: { error: null, data: { id: alice.user.id, username: 'Alice', role: 'admin' } },
   })
 })
 
@@ -67,8 +67,8 @@ test('each user sees their own account on /users/me', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
   const bob = await register(server.url, 'bob')
-  expect((await me(server.url, `Bearer ${alice.token}`)).body.data).toEqual(alice.user)
-  expect((await me(server.url, `Bearer ${bob.token}`)).body.data).toEqual(bob.user)
+  expect((await me(server.url, `Bearer ${alice.token}`)).body.data).toEqual({ ...alice.user, role: 'admin' })
+  expect((await me(server.url, `Bearer ${bob.token}`)).body.data).toEqual({ ...bob.user, role: 'member' })
 })
 
 test('the token is HS256 with sub (the id as a string), name, iat and exp = iat + 24 h', async () => {
@@ -77,7 +77,7 @@ test('the token is HS256 with sub (the id as a string), name, iat and exp = iat 
   const alice = await register(server.url, 'Alice')
   expect(decodeProtectedHeader(alice.token)).toEqual({ alg: 'HS256', typ: 'JWT' })
   const iat = Math.floor(clock / 1000)
-  expect(decodeJwt(alice.token)).toEqual({ sub: String(alice.user.id), name: 'Alice', iat, exp: iat + DAY })
+  expect(decodeJwt(alice.token)).toEqual({ sub: String(alice.user.id), name: 'Alice', iat, exp: iat + DAY, ver: 0 })
   // The signature is HMAC-SHA-256 with the configured secret.
   const { payload } = await jwtVerify(alice.token, new TextEncoder().encode(SECRET), { algorithms: ['HS256'], currentDate: new Date(clock) })
   expect(payload.sub).toBe(String(alice.user.id))
@@ -100,7 +100,7 @@ test('a token signed by jose with the configured JWT secret is accepted', async 
   await using server = await startTestServer({ config: { jwtSecret: SECRET } })
   const alice = await register(server.url, 'alice')
   const token = await sign({ sub: String(alice.user.id), name: 'alice' })
-  expect((await me(server.url, `Bearer ${token}`)).body).toEqual({ error: null, data: alice.user })
+  expect((await me(server.url, `Bearer ${token}`)).body).toEqual({ error: null, data: { ...alice.user, role: 'admin' } })
 })
 
 test('without JWT_SECRET tokens are signed with the secret generated into the settings table', async () => {
@@ -113,7 +113,7 @@ test('without JWT_SECRET tokens are signed with the secret generated into the se
   expect(Buffer.byteLength(row!.value)).toBeGreaterThanOrEqual(32)
   await jwtVerify(alice.token, new TextEncoder().encode(row!.value), { algorithms: ['HS256'] })
   const token = await sign({ sub: String(alice.user.id) }, { secret: row!.value })
-  expect((await me(server.url, `Bearer ${token}`)).body.data).toEqual(alice.user)
+  expect((await me(server.url, `Bearer ${token}`)).body.data).toEqual({ ...alice.user, role: 'admin' })
 })
 
 test('two servers without JWT_SECRET generate different secrets', async () => {
@@ -128,7 +128,7 @@ test('the user of a token comes from the database, not from the name claim', asy
   await using server = await startTestServer({ config: { jwtSecret: SECRET } })
   const alice = await register(server.url, 'alice')
   const token = await sign({ sub: String(alice.user.id), name: 'mallory' })
-  expect((await me(server.url, `Bearer ${token}`)).body.data).toEqual(alice.user)
+  expect((await me(server.url, `Bearer ${token}`)).body.data).toEqual({ ...alice.user, role: 'admin' })
 })
 
 // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 §11.1).
@@ -136,7 +136,7 @@ test('the Bearer scheme is matched case-insensitively', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
   for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
-    expect((await me(server.url, `${scheme} ${alice.token}`)).body.data).toEqual(alice.user)
+    expect((await me(server.url, `${scheme} ${alice.token}`)).body.data).toEqual({ ...alice.user, role: 'admin' })
   }
 })
 
@@ -248,7 +248,7 @@ test('an issued token is valid until its exp and rejected from then on', async (
   await using server = await startTestServer({ now: () => clock, config: { tokenTtlSeconds: 3600 } })
   const alice = await register(server.url, 'alice')
   clock += 3599_000
-  expect((await me(server.url, `Bearer ${alice.token}`)).body.data).toEqual(alice.user)
+  expect((await me(server.url, `Bearer ${alice.token}`)).body.data).toEqual({ ...alice.user, role: 'admin' })
   clock += 1000
   await expectRefusedEverywhere(server.url, `Bearer ${alice.token}`)
 })
@@ -281,7 +281,7 @@ test('a token of a deleted user is 401 TOKEN_INVALID on /users/me and /token', a
   db.query('DELETE FROM users WHERE id = ?').run(alice.user.id)
   db.close()
   await expectRefusedEverywhere(server.url, `Bearer ${alice.token}`)
-  expect((await me(server.url, `Bearer ${bob.token}`)).body.data).toEqual(bob.user)
+  expect((await me(server.url, `Bearer ${bob.token}`)).body.data).toEqual({ ...bob.user, role: 'member' })
 })
 
 test('a user id is never reused, so an old token cannot become a new user', async () => {
@@ -311,7 +311,7 @@ test('POST /token answers 200 with a fresh token and the user', async () => {
   expect(fresh).not.toBe(alice.token)
   expect(decodeProtectedHeader(fresh)).toEqual({ alg: 'HS256', typ: 'JWT' })
   const iat = Math.floor(clock / 1000)
-  expect(decodeJwt(fresh)).toEqual({ sub: String(alice.user.id), name: 'alice', iat, exp: iat + DAY })
+  expect(decodeJwt(fresh)).toEqual({ sub: String(alice.user.id), name: 'alice', iat, exp: iat + DAY, ver: 0 })
   expect(decodeJwt(fresh).exp!).toBeGreaterThan(decodeJwt(alice.token).exp!)
 })
 
@@ -323,7 +323,7 @@ test('a refreshed token outlives the one it replaced', async () => {
   const fresh = (await refresh(server.url, `Bearer ${alice.token}`)).body.data.token
   clock += 1000_000
   await expectRefusedEverywhere(server.url, `Bearer ${alice.token}`)
-  expect((await me(server.url, `Bearer ${fresh}`)).body.data).toEqual(alice.user)
+  expect((await me(server.url, `Bearer ${fresh}`)).body.data).toEqual({ ...alice.user, role: 'admin' })
   expect((await refresh(server.url, `Bearer ${fresh}`)).status).toBe(200)
 })
 
@@ -344,7 +344,7 @@ test('after a restart on the same database, logins work and earlier tokens stay 
       alice = await register(first.url, 'alice', 'pw')
     }
     await using second = await startTestServer({ dir })
-    expect((await me(second.url, `Bearer ${alice.token}`)).body).toEqual({ error: null, data: alice.user })
+    expect((await me(second.url, `Bearer ${alice.token}`)).body).toEqual({ error: null, data: { ...alice.user, role: 'admin' } })
     expect((await refresh(second.url, `Bearer ${alice.token}`)).status).toBe(200)
     const login = await request(`${second.url}/api/v1/login`, { json: { username: 'alice', secret: 'pw' } })
     expect(login.body).toEqual({ error: null, data: { token: expect.any(String), user: alice.user } })

@@ -145,7 +145,7 @@ test('a Unicode username round-trips through sign-up, login and /users/me', asyn
   const login = await logIn(server.url, name, 'pässwörd 🔑')
   expect(login.body.data.user.username).toBe(name)
   const me = await request(`${server.url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${login.body.data.token}` } })
-  expect(me.body).toEqual({ error: null, data: login.body.data.user })
+  expect(me.body).toEqual({ error: null, data: { ...login.body.data.user, role: 'admin' } })
   expect(readUsers(server.config.database).map((u) => u.username)).toEqual([name])
 })
 

@@ -3,7 +3,7 @@
  * router/common.case.test.ts: whatever the database, the server sees the same behaviour.
  */
 import { describe, expect, test } from 'bun:test'
-import type { NewMessage, Store } from '../../src/store/store.ts'
+import type { NewMessage, Standing, Store } from '../../src/store/store.ts'
 
 export interface StoreFixture {
   store: Store
@@ -21,6 +21,13 @@ export interface LegacyFixture {
 
 const alice = { id: 0, username: 'alice' }
 
+/** Creates a user, failing the test if the store refuses. */
+export async function addUser(store: Store, username: string, usernameKey = username, passwordHash = 'h'): Promise<Standing> {
+  const created = await store.createUser({ username, usernameKey, passwordHash })
+  if (typeof created === 'string') throw new Error(`createUser refused ${username}: ${created}`)
+  return created
+}
+
 function newMessage(room: string, text: string, nonce?: string): NewMessage {
   return { room, user: alice, text, nonce, createdAt: Date.UTC(2026, 10, 28, 23, 0, 0, 250) }
 }
@@ -34,21 +41,22 @@ function at(room: string, ms: number): NewMessage {
 
 export function describeStoreContract(name: string, open: () => Promise<StoreFixture>, openLegacy: () => Promise<LegacyFixture>): void {
   describe(`${name} store`, () => {
-    test('createUser inserts once per username key and returns the id and name', async () => {
+    test('createUser inserts once per username key and returns the standing', async () => {
       await using f = await open()
-      const user = await f.store.createUser({ username: 'Alice', usernameKey: 'alice', passwordHash: 'h' })
-      expect(user).toEqual({ id: expect.any(Number), username: 'Alice' })
-      expect(await f.store.createUser({ username: 'ALICE', usernameKey: 'alice', passwordHash: 'h2' })).toBeUndefined()
-      expect(await f.store.findUserByKey('alice')).toEqual({ id: user!.id, username: 'Alice', passwordHash: 'h' })
-      expect(await f.store.findUserById(user!.id)).toEqual({ id: user!.id, username: 'Alice', role: 'member' })
-      expect(await f.store.findUserById(user!.id + 1000)).toBeUndefined()
+      const user = await addUser(f.store, 'Alice', 'alice')
+      // spec §5: the first account on a server without an admin is admin.
+      expect(user).toEqual({ id: expect.any(Number), username: 'Alice', role: 'admin', tokenVersion: 0, banned: false })
+      expect(await f.store.createUser({ username: 'ALICE', usernameKey: 'alice', passwordHash: 'h2' })).toBe('USER_EXISTS')
+      expect(await f.store.findUserByKey('alice')).toEqual({ ...user, passwordHash: 'h' })
+      expect(await f.store.findUserById(user.id)).toEqual({ id: user.id, username: 'Alice', role: 'admin' })
+      expect(await f.store.findUserById(user.id + 1000)).toBeUndefined()
       expect(await f.store.findUserByKey('bob')).toBeUndefined()
     })
 
     test('updatePasswordHash replaces the hash only while it is still the one expected', async () => {
       await using f = await open()
-      const alice = (await f.store.createUser({ username: 'alice', usernameKey: 'alice', passwordHash: 'old' }))!
-      const bob = (await f.store.createUser({ username: 'bob', usernameKey: 'bob', passwordHash: 'old' }))!
+      const alice = await addUser(f.store, 'alice', 'alice', 'old')
+      const bob = await addUser(f.store, 'bob', 'bob', 'old')
       expect(await f.store.updatePasswordHash(alice.id, 'old', 'new')).toBe(true)
       expect(await f.store.findUserByKey('alice')).toEqual({ ...alice, passwordHash: 'new' })
       expect(await f.store.findUserByKey('bob')).toEqual({ ...bob, passwordHash: 'old' })
@@ -60,9 +68,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
 
     test('listUserKeys pages users in id order; setUsernameKey moves a key only when no one else holds it', async () => {
       await using f = await open()
-      const a = (await f.store.createUser({ username: 'STRAẞE', usernameKey: 'straße', passwordHash: 'h' }))!
-      const b = (await f.store.createUser({ username: 'straße', usernameKey: 'strasse', passwordHash: 'h' }))!
-      const c = (await f.store.createUser({ username: 'ａｌｉｃｅ', usernameKey: 'ａｌｉｃｅ', passwordHash: 'h' }))!
+      const a = await addUser(f.store, 'STRAẞE', 'straße')
+      const b = await addUser(f.store, 'straße', 'strasse')
+      const c = await addUser(f.store, 'ａｌｉｃｅ', 'ａｌｉｃｅ')
       expect(await f.store.listUserKeys(0, 2)).toEqual([
         { id: a.id, username: 'STRAẞE', usernameKey: 'straße' },
         { id: b.id, username: 'straße', usernameKey: 'strasse' },
@@ -74,8 +82,8 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       expect(await f.store.setUsernameKey(c.id, 'alice')).toBe(true)
       expect(await f.store.setUsernameKey(c.id, 'alice')).toBe(true)
       expect(await f.store.setUsernameKey(c.id + 1000, 'nobody')).toBe(false)
-      expect(await f.store.findUserByKey('straße')).toEqual({ id: a.id, username: 'STRAẞE', passwordHash: 'h' })
-      expect(await f.store.findUserByKey('alice')).toEqual({ id: c.id, username: 'ａｌｉｃｅ', passwordHash: 'h' })
+      expect(await f.store.findUserByKey('straße')).toEqual({ ...a, passwordHash: 'h' })
+      expect(await f.store.findUserByKey('alice')).toEqual({ ...c, passwordHash: 'h' })
       expect(await f.store.findUserByKey('ａｌｉｃｅ')).toBeUndefined()
     })
 

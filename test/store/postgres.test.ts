@@ -6,7 +6,9 @@ import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres, type Service } from '../support/services.ts'
+import { describeAccountContract } from './accounts-contract.ts'
 import { describeStoreContract, type LegacyFixture, type StoreFixture } from './contract.ts'
+import { describeStreamContract } from './stream-contract.ts'
 
 // Skipped, with one line saying so, where PostgreSQL is not installed.
 const { describe, test, beforeAll, afterAll } = requireServices('postgresql')
@@ -36,7 +38,7 @@ async function openAt(url: string): Promise<StoreFixture> {
 async function openFixture(): Promise<StoreFixture> {
   const fixture = await openAt(pg.url)
   const admin = new SQL(pg.url)
-  await admin`TRUNCATE users, messages, rooms, settings RESTART IDENTITY`
+  await admin`TRUNCATE users, messages, rooms, settings, user_changes, invites, audit RESTART IDENTITY`
   await admin.close()
   return fixture
 }
@@ -70,6 +72,8 @@ async function openLegacy(): Promise<LegacyFixture> {
 
 describe('on a throwaway PostgreSQL server', () => {
   describeStoreContract('PostgreSQL', openFixture, openLegacy)
+  describeAccountContract('PostgreSQL', openFixture)
+  describeStreamContract('PostgreSQL', openFixture)
 
   test('instances posting to the same rooms at once leave each room at its newest message', async () => {
     await using one = await openFixture()

@@ -7,7 +7,9 @@ import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import * as schema from '../../db/schema.ts'
 import { openSqliteStore, roomActivityQueries } from '../../src/store/sqlite.ts'
+import { describeAccountContract } from './accounts-contract.ts'
 import { describeStoreContract, type LegacyFixture, type StoreFixture } from './contract.ts'
+import { describeStreamContract } from './stream-contract.ts'
 
 /** Migration 0000 alone: the schema of a server from before the rooms table. */
 const BEFORE_ROOMS = readMigrationFiles({ migrationsFolder: join(import.meta.dir, '../../db/migrations') }).slice(0, 1)
@@ -58,6 +60,8 @@ async function openLegacy(): Promise<LegacyFixture> {
 }
 
 describeStoreContract('SQLite', openFixture, openLegacy)
+describeAccountContract('SQLite', openFixture)
+describeStreamContract('SQLite', openFixture)
 
 // spec §2: the room list's cost grows with the page, never with the number of messages stored.
 test('the room list walks the rooms index and never reads messages, with 200 000 messages in 20 000 rooms', async () => {

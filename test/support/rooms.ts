@@ -2,7 +2,7 @@
 import { expect } from 'bun:test'
 import { request } from './http.ts'
 import type { TestServer } from './server.ts'
-import type { ErrorType, Message } from '../../src/protocol.ts'
+import type { ErrorType, Message, TextMessage } from '../../src/protocol.ts'
 import type { TestSocket } from './socket.ts'
 
 /** ws://…/api/v1/rooms/{room}/messages/ws, the room percent-encoded, with an optional query. */
@@ -18,7 +18,7 @@ export function roomMessages(server: TestServer, room: string, query = ''): stri
 let nonces = 0
 
 /** Sends a message and resolves with its copy coming back to the sender (matched by nonce): the acknowledgement. */
-export async function post(socket: TestSocket, text: string, nonce = `n${++nonces}`): Promise<Message> {
+export async function post(socket: TestSocket, text: string, nonce = `n${++nonces}`): Promise<TextMessage> {
   socket.send({ type: 'message', text, nonce })
   for (;;) {
     const frame = await socket.next()
@@ -28,10 +28,10 @@ export async function post(socket: TestSocket, text: string, nonce = `n${++nonce
 }
 
 /** Sends `count` messages at once ("<prefix> 1" …) and resolves with their acknowledgements, in id order. */
-export async function postMany(socket: TestSocket, count: number, prefix = 'message'): Promise<Message[]> {
+export async function postMany(socket: TestSocket, count: number, prefix = 'message'): Promise<TextMessage[]> {
   const batch = `b${++nonces}-`
   for (let i = 1; i <= count; i++) socket.send({ type: 'message', text: `${prefix} ${i}`, nonce: `${batch}${i}` })
-  const acked: Message[] = []
+  const acked: TextMessage[] = []
   while (acked.length < count) {
     const frame = await socket.next()
     if (frame.type === 'error') throw new Error(`posting failed: ${JSON.stringify(frame.error)}`)

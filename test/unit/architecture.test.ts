@@ -31,7 +31,7 @@ const LAYERS: [string, (m: string) => boolean][] = [
   ['protocol', (m) => m === 'protocol.ts'],
   ['base', (m) => ['errors.ts', 'log.ts', 'config.ts', 'redact.ts', 'metrics.ts', 'startup.ts'].includes(m)],
   ['domain', (m) => /^(store|auth|chat)\//.test(m)],
-  ['transport', (m) => /^(ws|http)\//.test(m)],
+  ['transport', (m) => /^(ws|http|cli)\//.test(m)],
   ['root', (m) => ['app.ts', 'server.ts', 'main.ts'].includes(m)],
 ]
 const layerOf = (m: string) => LAYERS.findIndex(([, has]) => has(m))

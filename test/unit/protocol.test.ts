@@ -86,13 +86,14 @@ describe('src/protocol.ts', () => {
   })
 
   test("PATHS are spec §2's paths, the room percent-encoded", () => {
-    expect({ ...PATHS, roomMessages: PATHS.roomMessages('a.b'), roomSocket: PATHS.roomSocket('a b') }).toEqual({
+    expect({ ...PATHS, roomMessages: PATHS.roomMessages('a.b'), roomMessage: PATHS.roomMessage('a b', 7), roomSocket: PATHS.roomSocket('a b') }).toEqual({
       users: '/api/v1/users',
       me: '/api/v1/users/me',
       login: '/api/v1/login',
       token: '/api/v1/token',
       rooms: '/api/v1/rooms',
       roomMessages: '/api/v1/rooms/a.b/messages',
+      roomMessage: '/api/v1/rooms/a%20b/messages/7',
       roomSocket: '/api/v1/rooms/a%20b/messages/ws',
     })
   })

@@ -4,7 +4,8 @@
  * presence and of other instances is the same whatever carries it.
  */
 import { describe, expect, test } from 'bun:test'
-import type { Message, User } from '../../src/protocol.ts'
+import type { User } from '../../src/protocol.ts'
+import type { StreamEvent } from '../../src/store/store.ts'
 import type { Broker } from '../../src/ws/broker.ts'
 import type { RoomSink } from '../../src/ws/room-sink.ts'
 import { until } from '../support/wait.ts'
@@ -26,7 +27,7 @@ export interface BrokerFixture {
 }
 
 interface Recorded {
-  delivered: { message: Message; after: number }[]
+  delivered: { event: StreamEvent; after: number }[]
   heard: { instance: string; user: User; present: boolean }[]
 }
 
@@ -37,7 +38,7 @@ export function recordingSink(): RoomSink & Recorded {
   return {
     delivered,
     heard,
-    deliver: (message, after) => void delivered.push({ message, after }),
+    deliver: (event, after) => void delivered.push({ event, after }),
     presence: (instance, user, present) => void heard.push({ instance, user, present }),
     instances: () => new Set(heard.filter((p) => p.present).map((p) => p.instance)),
     forget() {},
@@ -47,7 +48,11 @@ export function recordingSink(): RoomSink & Recorded {
 
 const alice = { id: 1, username: 'alice' }
 const bob = { id: 2, username: 'bob' }
-const message = (room: string, id: number): Message => ({ id, room, user: alice, text: `m${id}`, ts: new Date(0).toISOString() })
+const message = (room: string, id: number): StreamEvent => ({
+  type: 'message',
+  room,
+  data: { id, room, user: alice, text: `m${id}`, ts: new Date(0).toISOString() },
+})
 const WAIT_MS = 5000
 
 export function describeBrokerContract(name: string, open: () => Promise<BrokerFixture>): void {
@@ -88,24 +93,24 @@ export function describeBrokerContract(name: string, open: () => Promise<BrokerF
       await using f = await open()
       const own = recordingSink()
       await f.here.broker.follow('echo', own)
-      f.here.broker.publish({ message: message('echo', 7), after: 0 })
+      f.here.broker.publish({ event: message('echo', 7), after: 0 })
       // A later publish from the other side proves the channel works, so silence here is not luck.
       const other = recordingSink()
       await f.there.broker.follow('echo', other)
-      f.there.broker.publish({ message: message('echo', 8), after: 7 })
+      f.there.broker.publish({ event: message('echo', 8), after: 7 })
       if (f.cluster) await until(() => own.delivered.length === 1, WAIT_MS, 'the other instance to be heard')
-      expect(own.delivered.map((m) => m.message.id)).toEqual(f.cluster ? [8] : [])
+      expect(own.delivered.map((m) => m.event.data.id)).toEqual(f.cluster ? [8] : [])
     })
 
     test('another instance gets each published message of a room it follows, with its predecessor, and nothing of others', async () => {
       await using f = await open()
       const sink = recordingSink()
       await f.there.broker.follow('news', sink)
-      for (let id = 1; id <= 5; id++) f.here.broker.publish({ message: message('news', id), after: id - 1 })
-      f.here.broker.publish({ message: message('elsewhere', 6), after: 0 })
+      for (let id = 1; id <= 5; id++) f.here.broker.publish({ event: message('news', id), after: id - 1 })
+      f.here.broker.publish({ event: message('elsewhere', 6), after: 0 })
       if (!f.cluster) return expect(sink.delivered).toEqual([])
       await until(() => sink.delivered.length === 5, WAIT_MS, 'five messages')
-      expect(sink.delivered.map(({ message, after }) => [message.id, after])).toEqual([
+      expect(sink.delivered.map(({ event, after }) => [event.data.id, after])).toEqual([
         [1, 0],
         [2, 1],
         [3, 2],
@@ -113,13 +118,34 @@ export function describeBrokerContract(name: string, open: () => Promise<BrokerF
         [5, 4],
       ])
       f.there.broker.unfollow('news')
-      f.here.broker.publish({ message: message('news', 9), after: 5 })
-      f.here.broker.publish({ message: message('probe', 10), after: 0 })
+      f.here.broker.publish({ event: message('news', 9), after: 5 })
+      f.here.broker.publish({ event: message('probe', 10), after: 0 })
       const probe = recordingSink()
       await f.there.broker.follow('probe', probe)
-      f.here.broker.publish({ message: message('probe', 11), after: 10 })
+      f.here.broker.publish({ event: message('probe', 11), after: 10 })
       await until(() => probe.delivered.length === 1, WAIT_MS, 'the probe')
       expect(sink.delivered).toHaveLength(5)
+    })
+
+    // spec §5: edits and deletions are entries of the room's stream, carried as messages are.
+    test('edits and deletions reach another instance as they were published, each with its predecessor', async () => {
+      await using f = await open()
+      const sink = recordingSink()
+      await f.there.broker.follow('changes', sink)
+      const edited: StreamEvent = { type: 'edited', room: 'changes', data: { id: 2, messageId: 1, text: 'new', editedAt: new Date(1).toISOString() } }
+      const deleted: StreamEvent = { type: 'deleted', room: 'changes', data: { id: 4, messageId: 1 } }
+      f.here.broker.publish({ event: message('changes', 1), after: 0 })
+      f.here.broker.publish({ event: edited, after: 1 })
+      f.here.broker.publish({ event: message('changes', 3), after: 2 })
+      f.here.broker.publish({ event: deleted, after: 3 })
+      if (!f.cluster) return expect(sink.delivered).toEqual([])
+      await until(() => sink.delivered.length === 4, WAIT_MS, 'four entries')
+      expect(sink.delivered).toEqual([
+        { event: message('changes', 1), after: 0 },
+        { event: edited, after: 1 },
+        { event: message('changes', 3), after: 2 },
+        { event: deleted, after: 3 },
+      ])
     })
 
     test("another instance hears of a user's presence in a room it follows, and of its end", async () => {

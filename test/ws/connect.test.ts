@@ -64,7 +64,7 @@ test('an authenticated connection is welcomed with its user, not read-only', asy
   expect(await socket.next()).toEqual({
     type: 'welcome',
     error: null,
-    data: { room: 'lobby', user: alice.user, readOnly: false, members: [alice.user], history: [], truncated: false },
+    data: { room: 'lobby', user: alice.user, readOnly: false, members: [alice.user], history: [], changes: [], truncated: false },
   })
 })
 
@@ -75,7 +75,7 @@ test('a connection without a token is read-only: welcome has user null and readO
   expect(await socket.next()).toEqual({
     type: 'welcome',
     error: null,
-    data: { room: 'lobby', user: null, readOnly: true, members: [], history: [], truncated: false },
+    data: { room: 'lobby', user: null, readOnly: true, members: [], history: [], changes: [], truncated: false },
   })
 })
 

@@ -8,9 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLogger } from '../../src/log.ts'
-import type { Message } from '../../src/protocol.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
-import type { Committed, Store } from '../../src/store/store.ts'
+import type { CommittedEvent, MessageChange, Store, StreamEvent } from '../../src/store/store.ts'
 import { Sequencer } from '../../src/ws/sequencer.ts'
 import { until } from '../support/wait.ts'
 
@@ -26,11 +25,24 @@ afterEach(async () => {
 })
 
 const user = { id: 1, username: 'alice' }
-const post = (room: string, text: string): Promise<Committed> => store.insertMessage({ room, user, text, nonce: undefined, createdAt: 0 })
+/** A message posted, as the poster hands it on: its stream entry and predecessor. */
+const post = async (room: string, text: string) => {
+  const { message, after } = await store.insertMessage({ room, user, text, nonce: undefined, createdAt: 0 })
+  return { message: { type: 'message', room, data: message } as StreamEvent, after }
+}
+/** A change committed, as the poster hands it on. */
+const change = async (c: MessageChange): Promise<CommittedEvent> => {
+  const outcome = await store.changeMessage(c)
+  if (!outcome.ok) throw new Error(outcome.refusal)
+  return outcome.committed
+}
 
-function sequencer(catchUpMs = 50): { seq: Sequencer; out: Message[] } {
-  const out: Message[] = []
-  const seq = new Sequencer({ store, log: createLogger('silent', 'text'), emit: (m) => void out.push(m), catchUpMs })
+/** What the sequencer emitted: messages by their text, changes by type and message id. */
+type Out = { text?: string; id: number; type: string } & Record<string, unknown>
+
+function sequencer(catchUpMs = 50): { seq: Sequencer; out: Out[] } {
+  const out: Out[] = []
+  const seq = new Sequencer({ store, log: createLogger('silent', 'text'), emit: (e) => void out.push({ type: e.type, ...e.data }), catchUpMs })
   return { seq, out }
 }
 
@@ -54,7 +66,7 @@ test('a message offered twice (its own road and the broker, or a repair) goes ou
   seq.anchor('r', 0)
   seq.offer(one.message, one.after)
   seq.offer(one.message, one.after)
-  expect(out.map((m) => m.id)).toEqual([one.message.id])
+  expect(out.map((m) => m.id)).toEqual([one.message.data.id])
   seq.close('r')
 })
 
@@ -80,7 +92,7 @@ test('until the room is anchored (history loading), messages go out as they come
   seq.open('r')
   seq.offer(two.message, two.after)
   expect(out.map((m) => m.text)).toEqual(['two'])
-  seq.anchor('r', two.message.id)
+  seq.anchor('r', two.message.data.id)
   seq.offer(one.message, one.after)
   expect(out.map((m) => m.text)).toEqual(['two'])
   seq.close('r')
@@ -112,5 +124,59 @@ test('repair emits what the store has after the newest message out, once', async
   await seq.repair('r')
   await seq.repair('r')
   expect(out.map((m) => m.text)).toEqual(['one', 'two', 'three'])
+  seq.close('r')
+})
+
+test('edits and deletions are ordered with messages, and an edit erased by a later deletion is skipped when a gap is filled', async () => {
+  const one = await post('r', 'one')
+  const edit = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'one, edited', at: 1 })
+  const two = await post('r', 'two')
+  const { seq, out } = sequencer(10_000)
+  seq.open('r')
+  seq.anchor('r', 0)
+  seq.offer(two.message, two.after)
+  seq.offer(edit.event, edit.after)
+  expect(out).toEqual([])
+  seq.offer(one.message, one.after)
+  expect(out.map((e) => [e.type, e.text])).toEqual([
+    ['message', 'one'],
+    ['edited', 'one, edited'],
+    ['message', 'two'],
+  ])
+  seq.close('r')
+
+  // Lost: the edit, then its message is deleted; the gap read from the store no longer has the edit.
+  const edit2 = await change({ type: 'edited', room: 'r', messageId: two.message.data.id, user, text: 'two, edited', at: 2 })
+  const deletion = await change({ type: 'deleted', room: 'r', messageId: two.message.data.id, user, byAdmin: false, at: 3 })
+  const three = await post('r', 'three')
+  const late = sequencer(30)
+  late.seq.open('r')
+  late.seq.anchor('r', two.message.data.id)
+  late.seq.offer(three.message, three.after)
+  await until(() => late.out.length === 2, 2000, 'the gap to be filled')
+  expect(late.out.map((e) => [e.type, e.id])).toEqual([
+    ['deleted', deletion.event.data.id],
+    ['message', three.message.data.id],
+  ])
+  expect(edit2.event.data.id).toBeLessThan(deletion.event.data.id)
+  late.seq.close('r')
+})
+
+test('a held entry whose predecessor was erased from the stream is not held for ever', async () => {
+  const one = await post('r', 'one')
+  const e1 = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'a', at: 1 })
+  const e2 = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'b', at: 2 })
+  const deletion = await change({ type: 'deleted', room: 'r', messageId: one.message.data.id, user, byAdmin: false, at: 3 })
+  const { seq, out } = sequencer(30)
+  seq.open('r')
+  seq.anchor('r', one.message.data.id)
+  // e1 never comes and is erased by now, as is e2, which waits for it: the store has neither.
+  seq.offer(e2.event, e2.after)
+  await until(() => seq.lastId('r') === e2.event.data.id, 2000, 'the gap to be filled')
+  expect(out).toEqual([])
+  // The deletion that erased them follows e2, and goes out at once.
+  seq.offer(deletion.event, deletion.after)
+  expect(out.map((e) => [e.type, e.id])).toEqual([['deleted', deletion.event.data.id]])
+  expect(e1.event.data.id).toBeLessThan(e2.event.data.id)
   seq.close('r')
 })

@@ -1,0 +1,1 @@
+CREATE INDEX "messages_room_kind_id" ON "messages" USING btree ("room","kind","id");

@@ -1,0 +1,235 @@
+/**
+ * The PostgreSQL store's accounts and moderation (spec §5). Instances write at once, so whatever can
+ * change the number of admins (a sign-up on a server without one, a demotion, a ban, a deletion) takes
+ * one transaction-scoped advisory lock first: the check and the change it guards are never interleaved
+ * with another's, and two admins demoting each other at once leave one. An invite's use is taken by one
+ * conditional UPDATE (the row lock makes concurrent sign-ups take turns).
+ */
+import { and, count, desc, eq, gt, inArray, isNull, lt, max, ne, or, sql } from 'drizzle-orm'
+import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
+import * as schema from '../../db/schema.pg.ts'
+import type { AuditAction } from '../protocol.ts'
+import {
+  CHANGE_ACTION,
+  changedFields,
+  INVITES_LISTED,
+  removesAdmin,
+  userTarget,
+  type AccountStore,
+  type Actor,
+  type Standing,
+  toAuditRecord,
+  toStanding,
+} from './accounts.ts'
+import { guard, LOCK_CLASS } from './postgres-connection.ts'
+
+const { users, userChanges, invites, audit, settings, messages } = schema
+
+/** The advisory lock (with LOCK_CLASS) held while the number of admins may change. */
+const ADMINS_LOCK = 2
+
+type Db = BunSQLDatabase<typeof schema>
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+const standingColumns = { id: users.id, username: users.username, role: users.role, tokenVersion: users.tokenVersion, bannedAt: users.bannedAt }
+
+const unbannedAdmin = and(eq(users.role, 'admin'), isNull(users.bannedAt))
+
+const usable = (code: string, at: number) =>
+  and(eq(invites.code, code), lt(invites.used, invites.uses), isNull(invites.revokedAt), or(isNull(invites.expiresAt), gt(invites.expiresAt, at)))
+
+/** Thrown inside a transaction to roll it back: the name was taken meanwhile. */
+class NameTaken extends Error {}
+
+export function postgresAccounts(db: Db): AccountStore {
+  const lockAdmins = (tx: Tx) => tx.execute(sql`SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${ADMINS_LOCK})`)
+  const hasAdmin = async (tx: Tx) => (await tx.select({ id: users.id }).from(users).where(unbannedAdmin).limit(1)).length > 0
+  const otherAdmins = async (tx: Tx, id: number) =>
+    (
+      await tx
+        .select({ n: count() })
+        .from(users)
+        .where(and(unbannedAdmin, ne(users.id, id)))
+    )[0]!.n
+  const writeAudit = (tx: Tx, at: number, actor: Actor, action: AuditAction, target: Record<string, unknown>) =>
+    tx.insert(audit).values({ at, actorId: actor?.id ?? null, actorName: actor?.username ?? null, action, target: JSON.stringify(target) })
+  const readForUpdate = async (tx: Tx, id: number) =>
+    (
+      await tx
+        .select({ ...standingColumns, passwordHash: users.passwordHash })
+        .from(users)
+        .where(eq(users.id, id))
+        .for('update')
+    )[0]
+  const inviteColumns = { code: invites.code, uses: invites.uses, used: invites.used, expiresAt: invites.expiresAt, createdAt: invites.createdAt }
+  const toInvite = (row: { code: string; uses: number; used: number; expiresAt: number | null; createdAt: number }) => ({
+    code: row.code,
+    uses: Number(row.uses),
+    used: Number(row.used),
+    expiresAt: row.expiresAt === null ? null : Number(row.expiresAt),
+    createdAt: Number(row.createdAt),
+  })
+
+  return {
+    createUser: (u) =>
+      guard(async () => {
+        const at = u.at ?? Date.now()
+        try {
+          return await db.transaction(async (tx): Promise<Standing | 'USER_EXISTS' | 'INVITE_INVALID'> => {
+            // Cheap pre-check; the unique index decides a race (NameTaken below).
+            if ((await tx.select({ id: users.id }).from(users).where(eq(users.usernameKey, u.usernameKey))).length > 0) return 'USER_EXISTS'
+            if (u.invite !== undefined) {
+              const taken = await tx
+                .update(invites)
+                .set({ used: sql`${invites.used} + 1` })
+                .where(usable(u.invite, at))
+                .returning({ code: invites.code })
+              if (taken.length === 0) return 'INVITE_INVALID'
+            }
+            let role = u.role
+            // Once there is an admin there always is one (removing the last is refused), so only a
+            // server without one needs the lock; re-read under it, after any other first sign-up committed.
+            if (role === undefined && (await hasAdmin(tx))) role = 'member'
+            if (role === undefined) {
+              await lockAdmins(tx)
+              role = (await hasAdmin(tx)) ? 'member' : 'admin'
+            }
+            const [row] = await tx
+              .insert(users)
+              .values({ username: u.username, usernameKey: u.usernameKey, passwordHash: u.passwordHash, createdAt: at, role })
+              .onConflictDoNothing()
+              .returning(standingColumns)
+            if (!row) throw new NameTaken()
+            return toStanding(row)
+          })
+        } catch (err) {
+          if (err instanceof NameTaken) return 'USER_EXISTS'
+          throw err
+        }
+      }),
+    findUserByKey: (key) =>
+      guard(async () => {
+        const [row] = await db
+          .select({ ...standingColumns, passwordHash: users.passwordHash })
+          .from(users)
+          .where(eq(users.usernameKey, key))
+        return row && { ...toStanding(row), passwordHash: row.passwordHash }
+      }),
+    findStandings: (ids) =>
+      guard(async () => (ids.length === 0 ? [] : (await db.select(standingColumns).from(users).where(inArray(users.id, ids))).map(toStanding))),
+    findPasswordHash: (id) => guard(async () => (await db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, id)))[0]?.hash),
+    countAdmins: () => guard(async () => Number((await db.select({ n: count() }).from(users).where(unbannedAdmin))[0]!.n)),
+    listUsers: ({ after, prefix, limit }) =>
+      guard(async () => {
+        const rows = await db
+          .select({ ...standingColumns, createdAt: users.createdAt })
+          .from(users)
+          .where(and(gt(users.id, after), prefix === '' ? undefined : sql`starts_with(${users.usernameKey}, ${prefix})`))
+          .orderBy(users.id)
+          .limit(limit)
+        return rows.map((row) => {
+          const { tokenVersion: _, ...summary } = toStanding(row)
+          return { ...summary, createdAt: Number(row.createdAt) }
+        })
+      }),
+    changeUser: (id, c, { at, audit: note }) =>
+      guard(() =>
+        db.transaction(async (tx) => {
+          if (c.kind === 'role' || c.kind === 'ban') await lockAdmins(tx)
+          const before = await readForUpdate(tx, id)
+          if (!before) return undefined
+          if (c.kind === 'password' && c.previous !== undefined && before.passwordHash !== c.previous) return 'STALE' as const
+          const standing = toStanding(before)
+          if (removesAdmin(c, standing) && Number(await otherAdmins(tx, id)) === 0) return 'LAST_ADMIN' as const
+          const fields = changedFields(c, standing, at)
+          if (!fields) return standing
+          const [row] = await tx
+            .update(users)
+            .set({ ...fields, tokenVersion: sql`${users.tokenVersion} + 1` })
+            .where(eq(users.id, id))
+            .returning(standingColumns)
+          await tx.insert(userChanges).values({ userId: id, at })
+          const action = CHANGE_ACTION[c.kind]
+          if (note && action) await writeAudit(tx, at, note.actor, action, userTarget(standing))
+          return toStanding(row!)
+        }),
+      ),
+    deleteUser: (id, { at, placeholder, audit: note }) =>
+      guard(() =>
+        db.transaction(async (tx) => {
+          await lockAdmins(tx)
+          const before = await readForUpdate(tx, id)
+          if (!before) return false
+          const standing = toStanding(before)
+          if (standing.role === 'admin' && !standing.banned && Number(await otherAdmins(tx, id)) === 0) return 'LAST_ADMIN' as const
+          await tx.update(messages).set({ username: placeholder }).where(eq(messages.userId, id))
+          await tx.delete(users).where(eq(users.id, id))
+          await tx.insert(userChanges).values({ userId: id, at })
+          if (note) await writeAudit(tx, at, note.actor, 'user.delete', userTarget(standing))
+          return true
+        }),
+      ),
+    lastUserChangeId: () => guard(async () => Number((await db.select({ id: max(userChanges.id) }).from(userChanges))[0]?.id ?? 0)),
+    listUserChanges: (after, limit) =>
+      guard(async () => {
+        const rows = await db
+          .select({ id: userChanges.id, userId: userChanges.userId })
+          .from(userChanges)
+          .where(gt(userChanges.id, after))
+          .orderBy(userChanges.id)
+          .limit(limit)
+        return rows.map((r) => ({ id: Number(r.id), userId: Number(r.userId) }))
+      }),
+    pruneUserChanges: (before) =>
+      guard(async () => {
+        await db.delete(userChanges).where(lt(userChanges.at, before))
+      }),
+    createInvite: ({ code, uses, expiresAt, at, audit: note }) =>
+      guard(async () => {
+        const invite = { code, uses, used: 0, expiresAt, createdAt: at }
+        await db.transaction(async (tx) => {
+          await tx.insert(invites).values({ ...invite, createdBy: note.actor?.id ?? null })
+          await writeAudit(tx, at, note.actor, 'invite.create', { code })
+        })
+        return invite
+      }),
+    listInvites: () =>
+      guard(async () =>
+        (
+          await db.select(inviteColumns).from(invites).where(isNull(invites.revokedAt)).orderBy(desc(invites.createdAt), invites.code).limit(INVITES_LISTED)
+        ).map(toInvite),
+      ),
+    isInviteUsable: (code, at) => guard(async () => (await db.select({ code: invites.code }).from(invites).where(usable(code, at))).length > 0),
+    revokeInvite: (code, { at, audit: note }) =>
+      guard(() =>
+        db.transaction(async (tx) => {
+          const rows = await tx
+            .update(invites)
+            .set({ revokedAt: at })
+            .where(and(eq(invites.code, code), isNull(invites.revokedAt)))
+            .returning({ code: invites.code })
+          if (rows.length > 0) await writeAudit(tx, at, note.actor, 'invite.revoke', { code })
+          return rows.length > 0
+        }),
+      ),
+    getSetting: (key) => guard(async () => (await db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)))[0]?.value),
+    setSetting: (key, value, { at, audit: note }) =>
+      guard(() =>
+        db.transaction(async (tx) => {
+          await tx.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } })
+          if (note) await writeAudit(tx, at, note.actor, note.action, note.target)
+        }),
+      ),
+    listAudit: ({ before, limit }) =>
+      guard(async () =>
+        (
+          await db
+            .select()
+            .from(audit)
+            .where(before === undefined ? undefined : lt(audit.id, before))
+            .orderBy(desc(audit.id))
+            .limit(limit)
+        ).map(toAuditRecord),
+      ),
+  }
+}

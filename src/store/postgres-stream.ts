@@ -1,0 +1,201 @@
+/**
+ * The PostgreSQL store's room streams: messages and changes (spec §5) written by group commit per
+ * room, serialised across instances by an advisory lock on the room, and read back by index.
+ */
+import type { SQL } from 'bun'
+import { and, desc, eq, gt, lt, lte, or, sql as dsql, type SQL as Condition } from 'drizzle-orm'
+import { drizzle, type BunSQLDatabase } from 'drizzle-orm/bun-sql'
+import * as schema from '../../db/schema.pg.ts'
+import { guard, LOCK_CLASS } from './postgres-connection.ts'
+import {
+  messageTarget,
+  toEventRow,
+  toMessage,
+  toMessageRow,
+  toStreamEvent,
+  type ChangeOutcome,
+  type Committed,
+  type MessageChange,
+  type MessageQuery,
+  type NewMessage,
+  type StreamStore,
+} from './stream.ts'
+
+const { messages, rooms, audit } = schema
+
+type Work = { message: NewMessage } | { change: MessageChange }
+
+interface Job {
+  work: Work
+  resolve(value: unknown): void
+  reject(err: unknown): void
+}
+
+type Tx = Parameters<Parameters<BunSQLDatabase<typeof schema>['transaction']>[0]>[0]
+
+/** `room` and an id range, for both history queries. */
+function rangeOf(room: string, q: MessageQuery): Condition[] {
+  const where: Condition[] = [eq(messages.room, room)]
+  if (q.before !== undefined) where.push(lt(messages.id, q.before))
+  if (q.after !== undefined) where.push(gt(messages.id, q.after))
+  return where
+}
+
+/** Checks and applies one change inside the room's locked transaction; `after` is the room's head before it. */
+async function applyChange(tx: Tx, c: MessageChange, after: number): Promise<ChangeOutcome> {
+  const [found] = await tx
+    .select({ userId: messages.userId, username: messages.username, deleted: messages.deleted })
+    .from(messages)
+    .where(and(eq(messages.id, c.messageId), eq(messages.room, c.room), eq(messages.kind, 'message')))
+  if (!found || found.deleted) return { ok: false, refusal: 'MESSAGE_NOT_FOUND' }
+  const author = { id: Number(found.userId), username: found.username }
+  if (author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
+  const [row] = await tx.insert(messages).values(toEventRow(c)).returning()
+  if (c.type === 'edited') {
+    await tx.update(messages).set({ text: c.text, editedAt: c.at }).where(eq(messages.id, c.messageId))
+  } else {
+    // The old row versions keep the text until (auto)vacuum reclaims them; no query reads them.
+    await tx.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true }).where(eq(messages.id, c.messageId))
+    await tx
+      .update(messages)
+      .set({ text: '', deleted: true })
+      .where(and(eq(messages.targetId, c.messageId), eq(messages.kind, 'edited')))
+    if (author.id !== c.user.id) {
+      const target = JSON.stringify(messageTarget(c.room, c.messageId))
+      await tx.insert(audit).values({ at: c.at, actorId: c.user.id, actorName: c.user.username, action: 'message.delete', target })
+    }
+  }
+  return { ok: true, committed: { event: toStreamEvent(row!), after }, author }
+}
+
+/** The stream half of the PostgreSQL store, and `drain` for close: resolves when no flush is running. */
+export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): StreamStore & { drain(): Promise<void> } {
+  /**
+   * Group commit per room, serialised across instances: an advisory lock on the room is held while
+   * the batch is written, so a room's ids grow in commit order and each entry learns the one
+   * committed before it (`after`) from the rooms row, updated in the same transaction. The lock is
+   * not held while anyone delivers: the sequencer orders deliveries by `after` (ws/sequencer.ts).
+   */
+  const queues = new Map<string, Job[]>()
+  /** Rooms with a flush scheduled or running; the running flush picks up whatever queues meanwhile. */
+  const active = new Set<string>()
+  /** Resolves when no flush is running (for close). */
+  let idle = Promise.withResolvers<void>()
+  idle.resolve()
+
+  async function flushRoom(room: string): Promise<void> {
+    try {
+      for (let jobs = queues.get(room); jobs && jobs.length > 0; jobs = queues.get(room)) {
+        queues.delete(room)
+        try {
+          const results = await guard(() => writeLocked(room, jobs!))
+          jobs.forEach((job, i) => job.resolve(results[i]))
+        } catch (err) {
+          for (const job of jobs) job.reject(err)
+        }
+      }
+    } finally {
+      active.delete(room)
+      if (active.size === 0) idle.resolve()
+    }
+  }
+
+  async function writeLocked(room: string, jobs: Job[]): Promise<unknown[]> {
+    const conn = await client.reserve()
+    try {
+      await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, hashtext(${room}))`
+      try {
+        return await drizzle({ client: conn, schema }).transaction(async (tx) => {
+          const [row] = await tx.select({ id: rooms.lastEventId }).from(rooms).where(eq(rooms.name, room))
+          const before = Number(row?.id ?? 0)
+          let head = before
+          let newest: { id: number; createdAt: number } | undefined
+          const results: unknown[] = []
+          for (let i = 0; i < jobs.length;) {
+            const work = jobs[i]!.work
+            if ('change' in work) {
+              const outcome = await applyChange(tx, work.change, head)
+              if (outcome.ok) head = outcome.committed.event.data.id
+              results.push(outcome)
+              i++
+              continue
+            }
+            // A run of messages is one INSERT; RETURNING gives one row per VALUES row, identity values drawn in that order.
+            let end = i
+            while (end < jobs.length && 'message' in jobs[end]!.work) end++
+            const run = jobs.slice(i, end).map((job) => toMessageRow((job.work as { message: NewMessage }).message))
+            const rows = (await tx.insert(messages).values(run).returning()).sort((a, b) => a.id - b.id)
+            for (const r of rows) {
+              results.push({ message: toMessage(r), after: head } satisfies Committed)
+              head = r.id
+            }
+            newest = rows.at(-1)
+            i = end
+          }
+          // The guards keep the row monotonic whatever the interleaving: only a newer entry moves it.
+          if (newest) {
+            await tx
+              .insert(rooms)
+              .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt, lastEventId: head })
+              .onConflictDoUpdate({
+                target: rooms.name,
+                set: { lastMessageId: dsql`excluded.last_message_id`, lastActiveAt: dsql`excluded.last_active_at`, lastEventId: dsql`excluded.last_event_id` },
+                setWhere: lt(rooms.lastMessageId, dsql`excluded.last_message_id`),
+              })
+          } else if (head > before) {
+            await tx
+              .update(rooms)
+              .set({ lastEventId: head })
+              .where(and(eq(rooms.name, room), lt(rooms.lastEventId, head)))
+          }
+          return results
+        })
+      } finally {
+        await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, hashtext(${room}))`
+      }
+    } finally {
+      conn.release()
+    }
+  }
+
+  function enqueue<T>(room: string, work: Work): Promise<T> {
+    const pending = Promise.withResolvers<T>()
+    const job = { work, resolve: pending.resolve as (value: unknown) => void, reject: pending.reject }
+    const queue = queues.get(room)
+    if (queue) queue.push(job)
+    else queues.set(room, [job])
+    if (!active.has(room)) {
+      if (active.size === 0) idle = Promise.withResolvers<void>()
+      active.add(room)
+      setImmediate(() => void flushRoom(room))
+    }
+    return pending.promise
+  }
+
+  return {
+    insertMessage: (message) => enqueue<Committed>(message.room, { message }),
+    changeMessage: (change) => enqueue<ChangeOutcome>(change.room, { change }),
+    listMessages: (room, q) =>
+      guard(async () => {
+        const rows = await db
+          .select()
+          .from(messages)
+          .where(and(...rangeOf(room, q), eq(messages.kind, 'message')))
+          .orderBy(desc(messages.id))
+          .limit(q.limit)
+        return rows.reverse().map(toMessage)
+      }),
+    listStream: (room, q) =>
+      guard(async () => {
+        const changes = and(eq(messages.deleted, false), q.changesUpTo === undefined ? undefined : lte(messages.targetId, q.changesUpTo))
+        const rows = await db
+          .select()
+          .from(messages)
+          .where(and(...rangeOf(room, q), or(eq(messages.kind, 'message'), changes)))
+          .orderBy(desc(messages.id))
+          .limit(q.limit)
+        return rows.reverse().map(toStreamEvent)
+      }),
+    drain: () => idle.promise,
+  }
+}

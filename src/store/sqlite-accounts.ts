@@ -1,0 +1,238 @@
+/**
+ * The SQLite store's accounts and moderation (spec §5). SQLite has one writer at a time, so a check
+ * and the change it guards (first admin, last admin, an invite's last use) are one IMMEDIATE
+ * transaction: nobody can write between them.
+ */
+import type { Database } from 'bun:sqlite'
+import { and, count, desc, eq, gt, inArray, isNull, lt, max, ne, or, sql } from 'drizzle-orm'
+import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import * as schema from '../../db/schema.ts'
+import type { AuditAction } from '../protocol.ts'
+import {
+  CHANGE_ACTION,
+  changedFields,
+  removesAdmin,
+  userTarget,
+  type AccountStore,
+  type Actor,
+  INVITES_LISTED,
+  type NewUser,
+  type Standing,
+  toAuditRecord,
+  toStanding,
+  type UserChange,
+} from './accounts.ts'
+import { whenFree } from './sqlite-file.ts'
+
+const { users, userChanges, invites, audit, settings, messages } = schema
+
+const standingColumns = {
+  id: users.id,
+  username: users.username,
+  role: users.role,
+  tokenVersion: users.tokenVersion,
+  bannedAt: users.bannedAt,
+}
+
+const unbannedAdmin = and(eq(users.role, 'admin'), isNull(users.bannedAt))
+
+/** An invitation with a use left at `at`: not revoked, not expired. */
+const usable = (code: string, at: number) =>
+  and(eq(invites.code, code), lt(invites.used, invites.uses), isNull(invites.revokedAt), or(isNull(invites.expiresAt), gt(invites.expiresAt, at)))
+
+export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Database): AccountStore {
+  const writeAudit = (at: number, actor: Actor, action: AuditAction, target: Record<string, unknown>) =>
+    db
+      .insert(audit)
+      .values({ at, actorId: actor?.id ?? null, actorName: actor?.username ?? null, action, target: JSON.stringify(target) })
+      .run()
+  const otherAdmins = (id: number) =>
+    db
+      .select({ n: count() })
+      .from(users)
+      .where(and(unbannedAdmin, ne(users.id, id)))
+      .get()!.n
+  const readUser = (id: number) =>
+    db
+      .select({ ...standingColumns, passwordHash: users.passwordHash })
+      .from(users)
+      .where(eq(users.id, id))
+      .get()
+
+  const create = client.transaction((u: NewUser, at: number): Standing | 'USER_EXISTS' | 'INVITE_INVALID' => {
+    if (db.select({ id: users.id }).from(users).where(eq(users.usernameKey, u.usernameKey)).get()) return 'USER_EXISTS'
+    if (u.invite !== undefined) {
+      const taken = db
+        .update(invites)
+        .set({ used: sql`${invites.used} + 1` })
+        .where(usable(u.invite, at))
+        .returning({ code: invites.code })
+        .all()
+      if (taken.length === 0) return 'INVITE_INVALID'
+    }
+    const role = u.role ?? (db.select({ id: users.id }).from(users).where(unbannedAdmin).limit(1).get() ? 'member' : 'admin')
+    const row = db
+      .insert(users)
+      .values({ username: u.username, usernameKey: u.usernameKey, passwordHash: u.passwordHash, createdAt: at, role })
+      .returning(standingColumns)
+      .get()
+    return toStanding(row)
+  })
+
+  const change = client.transaction((id: number, c: UserChange, at: number, actor: Actor | undefined) => {
+    const before = readUser(id)
+    if (!before) return undefined
+    if (c.kind === 'password' && c.previous !== undefined && before.passwordHash !== c.previous) return 'STALE' as const
+    const standing = toStanding(before)
+    if (removesAdmin(c, standing) && otherAdmins(id) === 0) return 'LAST_ADMIN' as const
+    const fields = changedFields(c, standing, at)
+    if (!fields) return standing
+    const row = db
+      .update(users)
+      .set({ ...fields, tokenVersion: sql`${users.tokenVersion} + 1` })
+      .where(eq(users.id, id))
+      .returning(standingColumns)
+      .get()!
+    db.insert(userChanges).values({ userId: id, at }).run()
+    const action = CHANGE_ACTION[c.kind]
+    if (actor !== undefined && action) writeAudit(at, actor, action, userTarget(row))
+    return toStanding(row)
+  })
+
+  const remove = client.transaction((id: number, at: number, placeholder: string, actor: Actor | undefined) => {
+    const before = readUser(id)
+    if (!before) return false
+    const standing = toStanding(before)
+    if (standing.role === 'admin' && !standing.banned && otherAdmins(id) === 0) return 'LAST_ADMIN' as const
+    db.update(messages).set({ username: placeholder }).where(eq(messages.userId, id)).run()
+    db.delete(users).where(eq(users.id, id)).run()
+    db.insert(userChanges).values({ userId: id, at }).run()
+    if (actor !== undefined) writeAudit(at, actor, 'user.delete', userTarget(standing))
+    return true
+  })
+
+  const inviteColumns = { code: invites.code, uses: invites.uses, used: invites.used, expiresAt: invites.expiresAt, createdAt: invites.createdAt }
+
+  return {
+    async createUser(u) {
+      return whenFree(() => create.immediate(u, u.at ?? Date.now()))
+    },
+    async findUserByKey(key) {
+      const row = db
+        .select({ ...standingColumns, passwordHash: users.passwordHash })
+        .from(users)
+        .where(eq(users.usernameKey, key))
+        .get()
+      return row && { ...toStanding(row), passwordHash: row.passwordHash }
+    },
+    async findStandings(ids) {
+      if (ids.length === 0) return []
+      return db.select(standingColumns).from(users).where(inArray(users.id, ids)).all().map(toStanding)
+    },
+    async findPasswordHash(id) {
+      return db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, id)).get()?.hash
+    },
+    async countAdmins() {
+      return db.select({ n: count() }).from(users).where(unbannedAdmin).get()!.n
+    },
+    async listUsers({ after, prefix, limit }) {
+      const matches = prefix === '' ? undefined : sql`substr(${users.usernameKey}, 1, ${[...prefix].length}) = ${prefix}`
+      const rows = db
+        .select({ ...standingColumns, createdAt: users.createdAt })
+        .from(users)
+        .where(and(gt(users.id, after), matches))
+        .orderBy(users.id)
+        .limit(limit)
+        .all()
+      return rows.map(({ createdAt, ...row }) => {
+        const { tokenVersion: _, ...summary } = toStanding(row)
+        return { ...summary, createdAt }
+      })
+    },
+    async changeUser(id, c, { at, audit: note }) {
+      return whenFree(() => change.immediate(id, c, at, note?.actor))
+    },
+    async deleteUser(id, { at, placeholder, audit: note }) {
+      return whenFree(() => remove.immediate(id, at, placeholder, note?.actor))
+    },
+    async lastUserChangeId() {
+      return (
+        db
+          .select({ id: max(userChanges.id) })
+          .from(userChanges)
+          .get()?.id ?? 0
+      )
+    },
+    async listUserChanges(after, limit) {
+      return db
+        .select({ id: userChanges.id, userId: userChanges.userId })
+        .from(userChanges)
+        .where(gt(userChanges.id, after))
+        .orderBy(userChanges.id)
+        .limit(limit)
+        .all()
+    },
+    async pruneUserChanges(before) {
+      await whenFree(() => db.delete(userChanges).where(lt(userChanges.at, before)).run())
+    },
+    async createInvite({ code, uses, expiresAt, at, audit: note }) {
+      const invite = { code, uses, used: 0, expiresAt, createdAt: at }
+      await whenFree(() =>
+        client
+          .transaction(() => {
+            db.insert(invites)
+              .values({ ...invite, createdBy: note.actor?.id ?? null })
+              .run()
+            writeAudit(at, note.actor, 'invite.create', { code })
+          })
+          .immediate(),
+      )
+      return invite
+    },
+    async listInvites() {
+      return db.select(inviteColumns).from(invites).where(isNull(invites.revokedAt)).orderBy(desc(invites.createdAt), invites.code).limit(INVITES_LISTED).all()
+    },
+    async isInviteUsable(code, at) {
+      return db.select({ code: invites.code }).from(invites).where(usable(code, at)).get() !== undefined
+    },
+    async revokeInvite(code, { at, audit: note }) {
+      return whenFree(() =>
+        client
+          .transaction(() => {
+            const rows = db
+              .update(invites)
+              .set({ revokedAt: at })
+              .where(and(eq(invites.code, code), isNull(invites.revokedAt)))
+              .returning({ code: invites.code })
+              .all()
+            if (rows.length > 0) writeAudit(at, note.actor, 'invite.revoke', { code })
+            return rows.length > 0
+          })
+          .immediate(),
+      )
+    },
+    async getSetting(key) {
+      return db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get()?.value
+    },
+    async setSetting(key, value, { at, audit: note }) {
+      await whenFree(() =>
+        client
+          .transaction(() => {
+            db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run()
+            if (note) writeAudit(at, note.actor, note.action, note.target)
+          })
+          .immediate(),
+      )
+    },
+    async listAudit({ before, limit }) {
+      return db
+        .select()
+        .from(audit)
+        .where(before === undefined ? undefined : lt(audit.id, before))
+        .orderBy(desc(audit.id))
+        .limit(limit)
+        .all()
+        .map(toAuditRecord)
+    },
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The SQLite store's room streams: messages and changes (spec §5) written by group commit, one
+ * transaction per event-loop turn in the order they were asked for, and read back by index.
+ */
+import type { Database } from 'bun:sqlite'
+import { and, desc, eq, gt, lt, lte, or, sql } from 'drizzle-orm'
+import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import * as schema from '../../db/schema.ts'
+import { isBusy, whenFree } from './sqlite-file.ts'
+import {
+  messageTarget,
+  toEventRow,
+  toMessage,
+  toMessageRow,
+  toStreamEvent,
+  type ChangeOutcome,
+  type Committed,
+  type MessageChange,
+  type MessageRow,
+  type NewMessage,
+  type StreamStore,
+} from './stream.ts'
+
+const { messages, rooms, audit } = schema
+const placeholder = sql.placeholder
+
+/**
+ * A page of a room's messages. Without statistics SQLite's planner takes (room, id) for this, and
+ * would then step over every event of the room; (room, kind, id) reads the page's own rows and
+ * nothing else, so it is named. An absent bound is one no id can cross (ids are ≥ 1 and safe integers).
+ */
+export const MESSAGE_PAGE_SQL = `SELECT id, room, user_id AS userId, username, text, nonce, created_at AS createdAt, edited_at AS editedAt, deleted
+  FROM messages INDEXED BY messages_room_kind_id
+  WHERE room = $room AND kind = 'message' AND id < $before AND id > $after
+  ORDER BY id DESC LIMIT $limit`
+
+/**
+ * A stretch of a room's whole stream, by the (room, id) index. An edit erased by a later deletion
+ * (`deleted` set on the event row) is no longer in the stream. Exported, as MESSAGE_PAGE_SQL, so a
+ * test can check the query plans.
+ */
+export function streamQuery(db: BunSQLiteDatabase<typeof schema>) {
+  const range = and(eq(messages.room, placeholder('room')), lt(messages.id, placeholder('before')), gt(messages.id, placeholder('after')))
+  const changes = and(eq(messages.deleted, false), lte(messages.targetId, placeholder('upTo')))
+  return db
+    .select()
+    .from(messages)
+    .where(and(range, or(eq(messages.kind, 'message'), changes)))
+    .orderBy(desc(messages.id))
+    .limit(placeholder('limit'))
+}
+
+type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
+type PageParams = { room: string; before: number; after: number; limit: number }
+
+type Work = { message: NewMessage } | { change: MessageChange }
+
+interface Job {
+  work: Work
+  resolve(value: unknown): void
+  reject(err: unknown): void
+}
+
+/** The stream half of the SQLite store, and `drain` for close: resolves once nothing is waiting to be written. */
+export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Database): StreamStore & { drain(): Promise<void> } {
+  // A deleted message's text must be gone from the file, not left in a freed cell (spec §5).
+  client.exec('PRAGMA secure_delete = ON')
+
+  const insertRow = db
+    .insert(messages)
+    .values({
+      room: placeholder('room'),
+      userId: placeholder('userId'),
+      username: placeholder('username'),
+      text: placeholder('text'),
+      nonce: placeholder('nonce'),
+      createdAt: placeholder('createdAt'),
+      kind: placeholder('kind'),
+      targetId: placeholder('targetId'),
+    })
+    .returning({ id: messages.id })
+    .prepare()
+  const messagePage = client.query<PageRow, PageParams>(MESSAGE_PAGE_SQL)
+  const streamPage = streamQuery(db).prepare()
+  // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
+  const touchRoom = db
+    .insert(rooms)
+    .values({
+      name: placeholder('name'),
+      lastMessageId: placeholder('lastMessageId'),
+      lastActiveAt: placeholder('lastActiveAt'),
+      lastEventId: placeholder('lastEventId'),
+    })
+    .onConflictDoUpdate({
+      target: rooms.name,
+      set: { lastMessageId: sql`excluded.last_message_id`, lastActiveAt: sql`excluded.last_active_at`, lastEventId: sql`excluded.last_event_id` },
+    })
+    .prepare()
+  // A batch with only changes in a room moves its stream head, not its activity.
+  const setHead = db
+    .update(rooms)
+    .set({ lastEventId: sql`${placeholder('id')}` })
+    .where(eq(rooms.name, placeholder('name')))
+    .prepare()
+  // The head of the room's stream before a batch: the first `after` of the batch's entries in that room.
+  const roomHead = db
+    .select({ id: rooms.lastEventId })
+    .from(rooms)
+    .where(eq(rooms.name, placeholder('name')))
+    .prepare()
+  const target = db
+    .select({ userId: messages.userId, username: messages.username, deleted: messages.deleted })
+    .from(messages)
+    .where(and(eq(messages.id, placeholder('id')), eq(messages.room, placeholder('room')), eq(messages.kind, 'message')))
+    .prepare()
+
+  /** Checks and applies one change (inside the batch's transaction); `after` is the room's head before it. */
+  function applyChange(c: MessageChange, after: number): ChangeOutcome & { id?: number } {
+    const found = target.get({ id: c.messageId, room: c.room })
+    if (!found || found.deleted) return { ok: false, refusal: 'MESSAGE_NOT_FOUND' }
+    const author = { id: found.userId, username: found.username }
+    if (author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
+    const row = { ...toEventRow(c), editedAt: null, deleted: false }
+    const { id } = insertRow.get(row)!
+    if (c.type === 'edited') {
+      db.update(messages).set({ text: c.text, editedAt: c.at }).where(eq(messages.id, c.messageId)).run()
+    } else {
+      db.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true }).where(eq(messages.id, c.messageId)).run()
+      db.update(messages)
+        .set({ text: '', deleted: true })
+        .where(and(eq(messages.targetId, c.messageId), eq(messages.kind, 'edited')))
+        .run()
+      if (author.id !== c.user.id) {
+        const { user } = c
+        db.insert(audit)
+          .values({
+            at: c.at,
+            actorId: user.id,
+            actorName: user.username,
+            action: 'message.delete',
+            target: JSON.stringify(messageTarget(c.room, c.messageId)),
+          })
+          .run()
+      }
+    }
+    return { ok: true, committed: { event: toStreamEvent({ ...row, id }), after }, author, id }
+  }
+
+  /**
+   * Group commit: what is asked in the same event-loop turn is written in one transaction, in order,
+   * and every caller learns its outcome only after that transaction committed (spec §3: stored, then broadcast).
+   */
+  let batch: Job[] = []
+  const writeAll = client.transaction((jobs: Job[]): unknown[] => {
+    /** Per room in this batch: the head of its stream, and its newest message. A busy room is touched once per batch. */
+    const heads = new Map<string, number>()
+    const newest = new Map<string, { id: number; at: number }>()
+    const headOf = (room: string) => heads.get(room) ?? roomHead.get({ name: room })?.id ?? 0
+    const results = jobs.map(({ work }) => {
+      if ('change' in work) {
+        const { id, ...outcome } = applyChange(work.change, headOf(work.change.room))
+        if (id !== undefined) heads.set(work.change.room, id)
+        return outcome
+      }
+      const m = work.message
+      const after = headOf(m.room)
+      const { id } = insertRow.get({ ...toMessageRow(m), kind: 'message', targetId: null })!
+      heads.set(m.room, id)
+      newest.set(m.room, { id, at: m.createdAt })
+      return { message: toMessage({ ...toMessageRow(m), id }), after } satisfies Committed
+    })
+    for (const [name, head] of heads) {
+      const message = newest.get(name)
+      if (message) touchRoom.run({ name, lastMessageId: message.id, lastActiveAt: message.at, lastEventId: head })
+      else setHead.run({ name, id: head })
+    }
+    return results
+  })
+  // A batch waiting for another process's write lock; later batches queue behind it to keep id order.
+  let waiting: Promise<void> | undefined
+  function flush(): void {
+    const jobs = batch
+    batch = []
+    try {
+      settle(jobs, writeAll.immediate(jobs))
+    } catch (err) {
+      if (isBusy(err)) waiting = retry(jobs)
+      else for (const job of jobs) job.reject(err)
+    }
+  }
+  async function retry(jobs: Job[]): Promise<void> {
+    try {
+      settle(jobs, await whenFree(() => writeAll.immediate(jobs)))
+    } catch (err) {
+      for (const job of jobs) job.reject(err)
+    }
+    waiting = undefined
+    if (batch.length > 0) flush()
+  }
+  /** Resolved in id order, so callers continue in id order too. */
+  function settle(jobs: Job[], results: unknown[]): void {
+    jobs.forEach((job, i) => job.resolve(results[i]))
+  }
+  function enqueue<T>(work: Work): Promise<T> {
+    const pending = Promise.withResolvers<T>()
+    batch.push({ work, resolve: pending.resolve as (value: unknown) => void, reject: pending.reject })
+    if (batch.length === 1 && !waiting) setImmediate(flush)
+    return pending.promise
+  }
+
+  return {
+    insertMessage: (message) => enqueue<Committed>({ message }),
+    changeMessage: (change) => enqueue<ChangeOutcome>({ change }),
+    async listMessages(room, q) {
+      const rows = messagePage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, limit: q.limit })
+      return rows.reverse().map((row) => toMessage({ ...row, deleted: row.deleted === 1 }))
+    },
+    async listStream(room, q) {
+      const upTo = q.changesUpTo ?? Number.MAX_SAFE_INTEGER
+      const rows = streamPage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, upTo, limit: q.limit })
+      return rows.reverse().map(toStreamEvent)
+    },
+    async drain() {
+      await waiting
+      if (batch.length > 0) flush()
+      await waiting
+    },
+  }
+}
