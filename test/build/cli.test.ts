@@ -117,3 +117,33 @@ test('invites create, list and revoke; a code lets one person sign up in invite 
   expect((await signUp(code)).status).toBe(201)
   expect((await signUp(code)).body.error?.type).toBe('INVITE_INVALID')
 })
+
+test('while the server runs: set-role, unban, invites and list apply at once or within 5 s', async () => {
+  await cli(['users', 'add', 'boss', '--admin'], 'pw-boss\n')
+  await cli(['users', 'add', 'fay'], 'pw-fay\n')
+  await using server = await startChildServer({ database })
+  const before = await login(server.url, 'fay', 'pw-fay')
+  const me = (token: string) => request(`${server.url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${token}` } })
+  expect((await cli(['users', 'set-role', 'fay', 'admin'])).code).toBe(0)
+  // A role change revokes the old token; a new login carries the role.
+  await until(async () => (await me(before.body.data.token)).status === 401, 5000, 'the old token to be refused')
+  const after = await login(server.url, 'fay', 'pw-fay')
+  expect((await me(after.body.data.token)).body.data.role).toBe('admin')
+  expect((await cli(['users', 'ban', 'fay'])).code).toBe(0)
+  await until(async () => (await login(server.url, 'fay', 'pw-fay')).body.error?.type === 'USER_BANNED', 5000, 'the ban to apply')
+  expect((await cli(['users', 'unban', 'fay'])).code).toBe(0)
+  await until(async () => (await login(server.url, 'fay', 'pw-fay')).status === 200, 5000, 'the unban to apply')
+  expect((await cli(['users', 'list'])).out.map((l) => l.split('\t').slice(1, 4))).toEqual([
+    ['boss', 'admin', '-'],
+    ['fay', 'admin', '-'],
+  ])
+  const code = (await cli(['invites', 'create'])).out[0]!.split('\t')[0]!
+  const admin = await login(server.url, 'boss', 'pw-boss')
+  const listed = await request(`${server.url}/api/v1/admin/invites`, { headers: { Authorization: `Bearer ${admin.body.data.token}` } })
+  expect(listed.body.data.invites.map((i: { code: string }) => i.code)).toContain(code)
+  const audit = await request(`${server.url}/api/v1/admin/audit`, { headers: { Authorization: `Bearer ${admin.body.data.token}` } })
+  // CLI actions are audited with no actor.
+  expect(audit.body.data.entries.filter((e: { actor: unknown }) => e.actor === null).map((e: { action: string }) => e.action)).toEqual(
+    expect.arrayContaining(['user.role', 'user.ban', 'user.unban', 'invite.create']),
+  )
+})
