@@ -3,9 +3,9 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { launchBrowser, openPage, waitForConnected, waitForMessage } from '../test/browser/browser.ts'
-import { register, type Account } from '../test/support/http.ts'
+import { register, request, type Account } from '../test/support/http.ts'
 import { startTestServer } from '../test/support/server.ts'
-import { openSocket } from '../test/support/socket.ts'
+import { openSocket, type TestSocket } from '../test/support/socket.ts'
 
 const OUT = join(import.meta.dir, '..', 'docs', 'screenshots')
 const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } }
@@ -44,12 +44,29 @@ try {
   }
   const alicePost = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [people.alice!.token])
   await alicePost.next('welcome')
+  const ids: number[] = []
   for (const [name, text] of CONVERSATION) {
     const socket = name === 'alice' ? alicePost : socketOf.get(name)!
     socket.send({ type: 'message', text })
-    await socket.next('message')
+    ids.push(await posted(socket, text))
   }
+  // Spec §5: one message edited, one deleted, so the room shows "(edited)" and the placeholder.
+  const carol = socketOf.get('carol')!
+  carol.send({ type: 'edit', id: ids[4], text: 'Reminder: the rooms list now shows who is online in each room.' })
+  await carol.next('edited')
+  const bob = socketOf.get('bob')!
+  bob.send({ type: 'message', text: 'oops, wrong window' })
+  const oops = await posted(bob, 'oops, wrong window')
+  bob.send({ type: 'delete', id: oops })
+  await bob.next('deleted')
   alicePost.close()
+
+  // The admin page's content: alice is the first account, so the admin; an invite, a ban, invite-only sign-up.
+  const asAlice = { Authorization: `Bearer ${people.alice!.token}`, 'Content-Type': 'application/json' }
+  const mallory = await register(server.url, 'mallory')
+  await request(`${server.url}/api/v1/admin/users/${mallory.user.id}/ban`, { method: 'PUT', headers: asAlice, body: JSON.stringify({ reason: 'spam' }) })
+  await request(`${server.url}/api/v1/admin/settings`, { method: 'PUT', headers: asAlice, body: JSON.stringify({ registration: 'invite' }) })
+  await request(`${server.url}/api/v1/admin/invites`, { method: 'POST', headers: asAlice, body: JSON.stringify({ uses: 5, expiresIn: 7 * 86_400 }) })
 
   await shoot(browser, 'login.png', DESKTOP, undefined, async (page) => {
     await page.goto(server.url)
@@ -76,11 +93,37 @@ try {
     await waitForMessage(page, 'Ship it!')
     await page.locator('#room-list a[data-room="random"]').waitFor({ state: 'attached' })
   })
+  await shoot(browser, 'edit.png', DESKTOP, people.alice, async (page) => {
+    await inRoom(page)
+    const own = page.locator('.message[data-id]', { hasText: 'links like #/room/lobby' })
+    await own.hover()
+    await own.getByRole('button', { name: 'Edit' }).click()
+    await own.getByRole('textbox').press('End')
+  })
+  await shoot(browser, 'account.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/account`)
+    await page.locator('#account-role', { hasText: 'admin' }).waitFor()
+  })
+  await shoot(browser, 'admin.png', { viewport: { width: 1280, height: 1400 } }, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/admin`)
+    await page.locator('#user-list .user-row .role-badge.banned').waitFor()
+    await page.locator('#invite-list .invite').waitFor()
+    await page.locator('#audit-list .audit-entry[data-action="invite.create"]').waitFor()
+    await page.locator('#registration-mode input[value="invite"]:checked').waitFor()
+  })
   for (const socket of socketOf.values()) socket.close()
   console.log(`screenshots written to ${OUT}`)
 } finally {
   await browser.close()
   await server.stop()
+}
+
+/** The id of `text` once this socket sees it stored (it sees everyone's messages, so match the text). */
+async function posted(socket: TestSocket, text: string): Promise<number> {
+  for (;;) {
+    const frame = await socket.next('message')
+    if (frame.data.text === text) return frame.data.id
+  }
 }
 
 async function shoot(browser: Browser, file: string, context: BrowserContextOptions, session: Account | undefined, prepare: (page: Page) => Promise<void>) {

@@ -1,5 +1,10 @@
-/** The web client's entry: the session, the route (`#/room/{name}`), which screen shows, and the connection badge. */
-import { isRoomName, type Session } from '../protocol.ts'
+/**
+ * The web client's entry: the session and the user's role, the route (`#/room/{name}`, `#/account`,
+ * `#/admin`, `#/signup?invite=`), which screen shows, and the connection badge.
+ */
+import { isRoomName, type Me, type Session } from '../protocol.ts'
+import { AccountPage } from './account-page.ts'
+import { AdminPage } from './admin-page.ts'
 import { ApiError, fetchMe } from './api.ts'
 import { AuthForm } from './auth-form.ts'
 import { Composer } from './composer.ts'
@@ -11,19 +16,38 @@ import type { ConnectionState } from './room-socket.ts'
 import { RoomView } from './room-view.ts'
 import { SessionKeeper, type SessionEnd } from './session.ts'
 
-type Route = { kind: 'home' } | { kind: 'room'; name: string } | { kind: 'invalid'; name: string }
-type Screen = 'auth' | 'home' | 'room' | 'invalid'
+type Route =
+  | { kind: 'home' }
+  | { kind: 'room'; name: string }
+  | { kind: 'invalid'; name: string }
+  | { kind: 'account' }
+  | { kind: 'admin' }
+  | { kind: 'signup'; invite: string | undefined }
+type Screen = 'auth' | 'home' | 'room' | 'invalid' | 'account' | 'admin'
 
 const views: Record<Screen, HTMLElement> = {
   auth: byId('auth-view'),
   home: byId('home-view'),
   room: byId('room-view'),
   invalid: byId('room-invalid-view'),
+  account: byId('account-view'),
+  admin: byId('admin-view'),
+}
+
+/** What the login form says when a session ends without the person asking (spec §5: say why). */
+const ENDED: Record<Exclude<SessionEnd, 'logout'>, string> = {
+  'logout-everywhere': 'You have logged out on every device.',
+  expired: 'Your session has expired. Please log in again.',
+  rejected: 'Your session has ended. Please log in again.',
+  revoked: 'You were logged out: your password or role changed, or “Log out everywhere” was used. Please log in again.',
+  banned: 'Your account has been banned by an administrator.',
+  deleted: 'Your account has been deleted.',
 }
 const connectionBadge = byId('connection')
 const whoami = byId('whoami')
 const whoamiName = byId('whoami-name')
 const whoamiAvatar = byId('whoami-avatar')
+const adminLink = byId('admin-link')
 const loginButton = byId<HTMLButtonElement>('login')
 const logoutButton = byId<HTMLButtonElement>('logout')
 const backButton = byId<HTMLButtonElement>('back-to-rooms')
@@ -37,6 +61,26 @@ const roomList = new RoomList()
 const messages = new MessageList()
 const members = new MemberList()
 const composer = new Composer()
+const account = new AccountPage(() => session.current, {
+  onNewSession: (s) => session.replace(s),
+  onEnded: (why) => session.end(why),
+  onTokenRefused: endIfRefused,
+})
+const admin = new AdminPage(
+  () => session.current?.token,
+  () => session.current?.user.id,
+  (err) => {
+    if (err instanceof ApiError && err.type === 'FORBIDDEN') {
+      // No longer an admin (or never was): the page says so instead of showing errors.
+      if (me) setMe({ ...me, role: 'member' })
+      return true
+    }
+    return endIfRefused(err)
+  },
+)
+
+/** The logged-in user with their role (spec §5 `GET /users/me`); undefined until fetched, and when logged out. */
+let me: Me | undefined
 
 let room: RoomView | undefined
 /** The login form is showing over the current route (the route itself is kept, so login returns to the room). */
@@ -44,7 +88,12 @@ let authShown = false
 let countdown: ReturnType<typeof setInterval> | undefined
 
 function currentRoute(): Route {
-  const match = /^#\/room\/(.*)$/.exec(location.hash)
+  const hash = location.hash
+  if (hash === '#/account') return { kind: 'account' }
+  if (hash === '#/admin') return { kind: 'admin' }
+  const signup = /^#\/signup(?:\?(.*))?$/.exec(hash)
+  if (signup) return { kind: 'signup', invite: new URLSearchParams(signup[1] ?? '').get('invite') ?? undefined }
+  const match = /^#\/room\/(.*)$/.exec(hash)
   if (!match) return { kind: 'home' }
   let name = match[1]!
   try {
@@ -88,11 +137,16 @@ function syncRoom(): void {
       // Joining changes the room's member count (or makes it active): show it.
       if (state.kind === 'open') void roomList.refresh()
     },
-    onTokenRejected(token) {
+    onTokenRejected(token, reason) {
       const current = session.current
       // spec §3: never retry with the refused token; a fresher one (refreshed meanwhile) is fine.
       if (current && current.token !== token) room?.reconnect()
-      else if (current) session.end('rejected')
+      else if (current) session.end(reason === 'TOKEN_REVOKED' ? 'revoked' : 'rejected')
+      else room?.reconnect()
+    },
+    onBanned(token) {
+      // spec §3: 4003 is not retried; the person is told, and reads on as a guest if they like.
+      if (session.current && session.current.token === token) session.end('banned')
       else room?.reconnect()
     },
     onReadOnly: () => showAuth(`Log in to post in #${name}.`),
@@ -100,9 +154,60 @@ function syncRoom(): void {
   room.start()
 }
 
+/** A token the server refused on HTTP (revoked: 401, banned: 403 USER_BANNED) ends the session; true when it did. */
+function endIfRefused(err: unknown): boolean {
+  if (!(err instanceof ApiError) || !session.current) return false
+  if (err.type === 'USER_BANNED') session.end('banned')
+  else if (err.type === 'TOKEN_INVALID' || err.type === 'TOKEN_EXPIRED') session.end('rejected')
+  else return false
+  return true
+}
+
+function setMe(next: Me | undefined): void {
+  me = next
+  messages.setAdmin(me?.role === 'admin')
+  account.showRole(me)
+  render()
+}
+
+/** Fetches the role of the session's user; a refused token ends the session (outside a room nothing else would notice). */
+async function loadMe(): Promise<void> {
+  const current = session.current
+  if (!current) return setMe(undefined)
+  try {
+    const fetched = await fetchMe(current.token)
+    if (session.current?.token === current.token) {
+      setMe(fetched)
+      if (currentRoute().kind === 'admin' && fetched.role === 'admin') admin.show()
+    }
+  } catch (err) {
+    if (session.current?.token === current.token) endIfRefused(err)
+  }
+}
+
+/** Shows the page the route names: the account and admin pages need a session, the sign-up form none. */
+function routeChanged(): void {
+  const route = currentRoute()
+  authShown = false
+  if (route.kind === 'signup') {
+    authShown = true
+    authForm.showSignup(route.invite)
+  } else if ((route.kind === 'account' || route.kind === 'admin') && !session.current) {
+    authShown = true
+    authForm.show(route.kind === 'account' ? 'Log in to see your account.' : 'Log in as an administrator to open this page.')
+  } else if (route.kind === 'account') {
+    account.show(session.current!.user, me)
+  } else if (route.kind === 'admin' && me?.role === 'admin') {
+    admin.show()
+  }
+  syncRoom()
+  render()
+  if (authShown) authForm.focus()
+}
+
 function render(): void {
   const route = currentRoute()
-  const screen: Screen = authShown ? 'auth' : route.kind
+  const screen: Screen = authShown || route.kind === 'signup' ? 'auth' : route.kind
   document.body.dataset.screen = screen
   for (const [key, view] of Object.entries(views)) view.hidden = key !== screen
 
@@ -111,6 +216,9 @@ function render(): void {
   whoamiName.textContent = user?.username ?? ''
   whoamiAvatar.textContent = user ? initialOf(user.username) : ''
   whoamiAvatar.className = `avatar ${user ? hueClass(user.username) : ''}`
+  adminLink.hidden = !user || me?.role !== 'admin'
+  byId('admin-denied').hidden = me?.role === 'admin' || !me
+  byId('admin-content').hidden = me?.role !== 'admin'
   logoutButton.hidden = !user
   loginButton.hidden = Boolean(user) || authShown
   backButton.hidden = screen === 'home'
@@ -118,7 +226,8 @@ function render(): void {
   composerForm.hidden = !user
   guestPrompt.hidden = Boolean(user)
   if (route.kind === 'invalid') byId('room-invalid-text').textContent = explainRoomName(route.name) ?? ''
-  document.title = route.kind === 'room' ? `#${route.name} · Chat` : 'Chat'
+  const titles: Partial<Record<Screen, string>> = { account: 'Your account · Chat', admin: 'Administration · Chat' }
+  document.title = route.kind === 'room' ? `#${route.name} · Chat` : (titles[screen] ?? 'Chat')
 }
 
 function showConnection(state: ConnectionState): void {
@@ -155,8 +264,11 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
   switch (why) {
     case 'login':
       authShown = false
+      setMe(undefined)
+      if (currentRoute().kind === 'signup') location.hash = '#/'
       room?.reconnect()
-      render()
+      void loadMe()
+      routeChanged()
       if (room) composer.focus()
       return
     case 'refresh':
@@ -167,16 +279,18 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
       // Same person with a fresher token: this socket moves to it when its own token expires (4001 above).
       room?.reconnectIfUserChanged()
       if (current) authShown = false
+      if (current?.user.id !== me?.id) void loadMe()
       render()
       return
     case 'logout':
       room?.reconnect()
+      setMe(undefined)
       showAuth('You have logged out.')
       return
-    case 'expired':
-    case 'rejected':
+    default:
       room?.reconnect()
-      showAuth('Your session has ended. Please log in again.')
+      setMe(undefined)
+      showAuth(ENDED[why])
       return
   }
 }
@@ -190,23 +304,11 @@ backButton.addEventListener('click', () => {
   if (authShown) hideAuth()
   else location.hash = '#/'
 })
-window.addEventListener('hashchange', () => {
-  authShown = false
-  syncRoom()
-  render()
-})
+window.addEventListener('hashchange', routeChanged)
 
 const restored = session.restore()
-if (restored === 'expired') showAuth('Your session has expired. Please log in again.')
+routeChanged()
+if (restored === 'expired') showAuth(ENDED.expired)
 else if (restored === 'none' && currentRoute().kind === 'home') showAuth()
-syncRoom()
-render()
 roomList.start()
-
-// Outside a room nothing else would notice a token the server no longer accepts (in a room, the socket does).
-if (session.current && !room) {
-  const { token } = session.current
-  fetchMe(token).catch((err: unknown) => {
-    if (err instanceof ApiError && err.status === 401 && session.current?.token === token) session.end('rejected')
-  })
-}
+void loadMe()

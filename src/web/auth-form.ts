@@ -1,6 +1,6 @@
-/** The login / create-account form; API errors become sentences a person understands. */
+/** The login / create-account form (with an invite code where the server asks for one); API errors become sentences a person understands. */
 import type { Session } from '../protocol.ts'
-import { describeError, logIn, signUp } from './api.ts'
+import { ApiError, describeError, logIn, signUp } from './api.ts'
 import { byId } from './dom.ts'
 
 type Mode = 'login' | 'register'
@@ -22,6 +22,8 @@ export class AuthForm {
   private readonly submitButton = byId<HTMLButtonElement>('auth-submit')
   private readonly switchText = byId('auth-switch-text')
   private readonly switchButton = byId<HTMLButtonElement>('auth-switch')
+  private readonly inviteField = byId('auth-invite-field')
+  private readonly invite = byId<HTMLInputElement>('auth-invite')
 
   constructor() {
     this.form.addEventListener('submit', (e) => {
@@ -41,6 +43,15 @@ export class AuthForm {
     this.password.value = ''
   }
 
+  /** The create-account form, with the code of an invite link filled in (spec §5 REGISTRATION=invite). */
+  showSignup(invite: string | undefined, notice?: string): void {
+    this.setMode('register')
+    if (invite) this.invite.value = invite
+    this.inviteField.hidden = !this.invite.value
+    this.notice.textContent = notice ?? ''
+    this.notice.hidden = !notice
+  }
+
   focus(): void {
     ;(this.username.value ? this.password : this.username).focus()
   }
@@ -53,6 +64,7 @@ export class AuthForm {
     this.switchText.textContent = register ? 'Already have an account?' : 'New here?'
     this.switchButton.textContent = register ? 'Log in instead' : 'Create an account'
     this.password.autocomplete = register ? 'new-password' : 'current-password'
+    this.inviteField.hidden = !register || !this.invite.value
     this.showError(undefined)
     this.username.focus()
   }
@@ -65,13 +77,21 @@ export class AuthForm {
     if (secret === '') return this.showError('Type a password.', this.password)
     this.setBusy(true)
     try {
-      if (this.mode === 'register') await signUp(username, secret)
+      if (this.mode === 'register') await signUp(username, secret, this.invite.value.trim() || undefined)
       const session = await logIn(username, secret)
       this.password.value = ''
+      this.invite.value = ''
       this.showError(undefined)
       this.onSession?.(session)
     } catch (err) {
-      this.showError(describeError(err))
+      const needsInvite = err instanceof ApiError && err.type === 'INVITE_INVALID'
+      if (needsInvite && this.inviteField.hidden) {
+        // The server takes accounts by invitation: ask for the code rather than call a missing one invalid.
+        this.inviteField.hidden = false
+        this.showError('This server takes new accounts by invitation only. Paste your invite code below.', this.invite)
+      } else {
+        this.showError(describeError(err), needsInvite ? this.invite : undefined)
+      }
     } finally {
       this.setBusy(false)
     }
@@ -86,7 +106,7 @@ export class AuthForm {
   private showError(message: string | undefined, field?: HTMLInputElement): void {
     this.error.textContent = message ?? ''
     this.error.hidden = message === undefined
-    for (const input of [this.username, this.password]) input.removeAttribute('aria-invalid')
+    for (const input of [this.username, this.password, this.invite]) input.removeAttribute('aria-invalid')
     if (field) {
       field.setAttribute('aria-invalid', 'true')
       field.focus()

@@ -26,3 +26,27 @@ export function hueClass(name: string): string {
 export function initialOf(name: string): string {
   return (Array.from(name.trim())[0] ?? '?').toUpperCase()
 }
+
+/** Shows (or clears) a form's error line, marking the field it is about. */
+export function showError(line: HTMLElement, message: string | undefined, field?: HTMLInputElement): void {
+  line.textContent = message ?? ''
+  line.hidden = message === undefined
+  line.parentElement?.querySelectorAll('input').forEach((input) => input.removeAttribute('aria-invalid'))
+  if (field) {
+    field.setAttribute('aria-invalid', 'true')
+    field.focus()
+  }
+}
+
+/** Disables a form's buttons while `work` runs. */
+export async function busy(form: HTMLElement, work: () => Promise<void>): Promise<void> {
+  const buttons = [...form.querySelectorAll('button')]
+  for (const b of buttons) b.disabled = true
+  form.setAttribute('aria-busy', 'true')
+  try {
+    await work()
+  } finally {
+    for (const b of buttons) b.disabled = false
+    form.removeAttribute('aria-busy')
+  }
+}

@@ -1,5 +1,9 @@
-/** The timeline: messages ordered by id and shown once, own and pending ones marked, follow-the-bottom scrolling, older pages on scroll-up. */
-import type { Message, MessagePage, User } from '../protocol.ts'
+/**
+ * The timeline: messages ordered by id and shown once, own and pending ones marked, follow-the-bottom
+ * scrolling, older pages on scroll-up, and edit and delete (spec §5): actions on one's own messages
+ * (delete on any for an admin), "(edited)" marks and a placeholder where a message was deleted.
+ */
+import { LIMITS, showsNothing, type Change, type Message, type MessagePage, type User } from '../protocol.ts'
 import { byId, el, hueClass, initialOf } from './dom.ts'
 
 /** Within this distance of the bottom the reader is "following" and new messages scroll into view. */
@@ -13,11 +17,19 @@ const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-di
 const DAY_AND_TIME = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
 const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' })
 
+const TOUCH = matchMedia('(hover: none)')
+
+/** What a deleted message shows instead of its text (the server no longer has the text). */
+export const DELETED_TEXT = 'This message was deleted.'
+
 export class MessageList {
   /** Set by the open room: fetch the page of messages before this id. */
   loadOlder: ((before: number) => Promise<MessagePage>) | undefined
   /** Set by the open room: send a failed message again. */
   retry: ((nonce: string) => void) | undefined
+  /** Set by the open room: ask for an edit or a deletion; false when not connected. */
+  edit: ((id: number, text: string) => boolean) | undefined
+  remove: ((id: number) => boolean) | undefined
 
   private readonly scroller = byId('messages')
   private readonly list = byId<HTMLOListElement>('message-list')
@@ -33,6 +45,8 @@ export class MessageList {
   /** Bumped by reset(), so a page that arrives for an earlier timeline is dropped. */
   private generation = 0
   private me: User | undefined
+  /** Admins may delete anyone's message (spec §5). */
+  private admin = false
   private hasOlder = false
   private loading = false
   private olderFailed = false
@@ -43,6 +57,13 @@ export class MessageList {
       if (this.scroller.scrollTop < LOAD_OLDER_PX) void this.fetchOlder()
     })
     this.olderButton.addEventListener('click', () => void this.fetchOlder())
+    // Without hover (touch screens), a tap on a message shows its actions, and a tap elsewhere hides them.
+    this.list.addEventListener('click', (e) => {
+      if (!TOUCH.matches || (e.target as Element).closest('button, textarea, .message-actions')) return
+      const li = (e.target as Element).closest('li.message')
+      for (const open of this.list.querySelectorAll('.actions-open')) if (open !== li) open.classList.remove('actions-open')
+      li?.classList.toggle('actions-open')
+    })
     this.jumpButton.addEventListener('click', () => this.scrollToEnd())
   }
 
@@ -64,7 +85,57 @@ export class MessageList {
 
   setMe(me: User | undefined): void {
     this.me = me
-    for (const li of this.shown.values()) li.classList.toggle('own', li.dataset.userId === String(me?.id))
+    for (const li of this.shown.values()) {
+      li.classList.toggle('own', li.dataset.userId === String(me?.id))
+      this.renderActions(li)
+    }
+  }
+
+  /** Whether the reader is an admin (from `GET /users/me`): adds Delete to everyone's messages. */
+  setAdmin(admin: boolean): void {
+    if (admin === this.admin) return
+    this.admin = admin
+    for (const li of this.shown.values()) this.renderActions(li)
+  }
+
+  /** Applies an `edited` or `deleted` event to the message it concerns, if it is shown. */
+  applyChange(change: Change): void {
+    const li = this.shown.get(change.messageId)
+    if (!li || li.classList.contains('deleted')) return
+    li.classList.remove('busy')
+    if (change.type === 'deleted') {
+      li.classList.add('deleted')
+      li.querySelector('.edit-form')?.remove()
+      const text = li.querySelector<HTMLElement>('.text')!
+      text.textContent = DELETED_TEXT
+      text.hidden = false
+      li.querySelector('.edited')?.remove()
+    } else {
+      li.querySelector('.edit-form')?.remove()
+      const text = li.querySelector<HTMLElement>('.text')!
+      text.textContent = change.text
+      text.hidden = false
+      this.markEdited(li, change.editedAt)
+    }
+    this.renderActions(li)
+  }
+
+  /** The last edit or deletion asked for was refused: says why beside that message. */
+  changeRefused(id: number, reason: string): void {
+    const li = this.shown.get(id)
+    if (!li) return
+    li.classList.remove('busy')
+    const form = li.querySelector('.edit-form')
+    const error = form?.querySelector<HTMLElement>('.edit-error')
+    if (error) {
+      error.textContent = reason
+      error.hidden = false
+      form!.querySelectorAll<HTMLButtonElement | HTMLTextAreaElement>('button, textarea').forEach((c) => (c.disabled = false))
+      return
+    }
+    this.renderActions(li)
+    li.querySelector('.message-actions')?.append(el('span', 'action-error', reason))
+    li.classList.add('actions-open')
   }
 
   /** The oldest id shown, the `before` cursor for older pages. */
@@ -182,6 +253,7 @@ export class MessageList {
 
   private render(m: Message): HTMLLIElement {
     const li = el('li', `message ${hueClass(m.user.username)}`)
+    if (m.deleted) li.classList.add('deleted')
     if (m.id) li.dataset.id = String(m.id)
     li.dataset.userId = String(m.user.id)
     const at = new Date(m.ts)
@@ -197,9 +269,116 @@ export class MessageList {
     time.dateTime = m.ts
     time.title = FULL.format(at)
     meta.append(author, time)
-    bubble.append(meta, el('p', 'text', m.text))
+    bubble.append(meta, el('p', 'text', m.deleted ? DELETED_TEXT : m.text))
     li.append(avatar, bubble)
+    if (m.editedAt) this.markEdited(li, m.editedAt)
+    if (m.id) this.renderActions(li)
     return li
+  }
+
+  private markEdited(li: HTMLLIElement, editedAt: string): void {
+    let mark = li.querySelector<HTMLElement>('.edited')
+    if (!mark) {
+      mark = el('span', 'edited', '(edited)')
+      li.querySelector('.bubble')!.append(mark)
+    }
+    mark.title = `Edited ${FULL.format(new Date(editedAt))}`
+  }
+
+  /** Edit and Delete on a confirmed message, for whoever may use them (spec §5: author edits; author or admin deletes). */
+  private renderActions(li: HTMLLIElement): void {
+    li.querySelector('.message-actions')?.remove()
+    li.classList.remove('actions-open')
+    const id = Number(li.dataset.id)
+    if (!id || li.classList.contains('deleted') || li.querySelector('.edit-form')) return
+    const own = this.me !== undefined && li.dataset.userId === String(this.me.id)
+    if (!own && !this.admin) return
+    const actions = el('div', 'message-actions')
+    if (own) actions.append(this.actionButton('Edit', () => this.startEdit(li)))
+    actions.append(this.actionButton('Delete', () => this.askDelete(li)))
+    li.querySelector('.bubble')!.append(actions)
+  }
+
+  private actionButton(label: string, onClick: () => void, className = 'action'): HTMLButtonElement {
+    const button = el('button', className, label)
+    button.type = 'button'
+    button.addEventListener('click', onClick)
+    return button
+  }
+
+  /** Asks in place (no dialog) before deleting. */
+  private askDelete(li: HTMLLIElement): void {
+    const actions = li.querySelector('.message-actions')!
+    const cancel = this.actionButton('Cancel', () => this.renderActions(li))
+    const confirm = this.actionButton(
+      'Delete',
+      () => {
+        if (!this.remove?.(Number(li.dataset.id)))
+          return void actions.replaceChildren(el('span', 'action-error', 'Not connected. Try again in a moment.'), cancel)
+        li.classList.add('busy')
+        actions.replaceChildren(el('span', 'action-note', 'Deleting…'))
+      },
+      'action danger',
+    )
+    actions.replaceChildren(el('span', 'action-note', 'Delete this message?'), confirm, cancel)
+    confirm.focus()
+  }
+
+  /** Replaces the text with a box holding it: Enter saves, Shift+Enter adds a line, Escape cancels. */
+  private startEdit(li: HTMLLIElement): void {
+    const text = li.querySelector<HTMLElement>('.text')!
+    const form = el('form', 'edit-form')
+    const input = el('textarea', 'edit-input')
+    input.value = text.textContent ?? ''
+    input.maxLength = LIMITS.TEXT_MAX_LENGTH
+    input.rows = 2
+    input.setAttribute('aria-label', 'Edit message (Enter saves, Escape cancels)')
+    const error = el('p', 'edit-error')
+    error.hidden = true
+    error.setAttribute('role', 'alert')
+    const save = el('button', 'button primary small', 'Save')
+    save.type = 'submit'
+    const cancel = this.actionButton('Cancel', () => finish(), 'button subtle small')
+    const buttons = el('div', 'edit-buttons')
+    buttons.append(save, cancel)
+    form.append(input, error, buttons)
+    const finish = () => {
+      form.remove()
+      text.hidden = false
+      this.renderActions(li)
+    }
+    form.addEventListener('submit', (e) => {
+      e.preventDefault()
+      const next = input.value.replace(/\s+$/, '')
+      if (next === text.textContent) return finish()
+      if (showsNothing(next)) {
+        error.textContent = 'A message cannot be empty. To remove it, delete it instead.'
+        error.hidden = false
+        return
+      }
+      if (!this.edit?.(Number(li.dataset.id), next)) {
+        error.textContent = 'Not connected. Try again in a moment.'
+        error.hidden = false
+        return
+      }
+      error.hidden = true
+      li.classList.add('busy')
+      for (const c of [input, save, cancel]) c.disabled = true
+    })
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault()
+        form.requestSubmit()
+      } else if (e.key === 'Escape') {
+        e.preventDefault()
+        finish()
+      }
+    })
+    li.querySelector('.message-actions')?.remove()
+    text.hidden = true
+    text.after(form)
+    input.focus()
+    input.setSelectionRange(input.value.length, input.value.length)
   }
 
   /** Hides the header of a message that continues the previous one's run. */

@@ -1,5 +1,5 @@
-/** One room's WebSocket: read-only or with the token as subprotocol, resume with ?since=, and the spec's close-code table (spec §3). */
-import { CLOSE, PATHS, type ClientFrame, type Message, type ServerFrame, type User, type Welcome } from '../protocol.ts'
+/** One room's WebSocket: read-only or with the token as subprotocol, resume with ?since= (messages and §5 events), and the spec's close-code table (spec §3). */
+import { CLOSE, PATHS, type Change, type ClientFrame, type Message, type ServerFrame, type User, type Welcome } from '../protocol.ts'
 
 export type ConnectionState =
   | { kind: 'connecting'; attempt: number }
@@ -14,10 +14,17 @@ export interface RoomSocketEvents {
   /** `resumed` is true for every welcome after the first: its history starts after `lastId`. */
   onWelcome(welcome: Welcome, resumed: boolean): void
   onMessage(message: Message): void
+  /** An `edited` or `deleted` event (spec §5), live or from a resume's `welcome.changes`. */
+  onChange(change: Change): void
   onPresence(kind: 'join' | 'leave', user: User): void
   onError(type: string, message: string): void
-  /** 4001: the token this connection offered was refused. The socket stays idle until `reconnectNow()`. */
-  onTokenRejected(token: string | undefined): void
+  /**
+   * 4001: the token this connection offered was refused (`reason` TOKEN_INVALID, TOKEN_EXPIRED or
+   * TOKEN_REVOKED). The socket stays idle until `reconnectNow()`.
+   */
+  onTokenRejected(token: string | undefined, reason: string): void
+  /** 4003 BANNED: the user was banned; the socket does not reconnect (spec §3). */
+  onBanned(token: string | undefined): void
   /** 1008 READ_ONLY: the connection had no token but tried to post. */
   onReadOnly(): void
 }
@@ -38,7 +45,7 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number): nu
 }
 
 export class RoomSocket {
-  /** The highest message id seen: the resume cursor for `?since=`. */
+  /** The highest id seen in any event (messages, edits, deletions): the resume cursor for `?since=` (spec §5). */
   lastId = 0
   private ws: WebSocket | undefined
   /** True between this connection's welcome and its close: only then may frames be sent. */
@@ -117,7 +124,7 @@ export class RoomSocket {
       this.ws = undefined
       this.ready = false
       this.stopPing()
-      this.closed(e.code, token)
+      this.closed(e.code, e.reason, token)
     }
   }
 
@@ -136,6 +143,7 @@ export class RoomSocket {
         this.ready = true
         this.attempt = 0
         for (const m of frame.data.history) this.lastId = Math.max(this.lastId, m.id)
+        for (const c of frame.data.changes ?? []) this.lastId = Math.max(this.lastId, c.id)
         this.events.onWelcome(frame.data, resumed)
         this.events.onState({ kind: 'open' })
         this.startPing()
@@ -144,6 +152,11 @@ export class RoomSocket {
       case 'message':
         this.lastId = Math.max(this.lastId, frame.data.id)
         this.events.onMessage(frame.data)
+        break
+      case 'edited':
+      case 'deleted':
+        this.lastId = Math.max(this.lastId, frame.data.id)
+        this.events.onChange({ type: frame.type, ...frame.data } as Change)
         break
       case 'join':
       case 'leave':
@@ -156,7 +169,7 @@ export class RoomSocket {
   }
 
   /** What to do after a close, per the spec's close-code table (spec §3). */
-  private closed(code: number, token: string | undefined): void {
+  private closed(code: number, reason: string, token: string | undefined): void {
     if (this.stopped) return
     switch (code) {
       case CLOSE.NORMAL.code:
@@ -165,7 +178,11 @@ export class RoomSocket {
       case CLOSE.TOKEN_INVALID.code:
         // Never retried with the same token: the owner gets a new one or goes read-only.
         this.events.onState({ kind: 'idle' })
-        this.events.onTokenRejected(token)
+        this.events.onTokenRejected(token, reason)
+        return
+      case CLOSE.BANNED.code:
+        this.events.onState({ kind: 'idle' })
+        this.events.onBanned(token)
         return
       case CLOSE.CONNECTION_LIMIT.code:
         return this.retryLater(BUSY_BASE_MS, BUSY_MAX_MS, 'busy')

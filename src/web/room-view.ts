@@ -3,8 +3,8 @@
  * A send is pending until the server's copy with the same nonce comes back, live or in the
  * history of the welcome after a reconnect; sends the server never stored are sent again then.
  */
-import type { Message, Session, User, Welcome } from '../protocol.ts'
-import { listMessages } from './api.ts'
+import type { ClientFrame, Message, Session, User, Welcome } from '../protocol.ts'
+import { describeErrorType, listMessages } from './api.ts'
 import type { Composer } from './composer.ts'
 import type { MemberList } from './member-list.ts'
 import type { MessageList } from './message-list.ts'
@@ -22,8 +22,10 @@ export interface RoomViewDeps {
   /** The session's current token and user, read at every (re)connect. */
   session: () => Session | undefined
   onState(state: ConnectionState): void
-  /** 4001 with this token: the owner refreshes or logs out, then calls reconnect(). */
-  onTokenRejected(token: string | undefined): void
+  /** 4001 with this token (`reason`: TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED): the owner refreshes or logs out, then calls reconnect(). */
+  onTokenRejected(token: string | undefined, reason: string): void
+  /** 4003: the user of this token is banned. */
+  onBanned(token: string | undefined): void
   /** 1008: a read-only connection tried to post. */
   onReadOnly(): void
 }
@@ -43,6 +45,8 @@ export class RoomView {
   private rateTimer: ReturnType<typeof setTimeout> | undefined
   private state: ConnectionState = { kind: 'idle' }
   private me: User | undefined
+  /** The message of the newest edit or deletion asked for and not yet answered: where an error frame belongs. */
+  private changing: number | undefined
 
   constructor(
     readonly room: string,
@@ -52,6 +56,8 @@ export class RoomView {
     deps.messages.reset(room, this.me)
     deps.messages.loadOlder = (before) => listMessages(room, before)
     deps.messages.retry = (nonce) => this.resend(nonce)
+    deps.messages.edit = (id, text) => this.change(id, { type: 'edit', id, text })
+    deps.messages.remove = (id) => this.change(id, { type: 'delete', id })
     deps.members.set([], this.me)
     deps.composer.setRoom(room)
     deps.composer.send = (text) => this.send(text)
@@ -63,9 +69,14 @@ export class RoomView {
       },
       onWelcome: (welcome, resumed) => this.welcome(welcome, resumed),
       onMessage: (m) => this.receive([m]),
+      onChange: (change) => {
+        if (change.messageId === this.changing) this.changing = undefined
+        deps.messages.applyChange(change)
+      },
       onPresence: (kind, user) => (kind === 'join' ? deps.members.join(user) : deps.members.leave(user)),
-      onError: (type) => this.serverError(type),
-      onTokenRejected: (token) => deps.onTokenRejected(token),
+      onError: (type, message) => this.serverError(type, message),
+      onTokenRejected: (token, reason) => deps.onTokenRejected(token, reason),
+      onBanned: (token) => deps.onBanned(token),
       onReadOnly: () => deps.onReadOnly(),
     })
   }
@@ -112,6 +123,8 @@ export class RoomView {
       for (const [nonce, p] of unsent) messages.addPending(nonce, p.text)
     }
     this.receive(w.history)
+    // spec §5: edits and deletions of messages already shown, made while this page was away.
+    if (resumed && !w.truncated) for (const change of w.changes ?? []) messages.applyChange(change)
     if (!resumed || w.truncated) messages.setHasOlder(w.history.length > 0)
     // Whatever is still pending from an earlier connection was never stored: send it again now.
     if (w.readOnly) return
@@ -159,7 +172,20 @@ export class RoomView {
     p.timer = setTimeout(() => this.deps.messages.setPendingState(nonce, 'failed'), SEND_TIMEOUT_MS)
   }
 
-  private serverError(type: string): void {
+  /** Sends an edit or delete frame (spec §5); the `edited` / `deleted` event that comes back updates the timeline. */
+  private change(id: number, frame: Extract<ClientFrame, { type: 'edit' | 'delete' }>): boolean {
+    if (!this.socket.send(frame)) return false
+    this.changing = id
+    return true
+  }
+
+  private serverError(type: string, message: string): void {
+    const changing = this.changing
+    if (changing !== undefined && (type === 'MESSAGE_NOT_FOUND' || type === 'FORBIDDEN' || (type === 'MESSAGE_INVALID' && this.pending.size === 0))) {
+      this.changing = undefined
+      this.deps.messages.changeRefused(changing, describeErrorType(type, message))
+      return
+    }
     if (type === 'RATE_LIMITED') {
       // The frame does not say which send was dropped; the newest pending one is the likeliest.
       // If its echo arrives after all, receive() confirms it anyway.

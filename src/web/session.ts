@@ -12,7 +12,11 @@ const REFRESH_JITTER_SHARE = 0.5
 /** After a failed refresh (network down), try again this soon. */
 const REFRESH_RETRY_MS = 15_000
 
-export type SessionEnd = 'logout' | 'expired' | 'rejected'
+/**
+ * Why a session ended: logged out here or everywhere, expired, refused (4001 / 401), revoked
+ * elsewhere (4001 TOKEN_REVOKED, spec §5), banned (4003 / 403 USER_BANNED), or the account deleted.
+ */
+export type SessionEnd = 'logout' | 'logout-everywhere' | 'expired' | 'rejected' | 'revoked' | 'banned' | 'deleted'
 
 export interface SessionEvents {
   /** A new session (login), a fresh token for the same one (refresh), or a change made in another tab. */
@@ -107,6 +111,12 @@ export class SessionKeeper {
     this.events.onChange(session, 'login')
   }
 
+  /** A new token for the same user, obtained here (a password change): kept, and announced as a refresh. */
+  replace(session: Session): void {
+    this.store(session)
+    this.events.onChange(session, 'refresh')
+  }
+
   end(why: SessionEnd): void {
     this.current = undefined
     clearTimeout(this.timer)
@@ -125,6 +135,7 @@ export class SessionKeeper {
       this.events.onChange(fresh, 'refresh')
     } catch (err) {
       if (this.current?.token !== session.token) return
+      if (err instanceof ApiError && err.type === 'USER_BANNED') return this.end('banned')
       if (err instanceof ApiError && err.status === 401) return this.end('expired')
       clearTimeout(this.timer)
       if (isUsable(session.token)) this.timer = setTimeout(() => void this.refresh(), REFRESH_RETRY_MS)

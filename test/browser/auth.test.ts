@@ -24,7 +24,7 @@ test(
     await page.getByRole('button', { name: 'Create an account' }).click()
     expect(await page.locator('#auth-title').textContent()).toBe('Create an account')
     await page.getByLabel('Username').fill('alice')
-    await page.getByLabel('Password').fill('correct horse')
+    await page.getByLabel('Password', { exact: true }).fill('correct horse')
     await page.locator('#auth-submit').click()
     await page.locator('#whoami', { hasText: 'alice' }).waitFor()
     const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('chat.session') ?? 'null'))
@@ -40,14 +40,14 @@ test(
     // USER_EXISTS, in words.
     await page.getByRole('button', { name: 'Create an account' }).click()
     await page.getByLabel('Username').fill('Alice')
-    await page.getByLabel('Password').fill('whatever')
+    await page.getByLabel('Password', { exact: true }).fill('whatever')
     await page.locator('#auth-submit').click()
     await page.locator('#auth-error', { hasText: 'That username is taken' }).waitFor()
 
     // PASSWORD_MATCH_FAILED and USER_NOT_FOUND, in words.
     await page.getByRole('button', { name: 'Log in instead' }).click()
     await page.getByLabel('Username').fill('alice')
-    await page.getByLabel('Password').fill('wrong')
+    await page.getByLabel('Password', { exact: true }).fill('wrong')
     await page.locator('#auth-submit').click()
     await page.locator('#auth-error', { hasText: 'That username and password do not match.' }).waitFor()
     await page.getByLabel('Username').fill('nobody')
@@ -55,8 +55,8 @@ test(
     await page.locator('#auth-error', { hasText: 'There is no account with that username.' }).waitFor()
 
     await page.getByLabel('Username').fill('alice')
-    await page.getByLabel('Password').fill('correct horse')
-    await page.getByLabel('Password').press('Enter')
+    await page.getByLabel('Password', { exact: true }).fill('correct horse')
+    await page.getByLabel('Password', { exact: true }).press('Enter')
     await page.locator('#whoami', { hasText: 'alice' }).waitFor()
     expect(await page.locator('#auth-view').isHidden()).toBe(true)
     expect(errors.filter((e) => !e.includes('the server responded with a status of'))).toEqual([])
@@ -89,7 +89,7 @@ test(
     // Logging in from the prompt returns to the same room, able to post.
     await page.getByRole('button', { name: 'Log in to post' }).click()
     await page.getByLabel('Username').fill('bob')
-    await page.getByLabel('Password').fill('correct horse battery staple')
+    await page.getByLabel('Password', { exact: true }).fill('correct horse battery staple')
     await page.locator('#auth-submit').click()
     await page.locator('#composer-input:enabled').waitFor()
     expect(page.url()).toEndWith('#/room/lobby')
