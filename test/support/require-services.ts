@@ -85,6 +85,9 @@ export interface ServiceGate {
  * `skip: test/cluster/cluster.test.ts — redis-server not found … (apt-get install redis-server)`,
  * and the file's tests are skipped; with REQUIRE_SERVICES=1 each missing one is a failing test instead.
  */
+/** `file service` pairs already told: a file with several gates names each missing service once. */
+const told = new Set<string>()
+
 export function requireServices(...names: ServiceName[]): ServiceGate {
   // Under `bun test`, Bun.main is the test file being loaded.
   const file = relative(REPO_ROOT, Bun.main)
@@ -93,6 +96,8 @@ export function requireServices(...names: ServiceName[]): ServiceGate {
     return reason === undefined ? [] : [{ name, reason }]
   })
   for (const { name, reason } of missing) {
+    if (told.has(`${file} ${name}`)) continue
+    told.add(`${file} ${name}`)
     if (process.env.REQUIRE_SERVICES === '1') {
       test(`${name} is installed (REQUIRE_SERVICES=1)`, () => {
         throw new Error(`${file} cannot run: ${reason}; REQUIRE_SERVICES=1 makes that a failure (unset, the file is skipped)`)
