@@ -80,12 +80,16 @@ const oneOf =
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
 
-/** "3600", "90s", "15m", "24h", "7d" → seconds. */
-const toDuration: Parser<number> = (raw) => {
+/** "3600", "90s", "15m", "24h", "7d" → seconds, from 1 s to a year; undefined for anything else. */
+export function parseDuration(raw: string): number | undefined {
   const m = /^(\d+)\s*([smhd]?)$/.exec(raw.trim())
-  if (!m) throw new SettingError()
-  const seconds = Number(m[1]) * DURATION_UNITS[m[2] || 's']!
-  if (seconds < 1 || seconds > 365 * 86400) throw new SettingError()
+  const seconds = m ? Number(m[1]) * DURATION_UNITS[m[2] || 's']! : NaN
+  return seconds >= 1 && seconds <= 365 * 86400 ? seconds : undefined
+}
+
+const toDuration: Parser<number> = (raw) => {
+  const seconds = parseDuration(raw)
+  if (seconds === undefined) throw new SettingError()
   return seconds
 }
 
@@ -106,6 +110,11 @@ const toUrl =
     if (!protocols.includes(url.protocol)) throw new SettingError()
     return raw.trim()
   }
+
+/** True for a DATABASE that names PostgreSQL rather than a SQLite file. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database)
+}
 
 /** A SQLite file path, or a postgres:// URL (several instances share one PostgreSQL). */
 const toDatabase: Parser<string> = (raw) => {
@@ -435,7 +444,7 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     throw new ConfigError(`${from} needs REDIS_URL (--redis): processes sharing a port must share their rooms through Redis`)
   }
   // The SQLite store orders a room's messages inside one process; several processes need PostgreSQL.
-  if (config.reusePort && !/^postgres(ql)?:\/\//i.test(String(config.database))) {
+  if (config.reusePort && !isPostgresUrl(String(config.database))) {
     const from = raw.get(SETTINGS.find((s) => s.key === 'reusePort')!)!.from
     throw new ConfigError(`${from} needs a postgres:// DATABASE: processes sharing a port must share one database`)
   }

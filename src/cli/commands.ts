@@ -7,7 +7,7 @@ import { createPasswordHasher } from '../auth/passwords.ts'
 import { createInvite, listInvites, revokeInvite } from '../chat/invites.ts'
 import { addUser, banUser, listUsers, resetPassword, setRole, unbanUser } from '../chat/moderation.ts'
 import { usernameKey } from '../chat/usernames.ts'
-import type { Config } from '../config.ts'
+import { parseDuration, type Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import type { ParsedCommand } from './args.ts'
@@ -22,9 +22,6 @@ export interface CommandIo {
   now: () => number
 }
 
-const DURATION = /^(\d+)\s*([smhd]?)$/
-const SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }
-
 function wholeNumber(value: string | true | undefined, name: string): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string' || !/^\d{1,9}$/.test(value)) throw new UsageError(`${name} must be a whole number`)
@@ -33,9 +30,9 @@ function wholeNumber(value: string | true | undefined, name: string): number | u
 
 function duration(value: string | true | undefined): number | undefined {
   if (value === undefined) return undefined
-  const m = typeof value === 'string' ? DURATION.exec(value.trim()) : null
-  if (!m) throw new UsageError('--expires-in must be a duration such as 3600, 90m, 24h or 7d')
-  return Number(m[1]) * SECONDS[m[2]!]!
+  const seconds = typeof value === 'string' ? parseDuration(value) : undefined
+  if (seconds === undefined) throw new UsageError('--expires-in must be a duration such as 3600, 90m, 24h or 7d (at most 365d)')
+  return seconds
 }
 
 /** The id of the account called `name` (compared as names are: ignoring case). */

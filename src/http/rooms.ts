@@ -10,6 +10,7 @@ import type { Admission } from '../ws/admission.ts'
 import { createSocketData, refusalClose, type Handover } from '../ws/socket-data.ts'
 import type { RequestContext } from './context.ts'
 import { requireToken } from './bearer.ts'
+import { intParam } from './query.ts'
 import { noContent, ok } from './respond.ts'
 import type { Params, Route } from './router.ts'
 
@@ -19,15 +20,6 @@ export interface RoomRouteDeps {
   tokens: Pick<TokenService, 'verify'>
   admission: Admission
   poster: Pick<Poster, 'delete'>
-}
-
-/** A query parameter as a whole number in [min, max]; absent → undefined; anything else → BAD_QUERY. */
-function intParam(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
-  const raw = query.get(name)
-  if (raw === null) return undefined
-  const n = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN
-  if (!(n >= min && n <= max)) throw new AppError('BAD_QUERY', `${name} must be a whole number from ${min} to ${max}`)
-  return n
 }
 
 const checkRoom = (params: Params) => checkRoomName(params.room!)

@@ -1,13 +1,10 @@
 /** Picks the store for the DATABASE setting: a postgres:// URL or a SQLite file path. */
+import { isPostgresUrl } from '../config.ts'
 import { settingFailure } from '../startup.ts'
 import { openPostgresStore } from './postgres.ts'
 import { describeSqliteExposure } from './sqlite-file.ts'
 import { openSqliteStore } from './sqlite.ts'
 import type { Store } from './store.ts'
-
-export function isPostgresUrl(database: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(database)
-}
 
 /**
  * Opens and migrates the store, or throws a StartupError naming DATABASE. PostgreSQL gets
