@@ -3,6 +3,7 @@
  * from the server's settings: their own options are taken out, and what is left (`--db`, …) goes to
  * loadConfig as for the server, so the CLI works on the same database the server uses.
  */
+import { SETTINGS } from '../config.ts'
 
 export interface CommandSpec {
   /** e.g. `users add` */
@@ -49,6 +50,9 @@ export interface ParsedCommand {
   settings: string[]
 }
 
+/** The server's setting flags, and whether each is a boolean (which takes no separate value). */
+const SETTING_FLAGS = new Map(SETTINGS.map((s) => [s.flag, typeof s.default === 'boolean']))
+
 export class UsageError extends Error {
   override name = 'UsageError'
 }
@@ -75,10 +79,11 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       const value = eq !== -1 ? arg.slice(eq + 1) : argv[++i]
       if (value === undefined) throw new UsageError(`${key} needs a value`)
       options[key] = value
-    } else if (arg.startsWith('-')) {
-      // A server setting: its value travels with it unless given with '='.
+    } else if (SETTING_FLAGS.has(key)) {
+      // A server setting: its value travels with it unless given with '='. Anything else is an
+      // argument, even if it starts with '-' (invitation codes are base64url and may).
       settings.push(arg)
-      if (eq === -1 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) settings.push(argv[++i]!)
+      if (eq === -1 && !SETTING_FLAGS.get(key) && argv[i + 1] !== undefined) settings.push(argv[++i]!)
     } else positionals.push(arg)
   }
   if (positionals.length !== spec.args.length) throw new UsageError(`usage: chat-server ${spec.name}${spec.args.map((a) => ` ${a}`).join('')}`)

@@ -3,6 +3,7 @@
  * process on the configured database, with the server stopped and while it runs (which then applies
  * the change within 5 s): the password comes from standard input, never an argument.
  */
+import { Database } from 'bun:sqlite'
 import { afterEach, beforeEach, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -146,4 +147,15 @@ test('while the server runs: set-role, unban, invites and list apply at once or 
   expect(audit.body.data.entries.filter((e: { actor: unknown }) => e.actor === null).map((e: { action: string }) => e.action)).toEqual(
     expect.arrayContaining(['user.role', 'user.ban', 'user.unban', 'invite.create']),
   )
+})
+
+test('an invitation code that starts with "-" or "--" is an argument, not an option; settings may stand anywhere', async () => {
+  await cli(['users', 'add', 'boss', '--admin'], 'pw-boss\n')
+  const db = new Database(database)
+  db.query("INSERT INTO invites (code, uses, used, created_at) VALUES ('-dash', 1, 0, 0), ('--twice', 1, 0, 0)").run()
+  db.close()
+  expect(await cli(['invites', 'revoke', '-dash'])).toMatchObject({ code: 0, out: ['revoked -dash'] })
+  expect(await cli(['invites', 'revoke', '--twice'])).toMatchObject({ code: 0, out: ['revoked --twice'] })
+  // A boolean setting takes no value of its own: the name after it is still the argument.
+  expect((await cli(['users', 'ban', '--hide-user-not-found', 'boss'])).err).toContain('LAST_ADMIN')
 })
