@@ -1,5 +1,5 @@
 /** Tables of the PostgreSQL store (multi-instance). Mirrors db/schema.ts; change both, then `bun run db:generate`. */
-import { bigint, boolean, index, pgTable, text } from 'drizzle-orm/pg-core'
+import { bigint, boolean, index, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
 
 export const users = pgTable('users', {
   id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
@@ -56,13 +56,14 @@ export const messages = pgTable(
     targetId: bigint('target_id', { mode: 'number' }),
     editedAt: bigint('edited_at', { mode: 'number' }),
     deleted: boolean('deleted').notNull().default(false),
+    mentions: text('mentions'),
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.
   (t) => [index('messages_room_id').on(t.room, t.id), index('messages_room_kind_id').on(t.room, t.kind, t.id), index('messages_target_id').on(t.targetId)],
 )
 
-/** One row per room that has messages, kept by the message insert (see db/schema.ts). */
+/** One row per room that has messages or was registered (see db/schema.ts). */
 export const rooms = pgTable(
   'rooms',
   {
@@ -70,8 +71,42 @@ export const rooms = pgTable(
     lastMessageId: bigint('last_message_id', { mode: 'number' }).notNull(),
     lastActiveAt: bigint('last_active_at', { mode: 'number' }).notNull(),
     lastEventId: bigint('last_event_id', { mode: 'number' }).notNull().default(0),
+    visibility: text('visibility').notNull().default('public'),
+    topic: text('topic'),
+    ownerId: bigint('owner_id', { mode: 'number' }),
+    registeredAt: bigint('registered_at', { mode: 'number' }),
+    messageCount: bigint('message_count', { mode: 'number' }).notNull().default(0),
   },
-  (t) => [index('rooms_last_message_id').on(t.lastMessageId)],
+  (t) => [index('rooms_visibility_last_message_id').on(t.visibility, t.lastMessageId)],
+)
+
+/** Who is in a room, with their unread counters (see db/schema.ts). */
+export const roomMembers = pgTable(
+  'room_members',
+  {
+    room: text('room').notNull(),
+    userId: bigint('user_id', { mode: 'number' }).notNull(),
+    joinedAt: bigint('joined_at', { mode: 'number' }).notNull(),
+    lastReadId: bigint('last_read_id', { mode: 'number' }).notNull().default(0),
+    readCount: bigint('read_count', { mode: 'number' }).notNull().default(0),
+    mentions: bigint('mentions', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.room, t.userId] }), index('room_members_user_id').on(t.userId)],
+)
+
+/** Who each message mentions (see db/schema.ts). */
+export const mentions = pgTable(
+  'mentions',
+  {
+    messageId: bigint('message_id', { mode: 'number' }).notNull(),
+    userId: bigint('user_id', { mode: 'number' }).notNull(),
+    room: text('room').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.messageId, t.userId] }),
+    index('mentions_user_room_message').on(t.userId, t.room, t.messageId),
+    index('mentions_user_message').on(t.userId, t.messageId),
+  ],
 )
 
 export const settings = pgTable('settings', {

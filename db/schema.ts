@@ -1,5 +1,5 @@
 /** Tables of the SQLite store. Change this file, then `bun run db:generate`; never edit a generated migration. */
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 
 export const users = sqliteTable('users', {
   // AUTOINCREMENT: an id is never reused, so a token of a deleted user can't pass as someone else.
@@ -77,6 +77,8 @@ export const messages = sqliteTable(
     editedAt: integer('edited_at'),
     /** On a message: deleted (its text, and that of its edits, is erased). */
     deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
+    /** On a message or an edit: JSON `[{"id","username"}]` of who the text mentions (spec §6); null for no one. */
+    mentions: text('mentions'),
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.
@@ -84,21 +86,64 @@ export const messages = sqliteTable(
 )
 
 /**
- * One row per room that has messages, written by the message insert in the same transaction: the room
- * list (spec §2) pages through it by last message id and never reads `messages`. Registered rooms
- * (spec §6: visibility, topic, owner) are meant to extend this row.
+ * One row per room that has messages or was registered (spec §6). The message insert keeps the
+ * activity columns in the same transaction: the room list (spec §2) pages through them by last message
+ * id and never reads `messages`. An unregistered room is public, with no topic, owner or registration time.
  */
 export const rooms = sqliteTable(
   'rooms',
   {
     name: text('name').primaryKey(),
+    /** 0 while a registered room has no message. */
     lastMessageId: integer('last_message_id').notNull(),
-    /** Epoch ms of that message. */
+    /** Epoch ms of that message (0 without one). */
     lastActiveAt: integer('last_active_at').notNull(),
     /** The newest id of the room's stream, messages and events alike: the next one's `after`. */
     lastEventId: integer('last_event_id').notNull().default(0),
+    /** 'public' or 'private' (spec §6); a name becomes private only when registered so, before any message. */
+    visibility: text('visibility').notNull().default('public'),
+    topic: text('topic'),
+    ownerId: integer('owner_id'),
+    /** Epoch ms of the registration; null for a room that came into being when used. */
+    registeredAt: integer('registered_at'),
+    /** Messages ever posted (deleted ones included): a member's unread count is this minus their read_count. */
+    messageCount: integer('message_count').notNull().default(0),
   },
-  (t) => [index('rooms_last_message_id').on(t.lastMessageId)],
+  (t) => [index('rooms_visibility_last_message_id').on(t.visibility, t.lastMessageId)],
+)
+
+/**
+ * Who is in a room (spec §6): the members of a private room or DM, and the users who joined a public
+ * one. Unread state is kept as counters, so reading it never scans a room's messages: `unread` is the
+ * room's message_count minus read_count (a message by the member, or deleted after the marker, raises
+ * read_count at once); `mentions` counts unread messages that mention the member.
+ */
+export const roomMembers = sqliteTable(
+  'room_members',
+  {
+    room: text('room').notNull(),
+    userId: integer('user_id').notNull(),
+    joinedAt: integer('joined_at').notNull(),
+    lastReadId: integer('last_read_id').notNull().default(0),
+    readCount: integer('read_count').notNull().default(0),
+    mentions: integer('mentions').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.room, t.userId] }), index('room_members_user_id').on(t.userId)],
+)
+
+/** Who each message mentions (spec §6): mention counts after a read marker, and the user stream's resume. */
+export const mentions = sqliteTable(
+  'mentions',
+  {
+    messageId: integer('message_id').notNull(),
+    userId: integer('user_id').notNull(),
+    room: text('room').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.messageId, t.userId] }),
+    index('mentions_user_room_message').on(t.userId, t.room, t.messageId),
+    index('mentions_user_message').on(t.userId, t.messageId),
+  ],
 )
 
 /** Server-wide key/value settings, e.g. the generated JWT signing secret. */

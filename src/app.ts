@@ -10,7 +10,10 @@ import { RedisMessageBuckets, RedisSlidingWindow } from './auth/redis-limits.ts'
 import { StandingCache } from './auth/standing.ts'
 import { createTokenService, resolveJwtSecret } from './auth/tokens.ts'
 import { createCursorSigner } from './chat/cursor.ts'
+import { createMemberships } from './chat/memberships.ts'
 import { createPoster } from './chat/messages.ts'
+import type { Notice } from './chat/notices.ts'
+import { RoomGate } from './chat/room-access.ts'
 import { createRoomLister } from './chat/room-list.ts'
 import { rekeyUsernames } from './chat/usernames.ts'
 import type { AccountDeps } from './chat/users.ts'
@@ -33,6 +36,8 @@ import { createResponder } from './ws/respond.ts'
 import type { SocketData } from './ws/socket-data.ts'
 import { createSocketHandler } from './ws/socket.ts'
 import { startSweeper } from './ws/sweeper.ts'
+import { TypingThrottle } from './ws/typing.ts'
+import { UserStreams } from './ws/user-streams.ts'
 
 export interface App {
   config: Config
@@ -132,10 +137,25 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   const presence = new Presence()
   const { broker, limits } = await createCluster(config, log, presence, now)
   const metrics = createMetrics()
-  const hub = new Hub({ store, broker, presence, log, metrics, historySize: config.historySize, resumeMax: config.resumeMax, catchUpMs })
+  const respond = createResponder(log, metrics)
+  const gate = new RoomGate(store)
+  const { historySize, resumeMax } = config
+  const hub = new Hub({ store, broker, presence, log, metrics, gate, respond, historySize, resumeMax, catchUpMs })
   metrics.countConnections(() => hub.counts())
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress)
-  const respond = createResponder(log, metrics)
+  // spec §6: what concerns a user or a room's readers is applied here and on every other instance.
+  const apply = (notice: Notice) => {
+    if (notice.kind === 'user') streams.deliver(notice.userId, notice.frame)
+    else hub.evict(notice.room, notice.userId, notice.keep)
+  }
+  broker.onNotice(apply)
+  const notify = (notice: Notice) => {
+    apply(notice)
+    broker.notify(notice)
+  }
+  const memberships = createMemberships({ store, gate, notify, now })
+  const streams = new UserStreams({ store, memberships, hub, log, resumeMax })
+  hub.observe((event) => streams.observe(event))
   // A committed message, edit or deletion goes to this instance's sockets and to the other instances; the sequencer orders both roads.
   const poster = createPoster(
     store,
@@ -143,6 +163,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
       hub.deliver(committed.event, committed.after)
       broker.publish(committed)
     },
+    notify,
     now,
   )
   const accounts: AccountDeps = {
@@ -158,9 +179,12 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     onChange: (userId) => standing.reload(userId),
   }
   const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
-  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web, poster })
+  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web, poster, gate, memberships })
   const websocket = createSocketHandler({
     hub,
+    streams,
+    memberships,
+    typing: new TypingThrottle(now),
     admission,
     poster,
     messageLimiter: limits.messages,
@@ -173,6 +197,12 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     slowConsumerBytes: config.slowConsumerBytes,
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
   })
+
+  /** Room sockets and user streams: both are swept, and both closed at shutdown. */
+  function* allSockets() {
+    yield* hub.all()
+    yield* streams.all()
+  }
 
   let stopSweeper = () => {}
   return {
@@ -188,12 +218,13 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
       if (noAdmin)
         log.warn('this server has no admin yet: the first account created becomes admin (create it with the CLI first, or set REGISTRATION=invite or closed)')
       hub.bind(server)
-      stopSweeper = startSweeper({ sockets: () => hub.all(), respond, slowConsumerBytes: config.slowConsumerBytes, standing, now })
+      stopSweeper = startSweeper({ sockets: () => allSockets(), respond, slowConsumerBytes: config.slowConsumerBytes, standing, now })
     },
     async stop(closeConnections) {
       await poster.close()
-      for (const ws of hub.all()) respond.shut(ws, CLOSE.SHUTDOWN)
-      await Promise.race([hub.whenEmpty(), Bun.sleep(SHUTDOWN_GRACE_MS)])
+      streams.stop()
+      for (const ws of allSockets()) respond.shut(ws, CLOSE.SHUTDOWN)
+      await Promise.race([Promise.all([hub.whenEmpty(), streams.whenEmpty()]), Bun.sleep(SHUTDOWN_GRACE_MS)])
       stopSweeper()
       await standing.stop()
       await broker.close()

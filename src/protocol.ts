@@ -29,11 +29,13 @@ export interface TextMessage {
   nonce?: string
   /** When the text was last edited (ISO, as `ts`); absent when it never was. */
   editedAt?: string
+  /** Who the text mentions (spec §6: `@name` of someone who can read the room); absent when no one. */
+  mentions?: User[]
   deleted?: undefined
 }
 
 /** A deleted message (spec §5): `{"id","room","user","ts","deleted":true}`, its text gone. */
-export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & { deleted: true; text?: undefined; nonce?: undefined; editedAt?: undefined }
+export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & { deleted: true; text?: undefined; nonce?: undefined; editedAt?: undefined; mentions?: undefined }
 
 /** `edited` (spec §5): `id` is the event's own id in the room's stream, `messageId` the message changed. */
 export interface EditedEvent {
@@ -42,6 +44,8 @@ export interface EditedEvent {
   text: string
   /** ISO, as `ts`. */
   editedAt: string
+  /** Who the new text mentions; absent when no one. */
+  mentions?: User[]
 }
 
 /** `deleted` (spec §5). */
@@ -79,10 +83,8 @@ export interface MessagePage {
   hasMore: boolean
 }
 
-/** `GET /api/v1/users/me` (spec §5): the only user object that carries a role. */
+/** `GET /api/v1/users/me` (spec §5): the only user object that carries a role. `REGISTRATION`: who may sign up. */
 export type Me = User & { role: Role }
-
-/** Who may sign up (spec §5, `REGISTRATION`). */
 export type RegistrationMode = 'open' | 'invite' | 'closed'
 
 /** The admin API (spec §5): a user (`createdAt` ISO), an invitation (`expiresAt` ISO or null), an audit entry (`at` ISO, `actor` null for the CLI). */
@@ -121,12 +123,11 @@ export type ErrorType =
   | 'INVITE_INVALID'
   | 'REGISTRATION_CLOSED'
   | 'MESSAGE_NOT_FOUND'
+  | 'ROOM_EXISTS'
+  | 'ROOM_NOT_FOUND'
 
 /** The envelope's error (spec §1). */
-export interface WireError {
-  type: ErrorType
-  message: string
-}
+export type WireError = { type: ErrorType; message: string }
 
 /** The envelope every HTTP body and every server frame carries (spec §1). */
 export type Envelope<T> = { error: null; data: T } | { error: WireError; data: null }
@@ -155,7 +156,8 @@ export type ServerFrame =
   | { type: 'message'; error: null; data: Message }
   | { type: 'edited'; error: null; data: EditedEvent }
   | { type: 'deleted'; error: null; data: DeletedEvent }
-  | { type: 'join' | 'leave'; error: null; data: { user: User } }
+  /** `typing` (spec §6) goes to the others in the room; join and leave to everyone. */
+  | { type: 'join' | 'leave' | 'typing'; error: null; data: { user: User } }
   | { type: 'pong'; error: null; data: null }
   | { type: 'error'; error: WireError; data: null }
 
@@ -169,11 +171,11 @@ export type ClientFrame =
   | { type: 'edit'; id: number; text: string }
   /** spec §5: the author or an admin deletes message `id`. */
   | { type: 'delete'; id: number }
+  /** spec §6: everything up to `id` is read (the marker only moves forward), and the user is typing. */
+  | { type: 'read'; id: number }
+  | { type: 'typing' }
 
-export interface CloseSpec {
-  code: number
-  reason: string
-}
+export type CloseSpec = { code: number; reason: string }
 
 /** WebSocket close codes with their reasons (spec §3); the server always closes with one of these. */
 export const CLOSE = {
@@ -188,6 +190,7 @@ export const CLOSE = {
   TOKEN_EXPIRED: { code: 4001, reason: 'TOKEN_EXPIRED' },
   TOKEN_REVOKED: { code: 4001, reason: 'TOKEN_REVOKED' },
   BANNED: { code: 4003, reason: 'BANNED' },
+  ROOM_NOT_FOUND: { code: 4004, reason: 'ROOM_NOT_FOUND' },
   CONNECTION_LIMIT: { code: 4029, reason: 'CONNECTION_LIMIT' },
 } as const satisfies Record<string, CloseSpec>
 

@@ -1,10 +1,12 @@
 /**
  * Posting, editing and deleting (spec §3, §5): each is stored first and only then published, exactly
- * once, as an entry of the room's ordered stream.
+ * once, as an entry of the room's ordered stream. Whoever a text mentions (spec §6) is told after.
  */
 import { AppError } from '../errors.ts'
-import type { Role } from '../protocol.ts'
+import type { Message, Role } from '../protocol.ts'
 import type { CommittedEvent, MessageChange, Store, User } from '../store/store.ts'
+import { resolveMentions } from './mentions.ts'
+import type { Notify } from './notices.ts'
 
 /**
  * Hands a committed stream entry (a message, an edit, a deletion) on to its readers. Declared here,
@@ -34,7 +36,7 @@ const REFUSALS = {
   FORBIDDEN: 'only its author can edit a message, and only its author or an admin delete it',
 } as const
 
-export function createPoster(store: Store, publish: Publish, now: () => number): Poster {
+export function createPoster(store: Store, publish: Publish, notify: Notify, now: () => number): Poster {
   const inFlight = new Set<Promise<void>>()
   let closed = false
 
@@ -46,21 +48,37 @@ export function createPoster(store: Store, publish: Publish, now: () => number):
     return done
   }
 
+  /** A `mention` for each of `users` but the author (mentioning yourself notifies no one). */
+  function tellMentioned(room: string, message: Message, users: User[]): void {
+    for (const { id } of users) if (id !== message.user.id) notify({ kind: 'user', userId: id, frame: { type: 'mention', data: { room, message } } })
+  }
+
   async function change(c: MessageChange): Promise<void> {
     const outcome = await store.changeMessage(c)
     if (!outcome.ok) throw new AppError(outcome.refusal, REFUSALS[outcome.refusal])
     publish(outcome.committed)
+    const { event } = outcome.committed
+    if (event.type !== 'edited' || outcome.mentioned.length === 0) return
+    // The message as it is now: its author, the new text.
+    const { messageId, text, editedAt, mentions } = event.data
+    const [original] = await store.listMessages(c.room, { after: messageId - 1, before: messageId + 1, limit: 1 })
+    if (original && !original.deleted) tellMentioned(c.room, { ...original, id: messageId, text, editedAt, mentions }, outcome.mentioned)
   }
 
   return {
     post(room, user, text, nonce) {
       return track(async () => {
-        const { message, after } = await store.insertMessage({ room, user, text, nonce, createdAt: now() })
+        const mentions = text.includes('@') ? await resolveMentions(store, room, text) : []
+        const { message, after } = await store.insertMessage({ room, user, text, nonce, mentions, createdAt: now() })
         publish({ event: { type: 'message', room, data: message }, after })
+        if (message.mentions) tellMentioned(room, message, message.mentions)
       })
     },
     edit(room, user, id, text) {
-      return track(() => change({ type: 'edited', room, messageId: id, user, text, at: now() }))
+      return track(async () => {
+        const mentions = text.includes('@') ? await resolveMentions(store, room, text) : []
+        await change({ type: 'edited', room, messageId: id, user, text, mentions, at: now() })
+      })
     },
     delete(room, user, role, id) {
       // The store audits a deletion by anyone but the author (an admin's) in the same transaction.

@@ -27,6 +27,8 @@ export const STATUS: Record<ErrorType, number> = {
   INVITE_INVALID: 403,
   REGISTRATION_CLOSED: 403,
   MESSAGE_NOT_FOUND: 404,
+  ROOM_EXISTS: 409,
+  ROOM_NOT_FOUND: 404,
 }
 
 /**

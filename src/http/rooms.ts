@@ -1,18 +1,21 @@
-/** /api/v1/rooms: the room list, REST history, deleting a message, and the WebSocket upgrade (spec §2, §3, §5). */
+/** /api/v1/rooms: the room list, registering a room, REST history, deleting a message, and the WebSocket upgrade (spec §2, §3, §5, §6). */
 import type { TokenService } from '../auth/tokens.ts'
+import { checkTopic, checkVisibility, type Memberships } from '../chat/memberships.ts'
 import type { Poster } from '../chat/messages.ts'
+import type { RoomGate } from '../chat/room-access.ts'
 import type { RoomLister } from '../chat/room-list.ts'
 import { checkRoomName } from '../chat/rooms.ts'
 import { AppError } from '../errors.ts'
-import { CLOSE, LIMITS } from '../protocol.ts'
+import { LIMITS } from '../protocol.ts'
 import type { Store } from '../store/store.ts'
 import type { Admission } from '../ws/admission.ts'
-import { createSocketData, refusalClose, type Handover } from '../ws/socket-data.ts'
 import type { RequestContext } from './context.ts'
-import { requireToken } from './bearer.ts'
+import { optionalToken, requireToken } from './bearer.ts'
+import { readJsonObject } from './body.ts'
 import { intParam } from './query.ts'
 import { noContent, ok } from './respond.ts'
 import type { Params, Route } from './router.ts'
+import { upgradeSocket } from './upgrade.ts'
 
 export interface RoomRouteDeps {
   store: Pick<Store, 'listMessages'>
@@ -20,6 +23,8 @@ export interface RoomRouteDeps {
   tokens: Pick<TokenService, 'verify'>
   admission: Admission
   poster: Pick<Poster, 'delete'>
+  gate: RoomGate
+  memberships: Pick<Memberships, 'register' | 'info'>
 }
 
 const checkRoom = (params: Params) => checkRoomName(params.room!)
@@ -31,40 +36,18 @@ function checkMessage(params: Params): void {
   if (!Number.isSafeInteger(id)) throw new AppError('MESSAGE_NOT_FOUND', 'no message has that id: message ids are whole numbers from 1')
 }
 
-export function roomRoutes({ store, roomList, tokens, admission, poster }: RoomRouteDeps): Route<RequestContext>[] {
-  /**
-   * The upgrade. The token is the first offered subprotocol and is echoed back (browsers drop a
-   * connection whose offer is not echoed). A bad token or a full server still upgrades, then closes
-   * with 4001 / 4029, so a client can tell those apart from a network failure (spec §3).
-   */
-  async function upgrade(req: Request, ctx: RequestContext, params: Params): Promise<Response | undefined> {
-    if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
-      throw new AppError('UPGRADE_REQUIRED', 'this endpoint speaks WebSocket: connect with new WebSocket(url, [token])', { Upgrade: 'websocket' })
-    }
-    const since = intParam(ctx.query, 'since', 0, Number.MAX_SAFE_INTEGER)
-    const token = (req.headers.get('sec-websocket-protocol') ?? '')
-      .split(',')
-      .map((p) => p.trim())
-      .find(Boolean)
-    const handover: Handover = { room: params.room!, user: null, role: null, exp: undefined, since, address: ctx.address, refusal: undefined }
-    if (token !== undefined) {
-      try {
-        const verified = await tokens.verify(token)
-        handover.user = verified.user
-        handover.role = verified.role
-        handover.exp = verified.exp
-        handover.ver = verified.ver
-      } catch (err) {
-        if (!(err instanceof AppError)) throw err
-        handover.refusal = { close: refusalClose(err), error: err }
-      }
-    }
-    if (!handover.refusal && !admission.reserve(ctx.address)) handover.refusal = { close: CLOSE.CONNECTION_LIMIT }
-    const data = createSocketData(handover)
-    if (ctx.server.upgrade(req, { data, headers: token === undefined ? undefined : { 'Sec-WebSocket-Protocol': token } })) return undefined
-    if (!handover.refusal) admission.release(ctx.address)
-    throw new AppError('UPGRADE_REQUIRED', 'the WebSocket handshake was malformed', { Upgrade: 'websocket' })
+export function roomRoutes({ store, roomList, tokens, admission, poster, gate, memberships }: RoomRouteDeps): Route<RequestContext>[] {
+  /** The room socket (spec §3); a private room is 4004 to anyone but its members (spec §6). */
+  function upgrade(req: Request, ctx: RequestContext, params: Params): Promise<Response | undefined> {
+    const room = params.room!
+    return upgradeSocket(req, ctx, { tokens, admission }, { stream: 'room', room, needsUser: false }, async (user) => {
+      const access = await gate.check(room, user?.id ?? null)
+      return { recheck: access.visibility === 'private' || !access.settled }
+    })
   }
+
+  /** Who is asking: anonymous, or the holder of a valid token. */
+  const readerOf = async (req: Request) => (await optionalToken(req, tokens))?.user.id ?? null
 
   return [
     {
@@ -75,13 +58,31 @@ export function roomRoutes({ store, roomList, tokens, admission, poster }: RoomR
           const limit = intParam(ctx.query, 'limit', 1, LIMITS.PAGE_MAX) ?? LIMITS.PAGE_DEFAULT
           return ok(await roomList.list(limit, ctx.query.get('cursor') ?? undefined))
         },
+        // spec §6: registers a room, public or private, with the caller as its owner.
+        async POST(req) {
+          const { user } = await requireToken(req, tokens)
+          const body = await readJsonObject(req)
+          if (typeof body.name !== 'string') throw new AppError('BAD_BINDING', 'name must be a string')
+          const visibility = checkVisibility(body.visibility)
+          return ok(await memberships.register(user, body.name, visibility, checkTopic(body.topic)), 201)
+        },
+      },
+    },
+    {
+      path: '/api/v1/rooms/:room',
+      check: checkRoom,
+      methods: {
+        async GET(req, _ctx, params) {
+          return ok(await memberships.info(params.room!, await readerOf(req)))
+        },
       },
     },
     {
       path: '/api/v1/rooms/:room/messages',
       check: checkRoom,
       methods: {
-        async GET(_req, ctx, params) {
+        async GET(req, ctx, params) {
+          await gate.check(params.room!, await readerOf(req))
           const before = intParam(ctx.query, 'before', 1, Number.MAX_SAFE_INTEGER)
           const limit = intParam(ctx.query, 'limit', 1, LIMITS.PAGE_MAX) ?? LIMITS.PAGE_DEFAULT
           const rows = await store.listMessages(params.room!, { before, limit: limit + 1 })
@@ -99,6 +100,7 @@ export function roomRoutes({ store, roomList, tokens, admission, poster }: RoomR
         // spec §5: the author or an admin; broadcast as `deleted`, as the socket frame is.
         async DELETE(req, _ctx, params) {
           const { user, role } = await requireToken(req, tokens)
+          await gate.check(params.room!, user.id)
           await poster.delete(params.room!, user, role, Number(params.id))
           return noContent()
         },

@@ -1,6 +1,8 @@
 /** The route table: every HTTP endpoint (spec §2), each resource's handlers built with only what they use. */
 import type { TokenService } from '../auth/tokens.ts'
+import type { Memberships } from '../chat/memberships.ts'
 import type { Poster } from '../chat/messages.ts'
+import type { RoomGate } from '../chat/room-access.ts'
 import type { RoomLister } from '../chat/room-list.ts'
 import type { AccountDeps } from '../chat/users.ts'
 import type { Logger } from '../log.ts'
@@ -11,6 +13,7 @@ import type { Admission } from '../ws/admission.ts'
 import { adminRoutes } from './admin.ts'
 import type { RequestContext } from './context.ts'
 import { healthRoutes } from './health.ts'
+import { membershipRoutes } from './memberships.ts'
 import { roomRoutes } from './rooms.ts'
 import { createRouter, type Router } from './router.ts'
 import { sessionRoutes } from './sessions.ts'
@@ -24,6 +27,8 @@ export interface RouteDeps {
   tokens: TokenService
   roomList: RoomLister
   poster: Poster
+  gate: RoomGate
+  memberships: Memberships
   admission: Admission
   web: WebClient
 }
@@ -34,6 +39,7 @@ export function createRoutes(deps: RouteDeps): Router<RequestContext> {
     ...userRoutes(deps),
     ...sessionRoutes(deps),
     ...roomRoutes(deps),
+    ...membershipRoutes(deps),
     ...adminRoutes(deps),
     ...healthRoutes(deps),
     // Served by Bun's static routes (server.ts); listed here so other methods get 405 with Allow.

@@ -3,11 +3,16 @@
  * transaction per event-loop turn in the order they were asked for, and read back by index.
  */
 import type { Database } from 'bun:sqlite'
-import { and, desc, eq, gt, lt, lte, or, sql } from 'drizzle-orm'
+import type { User } from '../protocol.ts'
+import { and, eq, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { isBusy, whenFree } from './sqlite-file.ts'
+import { MESSAGE_PAGE_SQL, streamQuery } from './sqlite-queries.ts'
+import type { SqliteCounters } from './sqlite-rooms.ts'
+import type { Visibility } from './rooms.ts'
 import {
+  encodeMentions,
   messageTarget,
   toEventRow,
   toMessage,
@@ -24,32 +29,6 @@ import {
 const { messages, rooms, audit } = schema
 const placeholder = sql.placeholder
 
-/**
- * A page of a room's messages. Without statistics SQLite's planner takes (room, id) for this, and
- * would then step over every event of the room; (room, kind, id) reads the page's own rows and
- * nothing else, so it is named. An absent bound is one no id can cross (ids are ≥ 1 and safe integers).
- */
-export const MESSAGE_PAGE_SQL = `SELECT id, room, user_id AS userId, username, text, nonce, created_at AS createdAt, edited_at AS editedAt, deleted
-  FROM messages INDEXED BY messages_room_kind_id
-  WHERE room = $room AND kind = 'message' AND id < $before AND id > $after
-  ORDER BY id DESC LIMIT $limit`
-
-/**
- * A stretch of a room's whole stream, by the (room, id) index. An edit erased by a later deletion
- * (`deleted` set on the event row) is no longer in the stream. Exported, as MESSAGE_PAGE_SQL, so a
- * test can check the query plans.
- */
-export function streamQuery(db: BunSQLiteDatabase<typeof schema>) {
-  const range = and(eq(messages.room, placeholder('room')), lt(messages.id, placeholder('before')), gt(messages.id, placeholder('after')))
-  const changes = and(eq(messages.deleted, false), lte(messages.targetId, placeholder('upTo')))
-  return db
-    .select()
-    .from(messages)
-    .where(and(range, or(eq(messages.kind, 'message'), changes)))
-    .orderBy(desc(messages.id))
-    .limit(placeholder('limit'))
-}
-
 type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
 type PageParams = { room: string; before: number; after: number; limit: number }
 
@@ -62,7 +41,11 @@ interface Job {
 }
 
 /** The stream half of the SQLite store, and `drain` for close: resolves once nothing is waiting to be written. */
-export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Database): StreamStore & { drain(): Promise<void> } {
+export function sqliteStream(
+  db: BunSQLiteDatabase<typeof schema>,
+  client: Database,
+  counters: SqliteCounters,
+): StreamStore & { drain(): Promise<void> } {
   // A deleted message's text must be gone from the file, not left in a freed cell (spec §5).
   client.exec('PRAGMA secure_delete = ON')
 
@@ -77,6 +60,7 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
       createdAt: placeholder('createdAt'),
       kind: placeholder('kind'),
       targetId: placeholder('targetId'),
+      mentions: placeholder('mentions'),
     })
     .returning({ id: messages.id })
     .prepare()
@@ -90,10 +74,16 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
       lastMessageId: placeholder('lastMessageId'),
       lastActiveAt: placeholder('lastActiveAt'),
       lastEventId: placeholder('lastEventId'),
+      messageCount: placeholder('posted'),
     })
     .onConflictDoUpdate({
       target: rooms.name,
-      set: { lastMessageId: sql`excluded.last_message_id`, lastActiveAt: sql`excluded.last_active_at`, lastEventId: sql`excluded.last_event_id` },
+      set: {
+        lastMessageId: sql`excluded.last_message_id`,
+        lastActiveAt: sql`excluded.last_active_at`,
+        lastEventId: sql`excluded.last_event_id`,
+        messageCount: sql`${rooms.messageCount} + excluded.message_count`,
+      },
     })
     .prepare()
   // A batch with only changes in a room moves its stream head, not its activity.
@@ -104,7 +94,7 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
     .prepare()
   // The head of the room's stream before a batch: the first `after` of the batch's entries in that room.
   const roomHead = db
-    .select({ id: rooms.lastEventId })
+    .select({ id: rooms.lastEventId, visibility: rooms.visibility })
     .from(rooms)
     .where(eq(rooms.name, placeholder('name')))
     .prepare()
@@ -115,17 +105,25 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
     .prepare()
 
   /** Checks and applies one change (inside the batch's transaction); `after` is the room's head before it. */
-  function applyChange(c: MessageChange, after: number): ChangeOutcome & { id?: number } {
+  function applyChange(c: MessageChange, after: number, visibility: Visibility): ChangeOutcome & { id?: number } {
     const found = target.get({ id: c.messageId, room: c.room })
     if (!found || found.deleted) return { ok: false, refusal: 'MESSAGE_NOT_FOUND' }
     const author = { id: found.userId, username: found.username }
     if (author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
-    const row = { ...toEventRow(c), editedAt: null, deleted: false }
+    // spec §6: an edit mentions whoever its new text names (of those who can read the room).
+    const change = c.type === 'edited' ? { ...c, mentions: counters.keepReaders(c.room, visibility, c.mentions) } : c
+    const row = { ...toEventRow(change), editedAt: null, deleted: false }
     const { id } = insertRow.get(row)!
-    if (c.type === 'edited') {
-      db.update(messages).set({ text: c.text, editedAt: c.at }).where(eq(messages.id, c.messageId)).run()
+    let mentioned: User[] = []
+    if (change.type === 'edited') {
+      mentioned = counters.recountEdit(c.room, c.messageId, author.id, change.mentions)
+      db.update(messages)
+        .set({ text: change.text, editedAt: c.at, mentions: encodeMentions(change.mentions) })
+        .where(eq(messages.id, c.messageId))
+        .run()
     } else {
-      db.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true }).where(eq(messages.id, c.messageId)).run()
+      counters.countDeletion(c.room, c.messageId, author.id)
+      db.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true, mentions: null }).where(eq(messages.id, c.messageId)).run()
       db.update(messages)
         .set({ text: '', deleted: true })
         .where(and(eq(messages.targetId, c.messageId), eq(messages.kind, 'edited')))
@@ -143,7 +141,7 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
           .run()
       }
     }
-    return { ok: true, committed: { event: toStreamEvent({ ...row, id }), after }, author, id }
+    return { ok: true, committed: { event: toStreamEvent({ ...row, id }), after }, author, mentioned, id }
   }
 
   /**
@@ -152,26 +150,39 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
    */
   let batch: Job[] = []
   const writeAll = client.transaction((jobs: Job[]): unknown[] => {
-    /** Per room in this batch: the head of its stream, and its newest message. A busy room is touched once per batch. */
-    const heads = new Map<string, number>()
-    const newest = new Map<string, { id: number; at: number }>()
-    const headOf = (room: string) => heads.get(room) ?? roomHead.get({ name: room })?.id ?? 0
+    /**
+     * Per room in this batch: the head of its stream and its visibility, and its newest message and
+     * how many were posted. A busy room is read and touched once per batch.
+     */
+    const heads = new Map<string, { head: number; visibility: Visibility }>()
+    const newest = new Map<string, { id: number; at: number; posted: number }>()
+    const roomOf = (room: string) => {
+      let found = heads.get(room)
+      if (!found) {
+        const row = roomHead.get({ name: room })
+        heads.set(room, (found = { head: row?.id ?? 0, visibility: (row?.visibility ?? 'public') as Visibility }))
+      }
+      return found
+    }
     const results = jobs.map(({ work }) => {
       if ('change' in work) {
-        const { id, ...outcome } = applyChange(work.change, headOf(work.change.room))
-        if (id !== undefined) heads.set(work.change.room, id)
+        const room = roomOf(work.change.room)
+        const { id, ...outcome } = applyChange(work.change, room.head, room.visibility)
+        if (id !== undefined) room.head = id
         return outcome
       }
-      const m = work.message
-      const after = headOf(m.room)
+      const room = roomOf(work.message.room)
+      const after = room.head
+      const m = { ...work.message, mentions: counters.keepReaders(work.message.room, room.visibility, work.message.mentions) }
       const { id } = insertRow.get({ ...toMessageRow(m), kind: 'message', targetId: null })!
-      heads.set(m.room, id)
-      newest.set(m.room, { id, at: m.createdAt })
+      counters.countMessage(m.room, id, m.user.id, m.mentions)
+      room.head = id
+      newest.set(m.room, { id, at: m.createdAt, posted: (newest.get(m.room)?.posted ?? 0) + 1 })
       return { message: toMessage({ ...toMessageRow(m), id }), after } satisfies Committed
     })
-    for (const [name, head] of heads) {
+    for (const [name, { head }] of heads) {
       const message = newest.get(name)
-      if (message) touchRoom.run({ name, lastMessageId: message.id, lastActiveAt: message.at, lastEventId: head })
+      if (message) touchRoom.run({ name, lastMessageId: message.id, lastActiveAt: message.at, lastEventId: head, posted: message.posted })
       else setHead.run({ name, id: head })
     }
     return results

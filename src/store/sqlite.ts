@@ -7,6 +7,7 @@ import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
 import { type RoomActivity, type RoomActivityQuery, type Store } from './store.ts'
 import type { Role } from '../protocol.ts'
 import { sqliteAccounts } from './sqlite-accounts.ts'
+import { sqliteRooms } from './sqlite-rooms.ts'
 import { sqliteStream } from './sqlite-stream.ts'
 import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, whenFree } from './sqlite-file.ts'
 
@@ -19,12 +20,13 @@ const MIGRATIONS = readMigrations('sqlite')
  */
 export function roomActivityQueries(db: BunSQLiteDatabase<typeof schema>) {
   const { rooms } = schema
-  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt }
+  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt, visibility: rooms.visibility }
   return {
+    // Public rooms with messages only (spec §6: a private room is in no list), by (visibility, last_message_id).
     page: db
       .select(activity)
       .from(rooms)
-      .where(lt(rooms.lastMessageId, sql.placeholder('before')))
+      .where(and(eq(rooms.visibility, 'public'), lt(rooms.lastMessageId, sql.placeholder('before')), gt(rooms.lastMessageId, 0)))
       .orderBy(desc(rooms.lastMessageId))
       .limit(sql.placeholder('limit')),
     named: (names: string[]) => db.select(activity).from(rooms).where(inArray(rooms.name, names)),
@@ -57,12 +59,14 @@ export function openSqliteStore(path: string): Store {
     .where(eq(users.id, sql.placeholder('id')))
     .prepare()
   const activityQueries = roomActivityQueries(db)
-  const { drain, ...stream } = sqliteStream(db, client)
+  const { counters, ...roomStore } = sqliteRooms(client)
+  const { drain, ...stream } = sqliteStream(db, client, counters)
   const activityPage = activityQueries.page.prepare()
 
   return {
     ...sqliteAccounts(db, client),
     ...stream,
+    ...roomStore,
     async findUserById(id) {
       const row = userById.get({ id })
       return row && { ...row, role: row.role as Role }

@@ -1,6 +1,7 @@
 /** The store contract: every database access the server makes goes through this interface. */
 import type { Message, Role, User } from '../protocol.ts'
 import type { AccountStore } from './accounts.ts'
+import type { RoomStore } from './rooms.ts'
 import type { StreamStore } from './stream.ts'
 
 export type { Message, User }
@@ -18,13 +19,16 @@ export type {
   StreamRow,
 } from './stream.ts'
 export { toMessage, toMessageRow } from './stream.ts'
+export type { MembershipRow, NewRoom, RoomAccess, RoomRecord, UnreadRow, Visibility } from './rooms.ts'
 
-/** A room with messages, as the rooms table keeps it (updated with every insert). */
+/** A room's row as the room list reads it (its activity updated with every insert). */
 export interface RoomActivity {
   room: string
+  /** 0 while the room has no message (registered, or joined, before anyone posted). */
   lastMessageId: number
   /** Epoch milliseconds of that message. */
   lastActiveAt: number
+  visibility: string
 }
 
 export interface RoomActivityQuery {
@@ -37,7 +41,7 @@ export interface RoomActivityQuery {
  * Async throughout so that a networked store (PostgreSQL) fits the same shape.
  * Absence is a value (`undefined`); only real failures throw.
  */
-export interface Store extends AccountStore, StreamStore {
+export interface Store extends AccountStore, StreamStore, RoomStore {
   findUserById(id: number): Promise<(User & { role: Role }) | undefined>
   /** Up to `limit` users with an id above `afterId`, in id order, with their stored username keys (start-up re-keying). */
   listUserKeys(afterId: number, limit: number): Promise<(User & { usernameKey: string })[]>
@@ -51,11 +55,11 @@ export interface Store extends AccountStore, StreamStore {
   /** Returns the stored value of `key`, storing `create()` first if there is none (first writer wins). */
   getOrCreateSetting(key: string, create: () => string): Promise<string>
   /**
-   * Rooms with messages, most recently active (highest newest message id) first. Reads an index of
+   * Public rooms with messages, most recently active (highest newest message id) first. Reads an index of
    * rooms, never the messages, so its cost grows with `limit` only (spec §2 GET /api/v1/rooms).
    */
   listRoomActivity(query: RoomActivityQuery): Promise<RoomActivity[]>
-  /** The activity of those of `rooms` that have messages, in no particular order. */
+  /** The rows of those of `rooms` that have one (messages, a registration or a member), in no particular order. */
   findRoomActivity(rooms: string[]): Promise<RoomActivity[]>
   /** Throws when the database does not answer. */
   ping(): Promise<void>

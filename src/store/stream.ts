@@ -10,6 +10,11 @@ export interface NewMessage {
   user: User
   text: string
   nonce: string | undefined
+  /**
+   * Who the text mentions, as the domain resolved it (chat/mentions.ts). The store keeps those who
+   * can read the room when it commits (in a private room, its members), and counts them (spec §6).
+   */
+  mentions: User[]
   /** Epoch milliseconds. */
   createdAt: number
 }
@@ -39,7 +44,7 @@ export interface CommittedEvent {
  * anyone when `byAdmin`). `at` is epoch ms.
  */
 export type MessageChange =
-  | { type: 'edited'; room: string; messageId: number; user: User; text: string; at: number }
+  | { type: 'edited'; room: string; messageId: number; user: User; text: string; mentions: User[]; at: number }
   | { type: 'deleted'; room: string; messageId: number; user: User; byAdmin: boolean; at: number }
 
 /**
@@ -47,7 +52,9 @@ export type MessageChange =
  * type, nothing written: MESSAGE_NOT_FOUND when the room has no such message or it is deleted,
  * FORBIDDEN when the user may not make that change.
  */
-export type ChangeOutcome = { ok: true; committed: CommittedEvent; author: User } | { ok: false; refusal: 'MESSAGE_NOT_FOUND' | 'FORBIDDEN' }
+export type ChangeOutcome =
+  /** `mentioned`: who an edit mentions that the message did not before (they get a `mention` event). */
+  { ok: true; committed: CommittedEvent; author: User; mentioned: User[] } | { ok: false; refusal: 'MESSAGE_NOT_FOUND' | 'FORBIDDEN' }
 
 export interface MessageQuery {
   /** Only messages with a smaller id. */
@@ -100,6 +107,8 @@ export interface MessageRow {
   /** Epoch ms of the last edit. */
   editedAt?: number | null
   deleted?: boolean
+  /** JSON `[{"id","username"}]`, or null when the text mentions no one. */
+  mentions?: string | null
 }
 
 /** A messages row as both schemas (SQLite and PostgreSQL) store it, events included. */
@@ -113,13 +122,31 @@ export interface StreamRow extends MessageRow {
 
 /** The row to insert for a new message (the database assigns the id). */
 export function toMessageRow(m: NewMessage): Omit<MessageRow, 'id'> {
-  return { room: m.room, userId: m.user.id, username: m.user.username, text: m.text, nonce: m.nonce ?? null, createdAt: m.createdAt }
+  return {
+    room: m.room,
+    userId: m.user.id,
+    username: m.user.username,
+    text: m.text,
+    nonce: m.nonce ?? null,
+    createdAt: m.createdAt,
+    mentions: encodeMentions(m.mentions),
+  }
+}
+
+/** The mentions column: null for no one, so a message without mentions costs nothing. */
+export function encodeMentions(users: User[]): string | null {
+  return users.length === 0 ? null : JSON.stringify(users.map(({ id, username }) => ({ id, username })))
+}
+
+function decodeMentions(column: string | null | undefined): User[] | undefined {
+  return column ? (JSON.parse(column) as User[]) : undefined
 }
 
 /** The row to insert for a change's event: by the user who made it, at `at`; a deletion keeps no text. */
 export function toEventRow(c: MessageChange): Omit<StreamRow, 'id' | 'editedAt' | 'deleted'> {
   const text = c.type === 'edited' ? c.text : ''
-  return { room: c.room, userId: c.user.id, username: c.user.username, text, nonce: null, createdAt: c.at, kind: c.type, targetId: c.messageId }
+  const mentions = c.type === 'edited' ? encodeMentions(c.mentions) : null
+  return { room: c.room, userId: c.user.id, username: c.user.username, text, nonce: null, createdAt: c.at, kind: c.type, targetId: c.messageId, mentions }
 }
 
 /** A stored message as it goes on the wire: `nonce` absent when the sender gave none, a deleted one a tombstone. */
@@ -129,14 +156,20 @@ export function toMessage(row: MessageRow): Message {
   const message: TextMessage = { ...base, text: row.text }
   if (row.nonce !== null) message.nonce = row.nonce
   if (row.editedAt !== undefined && row.editedAt !== null) message.editedAt = new Date(row.editedAt).toISOString()
+  const mentions = decodeMentions(row.mentions)
+  if (mentions) message.mentions = mentions
   return message
 }
 
 /** A stored row as a stream entry. */
 export function toStreamEvent(row: StreamRow): StreamEvent {
   const { room } = row
-  if (row.kind === 'edited')
-    return { type: 'edited', room, data: { id: row.id, messageId: row.targetId!, text: row.text, editedAt: new Date(row.createdAt).toISOString() } }
+  if (row.kind === 'edited') {
+    const data: EditedEvent = { id: row.id, messageId: row.targetId!, text: row.text, editedAt: new Date(row.createdAt).toISOString() }
+    const mentions = decodeMentions(row.mentions)
+    if (mentions) data.mentions = mentions
+    return { type: 'edited', room, data }
+  }
   if (row.kind === 'deleted') return { type: 'deleted', room, data: { id: row.id, messageId: row.targetId! } }
   return { type: 'message', room, data: toMessage(row) }
 }

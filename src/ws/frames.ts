@@ -1,11 +1,14 @@
 /** Frames: server frames serialised once into the envelope plus `type`, and client frames parsed and checked (spec §3). */
+import { exceedsCodePoints } from '../chat/text.ts'
 import { AppError } from '../errors.ts'
+import type { UserStreamFrame } from '../protocol-rooms.ts'
 import { LIMITS, showsNothing, type ErrorType, type ServerFrame } from '../protocol.ts'
 
 /** A server frame other than `error`, as the server builds it (the envelope's `error: null` is added here). */
 export type DataFrame = Exclude<ServerFrame, { type: 'error' }> extends infer F ? (F extends { error: null } ? Omit<F, 'error'> : never) : never
 
-export function encodeFrame(frame: DataFrame): string {
+/** A frame of the user stream (spec §6), or of a room. */
+export function encodeFrame(frame: DataFrame | Omit<UserStreamFrame, 'error'>): string {
   return JSON.stringify({ type: frame.type, error: null, data: frame.data })
 }
 
@@ -17,7 +20,12 @@ export const PONG_FRAME = encodeFrame({ type: 'pong', data: null })
 
 /** A client frame as the server has checked it (protocol.ts ClientFrame is what a client writes). */
 export type CheckedFrame =
-  { type: 'ping' } | { type: 'message'; text: string; nonce: string | undefined } | { type: 'edit'; id: number; text: string } | { type: 'delete'; id: number }
+  | { type: 'ping' }
+  | { type: 'message'; text: string; nonce: string | undefined }
+  | { type: 'edit'; id: number; text: string }
+  | { type: 'delete'; id: number }
+  | { type: 'read'; id: number }
+  | { type: 'typing' }
 
 const invalid = (message: string) => new AppError('MESSAGE_INVALID', message)
 
@@ -31,14 +39,15 @@ export function parseClientFrame(raw: string, maxTextLength: number): CheckedFra
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('frame must be a JSON object')
   const frame = value as Record<string, unknown>
-  if (frame.type === 'ping') return { type: 'ping' }
-  // spec §5: edits and deletions name a message by its id; an edit's text follows the message rules.
-  if (frame.type === 'edit' || frame.type === 'delete') {
+  if (frame.type === 'ping' || frame.type === 'typing') return { type: frame.type }
+  // spec §5, §6: edits, deletions and read markers name a message by its id; an edit's text follows the message rules.
+  if (frame.type === 'edit' || frame.type === 'delete' || frame.type === 'read') {
     const { id } = frame
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw invalid('id must be the id of a message')
-    return frame.type === 'edit' ? { type: 'edit', id, text: checkText(frame.text, maxTextLength) } : { type: 'delete', id }
+    if (frame.type === 'edit') return { type: 'edit', id, text: checkText(frame.text, maxTextLength) }
+    return { type: frame.type, id }
   }
-  if (frame.type !== 'message') throw invalid('type must be "message", "edit", "delete" or "ping"')
+  if (frame.type !== 'message') throw invalid('type must be "message", "edit", "delete", "read", "typing" or "ping"')
   const { nonce } = frame
   const text = checkText(frame.text, maxTextLength)
   if (
@@ -59,20 +68,4 @@ function checkText(text: unknown, maxTextLength: number): string {
   if (!text.isWellFormed() || text.includes('\u0000')) throw invalid('text must be valid Unicode without NUL characters')
   if (exceedsCodePoints(text, maxTextLength)) throw invalid(`text must be at most ${maxTextLength} characters`)
   return text
-}
-
-/** True when `text` has more than `max` code points; stops counting as soon as it knows. */
-export function exceedsCodePoints(text: string, max: number): boolean {
-  if (text.length <= max) return false
-  let n = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    // A high surrogate pairs only with a low one; a lone surrogate is a code point of its own.
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = text.charCodeAt(i + 1)
-      if (next >= 0xdc00 && next <= 0xdfff) i++
-    }
-    if (++n > max) return true
-  }
-  return false
 }

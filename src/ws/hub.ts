@@ -5,8 +5,10 @@
  * instances reach a room through the RoomSink the hub hands the broker.
  */
 import type { Server } from 'bun'
+import { roomNotFound, type RoomGate } from '../chat/room-access.ts'
 import { roomTopic } from '../chat/rooms.ts'
 import type { Logger } from '../log.ts'
+import { CLOSE } from '../protocol.ts'
 import type { ConnectionCounts, Metrics } from '../metrics.ts'
 import type { User } from '../protocol.ts'
 import type { Store, StreamEvent } from '../store/store.ts'
@@ -14,6 +16,7 @@ import type { Broker } from './broker.ts'
 import { encodeFrame } from './frames.ts'
 import type { Presence } from './presence.ts'
 import { RoomHistory } from './room-history.ts'
+import type { SocketResponder } from './respond.ts'
 import type { RoomSink } from './room-sink.ts'
 import { Sequencer } from './sequencer.ts'
 import type { RoomSocket } from './socket-data.ts'
@@ -24,6 +27,10 @@ export interface HubOptions {
   presence: Presence
   log: Logger
   metrics: Metrics
+  /** Who may read a room (spec §6): asked again at the welcome of a socket whose room could have closed to it. */
+  gate: Pick<RoomGate, 'canRead'>
+  /** Closes the sockets that may no longer read their room. */
+  respond: SocketResponder
   historySize: number
   resumeMax: number
   /** How long a delivery waits for an earlier message from another instance (tests shorten it). */
@@ -36,7 +43,9 @@ interface Room {
   /** Resolves once the broker follows the room (its frames and presence from other instances). */
   following: Promise<void>
   /** Sockets admitted to the room, read-only ones included. */
-  refs: number
+  sockets: Set<RoomSocket>
+  /** User streams here that follow the room for their users' unread counts (spec §6). */
+  watchers: number
 }
 
 export class Hub {
@@ -47,6 +56,7 @@ export class Hub {
   private readonly sequencer: Sequencer
   private server: Pick<Server<unknown>, 'publish' | 'subscriberCount'> | undefined
   private emptied: PromiseWithResolvers<void> | undefined
+  private observer: (event: StreamEvent) => void = () => {}
 
   constructor(private readonly opts: HubOptions) {
     this.sequencer = new Sequencer({ store: opts.store, log: opts.log, emit: (m) => this.emit(m), catchUpMs: opts.catchUpMs })
@@ -60,7 +70,52 @@ export class Hub {
   /** Registers an opened socket with its room, before its welcome history is known. */
   admit(ws: RoomSocket): void {
     this.sockets.add(ws)
-    this.ref(ws.data.room)
+    this.ref(ws.data.room).sockets.add(ws)
+  }
+
+  /** Every entry the hub emits, in order and once, also goes to `observer` (the user streams' unread counts). */
+  observe(observer: (event: StreamEvent) => void): void {
+    this.observer = observer
+  }
+
+  /** Follows a room without a socket in it, for a user stream; undone by unwatch. */
+  watch(name: string): void {
+    this.ref(name).watchers++
+  }
+
+  unwatch(name: string): void {
+    const room = this.rooms.get(name)
+    if (!room || room.watchers === 0) return
+    room.watchers--
+    this.unref(name, room)
+  }
+
+  /**
+   * Closes with 4004 the sockets to `room` that may no longer read it (spec §6), admitted or open:
+   * the user's (a removed member), or (`userId` null) everyone's but `keep`'s (registered private).
+   */
+  evict(name: string, userId: number | null, keep?: number): void {
+    const room = this.rooms.get(name)
+    if (!room) return
+    for (const ws of room.sockets) {
+      const id = ws.data.user?.id
+      if (userId === null ? id === undefined || id !== keep : id === userId) this.opts.respond.shut(ws, CLOSE.ROOM_NOT_FOUND, roomNotFound())
+    }
+  }
+
+  /** After notices may have been missed (the broker reconnected): the sockets of a room that could close are checked again. */
+  private async recheck(room: Room): Promise<void> {
+    for (const ws of room.sockets) {
+      if (ws.data.recheck && !(await this.opts.gate.canRead(ws.data.room, ws.data.user?.id ?? null))) this.opts.respond.shut(ws, CLOSE.ROOM_NOT_FOUND, roomNotFound())
+    }
+  }
+
+  /** `typing` (spec §6) from `ws`: to the room's other sockets here, and to the other instances. */
+  typing(ws: RoomSocket): void {
+    const { room, user } = ws.data
+    if (!user || ws.data.state !== 'open') return
+    ws.publish(roomTopic(room), encodeFrame({ type: 'typing', data: { user } }))
+    this.opts.broker.typing(room, user)
   }
 
   /**
@@ -72,9 +127,14 @@ export class Hub {
     const { room: name, user, since } = ws.data
     const room = this.rooms.get(name)!
     await room.following
-    const { history, changes, truncated } = await room.history.welcome(since)
+    // Registered with the room first, read after: a removal from now on finds this socket (outsiders()).
+    const [{ history, changes, truncated }, readable] = await Promise.all([
+      room.history.welcome(since),
+      ws.data.recheck ? this.opts.gate.canRead(name, user?.id ?? null) : true,
+    ])
     this.sequencer.anchor(name, room.history.newestId)
     if (ws.data.state !== 'opening') return
+    if (!readable) throw roomNotFound()
     if (user) {
       this.counted.add(ws)
       const change = this.opts.presence.enter(name, user)
@@ -97,7 +157,10 @@ export class Hub {
       if (change.room) this.publish(room.topic, encodeFrame({ type: 'leave', data: { user } }))
       if (change.here) this.opts.broker.announce(name, user, false)
     }
-    if (room) this.unref(name, room)
+    if (room) {
+      room.sockets.delete(ws)
+      this.unref(name, room)
+    }
     if (this.sockets.size === 0) this.emptied?.resolve()
   }
 
@@ -133,6 +196,7 @@ export class Hub {
     this.rooms.get(event.room)?.history.remember(event)
     const topic = roomTopic(event.room)
     this.publish(topic, encodeFrame(event))
+    this.observer(event)
     if (event.type !== 'message') return
     this.opts.metrics.messagesReceived.inc()
     if (this.server) this.opts.metrics.messagesDelivered.inc(this.server.subscriberCount(topic))
@@ -142,20 +206,21 @@ export class Hub {
     this.server?.publish(topic, frame)
   }
 
-  private ref(name: string): void {
+  private ref(name: string): Room {
     let room = this.rooms.get(name)
     if (!room) {
       const { store, log, historySize, resumeMax } = this.opts
-      room = { topic: roomTopic(name), history: new RoomHistory(name, { store, log, historySize, resumeMax }), following: Promise.resolve(), refs: 0 }
+      const history = new RoomHistory(name, { store, log, historySize, resumeMax })
+      room = { topic: roomTopic(name), history, following: Promise.resolve(), sockets: new Set(), watchers: 0 }
       this.rooms.set(name, room)
       this.sequencer.open(name)
       room.following = this.opts.broker.follow(name, this.sinkFor(name, room))
     }
-    room.refs++
+    return room
   }
 
   private unref(name: string, room: Room): void {
-    if (--room.refs > 0 || this.rooms.get(name) !== room) return
+    if (room.sockets.size > 0 || room.watchers > 0 || this.rooms.get(name) !== room) return
     this.rooms.delete(name)
     this.sequencer.close(name)
     this.opts.presence.drop(name)
@@ -177,7 +242,14 @@ export class Hub {
       forget: (instance) => {
         if (live()) for (const user of presence.forget(name, instance)) this.announceToRoom(room, user, false)
       },
-      repair: () => (live() ? this.sequencer.repair(name) : Promise.resolve()),
+      repair: async () => {
+        if (!live()) return
+        await this.sequencer.repair(name)
+        await this.recheck(room)
+      },
+      typing: (user) => {
+        if (live()) this.publish(room.topic, encodeFrame({ type: 'typing', data: { user } }))
+      },
     }
   }
 

@@ -9,6 +9,7 @@
  * carries its predecessor's id (`a`), and the receiving room's sequencer puts them in order (sequencer.ts).
  */
 import { RedisClient } from 'bun'
+import type { Notice } from '../chat/notices.ts'
 import type { Logger } from '../log.ts'
 import { waitForService } from '../startup.ts'
 import type { DeletedEvent, EditedEvent, Message, User } from '../protocol.ts'
@@ -18,6 +19,8 @@ import { createRedisPresence } from './redis-presence.ts'
 import type { RoomSink } from './room-sink.ts'
 
 const CHANNEL_PREFIX = 'chat:room:'
+/** Notices (spec §6: user stream frames, sockets to close) go to every instance on one channel: they are few. */
+const NOTICES = 'chat:notices'
 /** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
 const PUBLISH_TIMEOUT_MS = 1000
 
@@ -29,6 +32,7 @@ type Envelope =
   | { i: string; k: 'm'; m: Message; a: number }
   | { i: string; k: 'c'; c: { type: 'edited'; data: EditedEvent } | { type: 'deleted'; data: DeletedEvent }; a: number }
   | { i: string; k: 'p'; u: User; p: boolean }
+  | { i: string; k: 't'; u: User }
 
 export interface RedisBrokerOptions {
   url: string
@@ -89,7 +93,20 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
     if (env.k === 'm') sink.deliver({ type: 'message', room, data: env.m }, env.a)
     else if (env.k === 'c') sink.deliver({ ...env.c, room } as StreamEvent, env.a)
     else if (env.k === 'p') sink.presence(env.i, env.u, env.p)
+    else if (env.k === 't') sink.typing(env.u)
   }
+
+  let onNotice: (notice: Notice) => void = () => {}
+  function receiveNotice(raw: string): void {
+    let sent: { i: string; n: Notice }
+    try {
+      sent = JSON.parse(raw)
+    } catch {
+      return log.warn('ignored a malformed notice', {})
+    }
+    if (sent.i !== instanceId) onNotice(sent.n)
+  }
+  await sub.subscribe(NOTICES, receiveNotice)
 
   async function loadPresence(room: string, sink: RoomSink): Promise<void> {
     for (const { instance, user } of await presence.read(room)) sink.presence(instance, user, true)
@@ -133,6 +150,8 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
     repairing ??= []
     try {
       await heartbeat()
+      await sub.unsubscribe(NOTICES).catch(() => {})
+      await sub.subscribe(NOTICES, receiveNotice)
       for (const [room, sink] of followed) {
         await sub.unsubscribe(CHANNEL_PREFIX + room).catch(() => {})
         await follow(room, sink)
@@ -201,6 +220,17 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
       void next.then(() => {
         if (presenceChains.get(room) === next) presenceChains.delete(room)
       })
+    },
+    typing(room, user) {
+      send(room, { i: instanceId, k: 't', u: user }).catch(() => {})
+    },
+    notify(notice) {
+      redis.publish(NOTICES, JSON.stringify({ i: instanceId, n: notice })).catch((err: unknown) =>
+        log.warn('could not send a notice to other instances; their sockets are checked again when the broker recovers', { err: String(err) }),
+      )
+    },
+    onNotice(handler) {
+      onNotice = handler
     },
     occupiedRooms: () => presence.occupiedRooms(),
     countMembers: (rooms) => presence.countMembers(rooms),

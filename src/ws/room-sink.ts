@@ -16,4 +16,6 @@ export interface RoomSink {
   forget(instance: string): void
   /** After the broker lost its connection: deliver from the store whatever was posted meanwhile. */
   repair(): Promise<void>
+  /** Someone on another instance is typing in the room (spec §6). */
+  typing(user: User): void
 }

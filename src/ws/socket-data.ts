@@ -12,6 +12,8 @@ export type SocketState = 'refused' | 'opening' | 'open' | 'closing'
 
 /** What the upgrade route hands over. */
 export interface Handover {
+  /** A room socket, or the user stream (spec §6), whose `room` is '' (it follows the user, not a room). */
+  stream: 'room' | 'user'
   room: string
   /** Null for a read-only connection. */
   user: User | null
@@ -22,6 +24,12 @@ export interface Handover {
   /** The token version the socket's token carries (spec §5): the sweeper closes it once the user's is newer. */
   ver?: number
   since: number | undefined
+  /**
+   * A room that could stop being readable to this socket between the upgrade's check and its
+   * welcome (a private room, or a public one still without messages, which could be registered
+   * private): checked again once the socket is registered, so a removal can't slip through.
+   */
+  recheck: boolean
   address: string
   /** Why the upgrade was accepted only to be closed at once. */
   refusal: { close: CloseSpec; error?: AppError } | undefined
@@ -31,6 +39,9 @@ export interface SocketData extends Handover {
   state: SocketState
   /** Frames that arrived before the welcome; handled right after it. */
   early: string[]
+  /** Read markers (spec §6): one write in flight per socket, and the highest id asked for meanwhile. */
+  reading: boolean
+  readNext: number
 }
 
 export type RoomSocket = ServerWebSocket<SocketData>
@@ -41,5 +52,5 @@ export function refusalClose(err: AppError): CloseSpec {
 }
 
 export function createSocketData(handover: Handover): SocketData {
-  return { ...handover, state: handover.refusal ? 'refused' : 'opening', early: [] }
+  return { ...handover, state: handover.refusal ? 'refused' : 'opening', early: [], reading: false, readNext: 0 }
 }

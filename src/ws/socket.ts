@@ -1,6 +1,7 @@
-/** Bun's WebSocket handlers for room sockets: opening, frames from clients, closing (spec §3). */
+/** Bun's WebSocket handlers for room sockets and user streams: opening, frames from clients, closing (spec §3, §6). */
 import type { WebSocketHandler } from 'bun'
 import type { MessageLimiter } from '../auth/rate-limit.ts'
+import type { Memberships } from '../chat/memberships.ts'
 import type { Poster } from '../chat/messages.ts'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -11,9 +12,14 @@ import type { Hub } from './hub.ts'
 import type { SocketResponder } from './respond.ts'
 import type { RoomSocket, SocketData } from './socket-data.ts'
 import { revocationOf, type StandingSource } from './standing-check.ts'
+import type { TypingThrottle } from './typing.ts'
+import type { UserStreams } from './user-streams.ts'
 
 export interface SocketOptions {
   hub: Hub
+  streams: UserStreams
+  memberships: Pick<Memberships, 'markRead'>
+  typing: TypingThrottle
   admission: Admission
   poster: Poster
   messageLimiter: MessageLimiter
@@ -32,9 +38,38 @@ export interface SocketOptions {
 const EARLY_FRAMES_MAX = 64
 
 export function createSocketHandler(opts: SocketOptions): WebSocketHandler<SocketData> {
-  const { hub, admission, poster, messageLimiter, respond, log } = opts
+  const { hub, streams, admission, poster, messageLimiter, respond, log } = opts
+
+  /** Moves the read marker (spec §6): one write in flight per socket; what comes meanwhile is merged into the next. */
+  function markRead(ws: RoomSocket, id: number): void {
+    const data = ws.data
+    data.readNext = Math.max(data.readNext, id)
+    if (data.reading) return
+    data.reading = true
+    const next = data.readNext
+    opts.memberships
+      .markRead(data.user!, data.room, next)
+      .catch((err: unknown) => respond.error(ws, err, 'storing a read marker'))
+      .finally(() => {
+        data.reading = false
+        if (data.readNext > next && data.state === 'open') markRead(ws, data.readNext)
+      })
+  }
+
+  /** The user stream takes pings only (spec §6). */
+  function handleStreamFrame(ws: RoomSocket, raw: string): void {
+    let frame
+    try {
+      frame = parseClientFrame(raw, opts.maxTextLength)
+    } catch (err) {
+      return respond.error(ws, err)
+    }
+    if (frame.type === 'ping') ws.send(PONG_FRAME)
+    else respond.error(ws, new AppError('MESSAGE_INVALID', 'the user stream takes only "ping"; send the rest on a room socket'))
+  }
 
   function handleFrame(ws: RoomSocket, raw: string): void {
+    if (ws.data.stream === 'user') return handleStreamFrame(ws, raw)
     const data = ws.data
     let frame
     try {
@@ -52,6 +87,9 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
     // nothing more from it is stored (spec §5).
     const revoked = revocationOf(data, opts.standing)
     if (revoked) return respond.shut(ws, revoked.close, revoked.error)
+    // spec §6: never stored; at most one every 2 s per user and room, the rest dropped silently.
+    if (frame.type === 'typing') return void (opts.typing.allow(user.id, data.room) && hub.typing(ws))
+    if (frame.type === 'read') return markRead(ws, frame.id)
     // spec §3: only `message` frames count against the message rate; edits and deletions have a
     // bucket of their own of the same size, so they can't be used to flood a room either.
     const act = (allowed: boolean) => {
@@ -85,11 +123,17 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
     async open(ws) {
       const data = ws.data
       if (data.refusal) return respond.shut(ws, data.refusal.close, data.refusal.error)
-      hub.admit(ws)
       try {
-        await hub.enter(ws)
+        if (data.stream === 'user') {
+          await streams.enter(ws)
+        } else {
+          hub.admit(ws)
+          await hub.enter(ws)
+        }
       } catch (err) {
-        log.error('loading room history failed', { room: data.room, err })
+        // The room became private to this socket between the upgrade and the welcome (spec §6).
+        if (err instanceof AppError && err.type === 'ROOM_NOT_FOUND') return respond.shut(ws, CLOSE.ROOM_NOT_FOUND, err)
+        log.error(data.stream === 'user' ? 'loading the user stream failed' : 'loading room history failed', { room: data.room, err })
         return respond.shut(ws, CLOSE.INTERNAL)
       }
       for (const raw of data.early.splice(0)) {
@@ -115,7 +159,8 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
       data.state = 'closing'
       // A refused socket never held a slot nor entered a room.
       if (data.refusal) return
-      hub.leave(ws)
+      if (data.stream === 'user') streams.leave(ws)
+      else hub.leave(ws)
       admission.release(data.address)
     },
   }

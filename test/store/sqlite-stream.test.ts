@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
-import { MESSAGE_PAGE_SQL, streamQuery } from '../../src/store/sqlite-stream.ts'
+import { MESSAGE_PAGE_SQL, streamQuery } from '../../src/store/sqlite-queries.ts'
 
 const alice = { id: 1, username: 'alice' }
 
@@ -23,8 +23,9 @@ function tempFile(): { file: string; [Symbol.dispose](): void } {
 test('a history page searches the (room, kind, id) index: no scan, no sort, whatever the events', async () => {
   using tmp = tempFile()
   const store = openSqliteStore(tmp.file)
-  const { message } = await store.insertMessage({ room: 'lobby', user: alice, text: 'x', nonce: undefined, createdAt: 0 })
-  for (let i = 0; i < 50; i++) await store.changeMessage({ type: 'edited', room: 'lobby', messageId: message.id, user: alice, text: `x${i}`, at: i })
+  const { message } = await store.insertMessage({ room: 'lobby', user: alice, text: 'x', nonce: undefined, mentions: [], createdAt: 0 })
+  for (let i = 0; i < 50; i++)
+    await store.changeMessage({ type: 'edited', room: 'lobby', messageId: message.id, user: alice, text: `x${i}`, mentions: [], at: i })
   await store.close()
 
   const reader = new Database(tmp.file, { readonly: true })
@@ -49,9 +50,9 @@ test("a deleted message's text and its edits' texts are gone from the file's byt
   const store = openSqliteStore(tmp.file)
   // Short texts live in the row; a long one spills onto overflow pages.
   const secrets = ['SECRET-short-original', 'SECRET-short-edit', `SECRET-long-${'x'.repeat(6000)}`, 'SECRET-kept']
-  const post = (text: string) => store.insertMessage({ room: 'lobby', user: alice, text, nonce: 'n', createdAt: 0 }).then((c) => c.message)
+  const post = (text: string) => store.insertMessage({ room: 'lobby', user: alice, text, nonce: 'n', mentions: [], createdAt: 0 }).then((c) => c.message)
   const gone = await post(secrets[0]!)
-  await store.changeMessage({ type: 'edited', room: 'lobby', messageId: gone.id, user: alice, text: secrets[1]!, at: 1 })
+  await store.changeMessage({ type: 'edited', room: 'lobby', messageId: gone.id, user: alice, text: secrets[1]!, mentions: [], at: 1 })
   const long = await post(secrets[2]!)
   const kept = await post(secrets[3]!)
   for (const id of [gone.id, long.id])

@@ -28,7 +28,7 @@ for (const file of sources(SRC)) {
 
 /** Layers from the bottom up: a module may import its own layer and those below, never above. */
 const LAYERS: [string, (m: string) => boolean][] = [
-  ['protocol', (m) => m === 'protocol.ts'],
+  ['protocol', (m) => /^protocol(-[a-z]+)?\.ts$/.test(m)],
   ['base', (m) => ['errors.ts', 'log.ts', 'config.ts', 'redact.ts', 'metrics.ts', 'startup.ts'].includes(m)],
   ['domain', (m) => /^(store|auth|chat)\//.test(m)],
   ['transport', (m) => /^(ws|http|cli)\//.test(m)],
@@ -62,11 +62,15 @@ test('the import graph has no cycle', () => {
   expect(cycles).toEqual([])
 })
 
-test('the protocol imports nothing, and the web client imports only itself and the protocol', () => {
+const isProtocol = (m: string) => layerOf(m) === 0
+
+test('the protocol imports nothing but itself, and the web client imports only itself and the protocol', () => {
   expect(graph.get('protocol.ts')).toEqual([])
+  const leaks = [...graph].filter(([m]) => isProtocol(m)).flatMap(([m, to]) => to.filter((t) => !isProtocol(t)).map((t) => `${m} → ${t}`))
+  expect(leaks).toEqual([])
   const outside = [...graph]
     .filter(([m]) => m.startsWith('web/'))
-    .flatMap(([m, to]) => to.filter((t) => !t.startsWith('web/') && t !== 'protocol.ts').map((t) => `${m} → ${t}`))
+    .flatMap(([m, to]) => to.filter((t) => !t.startsWith('web/') && !isProtocol(t)).map((t) => `${m} → ${t}`))
   expect(outside).toEqual([])
 })
 

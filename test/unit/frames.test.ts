@@ -7,7 +7,8 @@
 import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors.ts'
 import { LIMITS } from '../../src/protocol.ts'
-import { encodeError, encodeFrame, exceedsCodePoints, parseClientFrame, PONG_FRAME } from '../../src/ws/frames.ts'
+import { exceedsCodePoints } from '../../src/chat/text.ts'
+import { encodeError, encodeFrame, parseClientFrame, PONG_FRAME } from '../../src/ws/frames.ts'
 
 const { TEXT_MAX_LENGTH, NONCE_MAX_LENGTH } = LIMITS
 

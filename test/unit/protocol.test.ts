@@ -28,7 +28,7 @@ const SPEC_CLOSES: (Close & { pending?: string })[] = [
   { code: 4001, reason: 'TOKEN_EXPIRED' },
   { code: 4001, reason: 'TOKEN_REVOKED' },
   { code: 4003, reason: 'BANNED' },
-  { code: 4004, reason: 'ROOM_NOT_FOUND', pending: 'spec §6, private rooms' },
+  { code: 4004, reason: 'ROOM_NOT_FOUND' },
   { code: 4029, reason: 'CONNECTION_LIMIT' },
 ]
 

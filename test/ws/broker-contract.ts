@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'bun:test'
 import type { User } from '../../src/protocol.ts'
 import type { StreamEvent } from '../../src/store/store.ts'
+import type { Notice } from '../../src/chat/notices.ts'
 import type { Broker } from '../../src/ws/broker.ts'
 import type { RoomSink } from '../../src/ws/room-sink.ts'
 import { until } from '../support/wait.ts'
@@ -29,15 +30,19 @@ export interface BrokerFixture {
 interface Recorded {
   delivered: { event: StreamEvent; after: number }[]
   heard: { instance: string; user: User; present: boolean }[]
+  typed: User[]
 }
 
 /** A sink that records what a broker told it. */
 export function recordingSink(): RoomSink & Recorded {
   const delivered: Recorded['delivered'] = []
   const heard: Recorded['heard'] = []
+  const typed: User[] = []
   return {
     delivered,
     heard,
+    typed,
+    typing: (user) => void typed.push(user),
     deliver: (event, after) => void delivered.push({ event, after }),
     presence: (instance, user, present) => void heard.push({ instance, user, present }),
     instances: () => new Set(heard.filter((p) => p.present).map((p) => p.instance)),
@@ -161,6 +166,36 @@ export function describeBrokerContract(name: string, open: () => Promise<BrokerF
         [alice, false],
       ])
       expect(sink.heard[0]!.instance).toBe(sink.heard[1]!.instance)
+    })
+
+    // spec §6: typing goes to the other instances that follow the room, never back to the sender's.
+    test('typing reaches the other instances that follow the room, not the sender', async () => {
+      await using f = await open()
+      const own = recordingSink()
+      const other = recordingSink()
+      await f.here.broker.follow('typing', own)
+      await f.there.broker.follow('typing', other)
+      f.here.broker.typing('typing', alice)
+      f.there.broker.typing('typing', bob)
+      if (!f.cluster) return expect([own.typed, other.typed]).toEqual([[], []])
+      await until(() => own.typed.length === 1 && other.typed.length === 1, WAIT_MS, 'each side to hear the other')
+      expect([own.typed, other.typed]).toEqual([[bob], [alice]])
+    })
+
+    // spec §6: notices (user stream frames, evictions) reach every other instance, whatever rooms it follows.
+    test('a notice reaches every other instance once, and not its sender', async () => {
+      await using f = await open()
+      const here: Notice[] = []
+      const there: Notice[] = []
+      f.here.broker.onNotice((n) => void here.push(n))
+      f.there.broker.onNotice((n) => void there.push(n))
+      const evict: Notice = { kind: 'evict', room: 'secret', userId: 2 }
+      const mention: Notice = { kind: 'user', userId: 1, frame: { type: 'read', data: { room: 'secret', id: 5 } } }
+      f.here.broker.notify(evict)
+      f.there.broker.notify(mention)
+      if (!f.cluster) return expect([here, there]).toEqual([[], []])
+      await until(() => here.length === 1 && there.length === 1, WAIT_MS, 'both notices')
+      expect([here, there]).toEqual([[mention], [evict]])
     })
 
     test('a room followed late learns who is already present on the other instances', async () => {

@@ -27,7 +27,7 @@ afterEach(async () => {
 const user = { id: 1, username: 'alice' }
 /** A message posted, as the poster hands it on: its stream entry and predecessor. */
 const post = async (room: string, text: string) => {
-  const { message, after } = await store.insertMessage({ room, user, text, nonce: undefined, createdAt: 0 })
+  const { message, after } = await store.insertMessage({ room, user, text, nonce: undefined, mentions: [], createdAt: 0 })
   return { message: { type: 'message', room, data: message } as StreamEvent, after }
 }
 /** A change committed, as the poster hands it on. */
@@ -129,7 +129,7 @@ test('repair emits what the store has after the newest message out, once', async
 
 test('edits and deletions are ordered with messages, and an edit erased by a later deletion is skipped when a gap is filled', async () => {
   const one = await post('r', 'one')
-  const edit = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'one, edited', at: 1 })
+  const edit = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'one, edited', mentions: [], at: 1 })
   const two = await post('r', 'two')
   const { seq, out } = sequencer(10_000)
   seq.open('r')
@@ -146,7 +146,7 @@ test('edits and deletions are ordered with messages, and an edit erased by a lat
   seq.close('r')
 
   // Lost: the edit, then its message is deleted; the gap read from the store no longer has the edit.
-  const edit2 = await change({ type: 'edited', room: 'r', messageId: two.message.data.id, user, text: 'two, edited', at: 2 })
+  const edit2 = await change({ type: 'edited', room: 'r', messageId: two.message.data.id, user, text: 'two, edited', mentions: [], at: 2 })
   const deletion = await change({ type: 'deleted', room: 'r', messageId: two.message.data.id, user, byAdmin: false, at: 3 })
   const three = await post('r', 'three')
   const late = sequencer(30)
@@ -164,8 +164,8 @@ test('edits and deletions are ordered with messages, and an edit erased by a lat
 
 test('a held entry whose predecessor was erased from the stream is not held for ever', async () => {
   const one = await post('r', 'one')
-  const e1 = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'a', at: 1 })
-  const e2 = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'b', at: 2 })
+  const e1 = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'a', mentions: [], at: 1 })
+  const e2 = await change({ type: 'edited', room: 'r', messageId: one.message.data.id, user, text: 'b', mentions: [], at: 2 })
   const deletion = await change({ type: 'deleted', room: 'r', messageId: one.message.data.id, user, byAdmin: false, at: 3 })
   const { seq, out } = sequencer(30)
   seq.open('r')

@@ -1,0 +1,2 @@
+-- Custom SQL migration file, put your code below! ---- Every message posted so far counts in its room's message_count (unread = message_count - read_count).
+UPDATE `rooms` SET `message_count` = (SELECT count(*) FROM `messages` WHERE `messages`.`room` = `rooms`.`name` AND `messages`.`kind` = 'message');
