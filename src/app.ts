@@ -36,7 +36,7 @@ import { createResponder } from './ws/respond.ts'
 import type { SocketData } from './ws/socket-data.ts'
 import { createSocketHandler } from './ws/socket.ts'
 import { startSweeper } from './ws/sweeper.ts'
-import { TypingThrottle } from './ws/typing.ts'
+import { RedisTypingThrottle, TypingThrottle, type TypingGate } from './ws/typing.ts'
 import { UserStreams } from './ws/user-streams.ts'
 
 export interface App {
@@ -80,6 +80,8 @@ interface Limits {
   messages: MessageLimiter
   /** Edits and deletions (spec §3 counts only messages against the message rate). */
   changes: MessageLimiter
+  /** Typing indicators passed on (spec §6). */
+  typing: TypingGate
 }
 
 /** The broker and the limiters, chosen together: Redis for a cluster, memory alone. */
@@ -95,6 +97,7 @@ async function createCluster(config: Config, log: Logger, presence: Presence, no
         signup: new SlidingWindow(config.signupLimitPerAddress, HOUR_MS, now),
         messages: new MessageBuckets(config.messageRate, config.messageBurst, now),
         changes: new MessageBuckets(config.messageRate, config.messageBurst, now),
+        typing: new TypingThrottle(now),
       },
     }
   }
@@ -119,6 +122,7 @@ async function createCluster(config: Config, log: Logger, presence: Presence, no
       signup: new RedisSlidingWindow(redis, 'signup-address', config.signupLimitPerAddress, HOUR_MS, log, now),
       messages: new RedisMessageBuckets(redis, 'messages', config.messageRate, config.messageBurst, log, now),
       changes: new RedisMessageBuckets(redis, 'changes', config.messageRate, config.messageBurst, log, now),
+      typing: new RedisTypingThrottle(redis, now),
     },
   }
 }
@@ -141,7 +145,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   const gate = new RoomGate(store)
   const { historySize, resumeMax } = config
   const hub = new Hub({ store, broker, presence, log, metrics, gate, respond, historySize, resumeMax, catchUpMs })
-  metrics.countConnections(() => hub.counts())
+  metrics.countConnections(() => ({ ...hub.counts(), userStreams: streams.count }))
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress)
   // spec §6: what concerns a user or a room's readers is applied here and on every other instance.
   const apply = (notice: Notice) => {
@@ -184,7 +188,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     hub,
     streams,
     memberships,
-    typing: new TypingThrottle(now),
+    typing: limits.typing,
     admission,
     poster,
     messageLimiter: limits.messages,

@@ -4,6 +4,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export interface ConnectionCounts {
   authenticated: number
   readOnly: number
+  /** User streams (spec §6). */
+  userStreams: number
   rooms: number
 }
 
@@ -21,7 +23,7 @@ export interface Metrics {
 }
 
 export function createMetrics(): Metrics {
-  let counts: () => ConnectionCounts = () => ({ authenticated: 0, readOnly: 0, rooms: 0 })
+  let counts: () => ConnectionCounts = () => ({ authenticated: 0, readOnly: 0, userStreams: 0, rooms: 0 })
   const registry = new Registry()
   // The event-loop lag monitor's default 10 ms timer alone costs ~1 % of a core on an idle server; 100 ms still catches stalls.
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 })
@@ -35,11 +37,12 @@ export function createMetrics(): Metrics {
       const c = counts()
       this.set({ kind: 'authenticated' }, c.authenticated)
       this.set({ kind: 'read_only' }, c.readOnly)
+      this.set({ kind: 'user_stream' }, c.userStreams)
     },
   })
   new Gauge({
     name: 'chat_rooms',
-    help: 'Rooms with at least one open connection on this instance',
+    help: 'Rooms followed by this instance (with an open connection here, or in the list of a user whose stream is open here)',
     registers,
     collect() {
       this.set(counts().rooms)

@@ -1,6 +1,6 @@
 /**
- * The room list (spec §2 GET /api/v1/rooms): rooms with messages or logged-in people, most recently
- * active first, a page at a time.
+ * The room list (spec §2 GET /api/v1/rooms): public rooms with messages or logged-in people, most
+ * recently active first, a page at a time; a private room is in no list (spec §6).
  *
  * One order in two runs. First the rooms with messages, by newest message id, read from the store's
  * rooms index (never from the messages). Then the rooms with logged-in people but no message yet, by
@@ -52,8 +52,10 @@ export function createRoomLister(store: Store, presence: PresenceCounts, signer:
     const found: RoomSummary[] = []
     for (let i = 0; i < occupied.length && found.length < want; i += NAME_BATCH) {
       const batch = occupied.slice(i, i + NAME_BATCH)
-      const active = new Set((await store.findRoomActivity(batch.map((r) => r.name))).map((r) => r.room))
-      for (const r of batch) if (!active.has(r.name) && found.length < want) found.push({ name: r.name, members: r.members, lastMessageId: null })
+      // Rooms with messages are in the first run; private rooms (spec §6) in no list.
+      const rows = await store.findRoomActivity(batch.map((r) => r.name))
+      const skip = new Set(rows.filter((r) => r.lastMessageId > 0 || r.visibility !== 'public').map((r) => r.room))
+      for (const r of batch) if (!skip.has(r.name) && found.length < want) found.push({ name: r.name, members: r.members, lastMessageId: null })
     }
     return found
   }

@@ -35,7 +35,8 @@ export async function upgradeSocket(
     .split(',')
     .map((p) => p.trim())
     .find(Boolean)
-  const handover: Handover = { ...target, user: null, role: null, exp: undefined, since, recheck: false, address: ctx.address, refusal: undefined }
+  const checkedAt = performance.now()
+  const handover: Handover = { ...target, user: null, role: null, exp: undefined, since, recheck: false, checkedAt, address: ctx.address, refusal: undefined }
   const refuse = (close: CloseSpec, error?: AppError) => void (handover.refusal = { close, error })
   if (token !== undefined) {
     try {

@@ -23,7 +23,7 @@ import {
 } from './accounts.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
 
-const { users, userChanges, invites, audit, settings, messages } = schema
+const { users, userChanges, invites, audit, settings, messages, roomMembers } = schema
 
 /** The advisory lock (with LOCK_CLASS) held while the number of admins may change. */
 const ADMINS_LOCK = 2
@@ -164,6 +164,7 @@ export function postgresAccounts(db: Db): AccountStore {
           if (standing.role === 'admin' && !standing.banned && Number(await otherAdmins(tx, id)) === 0) return 'LAST_ADMIN' as const
           await tx.update(messages).set({ username: placeholder }).where(eq(messages.userId, id))
           await tx.delete(users).where(eq(users.id, id))
+          await tx.delete(roomMembers).where(eq(roomMembers.userId, id))
           await tx.insert(userChanges).values({ userId: id, at })
           if (note) await writeAudit(tx, at, note.actor, 'user.delete', userTarget(standing))
           return true

@@ -6,8 +6,12 @@ import type { SQL } from 'bun'
 import { and, desc, eq, gt, lt, lte, or, sql as dsql, type SQL as Condition } from 'drizzle-orm'
 import { drizzle, type BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
+import type { User } from '../protocol.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
+import { countDeletion, countMessages, keepReaders, recountEdit } from './postgres-rooms.ts'
+import type { Visibility } from './rooms.ts'
 import {
+  encodeMentions,
   messageTarget,
   toEventRow,
   toMessage,
@@ -31,6 +35,8 @@ interface Job {
   reject(err: unknown): void
 }
 
+const mentionsOf = (m: NewMessage) => m.mentions
+
 type Tx = Parameters<Parameters<BunSQLDatabase<typeof schema>['transaction']>[0]>[0]
 
 /** `room` and an id range, for both history queries. */
@@ -42,7 +48,7 @@ function rangeOf(room: string, q: MessageQuery): Condition[] {
 }
 
 /** Checks and applies one change inside the room's locked transaction; `after` is the room's head before it. */
-async function applyChange(tx: Tx, c: MessageChange, after: number): Promise<ChangeOutcome> {
+async function applyChange(tx: Tx, c: MessageChange, after: number, visibility: Visibility): Promise<ChangeOutcome> {
   const [found] = await tx
     .select({ userId: messages.userId, username: messages.username, deleted: messages.deleted })
     .from(messages)
@@ -50,12 +56,20 @@ async function applyChange(tx: Tx, c: MessageChange, after: number): Promise<Cha
   if (!found || found.deleted) return { ok: false, refusal: 'MESSAGE_NOT_FOUND' }
   const author = { id: Number(found.userId), username: found.username }
   if (author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
-  const [row] = await tx.insert(messages).values(toEventRow(c)).returning()
-  if (c.type === 'edited') {
-    await tx.update(messages).set({ text: c.text, editedAt: c.at }).where(eq(messages.id, c.messageId))
+  // spec §6: an edit mentions whoever its new text names (of those who can read the room).
+  const change = c.type === 'edited' ? { ...c, mentions: (await keepReaders(tx, c.room, visibility, [c.mentions]))[0]! } : c
+  const [row] = await tx.insert(messages).values(toEventRow(change)).returning()
+  let mentioned: User[] = []
+  if (change.type === 'edited') {
+    mentioned = await recountEdit(tx, c.room, c.messageId, author.id, change.mentions)
+    await tx
+      .update(messages)
+      .set({ text: change.text, editedAt: c.at, mentions: encodeMentions(change.mentions) })
+      .where(eq(messages.id, c.messageId))
   } else {
+    await countDeletion(tx, c.room, c.messageId, author.id)
     // The old row versions keep the text until (auto)vacuum reclaims them; no query reads them.
-    await tx.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true }).where(eq(messages.id, c.messageId))
+    await tx.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true, mentions: null }).where(eq(messages.id, c.messageId))
     await tx
       .update(messages)
       .set({ text: '', deleted: true })
@@ -65,7 +79,7 @@ async function applyChange(tx: Tx, c: MessageChange, after: number): Promise<Cha
       await tx.insert(audit).values({ at: c.at, actorId: c.user.id, actorName: c.user.username, action: 'message.delete', target })
     }
   }
-  return { ok: true, committed: { event: toStreamEvent(row!), after }, author }
+  return { ok: true, committed: { event: toStreamEvent(row!), after }, author, mentioned }
 }
 
 /** The stream half of the PostgreSQL store, and `drain` for close: resolves when no flush is running. */
@@ -106,15 +120,17 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
       await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, hashtext(${room}))`
       try {
         return await drizzle({ client: conn, schema }).transaction(async (tx) => {
-          const [row] = await tx.select({ id: rooms.lastEventId }).from(rooms).where(eq(rooms.name, room))
+          const [row] = await tx.select({ id: rooms.lastEventId, visibility: rooms.visibility }).from(rooms).where(eq(rooms.name, room))
           const before = Number(row?.id ?? 0)
+          const visibility = (row?.visibility ?? 'public') as Visibility
           let head = before
           let newest: { id: number; createdAt: number } | undefined
+          let posted = 0
           const results: unknown[] = []
           for (let i = 0; i < jobs.length;) {
             const work = jobs[i]!.work
             if ('change' in work) {
-              const outcome = await applyChange(tx, work.change, head)
+              const outcome = await applyChange(tx, work.change, head, visibility)
               if (outcome.ok) head = outcome.committed.event.data.id
               results.push(outcome)
               i++
@@ -123,8 +139,14 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
             // A run of messages is one INSERT; RETURNING gives one row per VALUES row, identity values drawn in that order.
             let end = i
             while (end < jobs.length && 'message' in jobs[end]!.work) end++
-            const run = jobs.slice(i, end).map((job) => toMessageRow((job.work as { message: NewMessage }).message))
-            const rows = (await tx.insert(messages).values(run).returning()).sort((a, b) => a.id - b.id)
+            const run = jobs.slice(i, end).map((job) => (job.work as { message: NewMessage }).message)
+            // In a private room only members are mentioned; the lock keeps the members as they are until commit.
+            const kept = await keepReaders(tx, room, visibility, run.map(mentionsOf))
+            const values = run.map((m, k) => toMessageRow({ ...m, mentions: kept[k]! }))
+            const rows = (await tx.insert(messages).values(values).returning()).sort((a, b) => a.id - b.id)
+            const counted = rows.map((r, k) => ({ id: r.id, sender: r.userId, mentions: kept[k]! }))
+            await countMessages(tx, room, counted)
+            posted += rows.length
             for (const r of rows) {
               results.push({ message: toMessage(r), after: head } satisfies Committed)
               head = r.id
@@ -136,10 +158,15 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
           if (newest) {
             await tx
               .insert(rooms)
-              .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt, lastEventId: head })
+              .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt, lastEventId: head, messageCount: posted })
               .onConflictDoUpdate({
                 target: rooms.name,
-                set: { lastMessageId: dsql`excluded.last_message_id`, lastActiveAt: dsql`excluded.last_active_at`, lastEventId: dsql`excluded.last_event_id` },
+                set: {
+                  lastMessageId: dsql`excluded.last_message_id`,
+                  lastActiveAt: dsql`excluded.last_active_at`,
+                  lastEventId: dsql`excluded.last_event_id`,
+                  messageCount: dsql`${rooms.messageCount} + excluded.message_count`,
+                },
                 setWhere: lt(rooms.lastMessageId, dsql`excluded.last_message_id`),
               })
           } else if (head > before) {

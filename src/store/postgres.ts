@@ -10,6 +10,7 @@ import { waitForService } from '../startup.ts'
 import type { RoomActivity, RoomActivityQuery, Store } from './store.ts'
 import type { Role } from '../protocol.ts'
 import { postgresAccounts } from './postgres-accounts.ts'
+import { postgresRooms } from './postgres-rooms.ts'
 import { postgresStream } from './postgres-stream.ts'
 import { guard, isUnavailable, isUniqueViolation, migrate } from './postgres-connection.ts'
 
@@ -28,12 +29,13 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
   }
   const db = drizzle({ client, schema })
   const { users, rooms, settings } = schema
-  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt }
+  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt, visibility: rooms.visibility }
   const { drain, ...stream } = postgresStream(client, db)
 
   return {
     ...postgresAccounts(db),
     ...stream,
+    ...postgresRooms(db),
     findUserById: (id) =>
       guard(async () => {
         const [row] = await db.select({ id: users.id, username: users.username, role: users.role }).from(users).where(eq(users.id, id))
@@ -86,10 +88,11 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
       }),
     listRoomActivity: (q: RoomActivityQuery) =>
       guard(async (): Promise<RoomActivity[]> => {
+        // Public rooms with messages only (spec §6: a private room is in no list), by (visibility, last_message_id).
         return db
           .select(activity)
           .from(rooms)
-          .where(q.before === undefined ? undefined : lt(rooms.lastMessageId, q.before))
+          .where(and(eq(rooms.visibility, 'public'), gt(rooms.lastMessageId, 0), q.before === undefined ? undefined : lt(rooms.lastMessageId, q.before)))
           .orderBy(desc(rooms.lastMessageId))
           .limit(q.limit)
       }),

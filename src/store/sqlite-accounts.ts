@@ -24,7 +24,7 @@ import {
 } from './accounts.ts'
 import { whenFree } from './sqlite-file.ts'
 
-const { users, userChanges, invites, audit, settings, messages } = schema
+const { users, userChanges, invites, audit, settings, messages, roomMembers } = schema
 
 const standingColumns = {
   id: users.id,
@@ -106,6 +106,7 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     if (standing.role === 'admin' && !standing.banned && otherAdmins(id) === 0) return 'LAST_ADMIN' as const
     db.update(messages).set({ username: placeholder }).where(eq(messages.userId, id)).run()
     db.delete(users).where(eq(users.id, id)).run()
+    db.delete(roomMembers).where(eq(roomMembers.userId, id)).run()
     db.insert(userChanges).values({ userId: id, at }).run()
     if (actor !== undefined) writeAudit(at, actor, 'user.delete', userTarget(standing))
     return true

@@ -114,7 +114,8 @@ export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCou
   )
   const COUNTS = `nullif(r.last_message_id, 0) AS lastMessageId, max(0, coalesce(r.message_count, 0) - m.read_count) AS unread, m.mentions`
   const myRooms = q<MembershipRow, { user: number }>(
-    `SELECT m.room AS name, coalesce(r.visibility, 'public') AS visibility, r.topic, m.last_read_id AS lastReadId, ${COUNTS}
+    `SELECT m.room AS name, coalesce(r.visibility, 'public') AS visibility, r.topic, nullif(r.last_message_id, 0) AS lastMessageId,
+       m.last_read_id AS lastReadId, max(0, coalesce(r.message_count, 0) - m.read_count) AS unread, m.mentions
      FROM room_members m LEFT JOIN rooms r ON r.name = m.room WHERE m.user_id = $user
      ORDER BY coalesce(r.last_message_id, 0) DESC, m.room`,
   )

@@ -16,6 +16,7 @@ import type { Broker } from './broker.ts'
 import { encodeFrame } from './frames.ts'
 import type { Presence } from './presence.ts'
 import { RoomHistory } from './room-history.ts'
+import { evicts, Evictions, recheckAccess } from './evictions.ts'
 import type { SocketResponder } from './respond.ts'
 import type { RoomSink } from './room-sink.ts'
 import { Sequencer } from './sequencer.ts'
@@ -57,6 +58,7 @@ export class Hub {
   private server: Pick<Server<unknown>, 'publish' | 'subscriberCount'> | undefined
   private emptied: PromiseWithResolvers<void> | undefined
   private observer: (event: StreamEvent) => void = () => {}
+  private readonly evictions = new Evictions()
 
   constructor(private readonly opts: HubOptions) {
     this.sequencer = new Sequencer({ store: opts.store, log: opts.log, emit: (m) => this.emit(m), catchUpMs: opts.catchUpMs })
@@ -82,7 +84,6 @@ export class Hub {
   watch(name: string): void {
     this.ref(name).watchers++
   }
-
   unwatch(name: string): void {
     const room = this.rooms.get(name)
     if (!room || room.watchers === 0) return
@@ -95,27 +96,23 @@ export class Hub {
    * the user's (a removed member), or (`userId` null) everyone's but `keep`'s (registered private).
    */
   evict(name: string, userId: number | null, keep?: number): void {
-    const room = this.rooms.get(name)
-    if (!room) return
-    for (const ws of room.sockets) {
-      const id = ws.data.user?.id
-      if (userId === null ? id === undefined || id !== keep : id === userId) this.opts.respond.shut(ws, CLOSE.ROOM_NOT_FOUND, roomNotFound())
-    }
+    this.evictions.record(name, userId, keep)
+    for (const ws of this.rooms.get(name)?.sockets ?? [])
+      if (evicts({ userId, keep }, ws.data.user?.id)) this.opts.respond.shut(ws, CLOSE.ROOM_NOT_FOUND, roomNotFound())
   }
 
-  /** After notices may have been missed (the broker reconnected): the sockets of a room that could close are checked again. */
-  private async recheck(room: Room): Promise<void> {
-    for (const ws of room.sockets) {
-      if (ws.data.recheck && !(await this.opts.gate.canRead(ws.data.room, ws.data.user?.id ?? null))) this.opts.respond.shut(ws, CLOSE.ROOM_NOT_FOUND, roomNotFound())
-    }
-  }
-
-  /** `typing` (spec §6) from `ws`: to the room's other sockets here, and to the other instances. */
+  /** `typing` (spec §6) from `ws`: to the others in the room here, and to the other instances. */
   typing(ws: RoomSocket): void {
     const { room, user } = ws.data
     if (!user || ws.data.state !== 'open') return
-    ws.publish(roomTopic(room), encodeFrame({ type: 'typing', data: { user } }))
+    this.sendTyping(room, user)
     this.opts.broker.typing(room, user)
+  }
+
+  /** To the room's open sockets but the typist's (other tabs too): one by one, as the topic has publishToSelf; typing is throttled. */
+  private sendTyping(name: string, user: User): void {
+    const frame = encodeFrame({ type: 'typing', data: { user } })
+    for (const ws of this.rooms.get(name)?.sockets ?? []) if (ws.data.state === 'open' && ws.data.user?.id !== user.id) ws.send(frame)
   }
 
   /**
@@ -127,14 +124,11 @@ export class Hub {
     const { room: name, user, since } = ws.data
     const room = this.rooms.get(name)!
     await room.following
-    // Registered with the room first, read after: a removal from now on finds this socket (outsiders()).
-    const [{ history, changes, truncated }, readable] = await Promise.all([
-      room.history.welcome(since),
-      ws.data.recheck ? this.opts.gate.canRead(name, user?.id ?? null) : true,
-    ])
+    const { history, changes, truncated } = await room.history.welcome(since)
     this.sequencer.anchor(name, room.history.newestId)
     if (ws.data.state !== 'opening') return
-    if (!readable) throw roomNotFound()
+    // An eviction since the upgrade's check, before this socket was in the room to be closed by it.
+    if (this.evictions.since(name, user?.id, ws.data.checkedAt)) throw roomNotFound()
     if (user) {
       this.counted.add(ws)
       const change = this.opts.presence.enter(name, user)
@@ -185,7 +179,7 @@ export class Hub {
   counts(): ConnectionCounts {
     let authenticated = 0
     for (const ws of this.sockets) if (ws.data.user) authenticated++
-    return { authenticated, readOnly: this.sockets.size - authenticated, rooms: this.rooms.size }
+    return { authenticated, readOnly: this.sockets.size - authenticated, userStreams: 0, rooms: this.rooms.size }
   }
 
   /**
@@ -245,10 +239,10 @@ export class Hub {
       repair: async () => {
         if (!live()) return
         await this.sequencer.repair(name)
-        await this.recheck(room)
+        await recheckAccess(room.sockets, this.opts.gate, this.opts.respond)
       },
       typing: (user) => {
-        if (live()) this.publish(room.topic, encodeFrame({ type: 'typing', data: { user } }))
+        if (live()) this.sendTyping(name, user)
       },
     }
   }

@@ -225,9 +225,11 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
       send(room, { i: instanceId, k: 't', u: user }).catch(() => {})
     },
     notify(notice) {
-      redis.publish(NOTICES, JSON.stringify({ i: instanceId, n: notice })).catch((err: unknown) =>
-        log.warn('could not send a notice to other instances; their sockets are checked again when the broker recovers', { err: String(err) }),
-      )
+      redis
+        .publish(NOTICES, JSON.stringify({ i: instanceId, n: notice }))
+        .catch((err: unknown) =>
+          log.warn('could not send a notice to other instances; their sockets are checked again when the broker recovers', { err: String(err) }),
+        )
     },
     onNotice(handler) {
       onNotice = handler

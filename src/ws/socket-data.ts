@@ -25,11 +25,13 @@ export interface Handover {
   ver?: number
   since: number | undefined
   /**
-   * A room that could stop being readable to this socket between the upgrade's check and its
-   * welcome (a private room, or a public one still without messages, which could be registered
-   * private): checked again once the socket is registered, so a removal can't slip through.
+   * A room that could stop being readable to this socket (a private room, or a public one still
+   * without messages, which could be registered private): checked again when notices may have been
+   * missed (the broker reconnected).
    */
   recheck: boolean
+  /** performance.now() before the upgrade's access check: an eviction after it also applies to this socket. */
+  checkedAt: number
   address: string
   /** Why the upgrade was accepted only to be closed at once. */
   refusal: { close: CloseSpec; error?: AppError } | undefined

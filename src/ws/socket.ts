@@ -12,14 +12,14 @@ import type { Hub } from './hub.ts'
 import type { SocketResponder } from './respond.ts'
 import type { RoomSocket, SocketData } from './socket-data.ts'
 import { revocationOf, type StandingSource } from './standing-check.ts'
-import type { TypingThrottle } from './typing.ts'
+import type { TypingGate } from './typing.ts'
 import type { UserStreams } from './user-streams.ts'
 
 export interface SocketOptions {
   hub: Hub
   streams: UserStreams
   memberships: Pick<Memberships, 'markRead'>
-  typing: TypingThrottle
+  typing: TypingGate
   admission: Admission
   poster: Poster
   messageLimiter: MessageLimiter
@@ -88,7 +88,11 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
     const revoked = revocationOf(data, opts.standing)
     if (revoked) return respond.shut(ws, revoked.close, revoked.error)
     // spec §6: never stored; at most one every 2 s per user and room, the rest dropped silently.
-    if (frame.type === 'typing') return void (opts.typing.allow(user.id, data.room) && hub.typing(ws))
+    if (frame.type === 'typing') {
+      const allowed = opts.typing.allow(user.id, data.room)
+      if (typeof allowed === 'boolean') return void (allowed && hub.typing(ws))
+      return void allowed.then((ok) => ok && hub.typing(ws))
+    }
     if (frame.type === 'read') return markRead(ws, frame.id)
     // spec §3: only `message` frames count against the message rate; edits and deletions have a
     // bucket of their own of the same size, so they can't be used to flood a room either.

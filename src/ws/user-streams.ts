@@ -106,6 +106,11 @@ export class UserStreams {
     return this.sockets
   }
 
+  /** Open streams here (the metrics scrape). */
+  get count(): number {
+    return this.sockets.size
+  }
+
   /** Resolves once every stream has closed (shutdown). */
   whenEmpty(): Promise<void> {
     if (this.sockets.size === 0) return Promise.resolve()

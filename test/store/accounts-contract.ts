@@ -151,8 +151,9 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
       await using f = await open()
       const admin = await addUser(f.store, 'admin')
       const bob = await addUser(f.store, 'bob')
-      await f.store.insertMessage({ room: 'r', user: bob, text: 'hi', nonce: undefined, createdAt: T0 })
-      await f.store.insertMessage({ room: 'r', user: admin, text: 'yo', nonce: undefined, createdAt: T0 })
+      await f.store.insertMessage({ room: 'r', user: bob, text: 'hi', nonce: undefined, mentions: [], createdAt: T0 })
+      await f.store.insertMessage({ room: 'r', user: admin, text: 'yo', nonce: undefined, mentions: [], createdAt: T0 })
+      expect(await f.store.addMember('r', bob, T0)).toBe(true)
       const start = await f.store.lastUserChangeId()
       expect(await f.store.deleteUser(bob.id, { at: T0, placeholder: '[deleted]', audit: { actor: null } })).toBe(true)
       expect(await f.store.deleteUser(bob.id, { at: T0, placeholder: '[deleted]' })).toBe(false)
@@ -161,6 +162,9 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
         [{ id: admin.id, username: 'admin' }, 'yo'],
       ])
       expect(await f.store.findStandings([bob.id])).toEqual([])
+      // spec §6: a deleted account is in no room any more.
+      expect(await f.store.isMember('r', bob.id)).toBe(false)
+      expect(await f.store.listMyRooms(bob.id)).toEqual([])
       expect((await f.store.listUserChanges(start, 10)).map((c) => c.userId)).toEqual([bob.id])
       expect((await f.store.listAudit({ limit: 1 }))[0]).toMatchObject({ actor: null, action: 'user.delete', target: { id: bob.id, username: 'bob' } })
       const again = await addUser(f.store, 'bob')

@@ -8,6 +8,7 @@ import { requireServices } from '../support/require-services.ts'
 import { startPostgres, type Service } from '../support/services.ts'
 import { describeAccountContract } from './accounts-contract.ts'
 import { describeStoreContract, type LegacyFixture, type StoreFixture } from './contract.ts'
+import { describeRoomsContract, type RoomsFixture } from './rooms-contract.ts'
 import { describeStreamContract } from './stream-contract.ts'
 
 // Skipped, with one line saying so, where PostgreSQL is not installed.
@@ -35,12 +36,22 @@ async function openAt(url: string): Promise<StoreFixture> {
 }
 
 // One throwaway cluster for the file; each test starts from empty tables.
-async function openFixture(): Promise<StoreFixture> {
-  const fixture = await openAt(pg.url)
+async function openFixture(): Promise<RoomsFixture> {
+  let fixture = await openAt(pg.url)
   const admin = new SQL(pg.url)
-  await admin`TRUNCATE users, messages, rooms, settings, user_changes, invites, audit RESTART IDENTITY`
+  await admin`TRUNCATE users, messages, rooms, room_members, mentions, settings, user_changes, invites, audit RESTART IDENTITY`
   await admin.close()
-  return fixture
+  return {
+    get store() {
+      return fixture.store
+    },
+    async restart() {
+      await fixture[Symbol.asyncDispose]()
+      fixture = await openAt(pg.url)
+    },
+    another: () => openAt(pg.url),
+    [Symbol.asyncDispose]: () => fixture[Symbol.asyncDispose](),
+  }
 }
 
 let legacies = 0
@@ -74,6 +85,7 @@ describe('on a throwaway PostgreSQL server', () => {
   describeStoreContract('PostgreSQL', openFixture, openLegacy)
   describeAccountContract('PostgreSQL', openFixture)
   describeStreamContract('PostgreSQL', openFixture)
+  describeRoomsContract('PostgreSQL', openFixture)
 
   test('instances posting to the same rooms at once leave each room at its newest message', async () => {
     await using one = await openFixture()
@@ -81,7 +93,9 @@ describe('on a throwaway PostgreSQL server', () => {
     const user = { id: 1, username: 'alice' }
     const posted = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        (i % 2 ? one : two).store.insertMessage({ room: `r${i % 5}`, user, text: `m${i}`, nonce: undefined, createdAt: i }).then((c) => c.message),
+        (i % 2 ? one : two).store
+          .insertMessage({ room: `r${i % 5}`, user, text: `m${i}`, nonce: undefined, mentions: [], createdAt: i })
+          .then((c) => c.message),
       ),
     )
     const newest = new Map<string, number>()

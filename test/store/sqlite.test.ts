@@ -9,6 +9,7 @@ import * as schema from '../../db/schema.ts'
 import { openSqliteStore, roomActivityQueries } from '../../src/store/sqlite.ts'
 import { describeAccountContract } from './accounts-contract.ts'
 import { describeStoreContract, type LegacyFixture, type StoreFixture } from './contract.ts'
+import { describeRoomsContract, type RoomsFixture } from './rooms-contract.ts'
 import { describeStreamContract } from './stream-contract.ts'
 
 /** Migration 0000 alone: the schema of a server from before the rooms table. */
@@ -24,12 +25,20 @@ function openAt(dir: string): StoreFixture {
   }
 }
 
-async function openFixture(): Promise<StoreFixture & { file: string }> {
+async function openFixture(): Promise<RoomsFixture & { file: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'chat-store-'))
-  const fixture = openAt(dir)
+  let fixture = openAt(dir)
   return {
-    ...fixture,
+    get store() {
+      return fixture.store
+    },
     file: join(dir, 'chat.db'),
+    async restart() {
+      await fixture[Symbol.asyncDispose]()
+      fixture = openAt(dir)
+    },
+    // One instance per file: the second "instance" is this one.
+    another: async () => ({ store: fixture.store, async [Symbol.asyncDispose]() {} }),
     async [Symbol.asyncDispose]() {
       await fixture[Symbol.asyncDispose]()
       rmSync(dir, { recursive: true, force: true })
@@ -62,6 +71,7 @@ async function openLegacy(): Promise<LegacyFixture> {
 describeStoreContract('SQLite', openFixture, openLegacy)
 describeAccountContract('SQLite', openFixture)
 describeStreamContract('SQLite', openFixture)
+describeRoomsContract('SQLite', openFixture)
 
 // spec §2: the room list's cost grows with the page, never with the number of messages stored.
 test('the room list walks the rooms index and never reads messages, with 200 000 messages in 20 000 rooms', async () => {
@@ -74,7 +84,7 @@ test('the room list walks the rooms index and never reads messages, with 200 000
   for (let i = 0; i < MESSAGES; i += BATCH) {
     await Promise.all(
       Array.from({ length: BATCH }, (_, j) =>
-        f.store.insertMessage({ room: `room-${(i + j) % ROOMS}`, user, text: 'x', nonce: undefined, createdAt: i + j }).then((c) => c.message),
+        f.store.insertMessage({ room: `room-${(i + j) % ROOMS}`, user, text: 'x', nonce: undefined, mentions: [], createdAt: i + j }).then((c) => c.message),
       ),
     )
   }
@@ -89,7 +99,9 @@ test('the room list walks the rooms index and never reads messages, with 200 000
       .map((r) => r.detail)
   }
   // Each is one index search: no scan of anything, no sort, and no mention of messages.
-  expect(plan(queries.page.toSQL(), [100_000, 50])).toEqual(['SEARCH rooms USING INDEX rooms_last_message_id (last_message_id<?)'])
+  expect(plan(queries.page.toSQL(), ['public', 100_000, 0, 50])).toEqual([
+    'SEARCH rooms USING INDEX rooms_visibility_last_message_id (visibility=? AND last_message_id>? AND last_message_id<?)',
+  ])
   expect(plan(queries.named(['room-1', 'room-2']).toSQL(), ['room-1', 'room-2'])).toEqual(['SEARCH rooms USING INDEX sqlite_autoindex_rooms_1 (name=?)'])
   reader.close()
 

@@ -14,7 +14,7 @@ const T0 = Date.UTC(2026, 10, 28, 23, 0, 0, 0)
 const iso = (ms: number) => new Date(T0 + ms).toISOString()
 
 function message(room: string, text: string, user = alice, ms = 0): NewMessage {
-  return { room, user, text, nonce: 'n', createdAt: T0 + ms }
+  return { room, user, text, nonce: 'n', mentions: [], createdAt: T0 + ms }
 }
 const edit = (room: string, messageId: number, text: string, user = alice, ms = 10): MessageChange => ({
   type: 'edited',
@@ -22,6 +22,7 @@ const edit = (room: string, messageId: number, text: string, user = alice, ms = 
   messageId,
   user,
   text,
+  mentions: [],
   at: T0 + ms,
 })
 const remove = (room: string, messageId: number, user = alice, byAdmin = false, ms = 20): MessageChange => ({
@@ -54,6 +55,7 @@ export function describeStreamContract(name: string, open: () => Promise<StoreFi
       expect(outcome).toEqual({
         ok: true,
         author: alice,
+        mentioned: [],
         committed: { after: m.id, event: { type: 'edited', room: 'e1', data: { id: expect.any(Number), messageId: m.id, text: 'second', editedAt: iso(10) } } },
       })
       const eventId = outcome.committed.event.data.id
@@ -74,6 +76,7 @@ export function describeStreamContract(name: string, open: () => Promise<StoreFi
       expect(deleted).toEqual({
         ok: true,
         author: alice,
+        mentioned: [],
         committed: { after: edited.committed.event.data.id, event: { type: 'deleted', room: 'd1', data: { id: expect.any(Number), messageId: m.id } } },
       })
       const tombstone = { id: m.id, room: 'd1', user: alice, ts: m.ts, deleted: true as const }
@@ -151,7 +154,7 @@ export function describeStreamContract(name: string, open: () => Promise<StoreFi
       await using f = await open()
       const m = await post(f.store, message('h1', 'one', alice, 1))
       await change(f.store, edit('h1', m.id, 'edited', alice, 50))
-      expect(await f.store.findRoomActivity(['h1'])).toEqual([{ room: 'h1', lastMessageId: m.id, lastActiveAt: T0 + 1 }])
+      expect(await f.store.findRoomActivity(['h1'])).toEqual([{ room: 'h1', lastMessageId: m.id, lastActiveAt: T0 + 1, visibility: 'public' }])
       const newer = await post(f.store, message('other-h1', 'elsewhere'))
       await change(f.store, remove('h1', m.id))
       expect((await f.store.listRoomActivity({ limit: 10 })).map((r) => [r.room, r.lastMessageId])).toEqual([
