@@ -18,6 +18,8 @@ export function mentionCandidates(text: string): string[][] {
   const found: string[][] = []
   for (let at = text.indexOf('@'); at !== -1 && found.length < MENTIONS_MAX; at = text.indexOf('@', at + 1)) {
     const names: string[] = []
+    // A username never starts with whitespace (spec §2).
+    if (/\s/u.test(text[at + 1] ?? ' ')) continue
     let end = at + 1
     for (let points = 0; points < USERNAME_MAX_CODE_POINTS && end < text.length; points++) {
       end += text.codePointAt(end)! > 0xffff ? 2 : 1
