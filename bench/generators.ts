@@ -96,6 +96,8 @@ export class Generators {
       closeCodes: replies.flatMap((r) => r.closeCodes),
       latency: mergeHistograms(replies.map((r) => r.latency)),
       remoteLatency: mergeHistograms(replies.map((r) => r.remoteLatency)),
+      unread: replies.reduce((n, r) => n + r.unread, 0),
+      silentStreams: replies.reduce((n, r) => n + r.silentStreams, 0),
     }
   }
 

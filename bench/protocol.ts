@@ -12,6 +12,11 @@ export interface SocketSpec {
    * also counts latency of messages from a publisher of another group in `remoteLatency`.
    */
   group?: number
+  /**
+   * `user`: the user stream (GET /api/v1/users/me/ws) instead of `room`'s socket. It carries no
+   * messages and is left out of delivered/expected; its `unread` frames are counted instead.
+   */
+  stream?: 'user'
 }
 
 export type RunMode =
@@ -64,6 +69,10 @@ export interface CheckReply {
   latency: number[]
   /** The part of `latency` whose publisher was in another `group` (another server) than the receiver. */
   remoteLatency: number[]
+  /** `unread` frames received on user streams since the last reset. */
+  unread: number
+  /** User streams that received no `unread` frame since the last reset: their counters are not being pushed. */
+  silentStreams: number
 }
 
 export type Reply = ConnectReply | RunReply | CheckReply | { op: 'reset' } | { op: 'close' }

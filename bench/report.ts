@@ -1,6 +1,7 @@
 /** Bench output: the summary rows, the Markdown table, the SVG chart of ratios, and docs/PERFORMANCE.md. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import type { ClusterRow } from './cluster.ts'
+import type { PrivateRoomRow } from './private-room.ts'
 import type { SweepPoint } from './scenarios.ts'
 
 export interface Row {
@@ -90,6 +91,22 @@ export function clusterTable(rows: ClusterRow[]): string {
   return lines.join('\n')
 }
 
+/** The private-room scenario: the three setups side by side, and the ratios between them. */
+export function privateRoomTable(rows: PrivateRoomRow[]): string {
+  const lines = [
+    '| Figure | Private room | Public room | Baseline | Private ÷ public | Private ÷ baseline | Public ÷ baseline |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const r of rows) {
+    const pp = r.privateToPublicRatios
+    const spread = pp.length > 1 ? ` (${fmt(Math.min(...pp))}–${fmt(Math.max(...pp))})` : ''
+    lines.push(
+      `| ${r.figure} | ${fmt(r.private)} | ${fmt(r.public)} | ${fmt(r.baseline)} | ${fmt(r.privateToPublic)}${spread} | ${fmt(r.privateToBaseline)} | ${fmt(r.publicToBaseline)} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 /**
@@ -142,6 +159,8 @@ const SWEEP_BEGIN = '<!-- bench:sweep:begin -->'
 const SWEEP_END = '<!-- bench:sweep:end -->'
 const CLUSTER_BEGIN = '<!-- bench:cluster:begin -->'
 const CLUSTER_END = '<!-- bench:cluster:end -->'
+const PRIVATE_BEGIN = '<!-- bench:private-room:begin -->'
+const PRIVATE_END = '<!-- bench:private-room:end -->'
 
 /** Replaces the text between `begin` and `end` in `doc`; appends the block when the markers are missing. */
 function splice(doc: string, begin: string, end: string, body: string): string {
@@ -164,12 +183,17 @@ export function missedText(rows: Row[]): string {
 }
 
 /** Writes the generated parts of docs/PERFORMANCE.md (between markers; the hand-written rest is kept). */
-export function updatePerformanceDoc(path: string, template: string, parts: { results?: string; sweep?: string; cluster?: string }): void {
+export function updatePerformanceDoc(
+  path: string,
+  template: string,
+  parts: { results?: string; sweep?: string; cluster?: string; privateRoom?: string },
+): void {
   let doc = existsSync(path) ? readFileSync(path, 'utf8') : template
   if (parts.results !== undefined) doc = splice(doc, BEGIN, END, parts.results)
   if (parts.sweep !== undefined) doc = splice(doc, SWEEP_BEGIN, SWEEP_END, parts.sweep)
   if (parts.cluster !== undefined) doc = splice(doc, CLUSTER_BEGIN, CLUSTER_END, parts.cluster)
+  if (parts.privateRoom !== undefined) doc = splice(doc, PRIVATE_BEGIN, PRIVATE_END, parts.privateRoom)
   writeFileSync(path, doc)
 }
 
-export const MARKERS = { BEGIN, END, SWEEP_BEGIN, SWEEP_END, CLUSTER_BEGIN, CLUSTER_END }
+export const MARKERS = { BEGIN, END, SWEEP_BEGIN, SWEEP_END, CLUSTER_BEGIN, CLUSTER_END, PRIVATE_BEGIN, PRIVATE_END }

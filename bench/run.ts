@@ -5,6 +5,7 @@
  *   bun run bench --smoke              the same with small counts, one round, a few seconds a scenario; exit 1 on any lost message
  *   bun run bench --scenario sweep     the scale sweep (largest room, most connections under p99 100 ms at 100 msg/s)
  *   bun run bench --scenario cluster   one instance on PostgreSQL beside two on PostgreSQL + Redis (bench/cluster.ts)
+ *   bun run bench --scenario private-room   a private room of members beside a public one and the baseline (bench/private-room.ts)
  *   options: --scenario a,b  --rounds N  --workers N  --no-write  --write
  *
  * Product and baseline alternate within each round (A B, then B A), so drift on a shared machine
@@ -15,7 +16,19 @@ import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { CLUSTER_FULL, CLUSTER_SMOKE, clusterLossless, clusterRows, runCluster, SETUPS, type ClusterRecord } from './cluster.ts'
 import { Generators } from './generators.ts'
-import { clusterTable, markdownTable, MARKERS, missedText, renderSvg, sweepTable, updatePerformanceDoc, type Row, type SweepSummary } from './report.ts'
+import { PRIVATE_ROOM_FULL, PRIVATE_ROOM_SMOKE, privateRoomRows, runPrivateRoom, type PrivateRoomRecord, type PrivateRoomRow } from './private-room.ts'
+import {
+  clusterTable,
+  markdownTable,
+  MARKERS,
+  missedText,
+  privateRoomTable,
+  renderSvg,
+  sweepTable,
+  updatePerformanceDoc,
+  type Row,
+  type SweepSummary,
+} from './report.ts'
 import { connectIdle, fanout, fixedRate, FULL, isLossless, login, manyRooms, SMOKE, sweep, type Outcome, type Sizes, type SweepSizes } from './scenarios.ts'
 import type { Kind } from './servers.ts'
 
@@ -130,6 +143,7 @@ interface Args {
   runs: RunName[]
   sweep: boolean
   cluster: boolean
+  privateRoom: boolean
   rounds: number
   workers: number
   write: boolean
@@ -146,16 +160,17 @@ function parseArgs(argv: string[]): Args {
   for (const a of argv) {
     if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}`)
   }
-  // Every scenario but the sweep by default (the cluster one included).
-  const picked = (value('--scenario') ?? [...RUNS, 'cluster'].join(',')).split(',').map((s) => ALIASES[s.trim()] ?? s.trim())
+  // Every scenario but the sweep by default (the cluster and private-room ones included).
+  const own = ['private-room', 'cluster', 'sweep']
+  const picked = (value('--scenario') ?? [...RUNS, 'private-room', 'cluster'].join(',')).split(',').map((s) => ALIASES[s.trim()] ?? s.trim())
   for (const p of picked)
-    if (p !== 'sweep' && p !== 'cluster' && !RUNS.includes(p as RunName))
-      throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, 'cluster', 'sweep'].join(', ')}`)
+    if (!own.includes(p) && !RUNS.includes(p as RunName)) throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, ...own].join(', ')}`)
   return {
     smoke,
     runs: RUNS.filter((r) => picked.includes(r)),
     sweep: picked.includes('sweep'),
     cluster: picked.includes('cluster'),
+    privateRoom: picked.includes('private-room'),
     rounds: Number(value('--rounds') ?? (smoke ? 1 : 3)),
     workers: Number(value('--workers') ?? 2),
     write: argv.includes('--write') || (!smoke && !argv.includes('--no-write')),
@@ -184,7 +199,8 @@ function describe(outcome: Outcome): string {
   const loss = isLossless(i)
     ? 'ok'
     : `LOSS expected=${i.expected} delivered=${i.delivered} rejected=${i.rejected} errors=${i.errors} closes=${i.unexpectedCloses} [${i.closeCodes.join(',')}] failedConnects=${i.failedConnects}`
-  return `${m} | sent=${i.sent} delivered=${i.delivered} ${loss}`
+  const silent = i.silentStreams ? ` silentStreams=${i.silentStreams}` : ''
+  return `${m} | sent=${i.sent} delivered=${i.delivered} ${loss}${silent}`
 }
 
 interface RunRecord {
@@ -288,7 +304,7 @@ async function runSweeps(args: Args, gens: Generators): Promise<SweepSummary[]> 
   return out
 }
 
-const DOC_TEMPLATE = `# Performance\n\n${MARKERS.BEGIN}\n${MARKERS.END}\n\n## Several instances\n\n${MARKERS.CLUSTER_BEGIN}\n${MARKERS.CLUSTER_END}\n\n## Scale\n\n${MARKERS.SWEEP_BEGIN}\n${MARKERS.SWEEP_END}\n`
+const DOC_TEMPLATE = `# Performance\n\n${MARKERS.BEGIN}\n${MARKERS.END}\n\n## Private rooms\n\n${MARKERS.PRIVATE_BEGIN}\n${MARKERS.PRIVATE_END}\n\n## Several instances\n\n${MARKERS.CLUSTER_BEGIN}\n${MARKERS.CLUSTER_END}\n\n## Scale\n\n${MARKERS.SWEEP_BEGIN}\n${MARKERS.SWEEP_END}\n`
 
 function describeCluster(r: ClusterRecord, seconds: number): string {
   const head = `cluster ${r.load} #${r.round + 1} ${r.setup} (${SETUPS[r.setup].name}; ${seconds.toFixed(1)} s)`
@@ -355,6 +371,68 @@ async function clusterScenario(
   return lossy.length === 0
 }
 
+type Meta = Record<string, unknown> & { time: string; commit: string; dirty: boolean; bun: string; cpus: number }
+
+/** What the three setups' figures say about the target, in one sentence under the table. */
+function privateRoomVerdict(rows: PrivateRoomRow[]): string {
+  const said = rows.slice(0, 3).map((r) => {
+    const rs = r.privateToPublicRatios
+    const straddles = rs.length > 1 && Math.min(...rs) <= 1 && Math.max(...rs) >= 1
+    return `${r.figure.replace(/ \(.*\)$/, '')} ${Number.isFinite(r.privateToPublic) ? r.privateToPublic.toFixed(2) : '–'}${straddles ? ' (its rounds fall on both sides of 1)' : ''}`
+  })
+  return `Private ÷ public (target: within noise of 1.0): ${said.join('; ')}.`
+}
+
+/** The private-room scenario: its own table and block in docs/PERFORMANCE.md. */
+async function privateRoomScenario(args: Args, gens: Generators, meta: Meta): Promise<boolean> {
+  const size = args.smoke ? PRIVATE_ROOM_SMOKE : PRIVATE_ROOM_FULL
+  const started = performance.now()
+  const loadBefore = loadavg().map((n) => Math.round(n * 100) / 100)
+  const records = await runPrivateRoom(gens, size, args.rounds, (r, seconds) => {
+    const head = `private-room #${r.round + 1} ${r.variant} (${seconds.toFixed(1)} s)`
+    log(r.outcome ? `${head}: ${describe(r.outcome)}` : `${head} FAILED: ${r.error}`)
+  })
+  const lossy = records.filter((r) => r.error !== undefined || (r.outcome && !isLossless(r.outcome.integrity)))
+  const rows = privateRoomRows(records, size, args.rounds)
+  const loadAfter = loadavg().map((n) => Math.round(n * 100) / 100)
+  const seconds = Math.round((performance.now() - started) / 100) / 10
+  const record = {
+    ...meta,
+    scenario: 'private-room',
+    loadavgBefore: loadBefore,
+    loadavgAfter: loadAfter,
+    seconds,
+    sizes: size,
+    rows,
+    runs: records,
+    lossless: lossy.length === 0,
+  }
+  const table = privateRoomTable(rows)
+  const verdict = privateRoomVerdict(rows)
+  console.log(JSON.stringify(record))
+  console.log(`\n${table}\n\n${verdict}\n`)
+  if (lossy.length > 0) log(`bench private-room: ${lossy.length} run(s) lost messages or failed: ${lossy.map((r) => `${r.variant}#${r.round + 1}`).join(', ')}`)
+  if (args.write) {
+    appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
+    const lossless = (r: PrivateRoomRecord) => r.outcome !== undefined && isLossless(r.outcome.integrity)
+    const deliveries = records.reduce((n, r) => n + (r.outcome?.integrity.delivered ?? 0), 0)
+    updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, {
+      privateRoom: [
+        `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${loadBefore[0]} before, ${loadAfter[0]} after; ${args.rounds} rounds, ${args.workers} generator processes; ${seconds} s).`,
+        '',
+        table,
+        '',
+        verdict,
+        '',
+        records.every(lossless)
+          ? `Lossless: in every run every member's socket received every message exactly once (${deliveries.toLocaleString('en-US')} deliveries in all), every user stream received \`unread\` frames, and a member who never read had every message counted unread.`
+          : `**Not lossless:** ${lossy.length} run(s) lost messages or failed (${lossy.map((r) => `${r.variant}#${r.round + 1}`).join(', ')}).`,
+      ].join('\n'),
+    })
+  }
+  return lossy.length === 0
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2))
   const sizes = args.smoke ? SMOKE : FULL
@@ -371,7 +449,7 @@ async function main(): Promise<number> {
     rounds: args.rounds,
   }
   log(
-    `bench ${meta.mode}: ${[...args.runs, ...(args.cluster ? ['cluster'] : [])].join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`,
+    `bench ${meta.mode}: ${[...args.runs, ...(args.privateRoom ? ['private-room'] : []), ...(args.cluster ? ['cluster'] : [])].join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`,
   )
   const gens = new Generators(args.workers)
   let failed = false
@@ -416,6 +494,7 @@ async function main(): Promise<number> {
         updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, { results })
       }
     }
+    if (args.privateRoom) failed = !(await privateRoomScenario(args, gens, meta)) || failed
     if (args.cluster) failed = !(await clusterScenario(args, gens, meta)) || failed
     if (args.sweep) {
       const sweeps = await runSweeps(args, gens)

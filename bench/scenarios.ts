@@ -18,6 +18,8 @@ export interface Integrity {
   unexpectedCloses: number
   failedConnects: number
   closeCodes: number[]
+  /** User streams that got no `unread` frame in the run (scenarios that open user streams). */
+  silentStreams?: number
 }
 
 export interface Outcome {
@@ -26,7 +28,7 @@ export interface Outcome {
 }
 
 export function isLossless(i: Integrity): boolean {
-  return i.delivered === i.expected && i.rejected === 0 && i.errors === 0 && i.unexpectedCloses === 0 && i.failedConnects === 0
+  return i.delivered === i.expected && i.rejected === 0 && i.errors === 0 && i.unexpectedCloses === 0 && i.failedConnects === 0 && !((i.silentStreams ?? 0) > 0)
 }
 
 const EMPTY_INTEGRITY: Integrity = { sent: 0, expected: 0, delivered: 0, rejected: 0, errors: 0, unexpectedCloses: 0, failedConnects: 0, closeCodes: [] }
@@ -139,6 +141,7 @@ export async function measure(
       unexpectedCloses: totals.unexpectedCloses,
       failedConnects,
       closeCodes: totals.closeCodes,
+      silentStreams: totals.silentStreams,
     },
   }
 }

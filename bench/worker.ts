@@ -28,6 +28,8 @@ interface Conn {
   /** Bytes the kernel did not take yet. */
   unsent: Buffer | undefined
   received: number
+  /** `unread` frames (user streams only). */
+  unread: number
   inFlight: number
   seq: number
   closing: boolean
@@ -47,6 +49,7 @@ const TEXT_MARK = Buffer.from('"text":"')
 const CHAR_M = 0x6d // {"type":"m… — a `message` frame
 const CHAR_E = 0x65 // {"type":"e… — an `error` frame
 const CHAR_W = 0x77 // {"type":"w… — the `welcome`
+const CHAR_U = 0x75 // {"type":"u… — an `unread` frame (user stream)
 
 /** Wall clock with sub-millisecond resolution, for times compared with run.ts (reading timeOrigin is slow: once). */
 const ORIGIN = performance.timeOrigin
@@ -56,8 +59,9 @@ let sawMessage = false
 
 function handshake(host: string, port: number, spec: SocketSpec): string {
   const protocol = spec.token === null ? '' : `Sec-WebSocket-Protocol: ${spec.token}\r\n`
+  const path = spec.stream === 'user' ? '/api/v1/users/me/ws' : `/api/v1/rooms/${spec.room}/messages/ws`
   return (
-    `GET /api/v1/rooms/${spec.room}/messages/ws HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${protocol}\r\n`
   )
 }
@@ -160,6 +164,8 @@ function onFrame(c: Conn, opcode: number, buf: Buffer, p: number, len: number): 
     if (kind === CHAR_M) {
       onMessageFrame(c, buf, p)
       sawMessage = true
+    } else if (kind === CHAR_U) {
+      c.unread++
     } else if (kind === CHAR_W) {
       if (c.state === State.Open && c.settle) {
         const settle = c.settle
@@ -288,6 +294,7 @@ async function connectAll(cmd: Extract<Command, { op: 'connect' }>): Promise<Rep
       rest: undefined,
       unsent: undefined,
       received: 0,
+      unread: 0,
       inFlight: 0,
       seq: 0,
       closing: false,
@@ -351,18 +358,28 @@ function check(expectedPerRoom: Record<string, number>): Reply {
   let delivered = 0
   let expected = 0
   let mismatched = 0
+  let unread = 0
+  let silentStreams = 0
   for (const c of conns) {
     if (c.state === State.Closed) continue
+    if (c.spec.stream === 'user') {
+      unread += c.unread
+      if (c.unread === 0) silentStreams++
+      continue
+    }
     const want = expectedPerRoom[c.spec.room] ?? 0
     delivered += c.received
     expected += want
     if (c.received !== want) mismatched++
   }
-  return { op: 'check', delivered, expected, mismatched, lastAt, errors, unexpectedCloses, closeCodes, latency, remoteLatency }
+  return { op: 'check', delivered, expected, mismatched, lastAt, errors, unexpectedCloses, closeCodes, latency, remoteLatency, unread, silentStreams }
 }
 
 function reset(): Reply {
-  for (const c of conns) c.received = 0
+  for (const c of conns) {
+    c.received = 0
+    c.unread = 0
+  }
   latency.fill(0)
   remoteLatency.fill(0)
   errors = 0

@@ -35,7 +35,13 @@ export interface TextMessage {
 }
 
 /** A deleted message (spec §5): `{"id","room","user","ts","deleted":true}`, its text gone. */
-export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & { deleted: true; text?: undefined; nonce?: undefined; editedAt?: undefined; mentions?: undefined }
+export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & {
+  deleted: true
+  text?: undefined
+  nonce?: undefined
+  editedAt?: undefined
+  mentions?: undefined
+}
 
 /** `edited` (spec §5): `id` is the event's own id in the room's stream, `messageId` the message changed. */
 export interface EditedEvent {

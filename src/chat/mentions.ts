@@ -45,7 +45,12 @@ export async function resolveMentions(store: MentionStore, room: string, text: s
   let readable = (_id: number) => true
   const access = await store.roomAccess(room, null)
   if (access?.visibility === 'private') {
-    const members = new Set(await store.membersAmong(room, [...users.values()].map((u) => u.id)))
+    const members = new Set(
+      await store.membersAmong(
+        room,
+        [...users.values()].map((u) => u.id),
+      ),
+    )
     readable = (id) => members.has(id)
   }
   const chosen = new Map<number, User>()

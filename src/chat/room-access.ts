@@ -9,8 +9,7 @@ import type { Store } from '../store/store.ts'
 
 export type Access =
   /** `settled`: the room has messages, so it can never become private (registration needs none). */
-  | { visibility: 'public'; settled: boolean }
-  | { visibility: 'private'; ownerId: number | null; dm: boolean }
+  { visibility: 'public'; settled: boolean } | { visibility: 'private'; ownerId: number | null; dm: boolean }
 
 /** The one answer for a room someone may not read, whether it exists or not (a DM that was never created included). */
 export function roomNotFound(): AppError {

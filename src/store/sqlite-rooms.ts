@@ -94,10 +94,20 @@ export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCou
      SELECT $room, $user, $at, last_message_id, message_count, 0 FROM rooms WHERE name = $room
      ON CONFLICT DO NOTHING RETURNING user_id AS id`,
   )
-  const deleteMember = q<{ id: number }, { room: string; user: number }>(`DELETE FROM room_members WHERE room = $room AND user_id = $user RETURNING user_id AS id`)
+  const deleteMember = q<{ id: number }, { room: string; user: number }>(
+    `DELETE FROM room_members WHERE room = $room AND user_id = $user RETURNING user_id AS id`,
+  )
   const writeAudit = q(`INSERT INTO audit (at, actor_id, actor_name, action, target) VALUES ($at, $actorId, $actorName, $action, $target)`)
   const findRoom = q<
-    { name: string; visibility: Visibility; topic: string | null; ownerId: number | null; ownerName: string | null; registeredAt: number | null; lastMessageId: number },
+    {
+      name: string
+      visibility: Visibility
+      topic: string | null
+      ownerId: number | null
+      ownerName: string | null
+      registeredAt: number | null
+      lastMessageId: number
+    },
     { name: string }
   >(
     `SELECT r.name, r.visibility, r.topic, r.owner_id AS ownerId, u.username AS ownerName, r.registered_at AS registeredAt, r.last_message_id AS lastMessageId

@@ -41,11 +41,7 @@ interface Job {
 }
 
 /** The stream half of the SQLite store, and `drain` for close: resolves once nothing is waiting to be written. */
-export function sqliteStream(
-  db: BunSQLiteDatabase<typeof schema>,
-  client: Database,
-  counters: SqliteCounters,
-): StreamStore & { drain(): Promise<void> } {
+export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Database, counters: SqliteCounters): StreamStore & { drain(): Promise<void> } {
   // A deleted message's text must be gone from the file, not left in a freed cell (spec §5).
   client.exec('PRAGMA secure_delete = ON')
 

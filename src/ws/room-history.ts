@@ -29,7 +29,10 @@ const HISTORY_ATTEMPTS = 5
 export function applyChange(message: Message, change: Change): Message {
   if (message.deleted) return message
   if (change.type === 'deleted') return { id: message.id, room: message.room, user: message.user, ts: message.ts, deleted: true }
-  return { ...message, text: change.text, editedAt: change.editedAt }
+  const { mentions: _before, ...unmentioned } = message
+  return change.mentions
+    ? { ...unmentioned, text: change.text, editedAt: change.editedAt, mentions: change.mentions }
+    : { ...unmentioned, text: change.text, editedAt: change.editedAt }
 }
 
 const byId = (a: { id: number }, b: { id: number }) => a.id - b.id
