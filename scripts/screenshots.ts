@@ -19,6 +19,14 @@ const CONVERSATION: [string, string][] = [
   ['carol', 'Reminder: the new rooms list shows who is online per room.'],
   ['alice', 'Nice. And links like #/room/lobby can be shared directly.'],
   ['bob', 'Ship it!'],
+  ['carol', '@alice the dashboards look green, want me to start?'],
+]
+
+/** Spec §6: a direct message between bob and alice, bob's side unread for alice. */
+const DM: [string, string][] = [
+  ['alice', 'Do you have a minute after the deploy?'],
+  ['bob', 'Sure, what is up?'],
+  ['bob', 'I can also do tomorrow morning if that is easier.'],
 ]
 
 mkdirSync(OUT, { recursive: true })
@@ -35,12 +43,38 @@ try {
     }),
   )
   const socketOf = new Map(sockets)
+  const as = (who: string) => ({ Authorization: `Bearer ${people[who]!.token}`, 'Content-Type': 'application/json' })
+  // Spec §6: alice keeps lobby and design in her list (so they count unread), owns a private room, and has DMs.
+  for (const room of ['lobby', 'design']) await request(`${server.url}/api/v1/users/me/rooms/${room}`, { method: 'PUT', headers: as('alice') })
+  await request(`${server.url}/api/v1/rooms`, {
+    method: 'POST',
+    headers: as('alice'),
+    body: JSON.stringify({ name: 'launch', visibility: 'private', topic: 'Q3 launch planning (members only)' }),
+  })
+  for (const who of ['bob', 'carol']) await request(`${server.url}/api/v1/rooms/launch/members/${who}`, { method: 'PUT', headers: as('alice') })
+  const dmRoom = (await request(`${server.url}/api/v1/dms`, { method: 'POST', headers: as('bob'), body: JSON.stringify({ username: 'alice' }) })).body.data
+    .room as string
+  await request(`${server.url}/api/v1/dms`, { method: 'POST', headers: as('carol'), body: JSON.stringify({ username: 'alice' }) })
   // Some activity elsewhere, so the room list has more than one entry.
   for (const room of ['design', 'random']) {
     using s = await openSocket(`${server.wsUrl}/api/v1/rooms/${room}/messages/ws`, [people.carol!.token])
     await s.next('welcome')
     s.send({ type: 'message', text: `Hello ${room}` })
     await s.next('message')
+  }
+  {
+    using launch = await openSocket(`${server.wsUrl}/api/v1/rooms/launch/messages/ws`, [people.alice!.token])
+    await launch.next('welcome')
+    for (const text of ['Kick-off is Monday at 10.', 'Agenda and owners are in the doc.']) {
+      launch.send({ type: 'message', text })
+      await posted(launch, text)
+    }
+  }
+  for (const [name, text] of DM) {
+    using s = await openSocket(`${server.wsUrl}/api/v1/rooms/${dmRoom}/messages/ws`, [people[name]!.token])
+    await s.next('welcome')
+    s.send({ type: 'message', text })
+    await posted(s, text)
   }
   const alicePost = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [people.alice!.token])
   await alicePost.next('welcome')
@@ -68,6 +102,33 @@ try {
   await request(`${server.url}/api/v1/admin/settings`, { method: 'PUT', headers: asAlice, body: JSON.stringify({ registration: 'invite' }) })
   await request(`${server.url}/api/v1/admin/invites`, { method: 'POST', headers: asAlice, body: JSON.stringify({ uses: 5, expiresIn: 7 * 86_400 }) })
 
+  // Spec §6 first, while alice's rooms are still unread: badges, the members dialog, typing, a DM.
+  await shoot(browser, 'sidebar.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/launch`)
+    await waitForConnected(page)
+    await page.locator(`#dm-list a[data-room="${dmRoom}"] .unread-badge`).waitFor()
+    await page.locator('#my-room-list a[data-room="lobby"] .mention-badge').waitFor()
+  })
+  await shoot(browser, 'members.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/launch`)
+    await waitForConnected(page)
+    await page.getByRole('button', { name: 'Members' }).click()
+    await page.locator('#room-member-list .room-member[data-username="carol"]').waitFor()
+  })
+  await shoot(browser, 'typing.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(page)
+    await page.locator('.message.mentions-me .mention.me').waitFor()
+    socketOf.get('bob')!.send({ type: 'typing' })
+    await page.locator('#typing', { hasText: 'bob is typing…' }).waitFor()
+  })
+  await shoot(browser, 'dm.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/${dmRoom}`)
+    await waitForConnected(page)
+    await waitForMessage(page, DM.at(-1)![1])
+    await page.locator('#room-title', { hasText: '@bob' }).waitFor()
+    await page.locator('#composer-input').fill('Tomorrow works, thanks!')
+  })
   await shoot(browser, 'login.png', DESKTOP, undefined, async (page) => {
     await page.goto(server.url)
     await page.locator('#auth-view').waitFor()

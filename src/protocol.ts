@@ -35,13 +35,8 @@ export interface TextMessage {
 }
 
 /** A deleted message (spec §5): `{"id","room","user","ts","deleted":true}`, its text gone. */
-export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & {
-  deleted: true
-  text?: undefined
-  nonce?: undefined
-  editedAt?: undefined
-  mentions?: undefined
-}
+export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & { deleted: true } & Absent<'text' | 'nonce' | 'editedAt' | 'mentions'>
+type Absent<K extends string> = { [P in K]?: undefined }
 
 /** `edited` (spec §5): `id` is the event's own id in the room's stream, `messageId` the message changed. */
 export interface EditedEvent {

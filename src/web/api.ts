@@ -49,6 +49,8 @@ const PLAIN_WORDS: Partial<Record<ErrorType | 'NETWORK', string>> = {
   FORBIDDEN: 'You are not allowed to do that.',
   LAST_ADMIN: 'The server must keep at least one administrator. Make someone else an admin first.',
   MESSAGE_NOT_FOUND: 'That message no longer exists.',
+  ROOM_EXISTS: 'That room name is taken. Pick another one.',
+  ROOM_NOT_FOUND: 'This room does not exist or is private.',
   UNAVAILABLE: 'The server is having trouble right now. Try again in a moment.',
   INTERNAL: 'Something went wrong on the server. Try again in a moment.',
   NETWORK: 'Cannot reach the server. Check your connection and try again.',
@@ -73,7 +75,7 @@ function formatSeconds(seconds: number): string {
   return seconds < 90 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`
 }
 
-async function call<T>(method: string, path: string, opts: { body?: unknown; token?: string } = {}): Promise<T> {
+export async function call<T>(method: string, path: string, opts: { body?: unknown; token?: string } = {}): Promise<T> {
   const headers: Record<string, string> = {}
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
   if (opts.token !== undefined) headers.Authorization = `Bearer ${opts.token}`
@@ -184,7 +186,7 @@ export async function listRooms(): Promise<RoomSummary[]> {
   return (await call<RoomPage>('GET', PATHS.rooms)).rooms
 }
 
-/** Up to `limit` messages older than `before`, oldest first. */
-export function listMessages(room: string, before: number, limit = LIMITS.PAGE_DEFAULT): Promise<MessagePage> {
-  return call('GET', `${PATHS.roomMessages(room)}?before=${before}&limit=${limit}`)
+/** Up to `limit` messages older than `before`, oldest first; a private room's history needs a member's token (spec §6). */
+export function listMessages(room: string, before: number, limit = LIMITS.PAGE_DEFAULT, token?: string): Promise<MessagePage> {
+  return call('GET', `${PATHS.roomMessages(room)}?before=${before}&limit=${limit}`, { token })
 }

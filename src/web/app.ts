@@ -1,20 +1,29 @@
 /**
  * The web client's entry: the session and the user's role, the route (`#/room/{name}`, `#/account`,
- * `#/admin`, `#/signup?invite=`), which screen shows, and the connection badge.
+ * `#/admin`, `#/signup?invite=`), which screen shows, and the connection badge; the user stream
+ * (spec §6) feeds the sidebar's rooms and DMs, their badges and the tab's unread count.
  */
 import { isRoomName, type Me, type Session } from '../protocol.ts'
+import { isDmName } from '../protocol-rooms.ts'
 import { AccountPage } from './account-page.ts'
 import { AdminPage } from './admin-page.ts'
-import { ApiError, fetchMe } from './api.ts'
+import { ApiError, describeError, fetchMe } from './api.ts'
 import { AuthForm } from './auth-form.ts'
 import { Composer } from './composer.ts'
 import { byId, hueClass, initialOf } from './dom.ts'
 import { MemberList } from './member-list.ts'
+import { MentionNotices } from './mention-notices.ts'
 import { MessageList } from './message-list.ts'
+import { MyRooms, roomLabel } from './my-rooms.ts'
+import { RoomHeader, SidebarActions, type RoomActionsDeps } from './room-actions.ts'
 import { explainRoomName, RoomList } from './room-list.ts'
 import type { ConnectionState } from './room-socket.ts'
 import { RoomView } from './room-view.ts'
+import { addMember, listMyRooms } from './rooms-api.ts'
 import { SessionKeeper, type SessionEnd } from './session.ts'
+import { TypingIndicator } from './typing.ts'
+import { setBaseTitle } from './unread-title.ts'
+import { UserStream } from './user-stream.ts'
 
 type Route =
   | { kind: 'home' }
@@ -61,6 +70,64 @@ const roomList = new RoomList()
 const messages = new MessageList()
 const members = new MemberList()
 const composer = new Composer()
+const typing = new TypingIndicator()
+const myRooms = new MyRooms()
+const notices = new MentionNotices()
+const roomView = byId('room-view')
+const userStream = new UserStream(() => session.current?.token, {
+  onWelcome: (w) => myRooms.replace(w.rooms),
+  onUnread: (e) => myRooms.unread(e),
+  onRead: (e) => myRooms.read(e),
+  onRoom(e) {
+    myRooms.room(e)
+    // Added back to the open room after a 4004: connect again.
+    if (e.member && e.room === room?.room && roomView.classList.contains('gone')) room.reconnect()
+  },
+  onMention(e, replayed) {
+    // Not for the room being looked at (it shows there), nor for ones from before a reconnect.
+    if (replayed || e.message.user.id === session.current?.user.id) return
+    const where = isDmName(e.room) ? 'a direct message' : `#${e.room}`
+    if (e.room !== room?.room || document.visibilityState !== 'visible') notices.show(e, where)
+  },
+  onTokenRejected(token, reason) {
+    const current = session.current
+    if (current && current.token !== token) userStream.reconnectNow()
+    else if (current) session.end(reason === 'TOKEN_REVOKED' ? 'revoked' : 'rejected')
+  },
+  onBanned(token) {
+    if (session.current?.token === token) session.end('banned')
+  },
+})
+let refetching: Promise<void> | undefined
+/** `GET /users/me/rooms` now (one at a time): after a `room` event, or an action that changed the list. */
+function refreshMyRooms(): Promise<void> {
+  const token = session.current?.token
+  if (!token) return Promise.resolve()
+  refetching ??= listMyRooms(token)
+    .then((rooms) => {
+      if (session.current?.token === token) myRooms.replace(rooms)
+    })
+    .catch((err) => void endIfRefused(err))
+    .finally(() => (refetching = undefined))
+  return refetching
+}
+myRooms.refetch = () => void refreshMyRooms()
+myRooms.isBeingRead = (name) =>
+  room?.room === name && document.visibilityState === 'visible' && !roomView.classList.contains('gone') && messages.newestVisible()
+const actionDeps: RoomActionsDeps = {
+  token: () => session.current?.token,
+  me: () => me ?? session.current?.user,
+  myRooms,
+  refreshMyRooms,
+  endIfRefused,
+}
+new SidebarActions(actionDeps)
+const roomHeader = new RoomHeader(actionDeps)
+myRooms.onChange = (changed) => {
+  roomHeader.update()
+  // A DM's title is the other person's name, known once the list has it.
+  if (room && (changed === undefined || changed === room.room)) showRoomLabel()
+}
 const account = new AccountPage(() => session.current, {
   onNewSession: (s) => session.replace(s),
   onEnded: (why) => session.end(why),
@@ -124,15 +191,21 @@ function syncRoom(): void {
   room?.stop()
   room = undefined
   roomList.setCurrent(name)
+  myRooms.setCurrent(name)
+  roomHeader.setRoom(name)
+  setGone(false)
   if (name === undefined) return
-  roomTitle.textContent = `#${name}`
   members.setOpen(false)
   room = new RoomView(name, {
     messages,
     members,
     composer,
+    typing,
+    label: roomLabel(myRooms.get(name), name),
+    lastReadId: () => myRooms.get(name)?.lastReadId ?? 0,
     session: () => session.current,
     onState(state) {
+      setGone(state.kind === 'gone')
       showConnection(state)
       // Joining changes the room's member count (or makes it active): show it.
       if (state.kind === 'open') void roomList.refresh()
@@ -151,8 +224,47 @@ function syncRoom(): void {
     },
     onReadOnly: () => showAuth(`Log in to post in #${name}.`),
   })
+  showRoomLabel()
   room.start()
 }
+
+function showRoomLabel(): void {
+  if (!room) return
+  const label = roomLabel(myRooms.get(room.room), room.room)
+  roomTitle.textContent = label
+  messages.setLabel(label)
+  composer.setLabel(label)
+  render()
+}
+
+/** 4004 (spec §6): the room is private and this user can't read it; the timeline and box give way to a notice. */
+function setGone(gone: boolean): void {
+  roomView.classList.toggle('gone', gone)
+  byId('room-gone').hidden = !gone
+  roomHeader.setGone(gone)
+  byId('room-gone-text').textContent = session.current
+    ? 'You are not a member of it. If it is private, ask its owner to add you.'
+    : 'If it is a private room you are a member of, log in to read it.'
+  showAdminJoin()
+}
+
+/** spec §6: admins are not members by right, but may add themselves (audited); not to a DM. */
+function showAdminJoin(): void {
+  const name = room?.room
+  byId('room-gone-admin-row').hidden = !(roomView.classList.contains('gone') && me?.role === 'admin' && name !== undefined && !isDmName(name))
+}
+
+byId('room-gone-admin').addEventListener('click', async () => {
+  const current = session.current
+  const name = room?.room
+  if (!current || !name) return
+  try {
+    await addMember(current.token, name, current.user.username)
+    room?.reconnect()
+  } catch (err) {
+    if (!endIfRefused(err)) byId('room-gone-text').textContent = describeError(err)
+  }
+})
 
 /** A token the server refused on HTTP (revoked: 401, banned: 403 USER_BANNED) ends the session; true when it did. */
 function endIfRefused(err: unknown): boolean {
@@ -217,6 +329,7 @@ function render(): void {
   whoamiAvatar.textContent = user ? initialOf(user.username) : ''
   whoamiAvatar.className = `avatar ${user ? hueClass(user.username) : ''}`
   adminLink.hidden = !user || me?.role !== 'admin'
+  showAdminJoin()
   byId('admin-denied').hidden = me?.role === 'admin' || !me
   byId('admin-content').hidden = me?.role !== 'admin'
   logoutButton.hidden = !user
@@ -227,7 +340,7 @@ function render(): void {
   guestPrompt.hidden = Boolean(user)
   if (route.kind === 'invalid') byId('room-invalid-text').textContent = explainRoomName(route.name) ?? ''
   const titles: Partial<Record<Screen, string>> = { account: 'Your account · Chat', admin: 'Administration · Chat' }
-  document.title = route.kind === 'room' ? `#${route.name} · Chat` : (titles[screen] ?? 'Chat')
+  setBaseTitle(route.kind === 'room' ? `${roomLabel(myRooms.get(route.name), route.name)} · Chat` : (titles[screen] ?? 'Chat'))
 }
 
 function showConnection(state: ConnectionState): void {
@@ -257,6 +370,9 @@ function showConnection(state: ConnectionState): void {
     case 'idle':
       connectionBadge.textContent = 'Disconnected'
       break
+    case 'gone':
+      connectionBadge.textContent = 'Not available'
+      break
   }
 }
 
@@ -266,6 +382,9 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
       authShown = false
       setMe(undefined)
       if (currentRoute().kind === 'signup') location.hash = '#/'
+      userStream.stop()
+      userStream.start()
+      void roomHeader.load()
       room?.reconnect()
       void loadMe()
       routeChanged()
@@ -274,25 +393,41 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
     case 'refresh':
       // Move the socket onto the fresh token now, rather than be closed with 4001 when the old one expires.
       room?.reconnect()
+      userStream.reconnectNow()
       return
     case 'other-tab':
       // Same person with a fresher token: this socket moves to it when its own token expires (4001 above).
       room?.reconnectIfUserChanged()
+      if (current?.user.id !== me?.id || !current) {
+        userStream.stop()
+        myRooms.replace(undefined)
+        if (current) userStream.start()
+      }
       if (current) authShown = false
       if (current?.user.id !== me?.id) void loadMe()
       render()
       return
     case 'logout':
+      endUserState()
       room?.reconnect()
       setMe(undefined)
       showAuth('You have logged out.')
       return
     default:
+      endUserState()
       room?.reconnect()
       setMe(undefined)
       showAuth(ENDED[why])
       return
   }
+}
+
+/** Logged out: no user stream, no rooms of one's own, no counts. */
+function endUserState(): void {
+  notices.clear()
+  userStream.stop()
+  myRooms.replace(undefined)
+  roomHeader.update()
 }
 
 authForm.onSession = (s) => session.start(s)
@@ -311,4 +446,5 @@ routeChanged()
 if (restored === 'expired') showAuth(ENDED.expired)
 else if (restored === 'none' && currentRoute().kind === 'home') showAuth()
 roomList.start()
+userStream.start()
 void loadMe()

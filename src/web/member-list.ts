@@ -35,6 +35,11 @@ export class MemberList {
     this.render()
   }
 
+  /** Everyone present now. */
+  users(): User[] {
+    return [...this.members.values()]
+  }
+
   join(user: User): void {
     this.members.set(user.id, user)
     this.render()

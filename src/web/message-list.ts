@@ -5,6 +5,7 @@
  */
 import { LIMITS, showsNothing, type Change, type Message, type MessagePage, type User } from '../protocol.ts'
 import { byId, el, hueClass, initialOf } from './dom.ts'
+import { renderMentions } from './mentions.ts'
 
 /** Within this distance of the bottom the reader is "following" and new messages scroll into view. */
 const FOLLOW_PX = 80
@@ -30,6 +31,8 @@ export class MessageList {
   /** Set by the open room: ask for an edit or a deletion; false when not connected. */
   edit: ((id: number, text: string) => boolean) | undefined
   remove: ((id: number) => boolean) | undefined
+  /** Set by the open room: what is on screen may have changed (scrolled, new messages), for read markers. */
+  onViewChange: (() => void) | undefined
 
   private readonly scroller = byId('messages')
   private readonly list = byId<HTMLOListElement>('message-list')
@@ -42,6 +45,8 @@ export class MessageList {
   /** Sends not yet echoed, in send order; always after every confirmed message. */
   private readonly pending = new Map<string, HTMLLIElement>()
   private room = ''
+  /** What the room is called on screen: `#name`, or `@peer` for a DM (spec §6). */
+  private label = ''
   /** Bumped by reset(), so a page that arrives for an earlier timeline is dropped. */
   private generation = 0
   private me: User | undefined
@@ -55,6 +60,7 @@ export class MessageList {
     this.scroller.addEventListener('scroll', () => {
       if (this.isFollowing()) this.jumpButton.hidden = true
       if (this.scroller.scrollTop < LOAD_OLDER_PX) void this.fetchOlder()
+      this.onViewChange?.()
     })
     this.olderButton.addEventListener('click', () => void this.fetchOlder())
     // Without hover (touch screens), a tap on a message shows its actions, and a tap elsewhere hides them.
@@ -69,6 +75,7 @@ export class MessageList {
 
   /** Empties the timeline for a room (or for a fresh start after a truncated resume). */
   reset(room: string, me: User | undefined): void {
+    if (room !== this.room) this.label = `#${room}`
     this.room = room
     this.me = me
     this.generation++
@@ -80,6 +87,11 @@ export class MessageList {
     this.hasOlder = false
     this.olderFailed = false
     this.jumpButton.hidden = true
+    this.renderEdge()
+  }
+
+  setLabel(label: string): void {
+    this.label = label
     this.renderEdge()
   }
 
@@ -113,7 +125,7 @@ export class MessageList {
     } else {
       li.querySelector('.edit-form')?.remove()
       const text = li.querySelector<HTMLElement>('.text')!
-      text.textContent = change.text
+      li.classList.toggle('mentions-me', renderMentions(text, change.text, change.mentions, this.me))
       text.hidden = false
       this.markEdited(li, change.editedAt)
     }
@@ -136,6 +148,20 @@ export class MessageList {
     this.renderActions(li)
     li.querySelector('.message-actions')?.append(el('span', 'action-error', reason))
     li.classList.add('actions-open')
+  }
+
+  /** The newest confirmed message id shown, if any. */
+  get newestId(): number | undefined {
+    return this.ids.at(-1)
+  }
+
+  /** Whether the newest confirmed message is on screen (for read markers, spec §6). */
+  newestVisible(): boolean {
+    const id = this.newestId
+    if (id === undefined || this.scroller.offsetParent === null) return false
+    const box = this.shown.get(id)!.getBoundingClientRect()
+    const view = this.scroller.getBoundingClientRect()
+    return box.top < view.bottom && box.bottom > view.top
   }
 
   /** The oldest id shown, the `before` cursor for older pages. */
@@ -162,6 +188,7 @@ export class MessageList {
     if (!appended) return
     if (following) this.scrollToEnd()
     else this.jumpButton.hidden = false
+    this.onViewChange?.()
   }
 
   /** A message this tab just sent: shown at the end as pending until `confirm`. */
@@ -269,7 +296,10 @@ export class MessageList {
     time.dateTime = m.ts
     time.title = FULL.format(at)
     meta.append(author, time)
-    bubble.append(meta, el('p', 'text', m.deleted ? DELETED_TEXT : m.text))
+    const text = el('p', 'text')
+    if (m.deleted) text.textContent = DELETED_TEXT
+    else if (renderMentions(text, m.text, m.mentions, this.me)) li.classList.add('mentions-me')
+    bubble.append(meta, text)
     li.append(avatar, bubble)
     if (m.editedAt) this.markEdited(li, m.editedAt)
     if (m.id) this.renderActions(li)
@@ -394,7 +424,7 @@ export class MessageList {
     this.olderButton.disabled = this.loading
     const empty = this.ids.length === 0 && this.pending.size === 0
     this.historyStart.hidden = this.hasOlder && !empty
-    this.historyStart.textContent = empty ? `No messages in #${this.room} yet.` : `This is the start of #${this.room}.`
+    this.historyStart.textContent = empty ? `No messages in ${this.label} yet.` : `This is the start of ${this.label}.`
   }
 
   /** Loads the page before the oldest message, keeping what the reader looks at in place. */

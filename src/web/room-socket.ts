@@ -1,4 +1,7 @@
-/** One room's WebSocket: read-only or with the token as subprotocol, resume with ?since= (messages and §5 events), and the spec's close-code table (spec §3). */
+/**
+ * One room's WebSocket: read-only or with the token as subprotocol, resume with ?since= (messages and
+ * §5 events), `typing` frames (spec §6), and the spec's close-code table (spec §3, 4004 of §6).
+ */
 import { CLOSE, PATHS, type Change, type ClientFrame, type Message, type ServerFrame, type User, type Welcome } from '../protocol.ts'
 
 export type ConnectionState =
@@ -8,6 +11,8 @@ export type ConnectionState =
   | { kind: 'waiting'; until: number; why: 'network' | 'busy' | 'offline' }
   /** Not connected and not retrying: stopped, closed normally, or the token was refused. */
   | { kind: 'idle' }
+  /** 4004 (spec §6): a private room this user may not read (or no longer may); not retried. */
+  | { kind: 'gone' }
 
 export interface RoomSocketEvents {
   onState(state: ConnectionState): void
@@ -17,6 +22,10 @@ export interface RoomSocketEvents {
   /** An `edited` or `deleted` event (spec §5), live or from a resume's `welcome.changes`. */
   onChange(change: Change): void
   onPresence(kind: 'join' | 'leave', user: User): void
+  /** Someone else in the room is typing (spec §6). */
+  onTyping(user: User): void
+  /** 4004 ROOM_NOT_FOUND: a private room this user is not (or no longer) a member of; the socket does not reconnect. */
+  onNotFound(): void
   onError(type: string, message: string): void
   /**
    * 4001: the token this connection offered was refused (`reason` TOKEN_INVALID, TOKEN_EXPIRED or
@@ -162,8 +171,12 @@ export class RoomSocket {
       case 'leave':
         this.events.onPresence(frame.type, frame.data.user)
         break
+      case 'typing':
+        this.events.onTyping(frame.data.user)
+        break
       case 'error':
-        this.events.onError(frame.error.type, frame.error.message)
+        // ROOM_NOT_FOUND comes right before close 4004, which says the same.
+        if (frame.error.type !== 'ROOM_NOT_FOUND') this.events.onError(frame.error.type, frame.error.message)
         break
     }
   }
@@ -183,6 +196,11 @@ export class RoomSocket {
       case CLOSE.BANNED.code:
         this.events.onState({ kind: 'idle' })
         this.events.onBanned(token)
+        return
+      case CLOSE.ROOM_NOT_FOUND.code:
+        // spec §6: don't reconnect to this room.
+        this.events.onState({ kind: 'gone' })
+        this.events.onNotFound()
         return
       case CLOSE.CONNECTION_LIMIT.code:
         return this.retryLater(BUSY_BASE_MS, BUSY_MAX_MS, 'busy')

@@ -2,9 +2,14 @@
  * One open room: its socket, its timeline and presence, and the sends still waiting for their echo.
  * A send is pending until the server's copy with the same nonce comes back, live or in the
  * history of the welcome after a reconnect; sends the server never stored are sent again then.
+ * Spec §6: read markers when the newest message is on screen, `typing` both ways, `@` completion
+ * from the room's members and present users, and 4004 (a private room) handed to the owner.
  */
 import type { ClientFrame, Message, Session, User, Welcome } from '../protocol.ts'
+import { ROOM_LIMITS } from '../protocol-rooms.ts'
 import { describeErrorType, listMessages } from './api.ts'
+import { listRoomMembers } from './rooms-api.ts'
+import type { TypingIndicator } from './typing.ts'
 import type { Composer } from './composer.ts'
 import type { MemberList } from './member-list.ts'
 import type { MessageList } from './message-list.ts'
@@ -14,11 +19,18 @@ import { RoomSocket, type ConnectionState } from './room-socket.ts'
 const RATE_LIMIT_PAUSE_MS = 2000
 /** A send not echoed within this time, while connected, is shown as failed (with Retry). */
 const SEND_TIMEOUT_MS = 10_000
+/** A read marker goes out once the newest message has been on screen this long (and again only for a newer one). */
+const READ_DEBOUNCE_MS = 300
 
 export interface RoomViewDeps {
   messages: MessageList
   members: MemberList
   composer: Composer
+  typing: TypingIndicator
+  /** What the room is called on screen (`#name`, or `@peer` for a DM). */
+  label: string
+  /** The user's read marker in this room as the user stream last said (0 when unknown). */
+  lastReadId(): number
   /** The session's current token and user, read at every (re)connect. */
   session: () => Session | undefined
   onState(state: ConnectionState): void
@@ -47,6 +59,14 @@ export class RoomView {
   private me: User | undefined
   /** The message of the newest edit or deletion asked for and not yet answered: where an error frame belongs. */
   private changing: number | undefined
+  private readOnly = true
+  /** The room's members (`GET …/members`), for `@` completion. */
+  private roomMembers: User[] = []
+  private readTimer: ReturnType<typeof setTimeout> | undefined
+  /** The highest id a `read` frame went out for on this page. */
+  private readSent = 0
+  private lastTyping = 0
+  private readonly onVisibility = () => this.scheduleRead()
 
   constructor(
     readonly room: string,
@@ -54,13 +74,18 @@ export class RoomView {
   ) {
     this.me = deps.session()?.user
     deps.messages.reset(room, this.me)
-    deps.messages.loadOlder = (before) => listMessages(room, before)
+    deps.messages.setLabel(deps.label)
+    deps.messages.loadOlder = (before) => listMessages(room, before, undefined, deps.session()?.token)
+    deps.messages.onViewChange = () => this.scheduleRead()
     deps.messages.retry = (nonce) => this.resend(nonce)
     deps.messages.edit = (id, text) => this.change(id, { type: 'edit', id, text })
     deps.messages.remove = (id) => this.change(id, { type: 'delete', id })
     deps.members.set([], this.me)
-    deps.composer.setRoom(room)
+    deps.composer.setRoom(deps.label)
     deps.composer.send = (text) => this.send(text)
+    deps.composer.typing = () => this.sendTyping()
+    deps.composer.mentions.candidates = () => [...this.roomMembers, ...deps.members.users()].filter((u) => u.id !== this.me?.id)
+    deps.typing.clear()
     this.socket = new RoomSocket(room, () => deps.session()?.token, {
       onState: (state) => {
         this.state = state
@@ -68,12 +93,26 @@ export class RoomView {
         deps.onState(state)
       },
       onWelcome: (welcome, resumed) => this.welcome(welcome, resumed),
-      onMessage: (m) => this.receive([m]),
+      onMessage: (m) => {
+        deps.typing.stop(m.user.id)
+        this.receive([m])
+      },
       onChange: (change) => {
         if (change.messageId === this.changing) this.changing = undefined
         deps.messages.applyChange(change)
       },
-      onPresence: (kind, user) => (kind === 'join' ? deps.members.join(user) : deps.members.leave(user)),
+      onPresence: (kind, user) => {
+        if (kind === 'join') return deps.members.join(user)
+        deps.members.leave(user)
+        deps.typing.stop(user.id)
+      },
+      onTyping: (user) => {
+        if (user.id !== this.me?.id) deps.typing.show(user)
+      },
+      onNotFound: () => {
+        deps.typing.clear()
+        deps.members.set([], this.me)
+      },
       onError: (type, message) => this.serverError(type, message),
       onTokenRejected: (token, reason) => deps.onTokenRejected(token, reason),
       onBanned: (token) => deps.onBanned(token),
@@ -82,11 +121,15 @@ export class RoomView {
   }
 
   start(): void {
+    document.addEventListener('visibilitychange', this.onVisibility)
     this.socket.start()
   }
 
   stop(): void {
+    document.removeEventListener('visibilitychange', this.onVisibility)
     this.socket.stop()
+    this.deps.typing.clear()
+    clearTimeout(this.readTimer)
     clearTimeout(this.rateTimer)
     for (const p of this.pending.values()) clearTimeout(p.timer)
   }
@@ -106,6 +149,7 @@ export class RoomView {
         this.deps.messages.dropPending(nonce)
       }
       this.pending.clear()
+      this.readSent = 0
       this.me = me
       this.deps.messages.setMe(me)
     }
@@ -114,8 +158,10 @@ export class RoomView {
 
   private welcome(w: Welcome, resumed: boolean): void {
     this.connection++
+    this.readOnly = w.readOnly
     const { messages, members } = this.deps
     members.set(w.members, this.me)
+    void this.loadMembers()
     if (!resumed || w.truncated) {
       // A fresh timeline, or more was missed than a resume carries: start over from this history.
       const unsent = resumed ? [...this.pending.entries()] : []
@@ -126,11 +172,46 @@ export class RoomView {
     // spec §5: edits and deletions of messages already shown, made while this page was away.
     if (resumed && !w.truncated) for (const change of w.changes ?? []) messages.applyChange(change)
     if (!resumed || w.truncated) messages.setHasOlder(w.history.length > 0)
+    this.scheduleRead()
     // Whatever is still pending from an earlier connection was never stored: send it again now.
     if (w.readOnly) return
     for (const [nonce, p] of this.pending) {
       if (p.connection < this.connection) this.transmit(nonce, p)
     }
+  }
+
+  /** The room's members for `@` completion (present users are added to them); none for a guest. */
+  private async loadMembers(): Promise<void> {
+    const token = this.deps.session()?.token
+    if (!token || this.readOnly) return
+    try {
+      this.roomMembers = await listRoomMembers(this.room, token)
+    } catch {
+      // completion then offers the people present only
+    }
+  }
+
+  /** Sends a read marker (debounced) once the newest message is on screen in a visible page (spec §6). */
+  private scheduleRead(): void {
+    if (this.readOnly || !this.me) return
+    clearTimeout(this.readTimer)
+    this.readTimer = setTimeout(() => this.sendRead(), READ_DEBOUNCE_MS)
+  }
+
+  private sendRead(): void {
+    const { messages } = this.deps
+    if (this.readOnly || document.visibilityState !== 'visible' || !messages.newestVisible()) return
+    const id = messages.newestId
+    if (id === undefined || id <= this.readSent || id <= this.deps.lastReadId()) return
+    if (this.socket.send({ type: 'read', id })) this.readSent = id
+  }
+
+  /** `typing` at most once per TYPING_INTERVAL_MS (the server drops the rest anyway); never from a read-only socket. */
+  private sendTyping(): void {
+    if (this.readOnly || !this.me) return
+    const now = Date.now()
+    if (now - this.lastTyping < ROOM_LIMITS.TYPING_INTERVAL_MS) return
+    if (this.socket.send({ type: 'typing' })) this.lastTyping = now
   }
 
   /** Confirms own pending sends by nonce and adds the rest in one batch (a welcome's history is up to 500). */
@@ -211,6 +292,8 @@ export class RoomView {
       composer.setBlocked('Connecting…')
     } else if (state.kind === 'waiting' && state.why === 'offline') {
       composer.setBlocked('You are offline. Posting resumes when the connection is back.')
+    } else if (state.kind === 'gone') {
+      composer.setBlocked('This room does not exist or is private.')
     } else if (state.kind === 'idle') {
       composer.setBlocked('Disconnected. Reload the page to connect again.')
     } else if (state.kind !== 'open') {
