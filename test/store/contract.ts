@@ -201,6 +201,22 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       ])
     })
 
+    // spec §6 on an upgraded database: unread counts work in rooms that had messages, and a name of
+    // the direct-message namespace used as a public room before is no public room any more.
+    test('after an upgrade, unread counts work in old rooms and dm. names are out of the public rooms', async () => {
+      await using legacy = await openLegacy()
+      for (let i = 1; i <= 3; i++) await legacy.insertMessage('old', T0 + i)
+      await legacy.insertMessage('dm.1.2', T0 + 4)
+      await using f = await legacy.open()
+      expect((await f.store.listRoomActivity({ limit: 10 })).map((r) => r.room)).toEqual(['old'])
+      expect((await f.store.roomAccess('dm.1.2', null))?.visibility).toBe('private')
+      const bob = await addUser(f.store, 'bob')
+      expect(await f.store.addMember('old', bob, T0 + 10)).toBe(true)
+      expect((await f.store.listMyRooms(bob.id)).map((r) => [r.name, r.unread])).toEqual([['old', 0]])
+      await f.store.insertMessage(at('old', 11))
+      expect((await f.store.listMyRooms(bob.id)).map((r) => [r.name, r.unread])).toEqual([['old', 1]])
+    })
+
     test('text is stored byte for byte, whatever it contains', async () => {
       await using f = await open()
       const text = `'; DROP TABLE messages; -- ✓ 😀 <img src=x onerror=alert(1)> \n\t`
