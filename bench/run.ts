@@ -6,16 +6,20 @@
  *   bun run bench --scenario sweep     the scale sweep (largest room, most connections under p99 100 ms at 100 msg/s)
  *   bun run bench --scenario cluster   one instance on PostgreSQL beside two on PostgreSQL + Redis (bench/cluster.ts)
  *   bun run bench --scenario private-room   a private room of members beside a public one and the baseline (bench/private-room.ts)
+ *   bun run bench --scenario attachments    upload/download of a 10 MiB file against Bun.file (bench/attachments.ts)
+ *   bun run bench --scenario search   search latency on 1 M messages, SQLite and PostgreSQL, beside a history page (bench/search.ts)
  *   options: --scenario a,b  --rounds N  --workers N  --no-write  --write
  *
  * Product and baseline alternate within each round (A B, then B A), so drift on a shared machine
  * lands on both; the ratio of each back-to-back pair is what is reported (median over rounds).
  */
 import { appendFileSync, writeFileSync } from 'node:fs'
+import { attachmentsScenario } from './attachments.ts'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { CLUSTER_FULL, CLUSTER_SMOKE, clusterLossless, clusterRows, runCluster, SETUPS, type ClusterRecord } from './cluster.ts'
 import { Generators } from './generators.ts'
+import { searchScenario } from './search.ts'
 import { PRIVATE_ROOM_FULL, PRIVATE_ROOM_SMOKE, privateRoomRows, runPrivateRoom, type PrivateRoomRecord, type PrivateRoomRow } from './private-room.ts'
 import {
   clusterTable,
@@ -144,6 +148,8 @@ interface Args {
   sweep: boolean
   cluster: boolean
   privateRoom: boolean
+  search: boolean
+  attachments: boolean
   rounds: number
   workers: number
   write: boolean
@@ -161,8 +167,10 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}`)
   }
   // Every scenario but the sweep by default (the cluster and private-room ones included).
-  const own = ['private-room', 'cluster', 'sweep']
-  const picked = (value('--scenario') ?? [...RUNS, 'private-room', 'cluster'].join(',')).split(',').map((s) => ALIASES[s.trim()] ?? s.trim())
+  const own = ['private-room', 'cluster', 'search', 'attachments', 'sweep']
+  const picked = (value('--scenario') ?? [...RUNS, 'private-room', 'cluster', 'search', 'attachments'].join(','))
+    .split(',')
+    .map((s) => ALIASES[s.trim()] ?? s.trim())
   for (const p of picked)
     if (!own.includes(p) && !RUNS.includes(p as RunName)) throw new Error(`unknown scenario ${p}; pick from ${[...RUNS, ...own].join(', ')}`)
   return {
@@ -171,6 +179,8 @@ function parseArgs(argv: string[]): Args {
     sweep: picked.includes('sweep'),
     cluster: picked.includes('cluster'),
     privateRoom: picked.includes('private-room'),
+    search: picked.includes('search'),
+    attachments: picked.includes('attachments'),
     rounds: Number(value('--rounds') ?? (smoke ? 1 : 3)),
     workers: Number(value('--workers') ?? 2),
     write: argv.includes('--write') || (!smoke && !argv.includes('--no-write')),
@@ -449,7 +459,7 @@ async function main(): Promise<number> {
     rounds: args.rounds,
   }
   log(
-    `bench ${meta.mode}: ${[...args.runs, ...(args.privateRoom ? ['private-room'] : []), ...(args.cluster ? ['cluster'] : [])].join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`,
+    `bench ${meta.mode}: ${[...args.runs, ...(args.privateRoom ? ['private-room'] : []), ...(args.cluster ? ['cluster'] : []), ...(args.search ? ['search'] : [])].join(', ')}${args.sweep ? ' + sweep' : ''}; ${args.rounds} round(s), ${args.workers} generator processes, load ${meta.loadavgBefore.join(' ')}`,
   )
   const gens = new Generators(args.workers)
   let failed = false
@@ -496,6 +506,8 @@ async function main(): Promise<number> {
     }
     if (args.privateRoom) failed = !(await privateRoomScenario(args, gens, meta)) || failed
     if (args.cluster) failed = !(await clusterScenario(args, gens, meta)) || failed
+    if (args.search) failed = !(await searchScenario(args.smoke, args.write, meta, log)) || failed
+    if (args.attachments) failed = !(await attachmentsScenario(args, meta, log)) || failed
     if (args.sweep) {
       const sweeps = await runSweeps(args, gens)
       failed ||= sweeps.some((s) => s.points.length === 0)

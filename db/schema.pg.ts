@@ -1,5 +1,8 @@
 /** Tables of the PostgreSQL store (multi-instance). Mirrors db/schema.ts; change both, then `bun run db:generate`. */
-import { bigint, boolean, index, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
+import { bigint, boolean, customType, index, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
+
+/** Raw bytes (bytea); drizzle has no built-in column for it. */
+const bytes = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' })
 
 export const users = pgTable('users', {
   id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
@@ -57,6 +60,8 @@ export const messages = pgTable(
     editedAt: bigint('edited_at', { mode: 'number' }),
     deleted: boolean('deleted').notNull().default(false),
     mentions: text('mentions'),
+    replyTo: bigint('reply_to', { mode: 'number' }),
+    attachments: text('attachments'),
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.
@@ -107,6 +112,47 @@ export const mentions = pgTable(
     index('mentions_user_room_message').on(t.userId, t.room, t.messageId),
     index('mentions_user_message').on(t.userId, t.messageId),
   ],
+)
+
+/** Reactions as they stand (see db/schema.ts). */
+export const reactions = pgTable(
+  'reactions',
+  {
+    messageId: bigint('message_id', { mode: 'number' }).notNull(),
+    emoji: text('emoji').notNull(),
+    userId: bigint('user_id', { mode: 'number' }).notNull(),
+    createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.emoji, t.userId] })],
+)
+
+/** Uploaded files (see db/schema.ts). */
+export const attachments = pgTable(
+  'attachments',
+  {
+    id: text('id').primaryKey(),
+    room: text('room').notNull(),
+    userId: bigint('user_id', { mode: 'number' }).notNull(),
+    name: text('name').notNull(),
+    type: text('type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    width: bigint('width', { mode: 'number' }),
+    height: bigint('height', { mode: 'number' }),
+    createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+    messageId: bigint('message_id', { mode: 'number' }),
+  },
+  (t) => [index('attachments_message_id').on(t.messageId), index('attachments_user_id').on(t.userId), index('attachments_created_at').on(t.createdAt)],
+)
+
+/** The bytes of each attachment, in chunks (cluster mode stores files in PostgreSQL so every instance serves them). */
+export const attachmentBlobs = pgTable(
+  'attachment_blobs',
+  {
+    attachmentId: text('attachment_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    data: bytes('data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.attachmentId, t.seq] })],
 )
 
 export const settings = pgTable('settings', {

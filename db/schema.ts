@@ -1,5 +1,8 @@
 /** Tables of the SQLite store. Change this file, then `bun run db:generate`; never edit a generated migration. */
-import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { customType, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+
+/** Raw bytes; a custom type as in db/schema.pg.ts (bytea), so the two schemas compare equal. */
+const bytes = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'blob' })
 
 export const users = sqliteTable('users', {
   // AUTOINCREMENT: an id is never reused, so a token of a deleted user can't pass as someone else.
@@ -79,6 +82,10 @@ export const messages = sqliteTable(
     deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
     /** On a message or an edit: JSON `[{"id","username"}]` of who the text mentions (spec §6); null for no one. */
     mentions: text('mentions'),
+    /** On a message: the id of the message of the same room it replies to (spec §7). */
+    replyTo: integer('reply_to'),
+    /** On a message: JSON of the attachments it carries (spec §7: id, name, type, size, width, height), fixed when posted; null for none. */
+    attachments: text('attachments'),
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.
@@ -144,6 +151,55 @@ export const mentions = sqliteTable(
     index('mentions_user_room_message').on(t.userId, t.room, t.messageId),
     index('mentions_user_message').on(t.userId, t.messageId),
   ],
+)
+
+/**
+ * Reactions as they stand (spec §7): one row per message, emoji and user. Each toggle is also an event
+ * of the room's stream (messages row of kind 'reacted' or 'unreacted', text the emoji).
+ */
+export const reactions = sqliteTable(
+  'reactions',
+  {
+    messageId: integer('message_id').notNull(),
+    emoji: text('emoji').notNull(),
+    userId: integer('user_id').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.emoji, t.userId] })],
+)
+
+/**
+ * Uploaded files (spec §7): the bytes are in the data folder with SQLite (named by id) and in
+ * attachment_blobs with PostgreSQL. `message_id` is set when a message uses it; an upload no message
+ * uses within 24 h is removed.
+ */
+export const attachments = sqliteTable(
+  'attachments',
+  {
+    id: text('id').primaryKey(),
+    room: text('room').notNull(),
+    userId: integer('user_id').notNull(),
+    name: text('name').notNull(),
+    /** Judged from the bytes: image/png, image/jpeg, image/gif, image/webp, else application/octet-stream. */
+    type: text('type').notNull(),
+    size: integer('size').notNull(),
+    width: integer('width'),
+    height: integer('height'),
+    createdAt: integer('created_at').notNull(),
+    messageId: integer('message_id'),
+  },
+  (t) => [index('attachments_message_id').on(t.messageId), index('attachments_user_id').on(t.userId), index('attachments_created_at').on(t.createdAt)],
+)
+
+/** The bytes of each attachment in PostgreSQL (cluster mode), in chunks; unused with SQLite. */
+export const attachmentBlobs = sqliteTable(
+  'attachment_blobs',
+  {
+    attachmentId: text('attachment_id').notNull(),
+    seq: integer('seq').notNull(),
+    data: bytes('data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.attachmentId, t.seq] })],
 )
 
 /** Server-wide key/value settings, e.g. the generated JWT signing secret. */

@@ -9,6 +9,7 @@ import { MessageBuckets, SlidingWindow, type AttemptLimiter, type MessageLimiter
 import { RedisMessageBuckets, RedisSlidingWindow } from './auth/redis-limits.ts'
 import { StandingCache } from './auth/standing.ts'
 import { createTokenService, resolveJwtSecret } from './auth/tokens.ts'
+import { createAttachments, startAttachmentCleanup } from './chat/attachments.ts'
 import { createCursorSigner } from './chat/cursor.ts'
 import { createMemberships } from './chat/memberships.ts'
 import { createPoster } from './chat/messages.ts'
@@ -168,6 +169,8 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
       broker.publish(committed)
     },
     notify,
+    // A deleted message's attachments (spec §7): their rows went with it; their bytes go now (the cleanup sweeps any left).
+    (ids) => void store.removeAttachmentFiles(ids).catch((err: unknown) => log.warn('could not remove the files of deleted attachments', { err })),
     now,
   )
   const accounts: AccountDeps = {
@@ -183,7 +186,8 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     onChange: (userId) => standing.reload(userId),
   }
   const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
-  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web, poster, gate, memberships })
+  const attachments = createAttachments({ store, gate, maxBytes: config.attachmentMaxBytes, quotaBytes: config.attachmentQuotaBytes, now })
+  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web, poster, gate, memberships, attachments })
   const websocket = createSocketHandler({
     hub,
     streams,
@@ -209,6 +213,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   }
 
   let stopSweeper = () => {}
+  let cleanup: { stop(): Promise<void> } | undefined
   return {
     config,
     log,
@@ -222,6 +227,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
       if (noAdmin)
         log.warn('this server has no admin yet: the first account created becomes admin (create it with the CLI first, or set REGISTRATION=invite or closed)')
       hub.bind(server)
+      cleanup = startAttachmentCleanup(store, log, now)
       stopSweeper = startSweeper({ sockets: () => allSockets(), respond, slowConsumerBytes: config.slowConsumerBytes, standing, now })
     },
     async stop(closeConnections) {
@@ -230,6 +236,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
       for (const ws of allSockets()) respond.shut(ws, CLOSE.SHUTDOWN)
       await Promise.race([Promise.all([hub.whenEmpty(), streams.whenEmpty()]), Bun.sleep(SHUTDOWN_GRACE_MS)])
       stopSweeper()
+      await cleanup?.stop()
       await standing.stop()
       await broker.close()
       await closeConnections()

@@ -1,4 +1,5 @@
 /** Settings: one table drives environment variables, CLI flags, --help and the README's settings table. */
+import { CONVERSATION_LIMITS } from './protocol-conversation.ts'
 import { LIMITS, type RegistrationMode } from './protocol.ts'
 import { redactUrl } from './redact.ts'
 
@@ -49,6 +50,8 @@ export interface Config {
   maxConnectionsPerAddress: number
   slowConsumerBytes: number
   wsIdleTimeoutSeconds: number
+  attachmentMaxBytes: number
+  attachmentQuotaBytes: number
 }
 
 /** A refused value; its message, if any, says why beyond what the setting accepts. */
@@ -387,6 +390,24 @@ export const SETTINGS: readonly Setting[] = [
     parse: toInt(8, 960),
     accepts: 'seconds, 8-960',
     help: 'an idle socket is pinged, and dropped if it stays silent this long',
+  },
+  {
+    key: 'attachmentMaxBytes',
+    env: 'ATTACHMENT_MAX_BYTES',
+    flag: '--attachment-max-bytes',
+    default: CONVERSATION_LIMITS.ATTACHMENT_MAX_BYTES,
+    parse: toInt(1, 1024 * MiB),
+    accepts: 'bytes, 1 to 1073741824',
+    help: 'largest upload (spec §7); a bigger one is refused with 413 as soon as it passes this',
+  },
+  {
+    key: 'attachmentQuotaBytes',
+    env: 'ATTACHMENT_QUOTA_BYTES',
+    flag: '--attachment-quota-bytes',
+    default: 100 * MiB,
+    parse: toInt(0, Number.MAX_SAFE_INTEGER),
+    accepts: 'bytes, 0 or more',
+    help: "what one user's uploads may total (used or not; a deleted message's and unused ones removed after 24 h stop counting)",
   },
 ]
 

@@ -31,11 +31,25 @@ export interface TextMessage {
   editedAt?: string
   /** Who the text mentions (spec §6: `@name` of someone who can read the room); absent when no one. */
   mentions?: User[]
+  /** spec §7: the message this one answers, as it is now; absent when it answers none. */
+  replyTo?: Quote
+  /** spec §7: reactions as they stand, `me` for the reader; absent when there are none. */
+  reactions?: ReactionCount[]
+  /** spec §7: files the message carries; absent when none. */
+  attachments?: Attachment[]
   deleted?: undefined
 }
 
+/** spec §7: the original of a reply: its current text cut to 200 code points (a final `…` when cut), null once deleted. */
+export type Quote = { id: number; user: User; text: string | null }
+export type ReactionCount = { emoji: string; count: number; me: boolean }
+/** spec §7: an uploaded file; `type` judged from its bytes; `width`/`height` for images only. */
+export type Attachment = { id: string; name: string; type: string; size: number; url: string; width?: number; height?: number }
+
 /** A deleted message (spec §5): `{"id","room","user","ts","deleted":true}`, its text gone. */
-export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & { deleted: true } & Absent<'text' | 'nonce' | 'editedAt' | 'mentions'>
+export type DeletedMessage = Pick<TextMessage, 'id' | 'room' | 'user' | 'ts'> & { deleted: true } & Absent<
+    'text' | 'nonce' | 'editedAt' | 'mentions' | 'replyTo' | 'reactions' | 'attachments'
+  >
 type Absent<K extends string> = { [P in K]?: undefined }
 
 /** `edited` (spec §5): `id` is the event's own id in the room's stream, `messageId` the message changed. */
@@ -52,8 +66,11 @@ export interface EditedEvent {
 /** `deleted` (spec §5). */
 export type DeletedEvent = Pick<EditedEvent, 'id' | 'messageId'>
 
+/** `reaction` (spec §7): `user` put (`on`) or took back an emoji on message `messageId`. */
+export type ReactionEvent = Pick<EditedEvent, 'id' | 'messageId'> & { emoji: string; user: User; on: boolean }
+
 /** One entry of `welcome.changes`: an event after the resume cursor about a message at or before it. */
-export type Change = ({ type: 'edited' } & EditedEvent) | ({ type: 'deleted' } & DeletedEvent)
+export type Change = ({ type: 'edited' } & EditedEvent) | ({ type: 'deleted' } & DeletedEvent) | ({ type: 'reaction' } & ReactionEvent)
 
 /** `POST /api/v1/login` and `POST /api/v1/token` (spec §2). */
 export interface Session {
@@ -70,12 +87,8 @@ export interface RoomSummary {
   lastMessageId: number | null
 }
 
-/** `GET /api/v1/rooms` (spec §2): one page of the room list, most recently active first. */
-export interface RoomPage {
-  rooms: RoomSummary[]
-  /** The cursor of the next page, or null on the last. */
-  next: string | null
-}
+/** `GET /api/v1/rooms` (spec §2): one page of the room list, most recently active first; `next` the next page's cursor, null on the last. */
+export type RoomPage = { rooms: RoomSummary[]; next: string | null }
 
 /** `GET /api/v1/rooms/{room}/messages` (spec §2): one page of history, oldest first. */
 export interface MessagePage {
@@ -157,6 +170,7 @@ export type ServerFrame =
   | { type: 'message'; error: null; data: Message }
   | { type: 'edited'; error: null; data: EditedEvent }
   | { type: 'deleted'; error: null; data: DeletedEvent }
+  | { type: 'reaction'; error: null; data: ReactionEvent }
   /** `typing` (spec §6) goes to the others in the room; join and leave to everyone. */
   | { type: 'join' | 'leave' | 'typing'; error: null; data: { user: User } }
   | { type: 'pong'; error: null; data: null }
@@ -167,7 +181,10 @@ export type ServerFrameType = ServerFrame['type']
 /** Client-to-server frames (spec §3), as a client writes them. */
 export type ClientFrame =
   | { type: 'ping' }
-  | { type: 'message'; text: string; nonce?: string }
+  /** spec §7: `replyTo` a message id of the room, `attachments` ids of uploads to carry. */
+  | { type: 'message'; text: string; nonce?: string; replyTo?: number; attachments?: string[] }
+  /** spec §7: puts (`on`) or takes back one emoji on message `id`. */
+  | { type: 'react'; id: number; emoji: string; on: boolean }
   /** spec §5: the author's new text for message `id`. */
   | { type: 'edit'; id: number; text: string }
   /** spec §5: the author or an admin deletes message `id`. */
@@ -237,23 +254,3 @@ export const PATHS = {
   roomMessage: (room: string, id: number) => `/api/v1/rooms/${encodeURIComponent(room)}/messages/${id}`,
   roomSocket: (room: string) => `/api/v1/rooms/${encodeURIComponent(room)}/messages/ws`,
 } as const
-
-/*
- * Characters that show nothing by themselves (spec §2): one definition for usernames, message texts
- * and the web client, taken from Unicode's own properties rather than a hand-kept list.
- */
-
-/**
- * Format characters (Cf: zero-width space, word joiner, BOM, bidi controls, tags) and
- * Default_Ignorable_Code_Point (variation selectors, soft hyphen, the Hangul fillers U+115F U+1160
- * U+3164 U+FFA0, ...). U+2800 BRAILLE PATTERN BLANK is neither, but it is an empty cell that
- * renders as a space and is the usual way to pass for "nothing" where those are filtered.
- */
-export const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u
-
-const VISIBLE = /[^\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u
-
-/** True when `text` shows nothing: it is empty or only whitespace, control and invisible characters. */
-export function showsNothing(text: string): boolean {
-  return !VISIBLE.test(text)
-}

@@ -5,7 +5,8 @@
  */
 import { AppError } from '../errors.ts'
 import { dmName, isDmName, ROOM_LIMITS, type MyRoom, type RoomInfo, type Visibility } from '../protocol-rooms.ts'
-import { showsNothing, type Role, type User } from '../protocol.ts'
+import { showsNothing } from '../protocol-text.ts'
+import type { Role, User } from '../protocol.ts'
 import type { Store } from '../store/store.ts'
 import { exceedsCodePoints } from './text.ts'
 import type { Notify } from './notices.ts'

@@ -4,7 +4,8 @@
  */
 import { AppError } from '../errors.ts'
 import type { Message, Role } from '../protocol.ts'
-import type { CommittedEvent, MessageChange, Store, User } from '../store/store.ts'
+import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
+import { MessageRefused, type CommittedEvent, type MessageChange, type Store, type User } from '../store/store.ts'
 import { resolveMentions } from './mentions.ts'
 import type { Notify } from './notices.ts'
 
@@ -15,9 +16,23 @@ import type { Notify } from './notices.ts'
  */
 export type Publish = (committed: CommittedEvent) => void
 
+/** Removes the bytes of attachments whose rows a committed deletion took (spec §7). Must not throw. */
+export type Discard = (attachmentIds: string[]) => void
+
+/** What a message may carry beside its text (spec §7). */
+export interface Extras {
+  /** The id of a message of the same room it answers. */
+  replyTo?: number
+  /** Ids of the sender's unused uploads to the room. */
+  attachments?: string[]
+}
+
 export interface Poster {
-  /** Stores the message, then publishes it; resolves once it is stored. */
-  post(room: string, user: User, text: string, nonce: string | undefined): Promise<void>
+  /**
+   * Stores the message, then publishes it; resolves once it is stored. Throws AppError
+   * MESSAGE_INVALID, nothing stored, for a `replyTo` or `attachments` it may not use (spec §7).
+   */
+  post(room: string, user: User, text: string, nonce: string | undefined, extras?: Extras): Promise<void>
   /**
    * spec §5: the author replaces the text of their message `id` in `room`. Throws AppError
    * MESSAGE_NOT_FOUND (no such message in the room, or deleted) or FORBIDDEN (someone else's).
@@ -25,6 +40,11 @@ export interface Poster {
   edit(room: string, user: User, id: number, text: string): Promise<void>
   /** spec §5: the author, or an admin, deletes message `id` in `room`; errors as for edit. */
   delete(room: string, user: User, role: Role | null, id: number): Promise<void>
+  /**
+   * spec §7: puts (`on`) or takes back `emoji` on message `id`; a toggle that changes nothing is
+   * silently nothing. MESSAGE_NOT_FOUND as for edit, MESSAGE_INVALID for a 21st emoji.
+   */
+  react(room: string, user: User, id: number, emoji: string, on: boolean): Promise<void>
   /** Refuses new posts from now on and resolves when every post in flight is stored and published (shutdown). */
   close(): Promise<void>
   /** True once close() was called. */
@@ -34,9 +54,10 @@ export interface Poster {
 const REFUSALS = {
   MESSAGE_NOT_FOUND: 'no such message in this room (it may have been deleted)',
   FORBIDDEN: 'only its author can edit a message, and only its author or an admin delete it',
+  MESSAGE_INVALID: `a message takes at most ${CONVERSATION_LIMITS.REACTIONS_MAX} different emoji`,
 } as const
 
-export function createPoster(store: Store, publish: Publish, notify: Notify, now: () => number): Poster {
+export function createPoster(store: Store, publish: Publish, notify: Notify, discard: Discard, now: () => number): Poster {
   const inFlight = new Set<Promise<void>>()
   let closed = false
 
@@ -55,8 +76,12 @@ export function createPoster(store: Store, publish: Publish, notify: Notify, now
 
   async function change(c: MessageChange): Promise<void> {
     const outcome = await store.changeMessage(c)
-    if (!outcome.ok) throw new AppError(outcome.refusal, REFUSALS[outcome.refusal])
+    if (!outcome.ok) {
+      if (outcome.refusal === 'UNCHANGED') return
+      throw new AppError(outcome.refusal, REFUSALS[outcome.refusal])
+    }
     publish(outcome.committed)
+    if (outcome.dropped.length > 0) discard(outcome.dropped)
     const { event } = outcome.committed
     if (event.type !== 'edited' || outcome.mentioned.length === 0) return
     // The message as it is now: its author, the new text.
@@ -66,10 +91,12 @@ export function createPoster(store: Store, publish: Publish, notify: Notify, now
   }
 
   return {
-    post(room, user, text, nonce) {
+    post(room, user, text, nonce, { replyTo, attachments } = {}) {
       return track(async () => {
         const mentions = text.includes('@') ? await resolveMentions(store, room, text) : []
-        const { message, after } = await store.insertMessage({ room, user, text, nonce, mentions, createdAt: now() })
+        const { message, after } = await store
+          .insertMessage({ room, user, text, nonce, mentions, replyTo, attachments, createdAt: now() })
+          .catch((err: unknown) => Promise.reject(err instanceof MessageRefused ? new AppError('MESSAGE_INVALID', err.message) : err))
         publish({ event: { type: 'message', room, data: message }, after })
         if (message.mentions) tellMentioned(room, message, message.mentions)
       })
@@ -83,6 +110,9 @@ export function createPoster(store: Store, publish: Publish, notify: Notify, now
     delete(room, user, role, id) {
       // The store audits a deletion by anyone but the author (an admin's) in the same transaction.
       return track(() => change({ type: 'deleted', room, messageId: id, user, byAdmin: role === 'admin', at: now() }))
+    },
+    react(room, user, id, emoji, on) {
+      return track(() => change({ type: 'reaction', room, messageId: id, user, emoji, on, at: now() }))
     },
     async close() {
       closed = true

@@ -9,7 +9,7 @@ import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { LIMITS } from '../protocol.ts'
 import type { Store } from '../store/store.ts'
-import { INVISIBLE } from '../protocol.ts'
+import { INVISIBLE } from '../protocol-text.ts'
 
 export const USERNAME_MAX_CODE_POINTS = LIMITS.USERNAME_MAX_LENGTH
 

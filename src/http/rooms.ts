@@ -3,6 +3,7 @@ import type { TokenService } from '../auth/tokens.ts'
 import { checkTopic, checkVisibility, type Memberships } from '../chat/memberships.ts'
 import type { Poster } from '../chat/messages.ts'
 import type { RoomGate } from '../chat/room-access.ts'
+import { toReactors, withReactions } from '../chat/reactions.ts'
 import type { RoomLister } from '../chat/room-list.ts'
 import { checkRoomName } from '../chat/rooms.ts'
 import { AppError } from '../errors.ts'
@@ -18,7 +19,7 @@ import type { Params, Route } from './router.ts'
 import { upgradeSocket } from './upgrade.ts'
 
 export interface RoomRouteDeps {
-  store: Pick<Store, 'listMessages'>
+  store: Pick<Store, 'listMessages' | 'listReactions'>
   roomList: RoomLister
   tokens: Pick<TokenService, 'verify'>
   admission: Admission
@@ -82,12 +83,15 @@ export function roomRoutes({ store, roomList, tokens, admission, poster, gate, m
       check: checkRoom,
       methods: {
         async GET(req, ctx, params) {
-          await gate.check(params.room!, await readerOf(req))
+          const reader = await readerOf(req)
+          await gate.check(params.room!, reader)
           const before = intParam(ctx.query, 'before', 1, Number.MAX_SAFE_INTEGER)
           const limit = intParam(ctx.query, 'limit', 1, LIMITS.PAGE_MAX) ?? LIMITS.PAGE_DEFAULT
           const rows = await store.listMessages(params.room!, { before, limit: limit + 1 })
           const hasMore = rows.length > limit
-          return ok({ messages: hasMore ? rows.slice(1) : rows, hasMore })
+          const page = hasMore ? rows.slice(1) : rows
+          const reactors = toReactors(await store.listReactions(page.map((m) => m.id)))
+          return ok({ messages: withReactions(page, reactors, reader), hasMore })
         },
       },
     },

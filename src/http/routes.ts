@@ -1,5 +1,6 @@
 /** The route table: every HTTP endpoint (spec §2), each resource's handlers built with only what they use. */
 import type { TokenService } from '../auth/tokens.ts'
+import type { Attachments } from '../chat/attachments.ts'
 import type { Memberships } from '../chat/memberships.ts'
 import type { Poster } from '../chat/messages.ts'
 import type { RoomGate } from '../chat/room-access.ts'
@@ -11,11 +12,13 @@ import type { Store } from '../store/store.ts'
 import type { WebClient } from '../web/serve.ts'
 import type { Admission } from '../ws/admission.ts'
 import { adminRoutes } from './admin.ts'
+import { attachmentRoutes } from './attachments.ts'
 import type { RequestContext } from './context.ts'
 import { healthRoutes } from './health.ts'
 import { membershipRoutes } from './memberships.ts'
 import { roomRoutes } from './rooms.ts'
 import { createRouter, type Router } from './router.ts'
+import { searchRoutes } from './search.ts'
 import { sessionRoutes } from './sessions.ts'
 import { userRoutes } from './users.ts'
 
@@ -29,6 +32,7 @@ export interface RouteDeps {
   poster: Poster
   gate: RoomGate
   memberships: Memberships
+  attachments: Attachments
   admission: Admission
   web: WebClient
 }
@@ -40,6 +44,8 @@ export function createRoutes(deps: RouteDeps): Router<RequestContext> {
     ...sessionRoutes(deps),
     ...roomRoutes(deps),
     ...membershipRoutes(deps),
+    ...attachmentRoutes(deps),
+    ...searchRoutes(deps),
     ...adminRoutes(deps),
     ...healthRoutes(deps),
     // Served by Bun's static routes (server.ts); listed here so other methods get 405 with Allow.

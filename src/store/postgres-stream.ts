@@ -3,14 +3,16 @@
  * room, serialised across instances by an advisory lock on the room, and read back by index.
  */
 import type { SQL } from 'bun'
-import { and, desc, eq, gt, lt, lte, or, sql as dsql, type SQL as Condition } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, lt, lte, or, sql as dsql, type SQL as Condition } from 'drizzle-orm'
 import { drizzle, type BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import type { User } from '../protocol.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
+import { claimAttachments, dropWithMessage, postgresConversationReads, prepareMessages, react, type Prepared, type Tx } from './postgres-conversation.ts'
 import { countDeletion, countMessages, keepReaders, recountEdit } from './postgres-rooms.ts'
 import type { Visibility } from './rooms.ts'
 import {
+  MessageRefused,
   encodeMentions,
   messageTarget,
   toEventRow,
@@ -35,9 +37,7 @@ interface Job {
   reject(err: unknown): void
 }
 
-const mentionsOf = (m: NewMessage) => m.mentions
-
-type Tx = Parameters<Parameters<BunSQLDatabase<typeof schema>['transaction']>[0]>[0]
+const mentionsOf = ({ m }: { m: NewMessage }) => m.mentions
 
 /** `room` and an id range, for both history queries. */
 function rangeOf(room: string, q: MessageQuery): Condition[] {
@@ -55,31 +55,41 @@ async function applyChange(tx: Tx, c: MessageChange, after: number, visibility: 
     .where(and(eq(messages.id, c.messageId), eq(messages.room, c.room), eq(messages.kind, 'message')))
   if (!found || found.deleted) return { ok: false, refusal: 'MESSAGE_NOT_FOUND' }
   const author = { id: Number(found.userId), username: found.username }
-  if (author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
+  // Anyone who may post reacts (spec §7); only the author edits, the author or an admin deletes (spec §5).
+  if (c.type !== 'reaction' && author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
+  if (c.type === 'reaction') {
+    const refusal = await react(tx, c)
+    if (refusal) return { ok: false, refusal }
+  }
   // spec §6: an edit mentions whoever its new text names (of those who can read the room).
   const change = c.type === 'edited' ? { ...c, mentions: (await keepReaders(tx, c.room, visibility, [c.mentions]))[0]! } : c
   const [row] = await tx.insert(messages).values(toEventRow(change)).returning()
   let mentioned: User[] = []
+  let dropped: string[] = []
   if (change.type === 'edited') {
     mentioned = await recountEdit(tx, c.room, c.messageId, author.id, change.mentions)
     await tx
       .update(messages)
       .set({ text: change.text, editedAt: c.at, mentions: encodeMentions(change.mentions) })
       .where(eq(messages.id, c.messageId))
-  } else {
+  } else if (change.type === 'deleted') {
     await countDeletion(tx, c.room, c.messageId, author.id)
+    dropped = await dropWithMessage(tx, c.messageId)
     // The old row versions keep the text until (auto)vacuum reclaims them; no query reads them.
-    await tx.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true, mentions: null }).where(eq(messages.id, c.messageId))
+    await tx
+      .update(messages)
+      .set({ text: '', nonce: null, editedAt: null, deleted: true, mentions: null, attachments: null })
+      .where(eq(messages.id, c.messageId))
     await tx
       .update(messages)
       .set({ text: '', deleted: true })
-      .where(and(eq(messages.targetId, c.messageId), eq(messages.kind, 'edited')))
+      .where(and(eq(messages.targetId, c.messageId), inArray(messages.kind, ['edited', 'reacted', 'unreacted'])))
     if (author.id !== c.user.id) {
       const target = JSON.stringify(messageTarget(c.room, c.messageId))
       await tx.insert(audit).values({ at: c.at, actorId: c.user.id, actorName: c.user.username, action: 'message.delete', target })
     }
   }
-  return { ok: true, committed: { event: toStreamEvent(row!), after }, author, mentioned }
+  return { ok: true, committed: { event: toStreamEvent(row!), after }, author, mentioned, dropped }
 }
 
 /** The stream half of the PostgreSQL store, and `drain` for close: resolves when no flush is running. */
@@ -90,6 +100,7 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
    * committed before it (`after`) from the rooms row, updated in the same transaction. The lock is
    * not held while anyone delivers: the sequencer orders deliveries by `after` (ws/sequencer.ts).
    */
+  const reads = postgresConversationReads(db)
   const queues = new Map<string, Job[]>()
   /** Rooms with a flush scheduled or running; the running flush picks up whatever queues meanwhile. */
   const active = new Set<string>()
@@ -140,19 +151,32 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
             let end = i
             while (end < jobs.length && 'message' in jobs[end]!.work) end++
             const run = jobs.slice(i, end).map((job) => (job.work as { message: NewMessage }).message)
-            // In a private room only members are mentioned; the lock keeps the members as they are until commit.
-            const kept = await keepReaders(tx, room, visibility, run.map(mentionsOf))
-            const values = run.map((m, k) => toMessageRow({ ...m, mentions: kept[k]! }))
-            const rows = (await tx.insert(messages).values(values).returning()).sort((a, b) => a.id - b.id)
-            const counted = rows.map((r, k) => ({ id: r.id, sender: r.userId, mentions: kept[k]! }))
-            await countMessages(tx, room, counted)
-            posted += rows.length
-            for (const r of rows) {
-              results.push({ message: toMessage(r), after: head } satisfies Committed)
+            i = end
+            // spec §7: a reply to no message of the room, or attachments not the sender's to use, is refused alone.
+            const prepared = await prepareMessages(tx, room, run)
+            const taken = run.flatMap((m, k) => (prepared[k] instanceof MessageRefused ? [] : [{ m, p: prepared[k] as Prepared }]))
+            let rows: (typeof messages.$inferSelect)[] = []
+            if (taken.length > 0) {
+              // In a private room only members are mentioned; the lock keeps the members as they are until commit.
+              const kept = await keepReaders(tx, room, visibility, taken.map(mentionsOf))
+              const values = taken.map(({ m, p }, k) => toMessageRow({ ...m, mentions: kept[k]! }, p.attachments))
+              rows = (await tx.insert(messages).values(values).returning()).sort((a, b) => a.id - b.id)
+              const stored = rows.map((r, k) => ({ message: taken[k]!.m, id: r.id, sender: r.userId, mentions: kept[k]! }))
+              await claimAttachments(tx, stored)
+              await countMessages(tx, room, stored)
+              posted += rows.length
+              newest = rows.at(-1)
+            }
+            let k = 0
+            for (const p of prepared) {
+              if (p instanceof MessageRefused) {
+                results.push(p)
+                continue
+              }
+              const r = rows[k++]!
+              results.push({ message: toMessage(r, p.quote), after: head } satisfies Committed)
               head = r.id
             }
-            newest = rows.at(-1)
-            i = end
           }
           // The guards keep the row monotonic whatever the interleaving: only a newer entry moves it.
           if (newest) {
@@ -200,7 +224,11 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
   }
 
   return {
-    insertMessage: (message) => enqueue<Committed>(message.room, { message }),
+    async insertMessage(message) {
+      const outcome = await enqueue<Committed | MessageRefused>(message.room, { message })
+      if (outcome instanceof MessageRefused) throw outcome
+      return outcome
+    },
     changeMessage: (change) => enqueue<ChangeOutcome>(change.room, { change }),
     listMessages: (room, q) =>
       guard(async () => {
@@ -210,7 +238,8 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
           .where(and(...rangeOf(room, q), eq(messages.kind, 'message')))
           .orderBy(desc(messages.id))
           .limit(q.limit)
-        return rows.reverse().map(toMessage)
+        const quotes = await reads.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
+        return rows.reverse().map((row) => toMessage(row, row.replyTo ? quotes.get(row.replyTo) : undefined))
       }),
     listStream: (room, q) =>
       guard(async () => {
@@ -221,8 +250,10 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
           .where(and(...rangeOf(room, q), or(eq(messages.kind, 'message'), changes)))
           .orderBy(desc(messages.id))
           .limit(q.limit)
-        return rows.reverse().map(toStreamEvent)
+        const quotes = await reads.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
+        return rows.reverse().map((row) => toStreamEvent(row, row.replyTo ? quotes.get(row.replyTo) : undefined))
       }),
+    listReactions: (ids) => guard(() => reads.listReactions(ids)),
     drain: () => idle.promise,
   }
 }

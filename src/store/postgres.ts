@@ -10,7 +10,9 @@ import { waitForService } from '../startup.ts'
 import type { RoomActivity, RoomActivityQuery, Store } from './store.ts'
 import type { Role } from '../protocol.ts'
 import { postgresAccounts } from './postgres-accounts.ts'
+import { postgresAttachments } from './postgres-attachments.ts'
 import { postgresRooms } from './postgres-rooms.ts'
+import { postgresSearch } from './postgres-search.ts'
 import { postgresStream } from './postgres-stream.ts'
 import { guard, isUnavailable, isUniqueViolation, migrate } from './postgres-connection.ts'
 
@@ -36,6 +38,8 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
     ...postgresAccounts(db),
     ...stream,
     ...postgresRooms(db),
+    ...postgresAttachments(db),
+    ...postgresSearch(db),
     findUserById: (id) =>
       guard(async () => {
         const [row] = await db.select({ id: users.id, username: users.username, role: users.role }).from(users).where(eq(users.id, id))

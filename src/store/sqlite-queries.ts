@@ -14,7 +14,7 @@ const placeholder = sql.placeholder
  * would then step over every event of the room; (room, kind, id) reads the page's own rows and
  * nothing else, so it is named. An absent bound is one no id can cross (ids are ≥ 1 and safe integers).
  */
-export const MESSAGE_PAGE_SQL = `SELECT id, room, user_id AS userId, username, text, nonce, created_at AS createdAt, edited_at AS editedAt, deleted, mentions
+export const MESSAGE_PAGE_SQL = `SELECT id, room, user_id AS userId, username, text, nonce, created_at AS createdAt, edited_at AS editedAt, deleted, mentions, reply_to AS replyTo, attachments
   FROM messages INDEXED BY messages_room_kind_id
   WHERE room = $room AND kind = 'message' AND id < $before AND id > $after
   ORDER BY id DESC LIMIT $limit`

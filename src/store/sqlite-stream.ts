@@ -4,14 +4,16 @@
  */
 import type { Database } from 'bun:sqlite'
 import type { User } from '../protocol.ts'
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { isBusy, whenFree } from './sqlite-file.ts'
 import { MESSAGE_PAGE_SQL, streamQuery } from './sqlite-queries.ts'
+import { sqliteConversation } from './sqlite-conversation.ts'
 import type { SqliteCounters } from './sqlite-rooms.ts'
 import type { Visibility } from './rooms.ts'
 import {
+  MessageRefused,
   encodeMentions,
   messageTarget,
   toEventRow,
@@ -42,6 +44,7 @@ interface Job {
 
 /** The stream half of the SQLite store, and `drain` for close: resolves once nothing is waiting to be written. */
 export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Database, counters: SqliteCounters): StreamStore & { drain(): Promise<void> } {
+  const conversation = sqliteConversation(client)
   // A deleted message's text must be gone from the file, not left in a freed cell (spec §5).
   client.exec('PRAGMA secure_delete = ON')
 
@@ -57,6 +60,8 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
       kind: placeholder('kind'),
       targetId: placeholder('targetId'),
       mentions: placeholder('mentions'),
+      replyTo: placeholder('replyTo'),
+      attachments: placeholder('attachments'),
     })
     .returning({ id: messages.id })
     .prepare()
@@ -105,39 +110,43 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
     const found = target.get({ id: c.messageId, room: c.room })
     if (!found || found.deleted) return { ok: false, refusal: 'MESSAGE_NOT_FOUND' }
     const author = { id: found.userId, username: found.username }
-    if (author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
+    // Anyone who may post reacts (spec §7); only the author edits, the author or an admin deletes (spec §5).
+    if (c.type !== 'reaction' && author.id !== c.user.id && !(c.type === 'deleted' && c.byAdmin)) return { ok: false, refusal: 'FORBIDDEN' }
+    if (c.type === 'reaction') {
+      const refusal = conversation.react(c)
+      if (refusal) return { ok: false, refusal }
+    }
     // spec §6: an edit mentions whoever its new text names (of those who can read the room).
     const change = c.type === 'edited' ? { ...c, mentions: counters.keepReaders(c.room, visibility, c.mentions) } : c
     const row = { ...toEventRow(change), editedAt: null, deleted: false }
     const { id } = insertRow.get(row)!
     let mentioned: User[] = []
+    let dropped: string[] = []
     if (change.type === 'edited') {
       mentioned = counters.recountEdit(c.room, c.messageId, author.id, change.mentions)
+      conversation.edited(c.messageId, change.text)
       db.update(messages)
         .set({ text: change.text, editedAt: c.at, mentions: encodeMentions(change.mentions) })
         .where(eq(messages.id, c.messageId))
         .run()
-    } else {
+    } else if (change.type === 'deleted') {
       counters.countDeletion(c.room, c.messageId, author.id)
-      db.update(messages).set({ text: '', nonce: null, editedAt: null, deleted: true, mentions: null }).where(eq(messages.id, c.messageId)).run()
+      dropped = conversation.deleted(c.messageId)
+      db.update(messages)
+        .set({ text: '', nonce: null, editedAt: null, deleted: true, mentions: null, attachments: null })
+        .where(eq(messages.id, c.messageId))
+        .run()
       db.update(messages)
         .set({ text: '', deleted: true })
-        .where(and(eq(messages.targetId, c.messageId), eq(messages.kind, 'edited')))
+        .where(and(eq(messages.targetId, c.messageId), inArray(messages.kind, ['edited', 'reacted', 'unreacted'])))
         .run()
       if (author.id !== c.user.id) {
         const { user } = c
-        db.insert(audit)
-          .values({
-            at: c.at,
-            actorId: user.id,
-            actorName: user.username,
-            action: 'message.delete',
-            target: JSON.stringify(messageTarget(c.room, c.messageId)),
-          })
-          .run()
+        const target = JSON.stringify(messageTarget(c.room, c.messageId))
+        db.insert(audit).values({ at: c.at, actorId: user.id, actorName: user.username, action: 'message.delete', target }).run()
       }
     }
-    return { ok: true, committed: { event: toStreamEvent({ ...row, id }), after }, author, mentioned, id }
+    return { ok: true, committed: { event: toStreamEvent({ ...row, id }), after }, author, mentioned, dropped, id }
   }
 
   /**
@@ -167,14 +176,18 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
         if (id !== undefined) room.head = id
         return outcome
       }
+      const prepared = conversation.prepare(work.message)
+      if (prepared instanceof MessageRefused) return prepared
       const room = roomOf(work.message.room)
       const after = room.head
       const m = { ...work.message, mentions: counters.keepReaders(work.message.room, room.visibility, work.message.mentions) }
-      const { id } = insertRow.get({ ...toMessageRow(m), kind: 'message', targetId: null })!
+      const stored = toMessageRow(m, prepared.attachments)
+      const { id } = insertRow.get({ ...stored, kind: 'message', targetId: null })!
+      conversation.stored(m, id)
       counters.countMessage(m.room, id, m.user.id, m.mentions)
       room.head = id
       newest.set(m.room, { id, at: m.createdAt, posted: (newest.get(m.room)?.posted ?? 0) + 1 })
-      return { message: toMessage({ ...toMessageRow(m), id }), after } satisfies Committed
+      return { message: toMessage({ ...stored, id }, prepared.quote), after } satisfies Committed
     })
     for (const [name, { head }] of heads) {
       const message = newest.get(name)
@@ -216,17 +229,24 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
   }
 
   return {
-    insertMessage: (message) => enqueue<Committed>({ message }),
+    async insertMessage(message) {
+      const outcome = await enqueue<Committed | MessageRefused>({ message })
+      if (outcome instanceof MessageRefused) throw outcome
+      return outcome
+    },
     changeMessage: (change) => enqueue<ChangeOutcome>({ change }),
     async listMessages(room, q) {
-      const rows = messagePage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, limit: q.limit })
-      return rows.reverse().map((row) => toMessage({ ...row, deleted: row.deleted === 1 }))
+      const rows = messagePage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, limit: q.limit }).reverse()
+      const quotes = conversation.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
+      return rows.map((row) => toMessage({ ...row, deleted: row.deleted === 1 }, row.replyTo ? quotes.get(row.replyTo) : undefined))
     },
     async listStream(room, q) {
       const upTo = q.changesUpTo ?? Number.MAX_SAFE_INTEGER
-      const rows = streamPage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, upTo, limit: q.limit })
-      return rows.reverse().map(toStreamEvent)
+      const rows = streamPage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, upTo, limit: q.limit }).reverse()
+      const quotes = conversation.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
+      return rows.map((row) => toStreamEvent(row, row.replyTo ? quotes.get(row.replyTo) : undefined))
     },
+    listReactions: async (ids) => conversation.listReactions(ids),
     async drain() {
       await waiting
       if (batch.length > 0) flush()

@@ -7,7 +7,9 @@ import { readMigrations } from '../../db/migrations.ts' with { type: 'macro' }
 import { type RoomActivity, type RoomActivityQuery, type Store } from './store.ts'
 import type { Role } from '../protocol.ts'
 import { sqliteAccounts } from './sqlite-accounts.ts'
+import { sqliteAttachments } from './sqlite-attachments.ts'
 import { sqliteRooms } from './sqlite-rooms.ts'
+import { sqliteSearch } from './sqlite-search.ts'
 import { sqliteStream } from './sqlite-stream.ts'
 import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, whenFree } from './sqlite-file.ts'
 
@@ -67,6 +69,8 @@ export function openSqliteStore(path: string): Store {
     ...sqliteAccounts(db, client),
     ...stream,
     ...roomStore,
+    ...sqliteAttachments(client, path),
+    ...sqliteSearch(client),
     async findUserById(id) {
       const row = userById.get({ id })
       return row && { ...row, role: row.role as Role }

@@ -1,12 +1,15 @@
 /** The store contract: every database access the server makes goes through this interface. */
 import type { Message, Role, User } from '../protocol.ts'
 import type { AccountStore } from './accounts.ts'
+import type { AttachmentStore } from './attachments.ts'
 import type { RoomStore } from './rooms.ts'
+import type { SearchStore } from './search.ts'
 import type { StreamStore } from './stream.ts'
 
 export type { Message, User }
 export type { Standing, UserRecord } from './accounts.ts'
 export type {
+  ReactionRow,
   ChangeOutcome,
   Committed,
   CommittedEvent,
@@ -18,7 +21,7 @@ export type {
   StreamQuery,
   StreamRow,
 } from './stream.ts'
-export { toMessage, toMessageRow } from './stream.ts'
+export { MessageRefused, toMessage, toMessageRow } from './stream.ts'
 export type { MembershipRow, NewRoom, RoomAccess, RoomRecord, UnreadRow, Visibility } from './rooms.ts'
 
 /** A room's row as the room list reads it (its activity updated with every insert). */
@@ -41,7 +44,7 @@ export interface RoomActivityQuery {
  * Async throughout so that a networked store (PostgreSQL) fits the same shape.
  * Absence is a value (`undefined`); only real failures throw.
  */
-export interface Store extends AccountStore, StreamStore, RoomStore {
+export interface Store extends AccountStore, StreamStore, RoomStore, SearchStore, AttachmentStore {
   findUserById(id: number): Promise<(User & { role: Role }) | undefined>
   /** Up to `limit` users with an id above `afterId`, in id order, with their stored username keys (start-up re-keying). */
   listUserKeys(afterId: number, limit: number): Promise<(User & { usernameKey: string })[]>

@@ -1,8 +1,11 @@
 /** Frames: server frames serialised once into the envelope plus `type`, and client frames parsed and checked (spec §3). */
+import { checkEmoji } from '../chat/reactions.ts'
 import { exceedsCodePoints } from '../chat/text.ts'
+import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
 import { AppError } from '../errors.ts'
 import type { UserStreamFrame } from '../protocol-rooms.ts'
-import { LIMITS, showsNothing, type ErrorType, type ServerFrame } from '../protocol.ts'
+import { showsNothing } from '../protocol-text.ts'
+import { LIMITS, type ErrorType, type ServerFrame } from '../protocol.ts'
 
 /** A server frame other than `error`, as the server builds it (the envelope's `error: null` is added here). */
 export type DataFrame = Exclude<ServerFrame, { type: 'error' }> extends infer F ? (F extends { error: null } ? Omit<F, 'error'> : never) : never
@@ -21,7 +24,8 @@ export const PONG_FRAME = encodeFrame({ type: 'pong', data: null })
 /** A client frame as the server has checked it (protocol.ts ClientFrame is what a client writes). */
 export type CheckedFrame =
   | { type: 'ping' }
-  | { type: 'message'; text: string; nonce: string | undefined }
+  | { type: 'message'; text: string; nonce: string | undefined; replyTo?: number; attachments?: string[] }
+  | { type: 'react'; id: number; emoji: string; on: boolean }
   | { type: 'edit'; id: number; text: string }
   | { type: 'delete'; id: number }
   | { type: 'read'; id: number }
@@ -41,13 +45,17 @@ export function parseClientFrame(raw: string, maxTextLength: number): CheckedFra
   const frame = value as Record<string, unknown>
   if (frame.type === 'ping' || frame.type === 'typing') return { type: frame.type }
   // spec §5, §6: edits, deletions and read markers name a message by its id; an edit's text follows the message rules.
-  if (frame.type === 'edit' || frame.type === 'delete' || frame.type === 'read') {
-    const { id } = frame
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw invalid('id must be the id of a message')
+  if (frame.type === 'edit' || frame.type === 'delete' || frame.type === 'read' || frame.type === 'react') {
+    const id = messageId(frame.id, 'id')
     if (frame.type === 'edit') return { type: 'edit', id, text: checkText(frame.text, maxTextLength) }
+    // spec §7: one emoji grapheme, and whether it is put or taken back.
+    if (frame.type === 'react') {
+      if (typeof frame.on !== 'boolean') throw invalid('on must be true or false')
+      return { type: 'react', id, emoji: checkEmoji(frame.emoji), on: frame.on }
+    }
     return { type: frame.type, id }
   }
-  if (frame.type !== 'message') throw invalid('type must be "message", "edit", "delete", "read", "typing" or "ping"')
+  if (frame.type !== 'message') throw invalid('type must be "message", "edit", "delete", "react", "read", "typing" or "ping"')
   const { nonce } = frame
   const text = checkText(frame.text, maxTextLength)
   if (
@@ -55,7 +63,23 @@ export function parseClientFrame(raw: string, maxTextLength: number): CheckedFra
     (typeof nonce !== 'string' || exceedsCodePoints(nonce, LIMITS.NONCE_MAX_LENGTH) || !nonce.isWellFormed() || nonce.includes('\u0000'))
   )
     throw invalid(`nonce must be a string of at most ${LIMITS.NONCE_MAX_LENGTH} characters`)
-  return { type: 'message', text, nonce }
+  const checked: CheckedFrame & { type: 'message' } = { type: 'message', text, nonce }
+  if (frame.replyTo !== undefined) checked.replyTo = messageId(frame.replyTo, 'replyTo')
+  if (frame.attachments !== undefined) checked.attachments = attachmentIds(frame.attachments)
+  return checked
+}
+
+function messageId(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalid(`${field} must be the id of a message`)
+  return value
+}
+
+/** spec §7: ids of uploads, at most ATTACHMENTS_PER_MESSAGE. */
+function attachmentIds(value: unknown): string[] {
+  const max = CONVERSATION_LIMITS.ATTACHMENTS_PER_MESSAGE
+  if (!Array.isArray(value) || value.length > max || !value.every((id) => typeof id === 'string' && /^[\w-]{1,64}$/.test(id)))
+    throw invalid(`attachments must be a list of at most ${max} upload ids`)
+  return value as string[]
 }
 
 /** A message text as the spec allows it (spec §2, §3), or MESSAGE_INVALID. */

@@ -23,7 +23,7 @@ import { Sequencer } from './sequencer.ts'
 import type { RoomSocket } from './socket-data.ts'
 
 export interface HubOptions {
-  store: Pick<Store, 'listMessages' | 'listStream'>
+  store: Pick<Store, 'listMessages' | 'listStream' | 'listReactions'>
   broker: Broker
   presence: Presence
   log: Logger
@@ -124,7 +124,7 @@ export class Hub {
     const { room: name, user, since } = ws.data
     const room = this.rooms.get(name)!
     await room.following
-    const { history, changes, truncated } = await room.history.welcome(since)
+    const { history, changes, truncated } = await room.history.welcome(since, user?.id ?? null)
     this.sequencer.anchor(name, room.history.newestId)
     if (ws.data.state !== 'opening') return
     // An eviction since the upgrade's check, before this socket was in the room to be closed by it.

@@ -12,7 +12,7 @@ import { RedisClient } from 'bun'
 import type { Notice } from '../chat/notices.ts'
 import type { Logger } from '../log.ts'
 import { waitForService } from '../startup.ts'
-import type { DeletedEvent, EditedEvent, Message, User } from '../protocol.ts'
+import type { Message, User } from '../protocol.ts'
 import type { StreamEvent } from '../store/store.ts'
 import type { Broker } from './broker.ts'
 import { createRedisPresence } from './redis-presence.ts'
@@ -30,7 +30,7 @@ const PUBLISH_TIMEOUT_MS = 1000
  */
 type Envelope =
   | { i: string; k: 'm'; m: Message; a: number }
-  | { i: string; k: 'c'; c: { type: 'edited'; data: EditedEvent } | { type: 'deleted'; data: DeletedEvent }; a: number }
+  | { i: string; k: 'c'; c: Omit<Exclude<StreamEvent, { type: 'message' }>, 'room'>; a: number }
   | { i: string; k: 'p'; u: User; p: boolean }
   | { i: string; k: 't'; u: User }
 
@@ -184,7 +184,7 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
       const env: Envelope =
         event.type === 'message'
           ? { i: instanceId, k: 'm', m: event.data, a: after }
-          : { i: instanceId, k: 'c', c: event.type === 'edited' ? { type: 'edited', data: event.data } : { type: 'deleted', data: event.data }, a: after }
+          : { i: instanceId, k: 'c', c: { type: event.type, data: event.data } as Omit<Exclude<StreamEvent, { type: 'message' }>, 'room'>, a: after }
       Promise.race([send(event.room, env), Bun.sleep(PUBLISH_TIMEOUT_MS).then(() => Promise.reject(new Error('timeout')))]).catch((err: unknown) =>
         log.warn('could not publish to other instances; they fill the gap from the database', {
           room: event.room,

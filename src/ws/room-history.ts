@@ -3,10 +3,13 @@
  * (spec §3, §5): the newest HISTORY_SIZE messages as they are now, or with `?since=` every later
  * message and the changes (edits, deletions) to those at or before the cursor, the newest RESUME_MAX
  * of both (`truncated` if there were more). Served from memory when it covers the range, else from
- * the store, with what memory holds past the store's answer applied on top.
+ * the store, with what memory holds past the store's answer applied on top. Reactions (spec §7) are
+ * kept beside the messages and shown to each reader with their own `me`.
  */
+import { toReactors, withReactions, type Reactors } from '../chat/reactions.ts'
 import type { Logger } from '../log.ts'
 import type { Change, Message } from '../protocol.ts'
+import { cutQuote } from '../store/rows.ts'
 import type { StreamEvent, Store } from '../store/store.ts'
 
 export interface History {
@@ -16,7 +19,7 @@ export interface History {
 }
 
 export interface HistoryOptions {
-  store: Pick<Store, 'listMessages' | 'listStream'>
+  store: Pick<Store, 'listMessages' | 'listStream' | 'listReactions'>
   log: Logger
   historySize: number
   resumeMax: number
@@ -25,9 +28,16 @@ export interface HistoryOptions {
 /** Retries when a burst evicted the cache between a history query and its merge; each retry is a fresh query. */
 const HISTORY_ATTEMPTS = 5
 
-/** A message after `change`: edited text, or a tombstone; a deleted message stays deleted. */
+/**
+ * A message after `change` to it (edited text, or a tombstone; a deleted message stays deleted) or to
+ * the message it replies to (its quote follows, spec §7). Reactions are kept apart (Reactors).
+ */
 export function applyChange(message: Message, change: Change): Message {
-  if (message.deleted) return message
+  if (message.deleted || change.type === 'reaction') return message
+  if (change.messageId !== message.id) {
+    if (message.replyTo?.id !== change.messageId) return message
+    return { ...message, replyTo: { ...message.replyTo, text: change.type === 'deleted' ? null : cutQuote(change.text) } }
+  }
   if (change.type === 'deleted') return { id: message.id, room: message.room, user: message.user, ts: message.ts, deleted: true }
   const { mentions: _before, ...unmentioned } = message
   return change.mentions
@@ -47,6 +57,8 @@ export class RoomHistory {
   /** Entries delivered while loading, applied after what the store gave. */
   private early: StreamEvent[] = []
   private newest = 0
+  /** Who reacted how to the messages held here (messages above coveredFrom). */
+  private reactors: Reactors = new Map()
   private loading: Promise<void> | undefined
   private readonly cacheSize: number
 
@@ -69,8 +81,14 @@ export class RoomHistory {
   /** Fills the cache from the store once; entries delivered meanwhile are applied after it, not lost. */
   load(): Promise<void> {
     if (this.loaded) return Promise.resolve()
-    this.loading ??= this.opts.store.listStream(this.room, { limit: this.cacheSize }).then(
-      (entries) => {
+    const read = async () => {
+      const entries = await this.opts.store.listStream(this.room, { limit: this.cacheSize })
+      const ids = entries.flatMap((e) => (e.type === 'message' ? [e.data.id] : []))
+      return { entries, reactors: toReactors(await this.opts.store.listReactions(ids)) }
+    }
+    this.loading ??= read().then(
+      ({ entries, reactors }) => {
+        this.reactors = reactors
         this.coveredFrom = entries.length < this.cacheSize ? 0 : entries[0]!.data.id - 1
         for (const entry of entries) this.apply(entry)
         // What the store read already had is in it; only later entries are news.
@@ -95,8 +113,16 @@ export class RoomHistory {
     this.trim()
   }
 
-  /** The welcome's history for a socket that asked for everything after `since` (or the newest). */
-  async welcome(since: number | undefined): Promise<History> {
+  /** The welcome's history for `reader` (null: anonymous), who asked for everything after `since` (or the newest). */
+  async welcome(since: number | undefined, reader: number | null): Promise<History> {
+    const found = await this.history(since)
+    // Messages read from the store (older than what is held here) have their reactions read with them.
+    const older = found.history.filter((m) => m.id <= this.coveredFrom!).map((m) => m.id)
+    const reactors = older.length === 0 ? this.reactors : new Map([...this.reactors, ...toReactors(await this.opts.store.listReactions(older))])
+    return { ...found, history: withReactions(found.history, reactors, reader) }
+  }
+
+  private async history(since: number | undefined): Promise<History> {
     await this.load()
     const { historySize, resumeMax } = this.opts
     for (let attempt = 1; ; attempt++) {
@@ -142,7 +168,9 @@ export class RoomHistory {
   private merge(rows: Message[], last: number): Message[] {
     const later = new Map<number, Change[]>()
     for (const c of this.changes) if (c.id > last) later.set(c.messageId, [...(later.get(c.messageId) ?? []), c])
-    const updated = rows.map((m) => (later.get(m.id) ?? []).reduce(applyChange, m))
+    // A row's own changes, and those to the message it quotes.
+    const concerning = (m: Message) => [...(later.get(m.id) ?? []), ...((m.replyTo && later.get(m.replyTo.id)) ?? [])].sort(byId)
+    const updated = rows.map((m) => concerning(m).reduce(applyChange, m))
     return [...updated, ...this.recent.filter((m) => m.id > last)]
   }
 
@@ -163,11 +191,25 @@ export class RoomHistory {
       return
     }
     const change = { type: entry.type, ...entry.data } as Change
+    if (change.type === 'reaction') this.react(change)
     const i = this.recent.findLastIndex((m) => m.id === change.messageId)
     if (i >= 0) this.recent[i] = applyChange(this.recent[i]!, change)
-    // As the store erases them (spec §5): a deleted message's edits are gone, texts and all.
-    if (change.type === 'deleted') this.changes = this.changes.filter((c) => c.type !== 'edited' || c.messageId !== change.messageId)
+    // Replies held here quote the message as it is now.
+    if (change.type !== 'reaction') this.recent = this.recent.map((m) => (m.replyTo?.id === change.messageId ? applyChange(m, change) : m))
+    // As the store erases them (spec §5, §7): a deleted message's edits and reactions are gone, texts and all.
+    if (change.type === 'deleted') this.changes = this.changes.filter((c) => c.type === 'deleted' || c.messageId !== change.messageId)
     this.changes.push(change)
+  }
+
+  /** A reaction toggled: idempotent, as the store's answer at load may already hold it. */
+  private react(change: Extract<Change, { type: 'reaction' }>): void {
+    if (change.messageId <= (this.coveredFrom ?? 0)) return
+    let emojis = this.reactors.get(change.messageId)
+    if (!emojis) this.reactors.set(change.messageId, (emojis = new Map()))
+    const users = (emojis.get(change.emoji) ?? []).filter((id) => id !== change.user.id)
+    if (change.on) users.push(change.user.id)
+    if (users.length > 0) emojis.set(change.emoji, users)
+    else emojis.delete(change.emoji)
   }
 
   private trim(): void {
@@ -175,5 +217,6 @@ export class RoomHistory {
     if (messages > 0) this.coveredFrom = Math.max(this.coveredFrom!, this.recent.splice(0, messages).at(-1)!.id)
     const changes = this.changes.length - this.cacheSize
     if (changes > 0) this.coveredFrom = Math.max(this.coveredFrom!, this.changes.splice(0, changes).at(-1)!.id)
+    for (const id of this.reactors.keys()) if (id <= this.coveredFrom!) this.reactors.delete(id)
   }
 }

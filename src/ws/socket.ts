@@ -99,15 +99,22 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
     const act = (allowed: boolean) => {
       if (!allowed) return respond.error(ws, new AppError('RATE_LIMITED', `at most ${opts.messageRate} messages a second; this one was dropped`))
       if (frame.type === 'message') {
-        poster.post(data.room, user, frame.text, frame.nonce).catch((err: unknown) => {
-          if (err instanceof AppError) respond.error(ws, new AppError(err.type, 'the message could not be stored; send it again'))
+        poster.post(data.room, user, frame.text, frame.nonce, frame).catch((err: unknown) => {
+          // A reply or attachments it may not use (spec §7) say why; a failure to store asks for a resend.
+          if (err instanceof AppError && err.type === 'MESSAGE_INVALID') respond.error(ws, err)
+          else if (err instanceof AppError) respond.error(ws, new AppError(err.type, 'the message could not be stored; send it again'))
           else respond.error(ws, err, 'storing a message')
         })
         return
       }
       // MESSAGE_NOT_FOUND and FORBIDDEN (spec §5) come back as they are.
-      const done = frame.type === 'edit' ? poster.edit(data.room, user, frame.id, frame.text) : poster.delete(data.room, user, data.role, frame.id)
-      done.catch((err: unknown) => respond.error(ws, err, `storing an ${frame.type}`))
+      const done =
+        frame.type === 'edit'
+          ? poster.edit(data.room, user, frame.id, frame.text)
+          : frame.type === 'react'
+            ? poster.react(data.room, user, frame.id, frame.emoji, frame.on)
+            : poster.delete(data.room, user, data.role, frame.id)
+      done.catch((err: unknown) => respond.error(ws, err, `storing a ${frame.type} frame`))
     }
     // The in-memory limiter answers at once; the cluster's (Redis) answers in order on one connection.
     const verdict = (frame.type === 'message' ? messageLimiter : opts.changeLimiter).allow(user.id)

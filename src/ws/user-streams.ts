@@ -92,7 +92,8 @@ export class UserStreams {
 
   /** An entry of a room's stream, emitted by the hub in order: its members' counts may have changed. */
   observe(event: StreamEvent): void {
-    this.touch(event.room, null)
+    // Reactions (spec §7) change no count.
+    if (event.type !== 'reaction') this.touch(event.room, null)
   }
 
   /** Stops sending counts (shutdown). */

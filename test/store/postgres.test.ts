@@ -7,8 +7,10 @@ import { openPostgresStore } from '../../src/store/postgres.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres, type Service } from '../support/services.ts'
 import { describeAccountContract } from './accounts-contract.ts'
+import { describeAttachmentsContract } from './attachments-contract.ts'
 import { describeStoreContract, type LegacyFixture, type StoreFixture } from './contract.ts'
 import { describeRoomsContract, type RoomsFixture } from './rooms-contract.ts'
+import { describeSearchContract } from './search-contract.ts'
 import { describeStreamContract } from './stream-contract.ts'
 
 // Skipped, with one line saying so, where PostgreSQL is not installed.
@@ -39,7 +41,7 @@ async function openAt(url: string): Promise<StoreFixture> {
 async function openFixture(): Promise<RoomsFixture> {
   let fixture = await openAt(pg.url)
   const admin = new SQL(pg.url)
-  await admin`TRUNCATE users, messages, rooms, room_members, mentions, settings, user_changes, invites, audit RESTART IDENTITY`
+  await admin`TRUNCATE users, messages, rooms, room_members, mentions, reactions, attachments, attachment_blobs, settings, user_changes, invites, audit RESTART IDENTITY`
   await admin.close()
   return {
     get store() {
@@ -86,6 +88,8 @@ describe('on a throwaway PostgreSQL server', () => {
   describeAccountContract('PostgreSQL', openFixture)
   describeStreamContract('PostgreSQL', openFixture)
   describeRoomsContract('PostgreSQL', openFixture)
+  describeAttachmentsContract('PostgreSQL', openFixture)
+  describeSearchContract('PostgreSQL', openFixture)
 
   test('instances posting to the same rooms at once leave each room at its newest message', async () => {
     await using one = await openFixture()

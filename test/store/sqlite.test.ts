@@ -8,8 +8,10 @@ import { readMigrationFiles } from 'drizzle-orm/migrator'
 import * as schema from '../../db/schema.ts'
 import { openSqliteStore, roomActivityQueries } from '../../src/store/sqlite.ts'
 import { describeAccountContract } from './accounts-contract.ts'
+import { describeAttachmentsContract } from './attachments-contract.ts'
 import { describeStoreContract, type LegacyFixture, type StoreFixture } from './contract.ts'
 import { describeRoomsContract, type RoomsFixture } from './rooms-contract.ts'
+import { describeSearchContract } from './search-contract.ts'
 import { describeStreamContract } from './stream-contract.ts'
 
 /** Migration 0000 alone: the schema of a server from before the rooms table. */
@@ -72,6 +74,8 @@ describeStoreContract('SQLite', openFixture, openLegacy)
 describeAccountContract('SQLite', openFixture)
 describeStreamContract('SQLite', openFixture)
 describeRoomsContract('SQLite', openFixture)
+describeAttachmentsContract('SQLite', openFixture)
+describeSearchContract('SQLite', openFixture)
 
 // spec §2: the room list's cost grows with the page, never with the number of messages stored.
 test('the room list walks the rooms index and never reads messages, with 200 000 messages in 20 000 rooms', async () => {

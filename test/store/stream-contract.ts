@@ -1,12 +1,20 @@
 /**
- * The room-stream half of the store contract (spec §5 "Editing and deleting messages"), run against
- * every store: edits and deletions are events that share the message id sequence and the `after`
- * chain, are checked and applied in one transaction, and history shows messages as they are now.
+ * The room-stream half of the store contract (spec §5 "Editing and deleting messages", spec §7
+ * replies, reactions and attachments), run against every store: edits, deletions and reactions are
+ * events that share the message id sequence and the `after` chain, are checked and applied in one
+ * transaction, and history shows messages (and the quotes of replies) as they are now.
  */
 import { describe, expect, test } from 'bun:test'
 import type { TextMessage } from '../../src/protocol.ts'
+import { randomBytes } from 'node:crypto'
 import type { MessageChange, NewMessage, Store } from '../../src/store/store.ts'
+import { MessageRefused } from '../../src/store/stream.ts'
 import type { StoreFixture } from './contract.ts'
+
+/** The bytes of a test upload. */
+async function* bytes(): AsyncGenerator<Uint8Array> {
+  yield new Uint8Array([1, 2, 3])
+}
 
 const alice = { id: 1, username: 'alice' }
 const bob = { id: 2, username: 'bob' }
@@ -33,6 +41,15 @@ const remove = (room: string, messageId: number, user = alice, byAdmin = false, 
   byAdmin,
   at: T0 + ms,
 })
+const react = (room: string, messageId: number, emoji: string, user = alice, on = true, ms = 30): MessageChange => ({
+  type: 'reaction',
+  room,
+  messageId,
+  user,
+  emoji,
+  on,
+  at: T0 + ms,
+})
 
 /** The committed event of a change that must succeed. */
 /** A message as posted: never deleted yet. */
@@ -56,6 +73,7 @@ export function describeStreamContract(name: string, open: () => Promise<StoreFi
         ok: true,
         author: alice,
         mentioned: [],
+        dropped: [],
         committed: { after: m.id, event: { type: 'edited', room: 'e1', data: { id: expect.any(Number), messageId: m.id, text: 'second', editedAt: iso(10) } } },
       })
       const eventId = outcome.committed.event.data.id
@@ -77,6 +95,7 @@ export function describeStreamContract(name: string, open: () => Promise<StoreFi
         ok: true,
         author: alice,
         mentioned: [],
+        dropped: [],
         committed: { after: edited.committed.event.data.id, event: { type: 'deleted', room: 'd1', data: { id: expect.any(Number), messageId: m.id } } },
       })
       const tombstone = { id: m.id, room: 'd1', user: alice, ts: m.ts, deleted: true as const }
@@ -189,6 +208,235 @@ export function describeStreamContract(name: string, open: () => Promise<StoreFi
         { id: cursor.id, room: 's1', user: alice, ts: cursor.ts, deleted: true },
         { ...fresh, text: 'new, edited', editedAt: iso(10) },
       ])
+    })
+  })
+
+  describe(`${name} store: replies, reactions and attachments`, () => {
+    test('a reply carries its original as a quote, cut to 200 code points with a final …; history shows it as it is now, null once deleted', async () => {
+      await using f = await open()
+      // 250 code points (500 UTF-16 units): cut to 199 and the ellipsis.
+      const long = await post(f.store, message('q1', '😀'.repeat(250)))
+      const exact = await post(f.store, message('q1', 'x'.repeat(200), bob))
+      const short = await post(f.store, message('q1', 'short one', bob))
+      const toLong = await post(f.store, { ...message('q1', 're: long', bob), replyTo: long.id })
+      expect(toLong.replyTo).toEqual({ id: long.id, user: alice, text: `${'😀'.repeat(199)}…` })
+      expect(toLong.text).toBe('re: long')
+      const toExact = await post(f.store, { ...message('q1', 're: exact'), replyTo: exact.id })
+      expect(toExact.replyTo).toEqual({ id: exact.id, user: bob, text: 'x'.repeat(200) })
+      const toShort = await post(f.store, { ...message('q1', 're: short'), replyTo: short.id })
+      expect(toShort.replyTo).toEqual({ id: short.id, user: bob, text: 'short one' })
+      const history = await f.store.listMessages('q1', { limit: 10 })
+      expect(history.slice(3)).toEqual([toLong, toExact, toShort])
+
+      // The original edited, then deleted: every page shows the quote as the original is now.
+      await change(f.store, edit('q1', short.id, 'short, edited', bob))
+      await change(f.store, remove('q1', long.id))
+      const now = {
+        long: { ...toLong, replyTo: { id: long.id, user: alice, text: null } },
+        short: { ...toShort, replyTo: { id: short.id, user: bob, text: 'short, edited' } },
+      }
+      expect((await f.store.listMessages('q1', { after: exact.id, limit: 10 })).slice(1)).toEqual([now.long, toExact, now.short])
+      const stream = await f.store.listStream('q1', { after: short.id, limit: 10 })
+      expect(stream.filter((e) => e.type === 'message')).toEqual([
+        { type: 'message', room: 'q1', data: now.long },
+        { type: 'message', room: 'q1', data: toExact },
+        { type: 'message', room: 'q1', data: now.short },
+      ])
+      // A message without replyTo has no quote; a reply to a deleted message quotes null.
+      expect(history[0]).not.toHaveProperty('replyTo')
+      expect((await post(f.store, { ...message('q1', 're: gone'), replyTo: long.id })).replyTo).toEqual({ id: long.id, user: alice, text: null })
+    })
+
+    test('a reply to an unknown id, an event or another room is refused with MessageRefused; nothing is written', async () => {
+      await using f = await open()
+      const m = await post(f.store, message('p1', 'here'))
+      const elsewhere = await post(f.store, message('p2', 'there'))
+      const { committed } = await change(f.store, edit('p1', m.id, 'here, edited'))
+      const stream = await f.store.listStream('p1', { limit: 100 })
+      const activity = await f.store.findRoomActivity(['p1'])
+      for (const replyTo of [elsewhere.id, 999_999, committed.event.data.id]) {
+        await expect(f.store.insertMessage({ ...message('p1', `re ${replyTo}`), replyTo })).rejects.toBeInstanceOf(MessageRefused)
+      }
+      // Asked in one turn with others: refused alone, the others chained as if it had not been asked.
+      const [one, refused, two] = await Promise.allSettled([
+        f.store.insertMessage(message('p1', 'one')),
+        f.store.insertMessage({ ...message('p1', 'refused'), replyTo: elsewhere.id }),
+        f.store.insertMessage({ ...message('p1', 'two', bob), replyTo: m.id }),
+      ])
+      expect(refused).toEqual({ status: 'rejected', reason: expect.any(MessageRefused) })
+      if (one.status !== 'fulfilled' || two.status !== 'fulfilled') throw new Error('a valid message was refused')
+      expect([one.value.after, two.value.after]).toEqual([committed.event.data.id, one.value.message.id])
+      expect((two.value.message as TextMessage).replyTo).toEqual({ id: m.id, user: alice, text: 'here, edited' })
+      expect(await f.store.listStream('p1', { limit: 100 })).toEqual([
+        ...stream,
+        { type: 'message', room: 'p1', data: one.value.message },
+        { type: 'message', room: 'p1', data: two.value.message },
+      ])
+      expect(activity).toEqual([{ room: 'p1', lastMessageId: m.id, lastActiveAt: T0, visibility: 'public' }])
+      expect(await f.store.findRoomActivity(['p1'])).toEqual([{ room: 'p1', lastMessageId: two.value.message.id, lastActiveAt: T0, visibility: 'public' }])
+    })
+
+    test('reactions: anyone puts and takes back an emoji, as events of the stream; a toggle that changes nothing is UNCHANGED', async () => {
+      await using f = await open()
+      const m = await post(f.store, message('x1', 'react to me'))
+      const other = await post(f.store, message('x1', 'me too', bob))
+      const thumbs = await f.store.changeMessage(react('x1', m.id, '👍', bob, true, 30))
+      expect(thumbs).toEqual({
+        ok: true,
+        author: alice,
+        mentioned: [],
+        dropped: [],
+        committed: {
+          after: other.id,
+          event: { type: 'reaction', room: 'x1', data: { id: expect.any(Number), messageId: m.id, emoji: '👍', user: bob, on: true } },
+        },
+      })
+      if (!thumbs.ok) throw new Error('refused')
+      const heart = await change(f.store, react('x1', m.id, '❤️', alice, true, 31))
+      const mine = await change(f.store, react('x1', m.id, '👍', alice, true, 32))
+      const onOther = await change(f.store, react('x1', other.id, '👍', alice, true, 33))
+      expect(heart.committed.after).toBe(thumbs.committed.event.data.id)
+      const before = await f.store.listStream('x1', { limit: 100 })
+      for (const c of [react('x1', m.id, '👍', bob), react('x1', m.id, '🎉', bob, false), react('x1', other.id, '❤️', alice, false)])
+        expect({ c, outcome: await f.store.changeMessage(c) }).toEqual({ c, outcome: { ok: false, refusal: 'UNCHANGED' } })
+      const gone = await post(f.store, message('x1', 'deleted'))
+      await change(f.store, remove('x1', gone.id))
+      const elsewhere = await post(f.store, message('x2', 'elsewhere'))
+      for (const c of [
+        react('x1', 999_999, '👍'),
+        react('x1', elsewhere.id, '👍'),
+        react('x1', gone.id, '👍'),
+        react('x1', heart.committed.event.data.id, '👍'),
+      ])
+        expect({ c, outcome: await f.store.changeMessage(c) }).toEqual({ c, outcome: { ok: false, refusal: 'MESSAGE_NOT_FOUND' } })
+      expect((await f.store.listStream('x1', { limit: 100 })).slice(0, before.length)).toEqual(before)
+      // In the order they were put: each emoji by its first, then the users in order.
+      expect(await f.store.listReactions([m.id, other.id])).toEqual([
+        { messageId: m.id, emoji: '👍', userId: bob.id },
+        { messageId: m.id, emoji: '❤️', userId: alice.id },
+        { messageId: m.id, emoji: '👍', userId: alice.id },
+        { messageId: other.id, emoji: '👍', userId: alice.id },
+      ])
+      expect(await f.store.listReactions([])).toEqual([])
+      expect(await f.store.listReactions([other.id])).toEqual([{ messageId: other.id, emoji: '👍', userId: alice.id }])
+
+      const off = await change(f.store, react('x1', m.id, '👍', bob, false, 34))
+      expect(off.committed.event).toEqual({
+        type: 'reaction',
+        room: 'x1',
+        data: { id: expect.any(Number), messageId: m.id, emoji: '👍', user: bob, on: false },
+      })
+      expect(await f.store.listReactions([m.id])).toEqual([
+        { messageId: m.id, emoji: '❤️', userId: alice.id },
+        { messageId: m.id, emoji: '👍', userId: alice.id },
+      ])
+      // The events are in the stream, and a resume from `m` replays those on messages up to it as changes.
+      const events = [thumbs.committed.event, heart.committed.event, mine.committed.event, onOther.committed.event]
+      expect(await f.store.listStream('x1', { after: other.id, before: onOther.committed.event.data.id + 1, limit: 10 })).toEqual(events)
+      const resume = await f.store.listStream('x1', { after: m.id, changesUpTo: m.id, limit: 100 })
+      expect(resume.filter((e): boolean => e.type === 'reaction')).toEqual([
+        thumbs.committed.event,
+        heart.committed.event,
+        mine.committed.event,
+        off.committed.event,
+      ])
+      expect(resume.filter((e) => e.type === 'message').map((e) => e.data.id)).toEqual([other.id, gone.id])
+
+      // A deletion takes the message's reactions with it.
+      expect(await change(f.store, remove('x1', m.id))).toMatchObject({ ok: true, dropped: [] })
+      expect(await f.store.listReactions([m.id, other.id])).toEqual([{ messageId: other.id, emoji: '👍', userId: alice.id }])
+      await change(f.store, remove('x1', other.id, bob))
+      expect(await f.store.listReactions([m.id, other.id])).toEqual([])
+    })
+
+    test('a 21st different emoji on a message is refused as MESSAGE_INVALID, nothing written; more users on the 20 are not', async () => {
+      await using f = await open()
+      const m = await post(f.store, message('x3', 'popular'))
+      const emoji = Array.from({ length: 21 }, (_, i) => String.fromCodePoint(0x1f600 + i))
+      for (const [i, e] of emoji.slice(0, 20).entries()) await change(f.store, react('x3', m.id, e, alice, true, i))
+      const stream = await f.store.listStream('x3', { limit: 100 })
+      expect(await f.store.changeMessage(react('x3', m.id, emoji[20]!, bob, true, 40))).toEqual({ ok: false, refusal: 'MESSAGE_INVALID' })
+      expect(await f.store.listStream('x3', { limit: 100 })).toEqual(stream)
+      expect((await f.store.listReactions([m.id])).length).toBe(20)
+      await change(f.store, react('x3', m.id, emoji[0]!, bob, true, 41))
+      // Once an emoji is gone altogether, another may take its place.
+      await change(f.store, react('x3', m.id, emoji[5]!, alice, false, 42))
+      await change(f.store, react('x3', m.id, emoji[20]!, bob, true, 43))
+      expect(new Set((await f.store.listReactions([m.id])).map((r) => r.emoji)).size).toBe(20)
+      await change(f.store, remove('x3', m.id))
+      expect(await f.store.listReactions([m.id])).toEqual([])
+    })
+
+    test("a message claims the sender's unused uploads to the room, carried with their url; anything else is MessageRefused; a deletion drops them", async () => {
+      await using f = await open()
+      const upload = async (room: string, userId: number, name: string, image = true) => {
+        const id = randomBytes(16).toString('base64url')
+        const finish = () => ({
+          room,
+          userId,
+          name,
+          type: image ? 'image/png' : 'application/octet-stream',
+          size: 3,
+          width: image ? 4 : null,
+          height: image ? 3 : null,
+          createdAt: T0,
+        })
+        expect(await f.store.saveAttachment(id, bytes(), finish, 1e12)).toBe(true)
+        return id
+      }
+      const a1 = await upload('f1', alice.id, 'a1.png')
+      const a2 = await upload('f1', alice.id, 'notes.bin', false)
+      const a3 = await upload('f1', alice.id, 'a3.png')
+      const b1 = await upload('f1', bob.id, 'b1.png')
+      const c1 = await upload('f2', alice.id, 'c1.png')
+      const d1 = await upload('f1', alice.id, 'd1.png')
+      const used = await post(f.store, { ...message('f1', 'uses d1'), attachments: [d1] })
+      const m = await post(f.store, { ...message('f1', 'two files'), attachments: [a1, a2] })
+      expect(m.attachments).toEqual([
+        { id: a1, name: 'a1.png', type: 'image/png', size: 3, width: 4, height: 3, url: `/api/v1/attachments/${a1}` },
+        { id: a2, name: 'notes.bin', type: 'application/octet-stream', size: 3, url: `/api/v1/attachments/${a2}` },
+      ])
+      expect(await f.store.findAttachment(a1)).toMatchObject({ messageId: m.id })
+      expect(await f.store.listMessages('f1', { limit: 10 })).toEqual([used, m])
+      expect(await f.store.listStream('f1', { limit: 10 })).toEqual([
+        { type: 'message', room: 'f1', data: used },
+        { type: 'message', room: 'f1', data: m },
+      ])
+      expect(await post(f.store, message('f1', 'no files'))).not.toHaveProperty('attachments')
+
+      const stream = await f.store.listStream('f1', { limit: 100 })
+      // Someone else's, another room's, already used (by another message or this one), unknown; with a usable one or not: refused, nothing claimed.
+      const unknown = randomBytes(16).toString('base64url')
+      for (const ids of [[b1], [c1], [d1], [a1], [unknown], [a3, b1], [a3, a3, c1]])
+        await expect(f.store.insertMessage({ ...message('f1', 'refused'), attachments: ids })).rejects.toBeInstanceOf(MessageRefused)
+      expect(await f.store.listStream('f1', { limit: 100 })).toEqual(stream)
+      expect(await f.store.findAttachment(a3)).toMatchObject({ messageId: null })
+      // Still theirs to use: a3 alice's (named twice, carried once), b1 bob's; and one upload goes to one message only.
+      const withA3 = await post(f.store, { ...message('f1', 'a3'), attachments: [a3, a3] })
+      expect(withA3.attachments?.map((a) => a.id)).toEqual([a3])
+      const [bobs, again] = await Promise.allSettled([
+        f.store.insertMessage({ ...message('f1', "bob's", bob), attachments: [b1] }),
+        f.store.insertMessage({ ...message('f1', "bob's again", bob), attachments: [b1] }),
+      ])
+      if (bobs.status !== 'fulfilled') throw new Error("bob's upload was refused")
+      expect((bobs.value.message as TextMessage).attachments?.map((a) => a.id)).toEqual([b1])
+      expect(again).toEqual({ status: 'rejected', reason: expect.any(MessageRefused) })
+
+      // A deletion drops the message's uploads (and says which): their rows go with it, they can't be claimed again.
+      const deleted = await change(f.store, remove('f1', m.id))
+      expect(deleted.dropped.toSorted()).toEqual([a1, a2].toSorted())
+      expect(await f.store.findAttachment(a1)).toBeUndefined()
+      expect(await f.store.findAttachment(a2)).toBeUndefined()
+      await f.store.removeAttachmentFiles(deleted.dropped)
+      expect(await f.store.openAttachment(a1)).toBeUndefined()
+      expect((await f.store.listMessages('f1', { before: m.id + 1, limit: 1 }))[0]).toEqual({ id: m.id, room: 'f1', user: alice, ts: m.ts, deleted: true })
+      await expect(f.store.insertMessage({ ...message('f1', 'reuse'), attachments: [a1] })).rejects.toBeInstanceOf(MessageRefused)
+      expect((await change(f.store, remove('f1', bobs.value.message.id, bob))).dropped).toEqual([b1])
+      expect((await change(f.store, remove('f1', withA3.id))).dropped).toEqual([a3])
+      expect((await change(f.store, remove('f1', used.id))).dropped).toEqual([d1])
+      // c1 was never claimed: it is still alice's to use in its own room (and leaves no upload behind for other tests).
+      const inF2 = await post(f.store, { ...message('f2', 'c1'), attachments: [c1] })
+      expect((await change(f.store, remove('f2', inF2.id))).dropped).toEqual([c1])
     })
   })
 }
