@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { launchBrowser, openPage, waitForConnected, waitForMessage } from '../test/browser/browser.ts'
+import { makePng } from '../test/browser/png.ts'
 import { register, request, type Account } from '../test/support/http.ts'
 import { startTestServer } from '../test/support/server.ts'
 import { openSocket, type TestSocket } from '../test/support/socket.ts'
@@ -171,6 +172,75 @@ try {
     await page.locator('#invite-list .invite').waitFor()
     await page.locator('#audit-list .audit-entry[data-action="invite.create"]').waitFor()
     await page.locator('#registration-mode input[value="invite"]:checked').waitFor()
+  })
+
+  // Spec §7, last so the screens above stay as they were: a reply, reactions, an image, search.
+  const design = new Map<string, TestSocket>()
+  for (const name of ['alice', 'bob', 'carol']) {
+    const s = await openSocket(`${server.wsUrl}/api/v1/rooms/design/messages/ws`, [people[name]!.token])
+    await s.next('welcome')
+    design.set(name, s)
+  }
+  const say = async (who: string, text: string, extra: Record<string, unknown> = {}) => {
+    design.get(who)!.send({ type: 'message', text, ...extra })
+    return posted(design.get(who)!, text)
+  }
+  const mockup = await say('carol', 'Here is the first pass at the new sign-in screen. Thoughts on the colours?')
+  const upload = await request(`${server.url}/api/v1/rooms/design/attachments?filename=sign-in-mockup.png`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${people.carol!.token}` },
+    body: new Uint8Array(makePng(480, 300, (x, y) => [79 + Math.round((x / 480) * 80), 70 + Math.round((y / 300) * 90), 229 - Math.round((x / 480) * 60)])),
+  })
+  if (upload.status !== 201) throw new Error(`upload failed: ${upload.status} ${JSON.stringify(upload.body)}`)
+  await say('carol', 'Mock-up attached.', { attachments: [upload.body.data.id] })
+  await say('bob', 'Love the gradient. Could the button be a bit larger on phones?', { replyTo: mockup })
+  const answer = await say('alice', 'Agreed, and let us keep the same purple as the rest of the app.')
+  await say('carol', 'Will do: bigger button, same purple. New version tomorrow.', { replyTo: answer })
+  for (const [who, id, emoji] of [
+    ['alice', mockup, '😍'],
+    ['bob', mockup, '😍'],
+    ['bob', mockup, '🎨'],
+    ['carol', answer, '👍'],
+    ['bob', answer, '👍'],
+  ] as const) {
+    design.get(who)!.send({ type: 'react', id, emoji, on: true })
+    await design.get(who)!.next('reaction')
+  }
+  for (const s of design.values()) s.close()
+
+  await shoot(browser, 'conversation.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/design`)
+    await waitForConnected(page)
+    await waitForMessage(page, 'Will do: bigger button, same purple. New version tomorrow.')
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.attachment-image img')].every((i) => i.complete && i.naturalWidth > 0))
+    const last = page.locator('.message[data-id]', { hasText: 'New version tomorrow' })
+    await last.hover()
+    await last.getByRole('button', { name: 'Reply' }).click()
+    await page.locator('#composer-input').fill('Thanks!')
+  })
+  await shoot(browser, 'reactions.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/design`)
+    await waitForConnected(page)
+    await page.locator('.reaction-chip[data-emoji="👍"]').waitFor()
+    const message = page.locator(`.message[data-id="${mockup}"]`)
+    await message.hover()
+    await message.getByRole('button', { name: 'React' }).click()
+    await page.locator('.emoji-picker').waitFor()
+  })
+  await shoot(browser, 'search.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(page)
+    await page.getByRole('searchbox', { name: 'Search messages' }).fill('the')
+    await page.getByRole('searchbox', { name: 'Search messages' }).press('Enter')
+    await page.locator('#search-results .search-result').nth(3).waitFor()
+  })
+  await shoot(browser, 'lightbox.png', DESKTOP, people.alice, async (page) => {
+    await page.goto(`${server.url}/#/room/design`)
+    await waitForConnected(page)
+    const image = page.locator('.attachment-image img')
+    await page.waitForFunction(() => (document.querySelector('.attachment-image img') as HTMLImageElement | null)?.naturalWidth === 480)
+    await image.click()
+    await page.waitForFunction(() => (document.getElementById('lightbox-image') as HTMLImageElement).naturalWidth === 480)
   })
   for (const socket of socketOf.values()) socket.close()
   console.log(`screenshots written to ${OUT}`)

@@ -187,6 +187,6 @@ export async function listRooms(): Promise<RoomSummary[]> {
 }
 
 /** Up to `limit` messages older than `before`, oldest first; a private room's history needs a member's token (spec §6). */
-export function listMessages(room: string, before: number, limit = LIMITS.PAGE_DEFAULT, token?: string): Promise<MessagePage> {
+export function listMessages(room: string, before: number, limit: number = LIMITS.PAGE_DEFAULT, token?: string): Promise<MessagePage> {
   return call('GET', `${PATHS.roomMessages(room)}?before=${before}&limit=${limit}`, { token })
 }

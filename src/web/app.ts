@@ -19,6 +19,7 @@ import { RoomHeader, SidebarActions, type RoomActionsDeps } from './room-actions
 import { explainRoomName, RoomList } from './room-list.ts'
 import type { ConnectionState } from './room-socket.ts'
 import { RoomView } from './room-view.ts'
+import { SearchBox } from './search.ts'
 import { addMember, listMyRooms } from './rooms-api.ts'
 import { SessionKeeper, type SessionEnd } from './session.ts'
 import { TypingIndicator } from './typing.ts'
@@ -128,6 +129,17 @@ myRooms.onChange = (changed) => {
   // A DM's title is the other person's name, known once the list has it.
   if (room && (changed === undefined || changed === room.room)) showRoomLabel()
 }
+new SearchBox({
+  token: () => session.current?.token,
+  label: (name) => roomLabel(myRooms.get(name), name),
+  open(name, id) {
+    // spec §7: the message in its room, with the history around it.
+    if (room?.room === name && currentRoute().kind === 'room' && !authShown) return void messages.jumpTo(id)
+    messages.jumpWhenLoaded(name, id)
+    if (authShown) hideAuth()
+    location.hash = `#/room/${encodeURIComponent(name)}`
+  },
+})
 const account = new AccountPage(() => session.current, {
   onNewSession: (s) => session.replace(s),
   onEnded: (why) => session.end(why),

@@ -19,7 +19,7 @@ export interface RoomSocketEvents {
   /** `resumed` is true for every welcome after the first: its history starts after `lastId`. */
   onWelcome(welcome: Welcome, resumed: boolean): void
   onMessage(message: Message): void
-  /** An `edited` or `deleted` event (spec §5), live or from a resume's `welcome.changes`. */
+  /** An `edited` or `deleted` event (spec §5) or a `reaction` (spec §7), live or from a resume's `welcome.changes`. */
   onChange(change: Change): void
   onPresence(kind: 'join' | 'leave', user: User): void
   /** Someone else in the room is typing (spec §6). */
@@ -105,6 +105,16 @@ export class RoomSocket {
     this.connect()
   }
 
+  /**
+   * Connects again for a fresh timeline: no `?since=`, and the next welcome counts as a first one
+   * (another person logged in here: what they see, `me` of reactions included, is theirs).
+   */
+  restartFresh(): void {
+    this.lastId = 0
+    this.welcomedBefore = false
+    this.reconnectNow()
+  }
+
   /** Sends when the room is joined; false when it is not (offline, between connections). */
   send(frame: ClientFrame): boolean {
     if (!this.ready || this.ws?.readyState !== WebSocket.OPEN) return false
@@ -164,6 +174,7 @@ export class RoomSocket {
         break
       case 'edited':
       case 'deleted':
+      case 'reaction':
         this.lastId = Math.max(this.lastId, frame.data.id)
         this.events.onChange({ type: frame.type, ...frame.data } as Change)
         break

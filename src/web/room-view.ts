@@ -5,12 +5,13 @@
  * Spec §6: read markers when the newest message is on screen, `typing` both ways, `@` completion
  * from the room's members and present users, and 4004 (a private room) handed to the owner.
  */
-import type { ClientFrame, Message, Session, User, Welcome } from '../protocol.ts'
+import type { Attachment, ClientFrame, Message, Quote, Session, User, Welcome } from '../protocol.ts'
 import { ROOM_LIMITS } from '../protocol-rooms.ts'
 import { describeErrorType, listMessages } from './api.ts'
 import { listRoomMembers } from './rooms-api.ts'
 import type { TypingIndicator } from './typing.ts'
-import type { Composer } from './composer.ts'
+import type { Composer, SendExtras } from './composer.ts'
+import { uploadFile } from './conversation-api.ts'
 import type { MemberList } from './member-list.ts'
 import type { MessageList } from './message-list.ts'
 import { RoomSocket, type ConnectionState } from './room-socket.ts'
@@ -44,6 +45,9 @@ export interface RoomViewDeps {
 
 interface PendingSend {
   text: string
+  /** spec §7: the message answered, and the uploads carried. */
+  replyTo: Quote | undefined
+  attachments: Attachment[]
   /** Which connection it went out on; after a reconnect, sends from earlier connections are checked against the welcome. */
   connection: number
   timer: ReturnType<typeof setTimeout> | undefined
@@ -75,14 +79,21 @@ export class RoomView {
     this.me = deps.session()?.user
     deps.messages.reset(room, this.me)
     deps.messages.setLabel(deps.label)
-    deps.messages.loadOlder = (before) => listMessages(room, before, undefined, deps.session()?.token)
+    deps.messages.loadOlder = (before, limit) => listMessages(room, before, limit, deps.session()?.token)
     deps.messages.onViewChange = () => this.scheduleRead()
     deps.messages.retry = (nonce) => this.resend(nonce)
     deps.messages.edit = (id, text) => this.change(id, { type: 'edit', id, text })
     deps.messages.remove = (id) => this.change(id, { type: 'delete', id })
+    deps.messages.reply = (quote) => deps.composer.setReply(quote)
+    deps.messages.react = (id, emoji, on) => this.socket.send({ type: 'react', id, emoji, on })
+    deps.messages.attachments = { token: () => deps.session()?.token }
     deps.members.set([], this.me)
     deps.composer.setRoom(deps.label)
-    deps.composer.send = (text) => this.send(text)
+    deps.composer.send = (text, extras) => this.send(text, extras)
+    deps.composer.upload = (file, onProgress) => {
+      const token = deps.session()?.token
+      return token ? uploadFile(room, file, token, onProgress) : undefined
+    }
     deps.composer.typing = () => this.sendTyping()
     deps.composer.mentions.candidates = () => [...this.roomMembers, ...deps.members.users()].filter((u) => u.id !== this.me?.id)
     deps.typing.clear()
@@ -152,6 +163,8 @@ export class RoomView {
       this.readSent = 0
       this.me = me
       this.deps.messages.setMe(me)
+      // Reactions carry `me` for the reader (spec §7): the new reader's timeline comes fresh.
+      return this.socket.restartFresh()
     }
     this.socket.reconnectNow()
   }
@@ -166,7 +179,7 @@ export class RoomView {
       // A fresh timeline, or more was missed than a resume carries: start over from this history.
       const unsent = resumed ? [...this.pending.entries()] : []
       messages.reset(this.room, this.me)
-      for (const [nonce, p] of unsent) messages.addPending(nonce, p.text)
+      for (const [nonce, p] of unsent) messages.addPending(nonce, p.text, p.replyTo)
     }
     this.receive(w.history)
     // spec §5: edits and deletions of messages already shown, made while this page was away.
@@ -230,12 +243,12 @@ export class RoomView {
     if (others.length > 0) this.deps.messages.add(others)
   }
 
-  private send(text: string): boolean {
+  private send(text: string, extras: SendExtras): boolean {
     if (!this.socket.isOpen || !this.me) return false
     const nonce = crypto.randomUUID()
-    const p: PendingSend = { text, connection: this.connection, timer: undefined }
+    const p: PendingSend = { text, replyTo: extras.replyTo, attachments: extras.attachments, connection: this.connection, timer: undefined }
     this.pending.set(nonce, p)
-    this.deps.messages.addPending(nonce, text)
+    this.deps.messages.addPending(nonce, text, extras.replyTo)
     this.transmit(nonce, p)
     return true
   }
@@ -249,7 +262,10 @@ export class RoomView {
     clearTimeout(p.timer)
     p.connection = this.connection
     this.deps.messages.setPendingState(nonce, 'sending')
-    if (!this.socket.send({ type: 'message', text: p.text, nonce })) return
+    const frame: ClientFrame = { type: 'message', text: p.text, nonce }
+    if (p.replyTo) frame.replyTo = p.replyTo.id
+    if (p.attachments.length > 0) frame.attachments = p.attachments.map((a) => a.id)
+    if (!this.socket.send(frame)) return
     p.timer = setTimeout(() => this.deps.messages.setPendingState(nonce, 'failed'), SEND_TIMEOUT_MS)
   }
 

@@ -32,8 +32,9 @@ test(
     await waitForMessage(b.page, 'helo wrold')
     await waitForMessage(a.page, 'helo wrold')
 
-    // Bob (a member) has no actions on Alice's message.
-    expect(await b.page.locator('.message', { hasText: 'helo wrold' }).locator('.message-actions button').count()).toBe(0)
+    // Bob (a member) may not edit or delete Alice's message (only answer and react, spec §7).
+    const theirs = b.page.locator('.message', { hasText: 'helo wrold' }).locator('.message-actions button')
+    expect(await theirs.allTextContents()).toEqual(['Reply', 'React'])
 
     const own = a.page.locator('.message[data-id]').first()
     await own.hover()
