@@ -86,7 +86,20 @@ test('the SQLite and PostgreSQL schemas declare the same tables, columns and ind
   const sqlite = sqliteTables()
   const pg = pgTables()
   // The comparison below is only as good as what it found.
-  expect(Object.keys(sqlite).sort()).toEqual(['attachmentBlobs', 'attachments', 'audit', 'invites', 'mentions', 'messages', 'reactions', 'roomMembers', 'rooms', 'settings', 'userChanges', 'users'])
+  expect(Object.keys(sqlite).sort()).toEqual([
+    'attachmentBlobs',
+    'attachments',
+    'audit',
+    'invites',
+    'mentions',
+    'messages',
+    'reactions',
+    'roomMembers',
+    'rooms',
+    'settings',
+    'userChanges',
+    'users',
+  ])
   expect(sqlite.users!.columns.find((c) => c.name === 'username_key')).toMatchObject({ unique: 'users_username_key_unique' })
   expect(sqlite.messages!.indexes).toContainEqual({ name: 'messages_room_id', columns: ['room', 'id'], unique: false })
   expect(pg).toEqual(sqlite)
