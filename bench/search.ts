@@ -152,6 +152,8 @@ interface Query {
   room?: string
   /** Matches the searcher must see on the first page (at least one, or none). */
   expect: 'some' | 'none'
+  /** Fewer searches than the others (a case that takes seconds in PostgreSQL). */
+  searches?: number
 }
 
 const QUERIES: Query[] = [
@@ -161,7 +163,7 @@ const QUERIES: Query[] = [
   { name: 'cjk', q: '東京都', userId: SEARCHER, expect: 'some' },
   { name: 'emoji', q: '🚀✨💫', userId: SEARCHER, expect: 'some' },
   { name: 'one room', q: 'common', userId: SEARCHER, room: 'pub-7', expect: 'some' },
-  { name: 'other private', q: 'classified', userId: SEARCHER, room: undefined, expect: 'none' },
+  { name: 'other private', q: 'classified', userId: SEARCHER, room: undefined, expect: 'none', searches: 10 },
   { name: 'anonymous', q: 'common', userId: null, expect: 'some' },
 ]
 
@@ -213,7 +215,7 @@ export interface SearchRecord {
   ok: boolean
 }
 
-async function measureStore(name: SearchResultRow['store'], store: Store, sizes: SearchSizes, log: (line: string) => void) {
+export async function measureStore(name: SearchResultRow['store'], store: Store, sizes: SearchSizes, log: (line: string) => void) {
   const rows: SearchResultRow[] = []
   let ok = true
   const summarise = (query: string, times: number[], found: number, maxBlockMs: number): SearchResultRow => {
@@ -229,7 +231,7 @@ async function measureStore(name: SearchResultRow['store'], store: Store, sizes:
     const maxBlockMs = await withLagProbe(async () => {
       // Paged like a client: page n starts below page n-1's last id, back to the first page every fifth.
       let before: number | undefined
-      for (let i = -Math.ceil(sizes.searches / 10); i < sizes.searches; i++) {
+      for (let i = -Math.ceil(sizes.searches / 10); i < (query.searches ?? sizes.searches); i++) {
         const t = performance.now()
         const page = await searchMessages(store, query.userId, { q: query.q, room: query.room, before })
         if (i >= 0) times.push(performance.now() - t)

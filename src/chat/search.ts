@@ -36,9 +36,10 @@ export function checkSearchText(q: string | null): string {
 }
 
 /**
- * The messages `userId` (null: anonymous) may read whose text contains `q`, newest first, each with
- * its excerpt, shown as history shows it (reactions with `me` for the caller). A room the caller may not read, or that does not exist, simply has no matches: the
- * answer is the same either way (spec §6: a private room is in no search result).
+ * The messages `userId` (null: anonymous) may read whose text contains `q`, newest first, each as
+ * history shows it (reactions with `me` for the caller) with its excerpt. A room the caller may not
+ * read, or that does not exist, simply has no matches: the answer is the same either way (spec §6: a
+ * private room is in no search result).
  */
 export async function searchMessages(
   store: Pick<Store, 'searchMessages' | 'listReactions'>,

@@ -3,14 +3,20 @@
  * the partial trigram index `messages_text_trgm` (migration 0009: messages that are not deleted), so
  * any script and any substring of 3 or more characters match, as SQLite's trigram index does. The
  * index follows the row: an edit replaces the text it knows, a deletion takes the row out of it.
- * The rooms' access rules (spec §6) are part of the same statement.
+ * The rooms' access rules (spec §6) are part of the same statement, which asks for one page.
+ *
+ * Known limit: the planner estimates how often a pattern matches, not how many of the matches the
+ * caller may read. A string found only in others' private rooms is answered by walking the primary
+ * key down the whole table (seconds on 1 M messages; see bench/search.ts, `other private`). A bounded
+ * walk (sqlite-search.ts's stretches) was measured here too: it halves that case but makes every
+ * ordinary search slower, since each stretch is planned without the page's LIMIT.
  */
 import { sql, type SQL } from 'drizzle-orm'
 import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import type * as schema from '../../db/schema.pg.ts'
+import type { Message } from '../protocol.ts'
 import { guard } from './postgres-connection.ts'
 import type { SearchQuery, SearchStore } from './search.ts'
-import type { Message } from '../protocol.ts'
 import { quoteOf, toMessage, type MessageRow } from './stream.ts'
 
 type Db = BunSQLDatabase<typeof schema>
@@ -21,9 +27,12 @@ export function likePattern(q: string): string {
 }
 
 /**
- * The statement, exported so a test can read its plan. `kind = 'message' AND NOT deleted` repeat the
- * partial index's own predicate, without which the planner could not use it; a null user
- * (anonymous) is nobody's member.
+ * One page: the newest `limit` messages below `before` whose text contains `q`, that the caller may
+ * read (a public room, or one they are a member of; a null user is nobody's member), in `room` when
+ * given, with the columns history reads and the original of a reply for its quote. `kind = 'message'
+ * AND NOT deleted` repeat the partial index's own predicate, without which the planner could not use
+ * it: it reads a rare string from the trigram index and walks the primary key down for a common one.
+ * Exported so a test can read its plan.
  */
 export function searchStatement({ q, userId, room, before, limit }: SearchQuery): SQL {
   return sql`SELECT m.id, m.room, m.user_id AS "userId", m.username, m.text, m.nonce, m.created_at AS "createdAt",

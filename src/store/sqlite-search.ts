@@ -17,11 +17,14 @@ import { quoteOf, toMessage, type MessageRow } from './stream.ts'
 
 /**
  * Candidates read from the index per step: the first step's, and the most any later step reads. On
- * 1 M messages a step of 1024 costs ~1–15 ms (index) + ~3 ms (access check); see bench/search.ts.
+ * 1 M messages a step of 1024 costs ~2–22 ms (index; most for a phrase of common words, deep in the
+ * ids) + ~4 ms (access check); see bench/search.ts.
  */
 export const SEARCH_FIRST_CHUNK = 256
 export const SEARCH_CHUNK = 1024
-/** A step that took longer than this is not followed by a larger one. */
+/** The least a step reads, however slow the index is for a phrase (a long one of common words). */
+const SEARCH_MIN_CHUNK = 128
+/** A step that took longer than this is not followed by a larger one; one that took twice as long, by a smaller one. */
 const STEP_BUDGET_MS = 8
 
 /**
@@ -88,7 +91,9 @@ export function sqliteSearch(client: Database): SearchStore {
         }
         if (found.length >= limit || ids.length < chunk) return found
         below = ids.at(-1)!
-        if (performance.now() - started < STEP_BUDGET_MS) chunk = Math.min(chunk * 2, SEARCH_CHUNK)
+        const took = performance.now() - started
+        if (took < STEP_BUDGET_MS) chunk = Math.min(chunk * 2, SEARCH_CHUNK)
+        else if (took > 2 * STEP_BUDGET_MS) chunk = Math.max(chunk / 2, SEARCH_MIN_CHUNK)
         await yieldTurn()
       }
     },

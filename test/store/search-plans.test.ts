@@ -58,15 +58,15 @@ pgTest(
         FROM generate_series(1, 50000) i`
       await sql`ANALYZE messages`
       const dialect = new PgDialect()
-      const plan = async (q: string) => {
-        const query = dialect.sqlToQuery(searchStatement({ q, userId: 1, limit: 21 }))
+      const plan = async (statement: Parameters<PgDialect['sqlToQuery']>[0]) => {
+        const query = dialect.sqlToQuery(statement)
         const rows = (await sql.unsafe(`EXPLAIN ${query.sql}`, query.params as never[])) as { 'QUERY PLAN': string }[]
         return rows.map((r) => r['QUERY PLAN']).join('\n')
       }
-      const rare = await plan('zyxwvut')
+      const rare = await plan(searchStatement({ q: 'zyxwvut', userId: 1, limit: 21 }))
       expect(rare).toContain('Bitmap Index Scan on messages_text_trgm')
       expect(rare).not.toContain('Seq Scan on messages')
-      const common = await plan('common')
+      const common = await plan(searchStatement({ q: 'common', userId: 1, limit: 21 }))
       expect(common).toContain('Index Scan Backward using messages_pkey on messages m')
       expect(common).not.toContain('Seq Scan on messages')
     } finally {
