@@ -73,6 +73,11 @@ beforeAll(async () => {
   aliceSocket = await connectRoom(server, 'secret', alice)
   bobSocket = await connectRoom(server, 'secret', bob)
   for (let i = 0; i < 5; i++) await post(aliceSocket, `secret ${i} @bob`)
+  // A message makes lobby public for good: the HTTP fuzz may try to register it private (409), and the
+  // read-only socket test below relies on it staying public whatever the fuzz did before.
+  const lobby = await connectRoom(server, 'lobby', alice)
+  await post(lobby, 'lobby stays public')
+  lobby.close()
   db = new Database(server.config.database, { readonly: true })
 })
 
@@ -284,7 +289,7 @@ describe('fuzzing spec §6', () => {
         fc.anything({ maxDepth: 1 }).map((junk) => ({ type: 'read', id: junk })),
       )
       await fc.assert(
-        fc.asyncProperty(frame, fc.constantFrom('lobby', 'anywhere'), async (f, r) => {
+        fc.asyncProperty(frame, fc.constant('lobby'), async (f, r) => {
           const reader = await openSocket(roomWs(server, r))
           try {
             await reader.next('welcome')
