@@ -7,12 +7,12 @@
  */
 import type { TokenService } from '../auth/tokens.ts'
 import { isAttachmentId, isInlineType, type Attachments } from '../chat/attachments.ts'
-import { checkRoomName } from '../chat/rooms.ts'
 import { AppError } from '../errors.ts'
 import type { RequestContext } from './context.ts'
 import { optionalToken, requireToken } from './bearer.ts'
 import { ok } from './respond.ts'
 import type { Params, Route } from './router.ts'
+import { checkRoom } from './rooms.ts'
 
 export interface AttachmentRouteDeps {
   attachments: Attachments
@@ -43,8 +43,6 @@ function declaredLength(req: Request): number | undefined {
   const raw = req.headers.get('content-length')
   return raw !== null && /^\d{1,16}$/.test(raw) ? Number(raw) : undefined
 }
-
-const checkRoom = (params: Params) => checkRoomName(params.room!)
 
 /** An id that cannot be one names nothing: the same 404 as an unknown one, before any look-up. */
 function checkId(params: Params): void {

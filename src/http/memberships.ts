@@ -4,23 +4,21 @@
  */
 import type { TokenService } from '../auth/tokens.ts'
 import type { Memberships } from '../chat/memberships.ts'
-import { checkRoomName } from '../chat/rooms.ts'
 import { AppError } from '../errors.ts'
 import type { Admission } from '../ws/admission.ts'
 import { optionalToken, requireToken } from './bearer.ts'
 import { readJsonObject, stringField } from './body.ts'
 import type { RequestContext } from './context.ts'
 import { ADMIN_STATUS, fail, noContent, ok } from './respond.ts'
-import type { Handler, Params, Route } from './router.ts'
+import type { Handler, Route } from './router.ts'
 import { upgradeSocket } from './upgrade.ts'
+import { checkRoom } from './rooms.ts'
 
 export interface MembershipRouteDeps {
   tokens: Pick<TokenService, 'verify'>
   admission: Admission
   memberships: Memberships
 }
-
-const checkRoom = (params: Params) => checkRoomName(params.room!)
 
 /** A user named in a path or body who does not exist is 404, as in the admin API (the seed's 400 is login's). */
 function named(handler: Handler<RequestContext>): Handler<RequestContext> {

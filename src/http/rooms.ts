@@ -28,7 +28,8 @@ export interface RoomRouteDeps {
   memberships: Pick<Memberships, 'register' | 'info'>
 }
 
-const checkRoom = (params: Params) => checkRoomName(params.room!)
+/** The route check of every `/rooms/:room/…` path (spec §2: ROOM_INVALID before the method check). */
+export const checkRoom = (params: Params) => checkRoomName(params.room!)
 
 /** A message id in a path: a whole number from 1. Anything else names no message, as an unknown id does (404). */
 function checkMessage(params: Params): void {

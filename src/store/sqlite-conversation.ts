@@ -8,24 +8,23 @@ import type { Database } from 'bun:sqlite'
 import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
 import type { Attachment, Quote } from '../protocol.ts'
 import { quoteOf, type MessageRow, type ReactionRow } from './rows.ts'
+import { IN_IDS } from './sqlite-rooms.ts'
 import { MessageRefused, type MessageChange, type NewMessage } from './entries.ts'
 
 type Metadata = Omit<Attachment, 'url'>
 type ReactionChange = Extract<MessageChange, { type: 'reaction' }>
 type QuoteRow = Pick<MessageRow, 'id' | 'userId' | 'username' | 'text'> & { deleted: number }
 
-const IDS = '(SELECT value FROM json_each($ids))'
-
 export function sqliteConversation(client: Database) {
   const q = client.query.bind(client)
   const original = q<QuoteRow, { id: number; room: string }>(
     `SELECT id, user_id AS userId, username, text, deleted FROM messages WHERE id = $id AND room = $room AND kind = 'message'`,
   )
-  const quotes = q<QuoteRow, { ids: string }>(`SELECT id, user_id AS userId, username, text, deleted FROM messages WHERE id IN ${IDS}`)
+  const quotes = q<QuoteRow, { ids: string }>(`SELECT id, user_id AS userId, username, text, deleted FROM messages WHERE id IN ${IN_IDS}`)
   const unused = q<Metadata & { width: number | null; height: number | null }, { ids: string; user: number; room: string }>(
-    `SELECT id, name, type, size, width, height FROM attachments WHERE id IN ${IDS} AND user_id = $user AND room = $room AND message_id IS NULL`,
+    `SELECT id, name, type, size, width, height FROM attachments WHERE id IN ${IN_IDS} AND user_id = $user AND room = $room AND message_id IS NULL`,
   )
-  const claim = q(`UPDATE attachments SET message_id = $message WHERE id IN ${IDS}`)
+  const claim = q(`UPDATE attachments SET message_id = $message WHERE id IN ${IN_IDS}`)
   const dropAttachments = q<{ id: string }, { message: number }>(`DELETE FROM attachments WHERE message_id = $message RETURNING id`)
   const hasReaction = q<{ one: number }, { message: number; emoji: string; user: number }>(
     `SELECT 1 AS one FROM reactions WHERE message_id = $message AND emoji = $emoji AND user_id = $user`,
@@ -39,7 +38,7 @@ export function sqliteConversation(client: Database) {
   )
   const dropReactions = q(`DELETE FROM reactions WHERE message_id = $message`)
   const reactions = q<ReactionRow, { ids: string }>(
-    `SELECT message_id AS messageId, emoji, user_id AS userId FROM reactions WHERE message_id IN ${IDS} ORDER BY created_at, rowid`,
+    `SELECT message_id AS messageId, emoji, user_id AS userId FROM reactions WHERE message_id IN ${IN_IDS} ORDER BY created_at, rowid`,
   )
   const indexText = q(`INSERT INTO messages_fts (rowid, text) VALUES ($id, $text)`)
   const unindexText = q(`DELETE FROM messages_fts WHERE rowid = $id`)

@@ -23,7 +23,8 @@ export interface SqliteCounters {
 }
 
 const ids = (list: { id: number }[] | number[]) => JSON.stringify(list.map((x) => (typeof x === 'number' ? x : x.id)))
-const IN_IDS = '(SELECT value FROM json_each($ids))'
+/** The ids bound as one JSON array `$ids`: one statement for any number of them. */
+export const IN_IDS = '(SELECT value FROM json_each($ids))'
 
 export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCounters } {
   const q = client.query.bind(client)

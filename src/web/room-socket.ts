@@ -3,6 +3,7 @@
  * §5 events), `typing` frames (spec §6), and the spec's close-code table (spec §3, 4004 of §6).
  */
 import { CLOSE, PATHS, type Change, type ClientFrame, type Message, type ServerFrame, type User, type Welcome } from '../protocol.ts'
+import { backoffDelay, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BUSY_BASE_MS, BUSY_MAX_MS, PING_EVERY_MS, PONG_TIMEOUT_MS, socketUrl } from './reconnect.ts'
 
 export type ConnectionState =
   | { kind: 'connecting'; attempt: number }
@@ -36,21 +37,6 @@ export interface RoomSocketEvents {
   onBanned(token: string | undefined): void
   /** 1008 READ_ONLY: the connection had no token but tried to post. */
   onReadOnly(): void
-}
-
-const BACKOFF_BASE_MS = 500
-const BACKOFF_MAX_MS = 30_000
-/** 4029 means the server is full: come back much later (spec §3 "back off for a while"). */
-const BUSY_BASE_MS = 15_000
-const BUSY_MAX_MS = 5 * 60_000
-/** An application ping; a connection that stays silent past the timeout is treated as dead. */
-const PING_EVERY_MS = 25_000
-const PONG_TIMEOUT_MS = 10_000
-
-/** Exponential back-off with jitter: somewhere in the upper half of min(max, base·2^attempt). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** attempt)
-  return ceiling / 2 + (Math.random() * ceiling) / 2
 }
 
 export class RoomSocket {
@@ -128,9 +114,8 @@ export class RoomSocket {
 
   private connect(): void {
     const token = this.getToken()
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
     const since = this.lastId > 0 ? `?since=${this.lastId}` : ''
-    const url = `${scheme}//${location.host}${PATHS.roomSocket(this.room)}${since}`
+    const url = socketUrl(`${PATHS.roomSocket(this.room)}${since}`)
     const ws = token ? new WebSocket(url, [token]) : new WebSocket(url)
     this.ws = ws
     this.ready = false

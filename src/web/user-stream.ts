@@ -5,7 +5,7 @@
  */
 import { CLOSE } from '../protocol.ts'
 import { ROOM_PATHS, type MentionEvent, type ReadEvent, type RoomEvent, type StreamWelcome, type UnreadEvent, type UserStreamFrame } from '../protocol-rooms.ts'
-import { backoffDelay } from './room-socket.ts'
+import { backoffDelay, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BUSY_BASE_MS, BUSY_MAX_MS, PING_EVERY_MS, PONG_TIMEOUT_MS, socketUrl } from './reconnect.ts'
 
 export interface UserStreamEvents {
   onWelcome(welcome: StreamWelcome): void
@@ -19,13 +19,6 @@ export interface UserStreamEvents {
   /** 4003: the user is banned; not retried. */
   onBanned(token: string): void
 }
-
-const BACKOFF_BASE_MS = 500
-const BACKOFF_MAX_MS = 30_000
-const BUSY_BASE_MS = 15_000
-const BUSY_MAX_MS = 5 * 60_000
-const PING_EVERY_MS = 25_000
-const PONG_TIMEOUT_MS = 10_000
 
 export class UserStream {
   /** The largest message id seen in a `mention`: the resume cursor. */
@@ -70,9 +63,8 @@ export class UserStream {
   private connect(): void {
     const token = this.getToken()
     if (!token) return
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
     const since = this.lastMentionId > 0 ? `?since=${this.lastMentionId}` : ''
-    const ws = new WebSocket(`${scheme}//${location.host}${ROOM_PATHS.userStream}${since}`, [token])
+    const ws = new WebSocket(socketUrl(`${ROOM_PATHS.userStream}${since}`), [token])
     this.ws = ws
     ws.onmessage = (e) => {
       if (this.ws === ws) this.handle(String(e.data))
