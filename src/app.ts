@@ -78,6 +78,8 @@ const SHUTDOWN_GRACE_MS = 2000
 interface Limits {
   login: AccountDeps['loginLimits']
   signup: AttemptLimiter
+  /** Searches (spec §7), per user or anonymous address. */
+  search: AttemptLimiter
   messages: MessageLimiter
   /** Edits and deletions (spec §3 counts only messages against the message rate). */
   changes: MessageLimiter
@@ -96,6 +98,7 @@ async function createCluster(config: Config, log: Logger, presence: Presence, no
           perAddress: new SlidingWindow(config.loginLimitPerAddress, MINUTE_MS, now),
         },
         signup: new SlidingWindow(config.signupLimitPerAddress, HOUR_MS, now),
+        search: new SlidingWindow(config.searchLimitPerMinute, MINUTE_MS, now),
         messages: new MessageBuckets(config.messageRate, config.messageBurst, now),
         changes: new MessageBuckets(config.messageRate, config.messageBurst, now),
         typing: new TypingThrottle(now),
@@ -121,6 +124,7 @@ async function createCluster(config: Config, log: Logger, presence: Presence, no
         perAddress: new RedisSlidingWindow(redis, 'login-address', config.loginLimitPerAddress, MINUTE_MS, log, now),
       },
       signup: new RedisSlidingWindow(redis, 'signup-address', config.signupLimitPerAddress, HOUR_MS, log, now),
+      search: new RedisSlidingWindow(redis, 'search', config.searchLimitPerMinute, MINUTE_MS, log, now),
       messages: new RedisMessageBuckets(redis, 'messages', config.messageRate, config.messageBurst, log, now),
       changes: new RedisMessageBuckets(redis, 'changes', config.messageRate, config.messageBurst, log, now),
       typing: new RedisTypingThrottle(redis, now),
@@ -187,7 +191,21 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   }
   const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
   const attachments = createAttachments({ store, gate, maxBytes: config.attachmentMaxBytes, quotaBytes: config.attachmentQuotaBytes, now })
-  const router = createRoutes({ store, log, metrics, accounts, tokens, roomList, admission, web, poster, gate, memberships, attachments })
+  const router = createRoutes({
+    store,
+    log,
+    metrics,
+    accounts,
+    tokens,
+    roomList,
+    admission,
+    web,
+    poster,
+    gate,
+    memberships,
+    attachments,
+    searchLimit: limits.search,
+  })
   const websocket = createSocketHandler({
     hub,
     streams,

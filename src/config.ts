@@ -38,6 +38,7 @@ export interface Config {
   loginLimitPerUser: number
   loginLimitPerAddress: number
   signupLimitPerAddress: number
+  searchLimitPerMinute: number
   registration: RegistrationMode
   argon2MemoryKib: number
   argon2Iterations: number
@@ -282,6 +283,15 @@ export const SETTINGS: readonly Setting[] = [
     parse: toInt(1, 1_000_000),
     accepts: 'a whole number ≥ 1',
     help: 'sign-ups an hour allowed per client address (a taken name counts, a malformed name or secret does not)',
+  },
+  {
+    key: 'searchLimitPerMinute',
+    env: 'SEARCH_LIMIT_PER_MINUTE',
+    flag: '--search-limit-per-minute',
+    default: 60,
+    parse: toInt(1, 1_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'searches a minute allowed per user (per client address for anonymous searches)',
   },
   {
     key: 'registration',

@@ -8,7 +8,7 @@ import { AppError, ClientGone } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { CONVERSATION_PATHS } from '../protocol-conversation.ts'
 import type { Attachment, User } from '../protocol.ts'
-import type { AttachmentBody, AttachmentRecord } from '../store/attachments.ts'
+import type { AttachmentBody, AttachmentRecord, UploadBytes } from '../store/attachments.ts'
 import type { Store } from '../store/store.ts'
 import { ImageProbe, IMAGE_TYPES } from './image-probe.ts'
 import type { RoomGate } from './room-access.ts'
@@ -92,7 +92,7 @@ export function createAttachments({ store, gate, maxBytes, quotaBytes, now }: At
     new AppError('PAYLOAD_TOO_LARGE', `your uploads would total more than your quota of ${quotaBytes} bytes; uploads no message uses are removed after 24 h`)
   const notFound = () => new AppError('NOT_FOUND', 'no such attachment')
 
-  /** The body's chunks, fed to `probe`, refused as soon as they pass `limit` bytes. */
+  /** The body's chunks, fed to `probe`, refused as soon as they pass `limit` bytes (a body without a declared length can be any size). */
   async function* read(body: ReadableStream<Uint8Array> | null, limit: number, refuse: () => AppError, probe: ImageProbe, size: { n: number }) {
     if (!body) return
     const reader = body.getReader()
@@ -107,10 +107,18 @@ export function createAttachments({ store, gate, maxBytes, quotaBytes, now }: At
       }
     } catch (err) {
       void reader.cancel().catch(() => {})
-      // Bun rejects a body read with an AbortError when the peer closes mid-body.
-      if (err instanceof Error && err.name === 'AbortError') throw new ClientGone('the client closed the connection mid-upload', { cause: err })
       throw err
     }
+  }
+
+  /** What the store takes: the chunks, and, when the length was declared (so within the limits, checked before), the body whole. */
+  function bytesOf(body: ReadableStream<Uint8Array> | null, declared: number | undefined, chunks: AsyncGenerator<Uint8Array>, probe: ImageProbe): UploadBytes {
+    if (!body || declared === undefined) return chunks
+    const inspect = (chunk: Uint8Array) => {
+      probe.push(chunk)
+      return !probe.done
+    }
+    return Object.assign(chunks, { whole: { body, length: declared, inspect } })
   }
 
   return {
@@ -128,10 +136,19 @@ export function createAttachments({ store, gate, maxBytes, quotaBytes, now }: At
       const finish = () => {
         const judged = probe.result()
         const { width = null, height = null } = judged
-        row = { id, room, userId: user.id, name: sanitizeFilename(filename), type: judged.type, size: size.n, width, height, createdAt: now(), messageId: null }
+        // A declared length is the body's length (the HTTP framing holds it to that), whichever way the store read it.
+        const bytes = declaredBytes ?? size.n
+        row = { id, room, userId: user.id, name: sanitizeFilename(filename), type: judged.type, size: bytes, width, height, createdAt: now(), messageId: null }
         return row
       }
-      const saved = await store.saveAttachment(id, read(body, limit, refuse, probe, size), finish, quotaBytes)
+      let saved: boolean
+      try {
+        saved = await store.saveAttachment(id, bytesOf(body, declaredBytes, read(body, limit, refuse, probe, size), probe), finish, quotaBytes)
+      } catch (err) {
+        // Bun rejects a body read (by JavaScript or its own copy to a file) with an AbortError when the peer closes mid-body.
+        if (err instanceof Error && err.name === 'AbortError') throw new ClientGone('the client closed the connection mid-upload', { cause: err })
+        throw err
+      }
       if (!saved || !row) throw overQuota()
       return toAttachment(row)
     },

@@ -83,6 +83,11 @@ export class ImageProbe {
     this.feedJpeg(chunk, start)
   }
 
+  /** True once the answer is known: later bytes cannot change it. */
+  get done(): boolean {
+    return this.verdict !== undefined
+  }
+
   /** What the bytes pushed so far are: the final answer once the last chunk is in. */
   result(): Judgement {
     if (this.verdict) return this.verdict

@@ -2,12 +2,14 @@
  * Search (spec §7): checking a query, and the excerpt each match is shown with. Which messages match,
  * and which of them the caller may read (spec §6), is the store's to answer in one query.
  */
+import type { AttemptLimiter } from '../auth/rate-limit.ts'
 import { AppError } from '../errors.ts'
 import { CONVERSATION_LIMITS, type Excerpt, type SearchPage } from '../protocol-conversation.ts'
 import type { Message } from '../protocol.ts'
 import type { Store } from '../store/store.ts'
 import { toReactors, withReactions } from './reactions.ts'
 import { checkRoomName } from './rooms.ts'
+import { rateLimited } from './users.ts'
 
 const { SEARCH_MIN_LENGTH, SEARCH_MAX_LENGTH, SEARCH_PAGE_DEFAULT } = CONVERSATION_LIMITS
 
@@ -33,6 +35,16 @@ export function checkSearchText(q: string | null): string {
     throw new AppError('BAD_QUERY', `q must be ${SEARCH_MIN_LENGTH} to ${SEARCH_MAX_LENGTH} characters, not counting spaces around it`)
   if (text.includes('\u0000')) throw new AppError('BAD_QUERY', 'q must not contain NUL')
   return text
+}
+
+/**
+ * Counts one search against the caller's budget (SEARCH_LIMIT_PER_MINUTE): a logged-in caller's own,
+ * whatever address they search from; an anonymous caller's address's. Past it, 429 RATE_LIMITED with
+ * Retry-After. Each search is bounded already; this bounds how many one caller makes the server run.
+ */
+export async function admitSearch(limit: AttemptLimiter, userId: number | null, address: string): Promise<void> {
+  const taken = await limit.take(userId === null ? `address:${address}` : `user:${userId}`)
+  if (!taken.ok) throw rateLimited('too many searches', taken.retryAfter)
 }
 
 /**

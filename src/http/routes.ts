@@ -1,4 +1,5 @@
 /** The route table: every HTTP endpoint (spec §2), each resource's handlers built with only what they use. */
+import type { AttemptLimiter } from '../auth/rate-limit.ts'
 import type { TokenService } from '../auth/tokens.ts'
 import type { Attachments } from '../chat/attachments.ts'
 import type { Memberships } from '../chat/memberships.ts'
@@ -33,6 +34,7 @@ export interface RouteDeps {
   gate: RoomGate
   memberships: Memberships
   attachments: Attachments
+  searchLimit: AttemptLimiter
   admission: Admission
   web: WebClient
 }

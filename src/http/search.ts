@@ -1,6 +1,7 @@
 /** `GET /api/v1/search` (spec §7): messages the caller may read whose text contains `q`, newest first, with excerpts. */
+import type { AttemptLimiter } from '../auth/rate-limit.ts'
 import type { TokenService } from '../auth/tokens.ts'
-import { searchMessages } from '../chat/search.ts'
+import { admitSearch, searchMessages } from '../chat/search.ts'
 import { CONVERSATION_LIMITS, CONVERSATION_PATHS } from '../protocol-conversation.ts'
 import type { Store } from '../store/store.ts'
 import { optionalToken } from './bearer.ts'
@@ -12,9 +13,11 @@ import type { Route } from './router.ts'
 export interface SearchRouteDeps {
   store: Pick<Store, 'searchMessages' | 'listReactions'>
   tokens: Pick<TokenService, 'verify'>
+  /** SEARCH_LIMIT_PER_MINUTE, per user or (anonymous) per address. */
+  searchLimit: AttemptLimiter
 }
 
-export function searchRoutes({ store, tokens }: SearchRouteDeps): Route<RequestContext>[] {
+export function searchRoutes({ store, tokens, searchLimit }: SearchRouteDeps): Route<RequestContext>[] {
   return [
     {
       path: CONVERSATION_PATHS.search,
@@ -23,6 +26,7 @@ export function searchRoutes({ store, tokens }: SearchRouteDeps): Route<RequestC
         async GET(req, ctx) {
           const userId = (await optionalToken(req, tokens))?.user.id ?? null
           const { query } = ctx
+          await admitSearch(searchLimit, userId, ctx.address)
           const page = await searchMessages(store, userId, {
             q: query.get('q'),
             room: query.get('room') ?? undefined,

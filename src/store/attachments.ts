@@ -38,15 +38,26 @@ export function isAttachmentId(id: string): boolean {
   return /^[A-Za-z0-9_-]{22}$/.test(id)
 }
 
+/**
+ * An upload's bytes: its chunks in order as they arrive (the caller counts and judges each one as it
+ * passes). With `whole`, the length is fixed in advance within every limit (a declared Content-Length,
+ * which the HTTP framing holds the body to), and a store may instead copy `whole.body` as the runtime
+ * streams it, with no JavaScript per chunk; it must then show the stored bytes, from the first, to
+ * `whole.inspect` until that returns false. A store reads one or the other, never both.
+ */
+export interface UploadBytes extends AsyncIterable<Uint8Array> {
+  readonly whole?: { body: ReadableStream<Uint8Array>; length: number; inspect(chunk: Uint8Array): boolean }
+}
+
 export interface AttachmentStore {
   /**
-   * Stores upload `id`: every chunk of `bytes`, then the row `finish()` describes (called once the
-   * last chunk is in), as one unit. If `bytes` or `finish` throws (the client went away, a limit was
+   * Stores upload `id`: every byte of `bytes`, then the row `finish()` describes (called once the
+   * last byte is in), as one unit. If `bytes` or `finish` throws (the client went away, a limit was
    * passed), nothing remains, neither row nor bytes, and the error is rethrown. False, with nothing
    * stored, when the user's uploads with this one would total more than `quotaBytes` (checked with
    * the insert, so two uploads at once cannot both slip under it).
    */
-  saveAttachment(id: string, bytes: AsyncIterable<Uint8Array>, finish: () => Omit<NewAttachment, 'id'>, quotaBytes: number): Promise<boolean>
+  saveAttachment(id: string, bytes: UploadBytes, finish: () => Omit<NewAttachment, 'id'>, quotaBytes: number): Promise<boolean>
   /** The upload's row; undefined for an unknown (or malformed) id. */
   findAttachment(id: string): Promise<AttachmentRecord | undefined>
   /** The upload's bytes; undefined when it has none (unknown id, or removed meanwhile). */

@@ -3,14 +3,19 @@
  * `attachments` folder beside the database, private like the database (folder 0700, files 0600). An
  * upload is written to a temporary file in the same folder, synced, then renamed into place and only
  * then given its row, so a half upload or a crash leaves no file that a row points to.
+ *
+ * A body of declared length is copied to its file by Bun itself, as it arrives (Bun.write of the
+ * stream): no JavaScript per chunk, which halves the server's time per upload; the file's first bytes
+ * are then read back for the image probe. Renames made while the folder is being synced share the
+ * next sync, so uploads at once pay for one folder sync, not one each.
  */
 import type { Database } from 'bun:sqlite'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync } from 'node:fs'
-import { open, opendir, rename, rm, stat } from 'node:fs/promises'
+import { open, opendir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { isAttachmentId, type AttachmentRecord, type AttachmentStore, type NewAttachment } from './attachments.ts'
+import { isAttachmentId, type AttachmentRecord, type AttachmentStore, type NewAttachment, type UploadBytes } from './attachments.ts'
 import { whenFree } from './sqlite-file.ts'
 
 /** Where a database's attachments live: the `attachments` folder beside the file (a temp folder for `:memory:`). */
@@ -28,7 +33,7 @@ const SWEEP_BATCH = 500
 const COLUMNS = `id, room, user_id AS userId, name, type, size, width, height, created_at AS createdAt, message_id AS messageId`
 
 async function syncFolder(folder: string): Promise<void> {
-  // The rename is durable only once the folder's entry is on disk.
+  // A rename is durable only once the folder's entry is on disk.
   const handle = await open(folder, 'r')
   try {
     await handle.sync()
@@ -37,25 +42,69 @@ async function syncFolder(folder: string): Promise<void> {
   }
 }
 
-/** Writes every chunk to a new 0600 file at `path` and syncs it; on any failure the file is removed and the error rethrown. */
-async function writeFile(path: string, bytes: AsyncIterable<Uint8Array>): Promise<void> {
+/**
+ * Syncs of one folder, shared: a caller waits for a sync that starts after its call (one already
+ * running may have read the folder before the caller's rename), and every caller arriving meanwhile
+ * shares that same next one.
+ */
+function folderSyncer(folder: () => string): () => Promise<void> {
+  let running: Promise<void> | undefined
+  let queued: Promise<void> | undefined
+  const start = () => {
+    const sync: Promise<void> = syncFolder(folder()).finally(() => {
+      if (running === sync) running = undefined
+    })
+    running = sync
+    return sync
+  }
+  return () => {
+    if (!running) return start()
+    queued ??= running
+      .catch(() => {})
+      .then(() => {
+        queued = undefined
+        return start()
+      })
+    return queued
+  }
+}
+
+/** Every chunk, gathered to WRITE_BYTES a write. */
+async function writeChunks(handle: FileHandle, bytes: AsyncIterable<Uint8Array>): Promise<void> {
+  const pending: Uint8Array[] = []
+  let buffered = 0
+  const flush = async () => {
+    if (buffered === 0) return
+    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, buffered)
+    for (let at = 0; at < data.byteLength;) at += (await handle.write(data, at)).bytesWritten
+    pending.length = 0
+    buffered = 0
+  }
+  for await (const chunk of bytes) {
+    pending.push(chunk)
+    buffered += chunk.byteLength
+    if (buffered >= WRITE_BYTES) await flush()
+  }
+  await flush()
+}
+
+/** A body of known length, copied by Bun as it arrives; then its first bytes, read back, go to `inspect` until it has seen enough. */
+async function copyWhole(handle: FileHandle, path: string, whole: NonNullable<UploadBytes['whole']>): Promise<void> {
+  const written = await Bun.write(Bun.file(handle.fd), new Response(whole.body))
+  if (written !== whole.length) throw new Error(`an upload of ${whole.length} bytes wrote ${written}`)
+  const reader = Bun.file(path).stream().getReader()
+  try {
+    for (let next = await reader.read(); !next.done && whole.inspect(next.value); next = await reader.read());
+  } finally {
+    await reader.cancel()
+  }
+}
+
+/** Writes the upload to a new 0600 file at `path` and syncs it; on any failure the file is removed and the error rethrown. */
+async function writeFile(path: string, bytes: UploadBytes): Promise<void> {
   const handle = await open(path, 'wx', 0o600)
   try {
-    const pending: Uint8Array[] = []
-    let buffered = 0
-    const flush = async () => {
-      if (buffered === 0) return
-      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, buffered)
-      for (let at = 0; at < data.byteLength;) at += (await handle.write(data, at)).bytesWritten
-      pending.length = 0
-      buffered = 0
-    }
-    for await (const chunk of bytes) {
-      pending.push(chunk)
-      buffered += chunk.byteLength
-      if (buffered >= WRITE_BYTES) await flush()
-    }
-    await flush()
+    await (bytes.whole ? copyWhole(handle, path, bytes.whole) : writeChunks(handle, bytes))
     await handle.sync()
   } catch (err) {
     await handle.close().catch(() => {})
@@ -74,6 +123,7 @@ export function sqliteAttachments(client: Database, databasePath: string): Attac
     return folder
   }
   const fileOf = (id: string) => join(folderFor(), id)
+  const syncFolderShared = folderSyncer(folderFor)
 
   const q = client.query.bind(client)
   const byId = q<AttachmentRecord, [string]>(`SELECT ${COLUMNS} FROM attachments WHERE id = ?`)
@@ -115,7 +165,7 @@ export function sqliteAttachments(client: Database, databasePath: string): Attac
       const final = join(dir, id)
       let saved = false
       try {
-        await syncFolder(dir)
+        await syncFolderShared()
         saved = await whenFree(() => insertWithin.immediate(row, quotaBytes))
       } finally {
         if (!saved) await rm(final, { force: true })

@@ -12,6 +12,8 @@ import { SQL } from 'bun'
 import { Database } from 'bun:sqlite'
 import { expect } from 'bun:test'
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { sanitizeFilename, sweepAttachments } from '../../src/chat/attachments.ts'
@@ -187,6 +189,25 @@ for (const store of STORES()) {
       })
       await expect(res).rejects.toThrow()
       // The server was reading it when the client hung up.
+      await until(() => lines.some((l) => l.includes('client went away')), 5_000, 'the server to see the client go')
+      await nothingStored(server)
+      expect(await server.app.store.attachmentBytesOf(alice.user.id)).toBe(0)
+    })
+
+    test('an upload with a Content-Length that stops halfway leaves nothing behind (the server copies such a body without reading it chunk by chunk)', async () => {
+      const lines: string[] = []
+      await using server = await store.start({ onLog: (line) => lines.push(line) })
+      const [alice] = (await cast(server, 'alice')) as [Account]
+      const { hostname, port } = new URL(server.url)
+      const socket = connect(Number(port), hostname)
+      await once(socket, 'connect')
+      socket.write(
+        `POST ${CONVERSATION_PATHS.upload('lobby')}?filename=half.bin HTTP/1.1\r\nHost: ${hostname}\r\n` +
+          `Authorization: Bearer ${alice.token}\r\nContent-Length: ${4 * MiB}\r\n\r\n`,
+      )
+      // Half of what was announced is out: hang up.
+      await new Promise<void>((resolve, reject) => socket.write(new Uint8Array(2 * MiB).fill(1), (err) => (err ? reject(err) : resolve())))
+      socket.destroy()
       await until(() => lines.some((l) => l.includes('client went away')), 5_000, 'the server to see the client go')
       await nothingStored(server)
       expect(await server.app.store.attachmentBytesOf(alice.user.id)).toBe(0)
