@@ -191,21 +191,8 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   }
   const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
   const attachments = createAttachments({ store, gate, maxBytes: config.attachmentMaxBytes, quotaBytes: config.attachmentQuotaBytes, now })
-  const router = createRoutes({
-    store,
-    log,
-    metrics,
-    accounts,
-    tokens,
-    roomList,
-    admission,
-    web,
-    poster,
-    gate,
-    memberships,
-    attachments,
-    searchLimit: limits.search,
-  })
+  const routeDeps = { store, log, metrics, accounts, tokens, roomList, admission, web, poster, gate, memberships, attachments }
+  const router = createRoutes({ ...routeDeps, searchLimit: limits.search })
   const websocket = createSocketHandler({
     hub,
     streams,
