@@ -39,10 +39,11 @@ export const ADMIN_STATUS: Partial<Record<ErrorType, number>> = {
   USER_NOT_FOUND: 404,
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8'
+/** Every envelope is JSON, and no browser may take it for anything else (an error message can echo what a client sent). */
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }
 
 export function ok(data: unknown, status = 200): Response {
-  return new Response(JSON.stringify({ error: null, data }), { status, headers: { 'Content-Type': JSON_TYPE } })
+  return new Response(JSON.stringify({ error: null, data }), { status, headers: JSON_HEADERS })
 }
 
 /** The success of an action with nothing to say (spec §1: a 204 has no body). */
@@ -53,6 +54,6 @@ export function noContent(): Response {
 export function fail(type: ErrorType, message: string, headers?: Record<string, string>, status = STATUS[type]): Response {
   return new Response(JSON.stringify({ error: { type, message }, data: null }), {
     status,
-    headers: { ...headers, 'Content-Type': JSON_TYPE },
+    headers: { ...headers, ...JSON_HEADERS },
   })
 }

@@ -41,6 +41,18 @@ test('GET /healthz answers 200 {"status":"ok"}', async () => {
   })
 })
 
+test('every envelope, success or error, is served with nosniff (an error can echo what the client sent)', async () => {
+  await using server = await startTestServer()
+  for (const [path, status] of [
+    ['/healthz', 200],
+    ['/%3Cscript%3Ealert(1)%3C%2Fscript%3E', 404],
+    ['/api/v1/users/me', 401],
+  ] as const) {
+    const res = await request(`${server.url}${path}`)
+    expect({ path, status: res.status, nosniff: res.headers.get('x-content-type-options') }).toEqual({ path, status, nosniff: 'nosniff' })
+  }
+})
+
 test('GET /healthz answers 503 UNAVAILABLE when the database does not answer', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chat-health-'))
   const server = await startTestServer({ dir })
