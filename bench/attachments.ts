@@ -167,8 +167,9 @@ const median = (xs: number[]) => {
 
 /** Runs the scenario: both stores that are available, both directions, `rounds` A/B rounds each. */
 export async function runAttachments(sizes: AttachmentSizes, rounds: number, log: (line: string) => void): Promise<AttachmentRow[]> {
+  // Random throughout, as the images people upload are: zeros would let PostgreSQL compress each chunk to nothing.
   const file = new Uint8Array(sizes.fileBytes)
-  crypto.getRandomValues(file.subarray(0, 65536))
+  for (let at = 0; at < file.byteLength; at += 65536) crypto.getRandomValues(file.subarray(at, at + 65536))
   let pg: Service | undefined
   try {
     pg = await startPostgres()
