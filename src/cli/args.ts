@@ -1,5 +1,6 @@
 /**
- * The owner's subcommands (spec §5: `chat-server users …`, `chat-server invites …`), parsed apart
+ * The owner's subcommands (spec §5: `chat-server users …`, `chat-server invites …`; `backup` and
+ * `restore`, docs/OPERATIONS.md), parsed apart
  * from the server's settings: their own options are taken out, and what is left (`--db`, …) goes to
  * loadConfig as for the server, so the CLI works on the same database the server uses.
  */
@@ -40,7 +41,22 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   { name: 'invites list', args: [], options: {}, help: 'list invitation codes with their uses and expiry' },
   { name: 'invites revoke', args: ['CODE'], options: {}, help: 'revoke an invitation code' },
+  {
+    name: 'backup',
+    args: ['FILE'],
+    options: { '--force': 'flag' },
+    help: 'copy the SQLite database, also while the server runs, to FILE and its attachment files to FILE.attachments/ (--force replaces an existing backup); PostgreSQL: pg_dump',
+  },
+  {
+    name: 'restore',
+    args: ['FILE'],
+    options: {},
+    help: 'put a backup in place as the SQLite database (the server stopped); migrations run when it next starts; PostgreSQL: pg_restore',
+  },
 ]
+
+/** The commands that work on the database file itself rather than through the store. */
+export const FILE_COMMANDS: ReadonlySet<string> = new Set(['backup', 'restore'])
 
 export interface ParsedCommand {
   spec: CommandSpec
@@ -59,17 +75,18 @@ export class UsageError extends Error {
 
 /** True when argv asks for an owner subcommand rather than for the server. */
 export function isCommand(argv: readonly string[]): boolean {
-  return argv[0] === 'users' || argv[0] === 'invites'
+  return argv[0] === 'users' || argv[0] === 'invites' || FILE_COMMANDS.has(argv[0] ?? '')
 }
 
 export function parseCommand(argv: readonly string[]): ParsedCommand {
-  const name = `${argv[0]} ${argv[1] ?? ''}`.trim()
+  const oneWord = FILE_COMMANDS.has(argv[0] ?? '')
+  const name = oneWord ? argv[0]! : `${argv[0]} ${argv[1] ?? ''}`.trim()
   const spec = COMMANDS.find((c) => c.name === name)
   if (!spec) throw new UsageError(`unknown command "${name}" (see chat-server --help)`)
   const positionals: string[] = []
   const options: Record<string, string | true> = {}
   const settings: string[] = []
-  for (let i = 2; i < argv.length; i++) {
+  for (let i = oneWord ? 1 : 2; i < argv.length; i++) {
     const arg = argv[i]!
     const eq = arg.indexOf('=')
     const key = arg.startsWith('--') && eq !== -1 ? arg.slice(0, eq) : arg
@@ -92,7 +109,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
 
 /** The commands' part of --help. */
 export function renderCommandsHelp(): string {
-  const lines = ['Owner commands (on the configured database, also while the server runs; it applies them within 5 s):', '']
+  const lines = ['Owner commands (on the configured database, also while the server runs, restore excepted; it applies them within 5 s):', '']
   for (const c of COMMANDS) {
     const usage = [c.name, ...c.args, ...Object.entries(c.options).map(([o, k]) => `[${o}${k === 'value' ? ' …' : ''}]`)].join(' ')
     lines.push(`  chat-server ${usage}`, `      ${c.help}`)

@@ -1,9 +1,13 @@
-/** `chat-server users …` / `chat-server invites …`: parse, open the configured database, run, close; the exit status says how it went. */
+/**
+ * `chat-server users …` / `chat-server invites …`: parse, open the configured database, run, close;
+ * `backup` / `restore`: parse, run on the database file. The exit status says how it went.
+ */
 import { ConfigError, loadConfig } from '../config.ts'
 import { AppError } from '../errors.ts'
 import { describeStartupFailure } from '../startup.ts'
 import { openStore } from '../store/open.ts'
-import { parseCommand, UsageError } from './args.ts'
+import { FILE_COMMANDS, parseCommand, UsageError } from './args.ts'
+import { runFileCommand } from './backup.ts'
 import { runCommand } from './commands.ts'
 import { processStdin } from './secret.ts'
 
@@ -22,6 +26,14 @@ export async function runCli(argv: readonly string[], env: Record<string, string
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) return fail(err.message, 2)
     throw err
+  }
+  if (FILE_COMMANDS.has(command.spec.name)) {
+    try {
+      await runFileCommand(command, config, (line) => console.log(line))
+      return 0
+    } catch (err) {
+      return fail(err instanceof Error ? err.message : String(err), 1)
+    }
   }
   let store
   try {

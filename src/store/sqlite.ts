@@ -13,7 +13,8 @@ import { sqliteSearch } from './sqlite-search.ts'
 import { sqliteStream } from './sqlite-stream.ts'
 import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, whenFree } from './sqlite-file.ts'
 
-const MIGRATIONS = readMigrations('sqlite')
+/** Embedded in the binary; also what a restore checks a backup's schema against. */
+export const MIGRATIONS = readMigrations('sqlite')
 
 /**
  * The room list's queries: a walk down the rooms index from a cursor, and a primary-key lookup of a

@@ -235,3 +235,30 @@ test(
   },
   TEST_TIMEOUT_MS,
 )
+
+test(
+  'the binary backs up its running database, refuses to restore over it while it runs, and restores it once stopped',
+  async () => {
+    const dir = folderWithBinary()
+    const first = await startBinary(dir)
+    expect((await request(`${first.url}/api/v1/users`, { json: { username: 'kept', secret: 'pw' } })).status).toBe(201)
+    const backup = await runBinary(dir, ['backup', 'backups/chat.db'])
+    expect(backup).toMatchObject({ code: 0, stderr: '' })
+    expect((await request(`${first.url}/api/v1/users`, { json: { username: 'later', secret: 'pw' } })).status).toBe(201)
+    const refused = await runBinary(dir, ['restore', 'backups/chat.db'])
+    expect(refused).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'chat-server: ./data/chat.db is in use by a running server or another chat-server command: stop it first\n',
+    })
+    first.proc.kill('SIGTERM')
+    expect(await first.proc.exited).toBe(0)
+    expect((await runBinary(dir, ['restore', 'backups/chat.db'])).code).toBe(0)
+    const second = await startBinary(dir)
+    expect((await request(`${second.url}/api/v1/login`, { json: { username: 'kept', secret: 'pw' } })).status).toBe(200)
+    expect((await request(`${second.url}/api/v1/login`, { json: { username: 'later', secret: 'pw' } })).body.error.type).toBe('USER_NOT_FOUND')
+    second.proc.kill('SIGTERM')
+    expect(await second.proc.exited).toBe(0)
+  },
+  TEST_TIMEOUT_MS,
+)
