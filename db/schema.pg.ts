@@ -62,6 +62,8 @@ export const messages = pgTable(
     mentions: text('mentions'),
     replyTo: bigint('reply_to', { mode: 'number' }),
     attachments: text('attachments'),
+    /** On a message: its room is private (see db/schema.ts), set at its insert. */
+    private: boolean('private').notNull().default(false),
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.

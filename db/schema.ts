@@ -86,6 +86,8 @@ export const messages = sqliteTable(
     replyTo: integer('reply_to'),
     /** On a message: JSON of the attachments it carries (spec §7: id, name, type, size, width, height), fixed when posted; null for none. */
     attachments: text('attachments'),
+    /** On a message: its room is private (a room's visibility never changes once it has messages), so search indexes it apart (spec §7). */
+    private: integer('private', { mode: 'boolean' }).notNull().default(false),
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.

@@ -159,7 +159,7 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
             if (taken.length > 0) {
               // In a private room only members are mentioned; the lock keeps the members as they are until commit.
               const kept = await keepReaders(tx, room, visibility, taken.map(mentionsOf))
-              const values = taken.map(({ m, p }, k) => toMessageRow({ ...m, mentions: kept[k]! }, p.attachments))
+              const values = taken.map(({ m, p }, k) => ({ ...toMessageRow({ ...m, mentions: kept[k]! }, p.attachments), private: visibility === 'private' }))
               rows = (await tx.insert(messages).values(values).returning()).sort((a, b) => a.id - b.id)
               const stored = rows.map((r, k) => ({ message: taken[k]!.m, id: r.id, sender: r.userId, mentions: kept[k]! }))
               await claimAttachments(tx, stored)

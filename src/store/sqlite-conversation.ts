@@ -1,7 +1,7 @@
 /**
  * What spec §7 adds to the SQLite message stream, called inside its batch transaction: a reply's
  * original and its quote, attachments claimed by a message, reactions toggled, the search index
- * (migration 0009) following every text, and what a deletion takes with it. Reads for history pages
+ * (sqlite-search.ts) following every text, and what a deletion takes with it. Reads for history pages
  * (quotes, reactions) are here too.
  */
 import type { Database } from 'bun:sqlite'
@@ -9,6 +9,7 @@ import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
 import type { Attachment, Quote } from '../protocol.ts'
 import { quoteOf, type MessageRow, type ReactionRow } from './rows.ts'
 import { IN_IDS } from './sqlite-rooms.ts'
+import { sqliteSearchIndex } from './sqlite-search.ts'
 import { MessageRefused, type MessageChange, type NewMessage } from './entries.ts'
 
 type Metadata = Omit<Attachment, 'url'>
@@ -40,8 +41,7 @@ export function sqliteConversation(client: Database) {
   const reactions = q<ReactionRow, { ids: string }>(
     `SELECT message_id AS messageId, emoji, user_id AS userId FROM reactions WHERE message_id IN ${IN_IDS} ORDER BY created_at, rowid`,
   )
-  const indexText = q(`INSERT INTO messages_fts (rowid, text) VALUES ($id, $text)`)
-  const unindexText = q(`DELETE FROM messages_fts WHERE rowid = $id`)
+  const search = sqliteSearchIndex(client)
 
   return {
     /** What a new message needs before its insert: its reply's quote and its attachments' metadata; MessageRefused if either is not its to use. */
@@ -60,15 +60,14 @@ export function sqliteConversation(client: Database) {
     /** After the insert: the message's attachments are its own, and its text is searchable. */
     stored(m: NewMessage, id: number): void {
       if (m.attachments?.length) claim.run({ message: id, ids: JSON.stringify([...new Set(m.attachments)]) })
-      indexText.run({ id, text: m.text })
+      search.stored(id, m.text)
     },
     edited(id: number, text: string): void {
-      unindexText.run({ id })
-      indexText.run({ id, text })
+      search.edited(id, text)
     },
     /** A deletion takes the message's reactions, attachments and index entry; returns the attachments dropped. */
     deleted(id: number): string[] {
-      unindexText.run({ id })
+      search.deleted(id)
       dropReactions.run({ message: id })
       return dropAttachments.all({ message: id }).map((r) => r.id)
     },

@@ -9,7 +9,7 @@
 import { expect } from 'bun:test'
 import { call, expectError, expectNoContent, expectOk } from '../support/accounts.ts'
 import type { Account } from '../support/http.ts'
-import { addMember, cast, connectRoom, createRoom, get, openDm } from '../support/private-rooms.ts'
+import { addMember, cast, connectRoom, createRoom, get, openDm, removeMember } from '../support/private-rooms.ts'
 import { post } from '../support/rooms.ts'
 import type { TestServer } from '../support/server.ts'
 import { STORES } from '../support/stores.ts'
@@ -156,6 +156,31 @@ for (const store of STORES()) {
       expect(await found(server, { q, room: 'lobby' })).toEqual([inLobby.id])
       // A bad token is refused rather than treated as anonymous.
       expectError(await call(server.url, 'GET', searchPath({ q }), 'not-a-token'), 401, 'TOKEN_INVALID')
+    })
+
+    test("a string only in others' private rooms and DMs is not found by someone in private rooms of their own; membership counts from the moment it changes", async () => {
+      await using server = await store.start()
+      const [, alice, , carol] = (await cast(server, 'root', 'alice', 'bob', 'carol', 'dave')) as [Account, Account, Account, Account]
+      await createRoom(server, alice, 'vault', 'private')
+      await createRoom(server, carol, 'den', 'private')
+      const theirs = await openDm(server, alice, 'bob')
+      const hers = await openDm(server, carol, 'dave')
+      using vault = await connectRoom(server, 'vault', alice)
+      using direct = await connectRoom(server, theirs, alice)
+      using den = await connectRoom(server, 'den', carol)
+      using other = await connectRoom(server, hers, carol)
+      const inVault = await post(vault, 'the blueprint is in the vault')
+      const inDm = await post(direct, 'blueprint, between us')
+      await post(den, 'nothing to see here')
+      await post(other, 'nor here')
+      const q = 'blueprint'
+      expect(await found(server, { q }, carol)).toEqual([])
+      for (const room of ['vault', theirs, 'den', hers]) expect(await found(server, { q, room }, carol)).toEqual([])
+      expect(await found(server, { q }, alice)).toEqual([inDm.id, inVault.id])
+      await addMember(server, alice, 'vault', 'carol')
+      expect(await found(server, { q }, carol)).toEqual([inVault.id])
+      await removeMember(server, alice, 'vault', 'carol')
+      expect(await found(server, { q }, carol)).toEqual([])
     })
 
     test('pages with before and limit: newest first, hasMore until the oldest match', async () => {

@@ -1,8 +1,10 @@
 /**
  * Search reads indexes, never a table (spec §7, issue 14: 1 M messages under 50 ms at p99): the query
- * plans of both stores' search statements. SQLite walks the FTS5 trigram index in descending rowid
- * order and looks each candidate up by primary key; PostgreSQL uses the partial trigram index for a
- * rare string and walks the primary key backwards for a common one, never scanning the table.
+ * plans of both stores' search statements. SQLite walks the FTS5 trigram indexes (public, and private
+ * for the caller's rooms) in descending rowid order, merged without a sort, and looks each candidate
+ * up by primary key; PostgreSQL uses the public trigram index for a string rare in public rooms and
+ * walks the primary key backwards for a common one, never scanning the table. Neither reads the
+ * messages of private rooms the caller is not in, however many match.
  */
 import { SQL } from 'bun'
 import { Database } from 'bun:sqlite'
@@ -14,9 +16,11 @@ import { PgDialect } from 'drizzle-orm/pg-core'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { searchStatement } from '../../src/store/postgres-search.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
-import { SEARCH_CANDIDATES_SQL, SEARCH_READABLE_SQL } from '../../src/store/sqlite-search.ts'
+import type { Store } from '../../src/store/store.ts'
+import { ftsQuery, SEARCH_BOTH_SQL, searchScope, SEARCH_PUBLIC_SQL, SEARCH_READABLE_SQL } from '../../src/store/sqlite-search.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres } from '../support/services.ts'
+import { addUser } from './contract.ts'
 
 const { test: pgTest } = requireServices('postgresql')
 
@@ -31,8 +35,16 @@ sqliteTest('SQLite: candidates come from the FTS5 index in rowid order, then one
         .all(params)
         .map((r) => r.detail)
     // M: the MATCH, <: the rowid bound; no sorter, so FTS5 itself yields descending rowids.
-    expect(plan(SEARCH_CANDIDATES_SQL, { match: '"needle"', before: 10, chunk: 256 })).toEqual([
-      expect.stringMatching(/^SCAN messages_fts VIRTUAL TABLE INDEX \d+:M\d*</),
+    expect(plan(SEARCH_PUBLIC_SQL, { public: ftsQuery('needle'), before: 10, chunk: 256 })).toEqual([
+      expect.stringMatching(/^SCAN messages_public_fts VIRTUAL TABLE INDEX \d+:M\d*</),
+    ])
+    // Both indexes, each in order, merged: still no sorter.
+    expect(plan(SEARCH_BOTH_SQL, { public: ftsQuery('needle'), private: ftsQuery('needle', ['team']), before: 10, chunk: 256 })).toEqual([
+      'MERGE (UNION ALL)',
+      'LEFT',
+      expect.stringMatching(/^SCAN messages_public_fts VIRTUAL TABLE INDEX \d+:M\d*</),
+      'RIGHT',
+      expect.stringMatching(/^SCAN messages_private_fts VIRTUAL TABLE INDEX \d+:M\d*</),
     ])
     const readable = plan(SEARCH_READABLE_SQL, { ids: '[1,2]', room: null, user: 1, limit: 21 })
     expect(readable).toContain('SEARCH m USING INTEGER PRIMARY KEY (rowid=?)')
@@ -46,29 +58,95 @@ sqliteTest('SQLite: candidates come from the FTS5 index in rowid order, then one
   }
 })
 
+/** Rows of `messages` (and entries of its indexes) a plan's nodes read, from EXPLAIN (ANALYZE, FORMAT JSON). */
+type PlanNode = Record<string, unknown> & { Plans?: PlanNode[] }
+function rowsRead(node: PlanNode): number {
+  const own =
+    node['Relation Name'] === 'messages' || String(node['Index Name'] ?? '').startsWith('messages')
+      ? (Number(node['Actual Rows'] ?? 0) + Number(node['Rows Removed by Filter'] ?? 0) + Number(node['Rows Removed by Index Recheck'] ?? 0)) *
+        Number(node['Actual Loops'] ?? 1)
+      : 0
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + rowsRead(child), 0)
+}
+
+sqliteTest('SQLite: the indexes yield no candidate from private rooms the caller is not in, however many match', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-search-plan-'))
+  try {
+    const store: Store = openSqliteStore(join(dir, 'chat.db'))
+    const { id } = await addUser(store, 'alice')
+    const alice = { id, username: 'alice' }
+    const post = async (room: string, text: string) =>
+      (await store.insertMessage({ room, user: alice, text, nonce: undefined, mentions: [], createdAt: 0 })).message.id
+    expect(await store.createRoom({ name: 'vault', visibility: 'private', topic: null, owner: alice, at: 0 })).toBe(true)
+    expect(await store.createRoom({ name: 'team', visibility: 'private', topic: null, owner: alice, at: 0 })).toBe(true)
+    const lobby = await post('lobby', 'a needle in public')
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => post('vault', `needle ${i} in the vault`)))
+    const team = await post('team', 'a needle for the team')
+    await store.close()
+    const db = new Database(join(dir, 'chat.db'), { readonly: true, strict: true })
+    const ids = (sql: string, params: Record<string, string | number>) =>
+      db
+        .query<{ id: number }, [Record<string, string | number>]>(sql)
+        .all(params)
+        .map((r) => r.id)
+    const page = { before: Number.MAX_SAFE_INTEGER, chunk: 5000 }
+    // Someone in no private room: the public index alone. A member of `team` only: team's token too.
+    expect(ids(SEARCH_PUBLIC_SQL, { ...page, public: ftsQuery('needle') })).toEqual([lobby])
+    expect(ids(SEARCH_BOTH_SQL, { ...page, public: ftsQuery('needle'), private: ftsQuery('needle', ['team']) })).toEqual([team, lobby])
+    expect(ids(SEARCH_BOTH_SQL, { ...page, public: ftsQuery('vault'), private: ftsQuery('vault', ['team']) })).toEqual([])
+    // The text is never matched in the scope column, nor the scope in the text.
+    expect(ids(SEARCH_PUBLIC_SQL, { ...page, public: ftsQuery(searchScope('lobby')) })).toEqual([])
+    db.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 pgTest(
-  'PostgreSQL: a rare string is read from the partial trigram index, a common one down the primary key; never a scan of messages',
+  'PostgreSQL: a rare string is read from the public trigram index, a common one down the primary key; never a scan of messages, never a row of private rooms the caller is not in',
   async () => {
     await using pg = await startPostgres()
     await (await openPostgresStore(pg.url)).close()
     const sql = new SQL(pg.url)
     try {
+      // 100 public rooms: as many rooms as a server has, each few of all messages (the planner's judgement of a room).
       await sql`INSERT INTO messages (room, user_id, username, text, created_at)
-        SELECT 'lobby', 1, 'alice', 'common words ' || md5(i::text) || CASE WHEN i % 10000 = 0 THEN ' zyxwvut' ELSE '' END, i
+        SELECT 'pub-' || (i % 100), 1, 'alice', 'common words ' || md5(i::text) || CASE WHEN i % 10000 = 0 THEN ' zyxwvut' ELSE '' END, i
         FROM generate_series(1, 50000) i`
+      // Bob (2) is in `team`, not in `vault`, where every message holds `classified`.
+      await sql`INSERT INTO rooms (name, last_message_id, last_active_at, visibility) VALUES ('vault', 0, 0, 'private'), ('team', 0, 0, 'private')`
+      await sql`INSERT INTO room_members (room, user_id, joined_at) VALUES ('vault', 1, 0), ('team', 1, 0), ('team', 2, 0)`
+      await sql`INSERT INTO messages (room, user_id, username, text, created_at, private)
+        SELECT CASE WHEN i % 10 = 0 THEN 'team' ELSE 'vault' END, 1, 'alice',
+          CASE WHEN i % 10 = 0 THEN 'common words for the team ' ELSE 'classified ' END || md5(i::text), 50000 + i, true
+        FROM generate_series(1, 20000) i`
       await sql`ANALYZE messages`
       const dialect = new PgDialect()
-      const plan = async (statement: Parameters<PgDialect['sqlToQuery']>[0]) => {
+      const explain = async (statement: Parameters<PgDialect['sqlToQuery']>[0], options = '') => {
         const query = dialect.sqlToQuery(statement)
-        const rows = (await sql.unsafe(`EXPLAIN ${query.sql}`, query.params as never[])) as { 'QUERY PLAN': string }[]
-        return rows.map((r) => r['QUERY PLAN']).join('\n')
+        return (await sql.unsafe(`EXPLAIN ${options} ${query.sql}`, query.params as never[])) as Record<string, unknown>[]
       }
-      const rare = await plan(searchStatement({ q: 'zyxwvut', userId: 1, limit: 21 }))
-      expect(rare).toContain('Bitmap Index Scan on messages_text_trgm')
+      const plan = async (statement: Parameters<PgDialect['sqlToQuery']>[0]) => (await explain(statement)).map((r) => r['QUERY PLAN']).join('\n')
+      const rare = await plan(searchStatement({ q: 'zyxwvut', userId: 2, limit: 21 }, true))
+      expect(rare).toContain('Bitmap Index Scan on messages_public_text_trgm')
       expect(rare).not.toContain('Seq Scan on messages')
-      const common = await plan(searchStatement({ q: 'common', userId: 1, limit: 21 }))
-      expect(common).toContain('Index Scan Backward using messages_pkey on messages m')
+      const common = await plan(searchStatement({ q: 'common', userId: 2, limit: 21 }, true))
+      expect(common).toContain('Index Scan Backward using messages_pkey on messages')
       expect(common).not.toContain('Seq Scan on messages')
+      // 18 000 messages of `vault` match; bob's search reads none of them: what it reads is the same with 20 000 more.
+      const readByBob = async () => {
+        const [analysed] = await explain(searchStatement({ q: 'classified', userId: 2, limit: 21 }, true), '(ANALYZE, FORMAT JSON)')
+        return rowsRead((analysed!['QUERY PLAN'] as [{ Plan: PlanNode }])[0].Plan)
+      }
+      const before = await readByBob()
+      // At most his own team's 2 000 (rows, and index entries of them).
+      expect(before).toBeLessThanOrEqual(2 * 2000)
+      await sql`INSERT INTO messages (room, user_id, username, text, created_at, private)
+        SELECT 'vault', 1, 'alice', 'classified ' || md5(i::text), 70000 + i, true FROM generate_series(1, 20000) i`
+      expect(await readByBob()).toBe(before)
+      // Alice, a member, finds them, newest first.
+      const [found] = await explain(searchStatement({ q: 'classified', userId: 1, limit: 21 }, true), '(ANALYZE, FORMAT JSON)')
+      expect((found!['QUERY PLAN'] as [{ Plan: PlanNode }])[0].Plan['Actual Rows']).toBe(21)
     } finally {
       await sql.close()
     }

@@ -1,0 +1,119 @@
+/**
+ * Migration 0010 on a populated database (spec §7): messages stored before it, in a public room, a
+ * private room and a DM, are found afterwards by exactly those who may read them, and only those,
+ * on both stores. In SQLite the migration computes each room's scope token in SQL; a search computes
+ * it in TypeScript (searchScope), so finding the private messages at all shows the two agree.
+ */
+import { SQL } from 'bun'
+import { Database } from 'bun:sqlite'
+import { expect, test as sqliteTest } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { drizzle as pgDrizzle } from 'drizzle-orm/bun-sql'
+import { drizzle as sqliteDrizzle } from 'drizzle-orm/bun-sqlite'
+import { readMigrationFiles } from 'drizzle-orm/migrator'
+import { openPostgresStore } from '../../src/store/postgres.ts'
+import { openSqliteStore } from '../../src/store/sqlite.ts'
+import type { Store } from '../../src/store/store.ts'
+import { requireServices } from '../support/require-services.ts'
+import { startPostgres } from '../support/services.ts'
+
+const { test: pgTest } = requireServices('postgresql')
+
+/** Migrations 0000–0009: the schema of a server from before the search was split by visibility. */
+const before = (folder: string) => readMigrationFiles({ migrationsFolder: join(import.meta.dir, '../../db', folder) }).slice(0, 10)
+
+type Migrator = { dialect: { migrate(m: ReturnType<typeof before>, s: unknown, c: object): unknown }; session: unknown }
+
+/** Users 1 (alice), 2 (bob), 3 (carol); `team` is alice's and bob's, `dm.1.2` alice's and bob's DM. */
+const ROOMS = `INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, visibility, registered_at, message_count)
+  VALUES ('team', 0, 0, 0, 'private', 0, 0), ('dm.1.2', 0, 0, 0, 'private', 0, 0)`
+const MEMBERS = `INSERT INTO room_members (room, user_id, joined_at) VALUES ('team', 1, 0), ('team', 2, 0), ('dm.1.2', 1, 0), ('dm.1.2', 2, 0)`
+const POSTED: [string, string][] = [
+  ['lobby', 'launch plan, public'],
+  ['team', 'launch plan, team only'],
+  ['dm.1.2', 'launch plan, just us'],
+  ['Lobby', 'launch plan, another public room'],
+]
+
+async function expectSearches(store: Store, ids: number[]): Promise<void> {
+  const [lobby, team, dm, other] = ids as [number, number, number, number]
+  const found = async (userId: number | null, room?: string) => (await store.searchMessages({ q: 'launch', userId, room, limit: 10 })).map((m) => m.id)
+  expect(await found(2)).toEqual([other, dm, team, lobby])
+  expect(await found(3)).toEqual([other, lobby])
+  expect(await found(null)).toEqual([other, lobby])
+  expect(await found(2, 'team')).toEqual([team])
+  expect(await found(3, 'team')).toEqual([])
+  expect(await found(null, 'lobby')).toEqual([lobby])
+  // What is written after the migration is found beside what it moved.
+  const posted = await store.insertMessage({
+    room: 'team',
+    user: { id: 1, username: 'alice' },
+    text: 'launch, later',
+    nonce: undefined,
+    mentions: [],
+    createdAt: 1,
+  })
+  expect(await found(1, 'team')).toEqual([posted.message.id, team])
+  expect(await found(3)).toEqual([other, lobby])
+}
+
+sqliteTest('SQLite: messages stored before migration 0010 are searchable by their readers only after it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-search-migration-'))
+  try {
+    const file = join(dir, 'chat.db')
+    const client = new Database(file, { create: true, strict: true })
+    const internals = sqliteDrizzle({ client }) as unknown as Migrator
+    internals.dialect.migrate(before('migrations'), internals.session, {})
+    client.exec(ROOMS)
+    client.exec(MEMBERS)
+    const insert = client.query<{ id: number }, { room: string; text: string }>(
+      `INSERT INTO messages (room, user_id, username, text, created_at) VALUES ($room, 1, 'alice', $text, 0) RETURNING id`,
+    )
+    const index = client.query(`INSERT INTO messages_fts (rowid, text) VALUES ($id, $text)`)
+    const ids = POSTED.map(([room, text]) => {
+      const { id } = insert.get({ room, text })!
+      index.run({ id, text })
+      return id
+    })
+    client.close()
+    const store = openSqliteStore(file)
+    try {
+      await expectSearches(store, ids)
+    } finally {
+      await store.close()
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+pgTest(
+  'PostgreSQL: messages stored before migration 0010 are searchable by their readers only after it',
+  async () => {
+    await using pg = await startPostgres()
+    const client = new SQL(pg.url)
+    const ids: number[] = []
+    try {
+      const internals = pgDrizzle({ client }) as unknown as Migrator
+      await internals.dialect.migrate(before('migrations-pg'), internals.session, {})
+      await client.unsafe(ROOMS)
+      await client.unsafe(MEMBERS)
+
+      for (const [room, text] of POSTED) {
+        const [row] = await client`INSERT INTO messages (room, user_id, username, text, created_at) VALUES (${room}, 1, 'alice', ${text}, 0) RETURNING id`
+        ids.push(Number(row.id))
+      }
+    } finally {
+      await client.close()
+    }
+    const store = await openPostgresStore(pg.url)
+    try {
+      await expectSearches(store, ids)
+    } finally {
+      await store.close()
+    }
+  },
+  60_000,
+)
