@@ -1,4 +1,7 @@
-/** Paths of spec §5's account and admin endpoints, beside the protocol's PATHS (which lists the §2 ones). */
+/**
+ * Paths of spec §5's account and admin endpoints, beside the protocol's PATHS (which lists the §2
+ * ones): the web client reaches them through the SDK, which re-exports them.
+ */
 export const ACCOUNT_PATHS = {
   password: '/api/v1/users/me/password',
   logout: '/api/v1/logout',

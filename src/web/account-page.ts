@@ -1,11 +1,10 @@
 /** The account page (`#/account`, spec §5 self-service): change password, log out everywhere, delete the account. */
 import type { Me, Session } from '../protocol.ts'
-import { changePassword, deleteAccount, describeError, logOutEverywhere } from './api.ts'
+import { client } from './client.ts'
 import { busy, byId, showError } from './dom.ts'
+import { describeError } from './words.ts'
 
 export interface AccountPageEvents {
-  /** The password changed: this token is now the only valid one. */
-  onNewSession(session: Session): void
   /** Every session ended (log out everywhere), or the account is gone. */
   onEnded(why: 'logout-everywhere' | 'deleted'): void
   /** The server refused the token itself (revoked, banned): the session is over. */
@@ -26,10 +25,7 @@ export class AccountPage {
   private readonly deletePassword = byId<HTMLInputElement>('delete-password')
   private readonly deleteError = byId('delete-error')
 
-  constructor(
-    private readonly session: () => Session | undefined,
-    private readonly events: AccountPageEvents,
-  ) {
+  constructor(private readonly events: AccountPageEvents) {
     this.passwordForm.addEventListener('submit', (e) => {
       e.preventDefault()
       void this.submitPassword()
@@ -55,19 +51,18 @@ export class AccountPage {
   }
 
   private async submitPassword(): Promise<void> {
-    const session = this.session()
-    if (!session) return
+    if (!client.session) return
     this.passwordDone.hidden = true
     if (this.current.value === '') return showError(this.passwordError, 'Type your current password.', this.current)
     if (this.next.value === '') return showError(this.passwordError, 'Type a new password.', this.next)
     await busy(this.passwordForm, async () => {
       try {
-        const fresh = await changePassword(session.token, this.current.value, this.next.value)
+        // The client keeps the answer's token (the only valid one now): the page hears it as a refresh.
+        await client.changePassword(this.current.value, this.next.value)
         this.current.value = this.next.value = ''
         showError(this.passwordError, undefined)
         this.passwordDone.textContent = 'Password changed. Other devices have been logged out.'
         this.passwordDone.hidden = false
-        this.events.onNewSession(fresh)
       } catch (err) {
         if (this.events.onTokenRefused(err)) return
         showError(this.passwordError, wrongPassword(err) ?? describeError(err), wrongPassword(err) ? this.current : undefined)
@@ -76,11 +71,10 @@ export class AccountPage {
   }
 
   private async submitLogoutAll(): Promise<void> {
-    const session = this.session()
-    if (!session) return
+    if (!client.session) return
     this.logoutAll.disabled = true
     try {
-      await logOutEverywhere(session.token)
+      await client.logout()
       this.events.onEnded('logout-everywhere')
     } catch (err) {
       if (!this.events.onTokenRefused(err)) showError(this.logoutAllError, describeError(err))
@@ -90,12 +84,11 @@ export class AccountPage {
   }
 
   private async submitDelete(): Promise<void> {
-    const session = this.session()
-    if (!session) return
+    if (!client.session) return
     if (this.deletePassword.value === '') return showError(this.deleteError, 'Type your password to confirm.', this.deletePassword)
     await busy(this.deleteForm, async () => {
       try {
-        await deleteAccount(session.token, this.deletePassword.value)
+        await client.deleteAccount(this.deletePassword.value)
         this.deletePassword.value = ''
         this.events.onEnded('deleted')
       } catch (err) {

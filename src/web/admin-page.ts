@@ -1,8 +1,9 @@
 /** The admin page (`#/admin`, spec §5): registration mode, invites with copyable links, the users, and the audit log. */
 import type { AuditEntry, Invite, RegistrationMode, User } from '../protocol.ts'
-import { createInvite, describeError, getRegistration, listAudit, listInvites, revokeInvite, setRegistration } from './api.ts'
 import { AdminUsers } from './admin-users.ts'
+import { client } from './client.ts'
 import { byId, el, showError } from './dom.ts'
+import { describeError } from './words.ts'
 
 const WHEN = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
 
@@ -42,12 +43,11 @@ export class AdminPage {
   private oldestAudit: number | undefined
 
   constructor(
-    private readonly token: () => string | undefined,
     myId: () => number | undefined,
     /** The server refused the admin's token (revoked, banned, demoted): true when handled. */
     private readonly onTokenRefused: (err: unknown) => boolean,
   ) {
-    this.users = new AdminUsers(token, myId)
+    this.users = new AdminUsers(myId)
     this.users.onChanged = () => void this.loadAudit()
     this.users.onTokenRefused = onTokenRefused
     this.modes.addEventListener('change', (e) => {
@@ -74,10 +74,9 @@ export class AdminPage {
   }
 
   private async loadMode(): Promise<void> {
-    const token = this.token()
-    if (!token) return
+    if (!client.token) return
     try {
-      this.setMode(await getRegistration(token))
+      this.setMode(await client.admin.registration())
       this.modeStatus.textContent = ''
     } catch (err) {
       this.refused(err, this.modeStatus, 'Could not load the registration mode.')
@@ -89,12 +88,11 @@ export class AdminPage {
   }
 
   private async changeMode(mode: RegistrationMode): Promise<void> {
-    const token = this.token()
-    if (!token) return
+    if (!client.token) return
     this.modeStatus.hidden = false
     this.modeStatus.textContent = 'Saving…'
     try {
-      this.setMode(await setRegistration(token, mode))
+      this.setMode(await client.admin.setRegistration(mode))
       this.modeStatus.textContent = 'Saved.'
       void this.loadAudit()
     } catch (err) {
@@ -104,10 +102,9 @@ export class AdminPage {
   }
 
   private async loadInvites(): Promise<void> {
-    const token = this.token()
-    if (!token) return
+    if (!client.token) return
     try {
-      const invites = await listInvites(token)
+      const invites = await client.admin.invites()
       showError(this.inviteError, undefined)
       this.invites.replaceChildren(...invites.map((i) => this.inviteRow(i)))
       this.invitesEmpty.hidden = invites.length > 0
@@ -117,13 +114,12 @@ export class AdminPage {
   }
 
   private async create(): Promise<void> {
-    const token = this.token()
-    if (!token) return
+    if (!client.token) return
     const uses = Number(this.inviteUses.value)
     if (!Number.isInteger(uses) || uses < 1) return showError(this.inviteError, 'Uses must be a whole number, 1 or more.', this.inviteUses)
     const expiresIn = this.inviteExpiry.value === '' ? undefined : Number(this.inviteExpiry.value)
     try {
-      const invite = await createInvite(token, uses, expiresIn)
+      const invite = await client.admin.createInvite({ uses, expiresIn })
       showError(this.inviteError, undefined)
       const row = this.inviteRow(invite)
       row.classList.add('fresh')
@@ -151,11 +147,10 @@ export class AdminPage {
     const revoke = el('button', 'button small danger', 'Revoke')
     revoke.type = 'button'
     revoke.addEventListener('click', async () => {
-      const token = this.token()
-      if (!token) return
+      if (!client.token) return
       revoke.disabled = true
       try {
-        await revokeInvite(token, invite.code)
+        await client.admin.revokeInvite(invite.code)
         li.remove()
         this.invitesEmpty.hidden = this.invites.childElementCount > 0
         void this.loadAudit()
@@ -175,10 +170,9 @@ export class AdminPage {
 
   /** The newest page (no `before`), or the page before `before`. */
   async loadAudit(before?: number): Promise<void> {
-    const token = this.token()
-    if (!token) return
+    if (!client.token) return
     try {
-      const page = await listAudit(token, before)
+      const page = await client.admin.audit({ before, limit: 50 })
       showError(this.auditError, undefined)
       const rows = page.entries.map((e) => auditRow(e))
       if (before === undefined) this.audit.replaceChildren(...rows)

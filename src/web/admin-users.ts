@@ -1,7 +1,8 @@
 /** The admin page's user list (spec §5): search by name, pages by id, role, ban and unban, password reset. */
 import type { AdminUser, Role } from '../protocol.ts'
-import { banUser, describeError, listUsers, resetPassword, setRole, unbanUser } from './api.ts'
+import { client } from './client.ts'
 import { byId, el, hueClass, initialOf, showError } from './dom.ts'
+import { describeError } from './words.ts'
 
 const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' })
 
@@ -20,10 +21,7 @@ export class AdminUsers {
   private lastId: number | undefined
   private generation = 0
 
-  constructor(
-    private readonly token: () => string | undefined,
-    private readonly myId: () => number | undefined,
-  ) {
+  constructor(private readonly myId: () => number | undefined) {
     byId('user-search').addEventListener('submit', (e) => {
       e.preventDefault()
       void this.load(this.search.value.trim())
@@ -38,12 +36,11 @@ export class AdminUsers {
 
   /** The first page for `q` (or, with `after`, the next one). */
   async load(q = this.query, after?: number): Promise<void> {
-    const token = this.token()
-    if (!token) return
+    if (!client.token) return
     const generation = after === undefined ? ++this.generation : this.generation
     this.query = q
     try {
-      const page = await listUsers(token, q, after)
+      const page = await client.admin.users({ q, after, limit: 50 })
       if (generation !== this.generation) return
       showError(this.error, undefined)
       const rows = page.users.map((u) => this.row(u))
@@ -100,17 +97,17 @@ export class AdminUsers {
     }
     const otherRole: Role = u.role === 'admin' ? 'member' : 'admin'
     actions.append(
-      button(u.role === 'admin' ? 'Remove admin' : 'Make admin', () => void act(async () => ({ ...u, ...(await setRole(this.token()!, u.id, otherRole)) }))),
+      button(u.role === 'admin' ? 'Remove admin' : 'Make admin', () => void act(async () => ({ ...u, ...(await client.admin.setRole(u.id, otherRole)) }))),
       u.banned
-        ? button('Unban', () => void act(async () => (await unbanUser(this.token()!, u.id), { ...u, banned: false })))
+        ? button('Unban', () => void act(async () => (await client.admin.unban(u.id), { ...u, banned: false })))
         : button('Ban…', () =>
             this.askInline(li, actions, { label: `Reason for banning ${u.username} (optional)`, type: 'text', submit: 'Ban', danger: true }, async (reason) => {
-              await act(async () => (await banUser(this.token()!, u.id, reason || undefined), { ...u, banned: true }))
+              await act(async () => (await client.admin.ban(u.id, reason || undefined), { ...u, banned: true }))
             }),
           ),
       button('Reset password…', () =>
         this.askInline(li, actions, { label: `New password for ${u.username}`, type: 'password', submit: 'Set password', required: true }, async (secret) => {
-          if (await act(async () => (await resetPassword(this.token()!, u.id, secret), u))) {
+          if (await act(async () => (await client.admin.resetPassword(u.id, secret), u))) {
             li.append(el('p', 'notice user-done', `Password of ${u.username} changed; their sessions were logged out.`))
           }
         }),

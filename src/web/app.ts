@@ -3,12 +3,11 @@
  * `#/admin`, `#/signup?invite=`), which screen shows, and the connection badge; the user stream
  * (spec §6) feeds the sidebar's rooms and DMs, their badges and the tab's unread count.
  */
-import { isRoomName, type Me, type Session } from '../protocol.ts'
-import { isDmName } from '../protocol-rooms.ts'
+import { ChatError, isDmName, isRoomName, type Me, type Session, type UserStream } from '../../packages/client/src/index.ts'
 import { AccountPage } from './account-page.ts'
 import { AdminPage } from './admin-page.ts'
-import { ApiError, describeError, fetchMe } from './api.ts'
 import { AuthForm } from './auth-form.ts'
+import { client } from './client.ts'
 import { Composer } from './composer.ts'
 import { byId, hueClass, initialOf } from './dom.ts'
 import { MemberList } from './member-list.ts'
@@ -17,14 +16,12 @@ import { MessageList } from './message-list.ts'
 import { MyRooms, roomLabel } from './my-rooms.ts'
 import { RoomHeader, SidebarActions, type RoomActionsDeps } from './room-actions.ts'
 import { explainRoomName, RoomList } from './room-list.ts'
-import type { ConnectionState } from './room-socket.ts'
-import { RoomView } from './room-view.ts'
+import { RoomView, type ConnectionState } from './room-view.ts'
 import { SearchBox } from './search.ts'
-import { addMember, listMyRooms } from './rooms-api.ts'
 import { SessionKeeper, type SessionEnd } from './session.ts'
 import { TypingIndicator } from './typing.ts'
 import { setBaseTitle } from './unread-title.ts'
-import { UserStream } from './user-stream.ts'
+import { describeError } from './words.ts'
 
 type Route =
   | { kind: 'home' }
@@ -65,7 +62,7 @@ const roomTitle = byId('room-title')
 const composerForm = byId('composer')
 const guestPrompt = byId('guest-prompt')
 
-const session = new SessionKeeper({ onChange: sessionChanged })
+const session = new SessionKeeper(client, { onChange: sessionChanged })
 const authForm = new AuthForm()
 const roomList = new RoomList()
 const messages = new MessageList()
@@ -75,36 +72,41 @@ const typing = new TypingIndicator()
 const myRooms = new MyRooms()
 const notices = new MentionNotices()
 const roomView = byId('room-view')
-const userStream = new UserStream(() => session.current?.token, {
-  onWelcome: (w) => myRooms.replace(w.rooms),
-  onUnread: (e) => myRooms.unread(e),
-  onRead: (e) => myRooms.read(e),
-  onRoom(e) {
+/** The user stream while there is a session: a new one per login, so mentions resume only for the same person. */
+let userStream: UserStream | undefined
+function startUserStream(): void {
+  userStream?.close()
+  userStream = client.token === undefined ? undefined : client.userStream()
+  if (!userStream) return
+  userStream.on('welcome', (w) => myRooms.replace(w.rooms))
+  userStream.on('unread', (e) => myRooms.unread(e))
+  userStream.on('read', (e) => myRooms.read(e))
+  userStream.on('room', (e) => {
     myRooms.room(e)
     // Added back to the open room after a 4004: connect again.
     if (e.member && e.room === room?.room && roomView.classList.contains('gone')) room.reconnect()
-  },
-  onMention(e, replayed) {
+  })
+  userStream.on('mention', (e, { replayed }) => {
     // Not for the room being looked at (it shows there), nor for ones from before a reconnect.
     if (replayed || e.message.user.id === session.current?.user.id) return
     const where = isDmName(e.room) ? 'a direct message' : `#${e.room}`
     if (e.room !== room?.room || document.visibilityState !== 'visible') notices.show(e, where)
-  },
-  onTokenRejected(token, reason) {
-    const current = session.current
-    if (current && current.token !== token) userStream.reconnectNow()
-    else if (current) session.end(reason === 'TOKEN_REVOKED' ? 'revoked' : 'rejected')
-  },
-  onBanned(token) {
-    if (session.current?.token === token) session.end('banned')
-  },
-})
+  })
+  userStream.on('state', (state) => {
+    // 4001 with no newer token (the SDK moves to one by itself) or 4003: the session is over.
+    if (state.kind !== 'closed' || !session.current) return
+    if (state.why === 'token') session.end(state.reason === 'TOKEN_REVOKED' ? 'revoked' : 'rejected')
+    else if (state.why === 'banned') session.end('banned')
+  })
+}
+window.addEventListener('online', () => userStream?.connect())
 let refetching: Promise<void> | undefined
 /** `GET /users/me/rooms` now (one at a time): after a `room` event, or an action that changed the list. */
 function refreshMyRooms(): Promise<void> {
-  const token = session.current?.token
+  const token = client.token
   if (!token) return Promise.resolve()
-  refetching ??= listMyRooms(token)
+  refetching ??= client
+    .myRooms()
     .then((rooms) => {
       if (session.current?.token === token) myRooms.replace(rooms)
     })
@@ -116,7 +118,6 @@ myRooms.refetch = () => void refreshMyRooms()
 myRooms.isBeingRead = (name) =>
   room?.room === name && document.visibilityState === 'visible' && !roomView.classList.contains('gone') && messages.newestVisible()
 const actionDeps: RoomActionsDeps = {
-  token: () => session.current?.token,
   me: () => me ?? session.current?.user,
   myRooms,
   refreshMyRooms,
@@ -130,7 +131,6 @@ myRooms.onChange = (changed) => {
   if (room && (changed === undefined || changed === room.room)) showRoomLabel()
 }
 new SearchBox({
-  token: () => session.current?.token,
   label: (name) => roomLabel(myRooms.get(name), name),
   open(name, id) {
     // spec §7: the message in its room, with the history around it.
@@ -140,16 +140,14 @@ new SearchBox({
     location.hash = `#/room/${encodeURIComponent(name)}`
   },
 })
-const account = new AccountPage(() => session.current, {
-  onNewSession: (s) => session.replace(s),
+const account = new AccountPage({
   onEnded: (why) => session.end(why),
   onTokenRefused: endIfRefused,
 })
 const admin = new AdminPage(
-  () => session.current?.token,
   () => session.current?.user.id,
   (err) => {
-    if (err instanceof ApiError && err.type === 'FORBIDDEN') {
+    if (err instanceof ChatError && err.type === 'FORBIDDEN') {
       // No longer an admin (or never was): the page says so instead of showing errors.
       if (me) setMe({ ...me, role: 'member' })
       return true
@@ -215,23 +213,20 @@ function syncRoom(): void {
     typing,
     label: roomLabel(myRooms.get(name), name),
     lastReadId: () => myRooms.get(name)?.lastReadId ?? 0,
-    session: () => session.current,
     onState(state) {
       setGone(state.kind === 'gone')
       showConnection(state)
       // Joining changes the room's member count (or makes it active): show it.
       if (state.kind === 'open') void roomList.refresh()
     },
-    onTokenRejected(token, reason) {
-      const current = session.current
-      // spec §3: never retry with the refused token; a fresher one (refreshed meanwhile) is fine.
-      if (current && current.token !== token) room?.reconnect()
-      else if (current) session.end(reason === 'TOKEN_REVOKED' ? 'revoked' : 'rejected')
+    onTokenRejected(reason) {
+      // spec §3: never retried with the refused token (the SDK moves to a fresher one by itself).
+      if (session.current) session.end(reason === 'TOKEN_REVOKED' ? 'revoked' : 'rejected')
       else room?.reconnect()
     },
-    onBanned(token) {
+    onBanned() {
       // spec §3: 4003 is not retried; the person is told, and reads on as a guest if they like.
-      if (session.current && session.current.token === token) session.end('banned')
+      if (session.current) session.end('banned')
       else room?.reconnect()
     },
     onReadOnly: () => showAuth(`Log in to post in #${name}.`),
@@ -271,7 +266,7 @@ byId('room-gone-admin').addEventListener('click', async () => {
   const name = room?.room
   if (!current || !name) return
   try {
-    await addMember(current.token, name, current.user.username)
+    await client.addMember(name, current.user.username)
     room?.reconnect()
   } catch (err) {
     if (!endIfRefused(err)) byId('room-gone-text').textContent = describeError(err)
@@ -280,7 +275,7 @@ byId('room-gone-admin').addEventListener('click', async () => {
 
 /** A token the server refused on HTTP (revoked: 401, banned: 403 USER_BANNED) ends the session; true when it did. */
 function endIfRefused(err: unknown): boolean {
-  if (!(err instanceof ApiError) || !session.current) return false
+  if (!(err instanceof ChatError) || !session.current) return false
   if (err.type === 'USER_BANNED') session.end('banned')
   else if (err.type === 'TOKEN_INVALID' || err.type === 'TOKEN_EXPIRED') session.end('rejected')
   else return false
@@ -299,7 +294,7 @@ async function loadMe(): Promise<void> {
   const current = session.current
   if (!current) return setMe(undefined)
   try {
-    const fetched = await fetchMe(current.token)
+    const fetched = await client.me()
     if (session.current?.token === current.token) {
       setMe(fetched)
       if (currentRoute().kind === 'admin' && fetched.role === 'admin') admin.show()
@@ -394,8 +389,7 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
       authShown = false
       setMe(undefined)
       if (currentRoute().kind === 'signup') location.hash = '#/'
-      userStream.stop()
-      userStream.start()
+      startUserStream()
       void roomHeader.load()
       room?.reconnect()
       void loadMe()
@@ -405,15 +399,14 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
     case 'refresh':
       // Move the socket onto the fresh token now, rather than be closed with 4001 when the old one expires.
       room?.reconnect()
-      userStream.reconnectNow()
+      userStream?.connect()
       return
     case 'other-tab':
-      // Same person with a fresher token: this socket moves to it when its own token expires (4001 above).
+      // Same person with a fresher token: the SDK moves this socket to it when the server closes the old one (4001).
       room?.reconnectIfUserChanged()
       if (current?.user.id !== me?.id || !current) {
-        userStream.stop()
         myRooms.replace(undefined)
-        if (current) userStream.start()
+        startUserStream()
       }
       if (current) authShown = false
       if (current?.user.id !== me?.id) void loadMe()
@@ -437,12 +430,12 @@ function sessionChanged(current: Session | undefined, why: 'login' | 'refresh' |
 /** Logged out: no user stream, no rooms of one's own, no counts. */
 function endUserState(): void {
   notices.clear()
-  userStream.stop()
+  userStream?.close()
+  userStream = undefined
   myRooms.replace(undefined)
   roomHeader.update()
 }
 
-authForm.onSession = (s) => session.start(s)
 authForm.onGuest = hideAuth
 loginButton.addEventListener('click', () => showAuth())
 logoutButton.addEventListener('click', () => session.end('logout'))
@@ -458,5 +451,5 @@ routeChanged()
 if (restored === 'expired') showAuth(ENDED.expired)
 else if (restored === 'none' && currentRoute().kind === 'home') showAuth()
 roomList.start()
-userStream.start()
+startUserStream()
 void loadMe()

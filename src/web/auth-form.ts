@@ -1,13 +1,13 @@
 /** The login / create-account form (with an invite code where the server asks for one); API errors become sentences a person understands. */
-import type { Session } from '../protocol.ts'
-import { ApiError, describeError, logIn, signUp } from './api.ts'
+import { ChatError } from '../../packages/client/src/index.ts'
+import { client } from './client.ts'
 import { byId } from './dom.ts'
+import { describeError } from './words.ts'
 
 type Mode = 'login' | 'register'
 
+/** Logging in gives the client its session, which the page hears about from session.ts. */
 export class AuthForm {
-  /** A session was obtained (log in, or sign up followed by log in). */
-  onSession: ((session: Session) => void) | undefined
   /** "Just read": close the form without logging in. */
   onGuest: (() => void) | undefined
 
@@ -77,14 +77,13 @@ export class AuthForm {
     if (secret === '') return this.showError('Type a password.', this.password)
     this.setBusy(true)
     try {
-      if (this.mode === 'register') await signUp(username, secret, this.invite.value.trim() || undefined)
-      const session = await logIn(username, secret)
+      if (this.mode === 'register') await client.signUp(username, secret, this.invite.value.trim() || undefined)
+      await client.login(username, secret)
       this.password.value = ''
       this.invite.value = ''
       this.showError(undefined)
-      this.onSession?.(session)
     } catch (err) {
-      const needsInvite = err instanceof ApiError && err.type === 'INVITE_INVALID'
+      const needsInvite = err instanceof ChatError && err.type === 'INVITE_INVALID'
       if (needsInvite && this.inviteField.hidden) {
         // The server takes accounts by invitation: ask for the code rather than call a missing one invalid.
         this.inviteField.hidden = false

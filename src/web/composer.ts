@@ -8,11 +8,12 @@
 import type { Attachment, Quote } from '../protocol.ts'
 import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
 import { showsNothing } from '../protocol-text.ts'
-import { describeError, ApiError } from './api.ts'
+import { ChatError } from '../../packages/client/src/index.ts'
 import { formatSize, renderQuote } from './conversation.ts'
-import type { Upload } from './conversation-api.ts'
 import { byId, el } from './dom.ts'
 import { MentionAutocomplete } from './mentions.ts'
+import type { Upload } from './upload.ts'
+import { describeError } from './words.ts'
 
 /** What goes out with a message beside its text (spec §7). */
 export interface SendExtras {
@@ -221,7 +222,7 @@ export class Composer {
       },
       (err: unknown) => {
         if (err instanceof DOMException && err.name === 'AbortError') return
-        const why = err instanceof ApiError && err.type === 'PAYLOAD_TOO_LARGE' ? 'Too large to upload.' : describeError(err)
+        const why = err instanceof ChatError && err.type === 'PAYLOAD_TOO_LARGE' ? 'Too large to upload.' : describeError(err)
         this.failed(u, state, why)
       },
     )

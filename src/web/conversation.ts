@@ -115,8 +115,8 @@ const IMAGE_BOX = { width: 352, height: 256 }
 
 /** How an attachment's bytes reach the page: a direct URL, or (for a private room) fetched with the token. */
 export interface AttachmentLoader {
-  /** The token, when logged in: attachments of private rooms are only served with it. */
-  token(): string | undefined
+  /** The bytes, fetched with the session's token (a private room's files are only served so); undefined when logged out. */
+  fetch(a: Attachment): Promise<Blob> | undefined
 }
 
 /** Images inline (their size reserved), everything else a download link with name and size. */
@@ -147,10 +147,10 @@ export function renderAttachments(attachments: Attachment[], loader: AttachmentL
       link.rel = 'noopener'
       link.append(el('span', 'attachment-icon', '📄'), el('span', 'attachment-name', a.name), el('span', 'attachment-size', formatSize(a.size)))
       link.addEventListener('click', (e) => {
-        const token = loader.token()
-        if (!token) return // a public room's file: the browser downloads it itself
+        const bytes = loader.fetch(a)
+        if (!bytes) return // a public room's file: the browser downloads it itself
         e.preventDefault()
-        void download(a, token)
+        void download(a, bytes)
       })
       box.append(link)
     }
@@ -160,15 +160,13 @@ export function renderAttachments(attachments: Attachment[], loader: AttachmentL
 
 /** Without a token the image loads from its URL; with one it is fetched with it (a private room's files need it). */
 async function loadImage(img: HTMLImageElement, a: Attachment, loader: AttachmentLoader): Promise<void> {
-  const token = loader.token()
-  if (!token) {
+  const bytes = loader.fetch(a)
+  if (!bytes) {
     img.src = a.url
     return
   }
   try {
-    const res = await fetch(a.url, { headers: { Authorization: `Bearer ${token}` } })
-    if (!res.ok) throw new Error(String(res.status))
-    img.src = await asDataUrl(await res.blob())
+    img.src = await asDataUrl(await bytes)
   } catch {
     img.alt = `${a.name} (could not be loaded)`
     img.classList.add('broken')
@@ -176,11 +174,9 @@ async function loadImage(img: HTMLImageElement, a: Attachment, loader: Attachmen
 }
 
 /** A file fetched with the token, handed to the browser as a download. */
-async function download(a: Attachment, token: string): Promise<void> {
+async function download(a: Attachment, bytes: Promise<Blob>): Promise<void> {
   try {
-    const res = await fetch(a.url, { headers: { Authorization: `Bearer ${token}` } })
-    if (!res.ok) throw new Error(String(res.status))
-    const url = URL.createObjectURL(await res.blob())
+    const url = URL.createObjectURL(await bytes)
     const link = el('a')
     link.href = url
     link.download = a.name

@@ -57,7 +57,7 @@ export class MessageList {
   /** Set by the open room (spec §7): put or take back an emoji; false when not connected. */
   react: ((id: number, emoji: string, on: boolean) => boolean) | undefined
   /** How attachments are fetched (the token, for a private room's files). */
-  attachments: AttachmentLoader = { token: () => undefined }
+  attachments: AttachmentLoader = { fetch: () => undefined }
 
   private readonly scroller = byId('messages')
   private readonly list = byId<HTMLOListElement>('message-list')

@@ -3,16 +3,14 @@
  * direct message by username, join and leave, and, for a room they own (or as an admin), add and
  * remove its members. The open room's header shows its topic and the actions that apply.
  */
-import type { Me, User } from '../protocol.ts'
-import { isDmName, type RoomInfo, type Visibility } from '../protocol-rooms.ts'
-import { ApiError, describeError } from './api.ts'
+import { ChatError, isDmName, type Me, type RoomInfo, type User, type Visibility } from '../../packages/client/src/index.ts'
+import { client } from './client.ts'
 import { busy, byId, el, hueClass, initialOf, showError } from './dom.ts'
 import type { MyRooms } from './my-rooms.ts'
 import { explainRoomName, roomHash } from './room-list.ts'
-import { addMember, createRoom, getRoom, joinRoom, leaveRoom, listRoomMembers, openDm, removeMember } from './rooms-api.ts'
+import { describeError } from './words.ts'
 
 export interface RoomActionsDeps {
-  token(): string | undefined
   /** The logged-in user with their role, once known. */
   me(): Me | User | undefined
   myRooms: MyRooms
@@ -63,17 +61,17 @@ export class SidebarActions {
   }
 
   private async create(): Promise<void> {
-    const token = this.deps.token()
-    if (!token) return
+    if (!client.token) return
     const name = this.name.value.trim()
     const problem = explainRoomName(name)
     if (problem) return showError(this.error, problem, this.name)
     const visibility = (this.form.querySelector<HTMLInputElement>('input[name="visibility"]:checked')?.value ?? 'public') as Visibility
     try {
-      await createRoom(token, name, visibility, this.topic.value.trim())
+      const topic = this.topic.value.trim()
+      await client.createRoom(name, { visibility, topic: topic === '' ? undefined : topic })
     } catch (err) {
       if (this.deps.endIfRefused(err)) return this.dialog.close()
-      return showError(this.error, describeError(err), err instanceof ApiError && err.type !== 'BAD_BINDING' ? this.name : this.topic)
+      return showError(this.error, describeError(err), err instanceof ChatError && err.type !== 'BAD_BINDING' ? this.name : this.topic)
     }
     this.dialog.close()
     await this.deps.refreshMyRooms()
@@ -89,13 +87,12 @@ export class SidebarActions {
   }
 
   private async startDm(): Promise<void> {
-    const token = this.deps.token()
     const username = this.dmName.value.trim()
-    if (!token) return
+    if (!client.token) return
     if (username === '') return showError(this.dmError, 'Type the username of the person to write to.', this.dmName)
     let room: string
     try {
-      room = await openDm(token, username)
+      room = await client.openDm(username)
     } catch (err) {
       if (this.deps.endIfRefused(err)) return
       return showError(this.dmError, describeError(err), this.dmName)
@@ -124,7 +121,7 @@ export class RoomHeader {
   private readonly error = byId('members-dialog-error')
 
   constructor(private readonly deps: RoomActionsDeps) {
-    this.join.addEventListener('click', () => void this.act(this.join, (token, room) => joinRoom(token, room)))
+    this.join.addEventListener('click', () => void this.act(this.join, (room) => client.joinRoom(room)))
     this.leave.addEventListener('click', () => this.leaveClicked())
     this.manage.addEventListener('click', () => void this.openMembers())
     byId('members-dialog-close').addEventListener('click', () => this.dialog.close())
@@ -160,7 +157,7 @@ export class RoomHeader {
     const room = this.room
     if (room === undefined) return
     try {
-      const info = await getRoom(room, this.deps.token())
+      const info = await client.getRoom(room)
       if (room === this.room) this.info = info
     } catch {
       if (room === this.room) this.info = undefined
@@ -171,7 +168,7 @@ export class RoomHeader {
   /** Shows the topic and the actions that apply now (logged in or not, in the room's list or not). */
   update(): void {
     const room = this.room
-    const loggedIn = this.deps.token() !== undefined
+    const loggedIn = client.token !== undefined
     const dm = room !== undefined && isDmName(room)
     const listed = room !== undefined && this.deps.myRooms.has(room)
     const topic = this.info?.topic ?? this.deps.myRooms.get(room ?? '')?.topic ?? null
@@ -192,20 +189,19 @@ export class RoomHeader {
       return this.update()
     }
     this.confirmingLeave = false
-    void this.act(this.leave, async (token, room) => {
-      await leaveRoom(token, room)
+    void this.act(this.leave, async (room) => {
+      await client.leaveRoom(room)
       if (privateRoom) location.hash = '#/'
     })
   }
 
   /** Runs a join or leave, then shows the room list as it is now. */
-  private async act(button: HTMLButtonElement, work: (token: string, room: string) => Promise<void>): Promise<void> {
-    const token = this.deps.token()
+  private async act(button: HTMLButtonElement, work: (room: string) => Promise<void>): Promise<void> {
     const room = this.room
-    if (!token || room === undefined) return
+    if (!client.token || room === undefined) return
     button.disabled = true
     try {
-      await work(token, room)
+      await work(room)
       await this.deps.refreshMyRooms()
     } catch (err) {
       if (!this.deps.endIfRefused(err)) button.title = describeError(err)
@@ -246,7 +242,7 @@ export class RoomHeader {
         : 'People who joined this room.'
     let members: User[]
     try {
-      members = await listRoomMembers(room, this.deps.token())
+      members = await client.members(room)
     } catch (err) {
       if (!this.deps.endIfRefused(err)) showError(this.error, describeError(err))
       return
@@ -266,7 +262,7 @@ export class RoomHeader {
           const remove = el('button', 'button subtle small', 'Remove')
           remove.type = 'button'
           remove.setAttribute('aria-label', `Remove ${u.username}`)
-          remove.addEventListener('click', () => void this.change(() => removeMember(this.deps.token()!, room, u.username)))
+          remove.addEventListener('click', () => void this.change(() => client.removeMember(room, u.username)))
           li.append(remove)
         }
         return li
@@ -277,12 +273,12 @@ export class RoomHeader {
   private async add(): Promise<void> {
     const username = this.addName.value.trim()
     if (username === '') return showError(this.error, 'Type the username of the person to add.', this.addName)
-    if (await this.change(() => addMember(this.deps.token()!, this.room!, username))) this.addName.value = ''
+    if (await this.change(() => client.addMember(this.room!, username))) this.addName.value = ''
   }
 
   /** Adds or removes someone, then lists the members again; true when it worked. */
   private async change(work: () => Promise<void>): Promise<boolean> {
-    if (!this.deps.token() || this.room === undefined) return false
+    if (!client.token || this.room === undefined) return false
     try {
       await work()
     } catch (err) {

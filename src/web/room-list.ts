@@ -1,7 +1,8 @@
 /** The rooms sidebar: active rooms from GET /api/v1/rooms, and opening a room by name (spec §3 room-name rule). */
 import { LIMITS, type RoomSummary } from '../protocol.ts'
-import { describeError, listRooms } from './api.ts'
+import { client } from './client.ts'
 import { byId, el } from './dom.ts'
+import { describeError } from './words.ts'
 
 const { ROOM_NAME_MAX_LENGTH } = LIMITS
 
@@ -78,7 +79,7 @@ export class RoomList {
 
   async refresh(): Promise<void> {
     try {
-      const rooms = await listRooms()
+      const { rooms } = await client.listRooms()
       this.error.hidden = true
       this.render(rooms)
     } catch (err) {

@@ -5,16 +5,36 @@
  * Spec §6: read markers when the newest message is on screen, `typing` both ways, `@` completion
  * from the room's members and present users, and 4004 (a private room) handed to the owner.
  */
-import type { Attachment, ClientFrame, Message, Quote, Session, User, Welcome } from '../protocol.ts'
-import { ROOM_LIMITS } from '../protocol-rooms.ts'
-import { describeErrorType, listMessages } from './api.ts'
-import { listRoomMembers } from './rooms-api.ts'
-import type { TypingIndicator } from './typing.ts'
+import {
+  CLOSE,
+  ROOM_LIMITS,
+  type Attachment,
+  type ClientFrame,
+  type Message,
+  type Quote,
+  type RoomSocket,
+  type SocketState,
+  type User,
+  type Welcome,
+} from '../../packages/client/src/index.ts'
+import { client } from './client.ts'
 import type { Composer, SendExtras } from './composer.ts'
-import { uploadFile } from './conversation-api.ts'
 import type { MemberList } from './member-list.ts'
 import type { MessageList } from './message-list.ts'
-import { RoomSocket, type ConnectionState } from './room-socket.ts'
+import type { TypingIndicator } from './typing.ts'
+import { uploadFile } from './upload.ts'
+import { describeErrorType } from './words.ts'
+
+/** The room's connection as the page shows it (the badge, the box): the SDK socket's state, and being offline. */
+export type ConnectionState =
+  | { kind: 'connecting'; attempt: number }
+  | { kind: 'open' }
+  /** A retry is scheduled at `until` (epoch ms); `busy` is the server's connection cap (4029). */
+  | { kind: 'waiting'; until: number; why: 'network' | 'busy' | 'offline' }
+  /** Not connected and not retrying: stopped, closed normally, or the token was refused. */
+  | { kind: 'idle' }
+  /** 4004 (spec §6): a private room this user may not read (or no longer may); not retried. */
+  | { kind: 'gone' }
 
 /** How long the box stays disabled after a RATE_LIMITED error frame. */
 const RATE_LIMIT_PAUSE_MS = 2000
@@ -32,14 +52,15 @@ export interface RoomViewDeps {
   label: string
   /** The user's read marker in this room as the user stream last said (0 when unknown). */
   lastReadId(): number
-  /** The session's current token and user, read at every (re)connect. */
-  session: () => Session | undefined
   onState(state: ConnectionState): void
-  /** 4001 with this token (`reason`: TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED): the owner refreshes or logs out, then calls reconnect(). */
-  onTokenRejected(token: string | undefined, reason: string): void
-  /** 4003: the user of this token is banned. */
-  onBanned(token: string | undefined): void
-  /** 1008: a read-only connection tried to post. */
+  /**
+   * 4001 (`reason`: TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED) and the client has no other token
+   * (the SDK reconnects by itself with a newer one): the owner ends the session, then calls reconnect().
+   */
+  onTokenRejected(reason: string): void
+  /** 4003: the user is banned; not retried. */
+  onBanned(): void
+  /** 1008: a read-only connection tried to post; it connects again, read-only. */
   onReadOnly(): void
 }
 
@@ -54,7 +75,8 @@ interface PendingSend {
 }
 
 export class RoomView {
-  private readonly socket: RoomSocket
+  /** The SDK's socket (resume, back-off, close codes), from start(); a new one for a new person. */
+  private socket: RoomSocket | undefined
   private readonly pending = new Map<string, PendingSend>()
   private connection = 0
   private rateLimitedUntil = 0
@@ -70,75 +92,56 @@ export class RoomView {
   /** The highest id a `read` frame went out for on this page. */
   private readSent = 0
   private lastTyping = 0
-  private readonly onVisibility = () => this.scheduleRead()
+  private readonly onVisibility = () => {
+    // Back from sleep or a background tab: find out now whether the connection survived.
+    if (document.visibilityState === 'visible') this.socket?.checkAlive()
+    this.scheduleRead()
+  }
+  private readonly onOnline = () => this.socket?.connect()
+  private readonly onOffline = () => {
+    this.socket?.close()
+    this.setState({ kind: 'waiting', until: Infinity, why: 'offline' })
+  }
 
   constructor(
     readonly room: string,
     private readonly deps: RoomViewDeps,
   ) {
-    this.me = deps.session()?.user
+    this.me = client.user
     deps.messages.reset(room, this.me)
     deps.messages.setLabel(deps.label)
-    deps.messages.loadOlder = (before, limit) => listMessages(room, before, limit, deps.session()?.token)
+    deps.messages.loadOlder = (before, limit) => client.history(room, { before, limit })
     deps.messages.onViewChange = () => this.scheduleRead()
     deps.messages.retry = (nonce) => this.resend(nonce)
     deps.messages.edit = (id, text) => this.change(id, { type: 'edit', id, text })
     deps.messages.remove = (id) => this.change(id, { type: 'delete', id })
     deps.messages.reply = (quote) => deps.composer.setReply(quote)
-    deps.messages.react = (id, emoji, on) => this.socket.send({ type: 'react', id, emoji, on })
-    deps.messages.attachments = { token: () => deps.session()?.token }
+    deps.messages.react = (id, emoji, on) => this.sendFrame({ type: 'react', id, emoji, on })
+    deps.messages.attachments = { fetch: (a) => (client.token ? client.download(a) : undefined) }
     deps.members.set([], this.me)
     deps.composer.setRoom(deps.label)
     deps.composer.send = (text, extras) => this.send(text, extras)
     deps.composer.upload = (file, onProgress) => {
-      const token = deps.session()?.token
+      const token = client.token
       return token ? uploadFile(room, file, token, onProgress) : undefined
     }
     deps.composer.typing = () => this.sendTyping()
     deps.composer.mentions.candidates = () => [...this.roomMembers, ...deps.members.users()].filter((u) => u.id !== this.me?.id)
     deps.typing.clear()
-    this.socket = new RoomSocket(room, () => deps.session()?.token, {
-      onState: (state) => {
-        this.state = state
-        this.updateComposer()
-        deps.onState(state)
-      },
-      onWelcome: (welcome, resumed) => this.welcome(welcome, resumed),
-      onMessage: (m) => {
-        deps.typing.stop(m.user.id)
-        this.receive([m])
-      },
-      onChange: (change) => {
-        if (change.messageId === this.changing) this.changing = undefined
-        deps.messages.applyChange(change)
-      },
-      onPresence: (kind, user) => {
-        if (kind === 'join') return deps.members.join(user)
-        deps.members.leave(user)
-        deps.typing.stop(user.id)
-      },
-      onTyping: (user) => {
-        if (user.id !== this.me?.id) deps.typing.show(user)
-      },
-      onNotFound: () => {
-        deps.typing.clear()
-        deps.members.set([], this.me)
-      },
-      onError: (type, message) => this.serverError(type, message),
-      onTokenRejected: (token, reason) => deps.onTokenRejected(token, reason),
-      onBanned: (token) => deps.onBanned(token),
-      onReadOnly: () => deps.onReadOnly(),
-    })
   }
 
   start(): void {
+    window.addEventListener('online', this.onOnline)
+    window.addEventListener('offline', this.onOffline)
     document.addEventListener('visibilitychange', this.onVisibility)
-    this.socket.start()
+    this.open()
   }
 
   stop(): void {
+    window.removeEventListener('online', this.onOnline)
+    window.removeEventListener('offline', this.onOffline)
     document.removeEventListener('visibilitychange', this.onVisibility)
-    this.socket.stop()
+    this.socket?.close()
     this.deps.typing.clear()
     clearTimeout(this.readTimer)
     clearTimeout(this.rateTimer)
@@ -147,12 +150,12 @@ export class RoomView {
 
   /** Reconnects only if the session now belongs to someone else (or no one), e.g. after a change in another tab. */
   reconnectIfUserChanged(): void {
-    if (this.deps.session()?.user.id !== this.me?.id) this.reconnect()
+    if (client.user?.id !== this.me?.id) this.reconnect()
   }
 
   /** Connects again at once with whatever session there is now (after login, logout or a fresh token). */
   reconnect(): void {
-    const me = this.deps.session()?.user
+    const me = client.user
     if (me?.id !== this.me?.id) {
       // Another person (or nobody) now: the previous one's unsent messages are not theirs to send.
       for (const [nonce, p] of this.pending) {
@@ -163,10 +166,77 @@ export class RoomView {
       this.readSent = 0
       this.me = me
       this.deps.messages.setMe(me)
-      // Reactions carry `me` for the reader (spec §7): the new reader's timeline comes fresh.
-      return this.socket.restartFresh()
+      // Reactions carry `me` for the reader (spec §7): the new reader's timeline comes fresh, from a new socket.
+      this.socket?.close()
+      return this.open()
     }
-    this.socket.reconnectNow()
+    this.socket?.connect()
+  }
+
+  /** A new socket: no `?since=`, and its first welcome is a first one. client.room() connects at once. */
+  private open(): void {
+    const socket = client.room(this.room)
+    this.socket = socket
+    const { deps } = this
+    socket.on('state', (state) => this.socketState(state))
+    socket.on('welcome', (welcome, { resumed }) => this.welcome(welcome, resumed))
+    // A welcome's history and changes are taken whole by welcome(): only live events one by one.
+    socket.on('message', (m, { source }) => {
+      if (source !== 'live') return
+      deps.typing.stop(m.user.id)
+      this.receive([m])
+    })
+    socket.on('change', (change, { source }) => {
+      if (source !== 'live') return
+      if (change.messageId === this.changing) this.changing = undefined
+      deps.messages.applyChange(change)
+    })
+    socket.on('join', (user) => deps.members.join(user))
+    socket.on('leave', (user) => {
+      deps.members.leave(user)
+      deps.typing.stop(user.id)
+    })
+    socket.on('typing', (user) => {
+      if (user.id !== this.me?.id) deps.typing.show(user)
+    })
+    socket.on('error', (err) => {
+      // ROOM_NOT_FOUND comes right before close 4004, which says the same.
+      if (err.type !== 'ROOM_NOT_FOUND') this.serverError(err.type, err.message)
+    })
+    this.socketState(socket.state)
+  }
+
+  /** The SDK socket's state as the page shows it; what a stop for good means for the session. */
+  private socketState(state: SocketState): void {
+    if (state.kind === 'waiting') {
+      const why = state.code === CLOSE.CONNECTION_LIMIT.code ? 'busy' : 'network'
+      return this.setState({ kind: 'waiting', until: Date.now() + state.delayMs, why })
+    }
+    if (state.kind !== 'closed') return this.setState(state.kind === 'open' ? state : { kind: 'connecting', attempt: state.attempt })
+    if (state.why === 'not-found') {
+      this.setState({ kind: 'gone' })
+      this.deps.typing.clear()
+      this.deps.members.set([], this.me)
+      return
+    }
+    this.setState({ kind: 'idle' })
+    if (state.why === 'token') this.deps.onTokenRejected(state.reason)
+    else if (state.why === 'banned') this.deps.onBanned()
+    else if (state.why === 'read-only') {
+      this.deps.onReadOnly()
+      this.socket?.connect()
+    }
+  }
+
+  private setState(state: ConnectionState): void {
+    this.state = state
+    this.updateComposer()
+    this.deps.onState(state)
+  }
+
+  /** Sends when the room is joined; false when it is not (offline, between connections). */
+  private sendFrame(frame: ClientFrame): boolean {
+    return this.socket?.send(frame) ?? false
   }
 
   private welcome(w: Welcome, resumed: boolean): void {
@@ -195,10 +265,9 @@ export class RoomView {
 
   /** The room's members for `@` completion (present users are added to them); none for a guest. */
   private async loadMembers(): Promise<void> {
-    const token = this.deps.session()?.token
-    if (!token || this.readOnly) return
+    if (!client.token || this.readOnly) return
     try {
-      this.roomMembers = await listRoomMembers(this.room, token)
+      this.roomMembers = await client.members(this.room)
     } catch {
       // completion then offers the people present only
     }
@@ -216,7 +285,7 @@ export class RoomView {
     if (this.readOnly || document.visibilityState !== 'visible' || !messages.newestVisible()) return
     const id = messages.newestId
     if (id === undefined || id <= this.readSent || id <= this.deps.lastReadId()) return
-    if (this.socket.send({ type: 'read', id })) this.readSent = id
+    if (this.sendFrame({ type: 'read', id })) this.readSent = id
   }
 
   /** `typing` at most once per TYPING_INTERVAL_MS (the server drops the rest anyway); never from a read-only socket. */
@@ -224,7 +293,7 @@ export class RoomView {
     if (this.readOnly || !this.me) return
     const now = Date.now()
     if (now - this.lastTyping < ROOM_LIMITS.TYPING_INTERVAL_MS) return
-    if (this.socket.send({ type: 'typing' })) this.lastTyping = now
+    if (this.sendFrame({ type: 'typing' })) this.lastTyping = now
   }
 
   /** Confirms own pending sends by nonce and adds the rest in one batch (a welcome's history is up to 500). */
@@ -244,7 +313,7 @@ export class RoomView {
   }
 
   private send(text: string, extras: SendExtras): boolean {
-    if (!this.socket.isOpen || !this.me) return false
+    if (!this.socket?.isOpen || !this.me) return false
     const nonce = crypto.randomUUID()
     const p: PendingSend = { text, replyTo: extras.replyTo, attachments: extras.attachments, connection: this.connection, timer: undefined }
     this.pending.set(nonce, p)
@@ -255,7 +324,7 @@ export class RoomView {
 
   private resend(nonce: string): void {
     const p = this.pending.get(nonce)
-    if (p && this.socket.isOpen) this.transmit(nonce, p)
+    if (p && this.socket?.isOpen) this.transmit(nonce, p)
   }
 
   private transmit(nonce: string, p: PendingSend): void {
@@ -265,13 +334,13 @@ export class RoomView {
     const frame: ClientFrame = { type: 'message', text: p.text, nonce }
     if (p.replyTo) frame.replyTo = p.replyTo.id
     if (p.attachments.length > 0) frame.attachments = p.attachments.map((a) => a.id)
-    if (!this.socket.send(frame)) return
+    if (!this.sendFrame(frame)) return
     p.timer = setTimeout(() => this.deps.messages.setPendingState(nonce, 'failed'), SEND_TIMEOUT_MS)
   }
 
   /** Sends an edit or delete frame (spec §5); the `edited` / `deleted` event that comes back updates the timeline. */
   private change(id: number, frame: Extract<ClientFrame, { type: 'edit' | 'delete' }>): boolean {
-    if (!this.socket.send(frame)) return false
+    if (!this.sendFrame(frame)) return false
     this.changing = id
     return true
   }

@@ -4,15 +4,14 @@
  */
 import type { Message } from '../protocol.ts'
 import { CONVERSATION_LIMITS, type Excerpt } from '../protocol-conversation.ts'
-import { describeError } from './api.ts'
+import { client } from './client.ts'
 import { renderExcerpt } from './conversation.ts'
-import { searchMessages } from './conversation-api.ts'
 import { byId, el, hueClass } from './dom.ts'
+import { describeError } from './words.ts'
 
 const WHEN = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
 
 export interface SearchDeps {
-  token(): string | undefined
   /** What a room is called on screen (`#name`, `@peer` for a DM). */
   label(room: string): string
   /** Opens `room` at message `id`. */
@@ -89,7 +88,7 @@ export class SearchBox {
   private async fetchPage(): Promise<void> {
     const generation = ++this.generation
     try {
-      const page = await searchMessages(this.query, this.deps.token(), this.oldest)
+      const page = await client.search(this.query, { before: this.oldest, limit: CONVERSATION_LIMITS.SEARCH_PAGE_DEFAULT })
       if (generation !== this.generation) return
       for (const m of page.messages) this.list.append(this.renderResult(m))
       this.oldest = page.messages.at(-1)?.id ?? this.oldest

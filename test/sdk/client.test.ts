@@ -16,6 +16,7 @@ import {
   ChatError,
   type Message,
   type MessageSource,
+  readTokenTimes,
   type RoomSocket,
   type SocketState,
   type WebSocketConstructor,
@@ -412,3 +413,62 @@ test('the user stream: welcome, live mentions; without a session it does not con
   expect(anonymous.userStream().state).toMatchObject({ kind: 'closed', why: 'token' })
   for (const c of [alice, bob, anonymous]) c.close()
 })
+
+test('the admin API: registration mode, invites, users, roles, bans, password resets and the audit log; a member is refused', async () => {
+  await using server = await startTestServer()
+  const root = await loggedIn(server, 'root') // the first account is the admin
+  const bob = await loggedIn(server, 'bob')
+  expect(await root.admin.registration()).toBe('open')
+  expect(await root.admin.setRegistration('invite')).toBe('invite')
+  const { code, ...invite } = await root.admin.createInvite({ uses: 2, expiresIn: 3600 })
+  expect(code).toHaveLength(22)
+  expect(invite).toEqual({ uses: 2, used: 0, expiresAt: expect.any(String) })
+  expect((await root.admin.createInvite({ uses: 1 })).expiresAt).toBeNull()
+  expect((await root.admin.invites()).map((i) => i.code)).toContain(code)
+  await root.admin.revokeInvite(code)
+  expect((await root.admin.invites()).map((i) => i.code)).not.toContain(code)
+
+  const page = await root.admin.users({ q: 'bo', limit: 10 })
+  expect(page).toEqual({ users: [expect.objectContaining({ username: 'bob', role: 'member', banned: false })], hasMore: false })
+  const bobId = page.users[0]!.id
+  expect(await root.admin.setRole(bobId, 'admin')).toEqual({ id: bobId, username: 'bob', role: 'admin' })
+  await root.admin.setRole(bobId, 'member')
+  await root.admin.ban(bobId, 'spam')
+  expect((await root.admin.users({ q: 'bob' })).users[0]).toMatchObject({ banned: true })
+  await root.admin.unban(bobId)
+  await root.admin.resetPassword(bobId, 'another long secret')
+  await bob.login('bob', 'another long secret')
+  const audit = await root.admin.audit({ limit: 50 })
+  expect(audit.entries.map((e) => e.action)).toEqual(expect.arrayContaining(['invite.create', 'user.ban', 'user.unban', 'user.role']))
+  expect(await failure(bob.admin.invites())).toMatchObject({ type: 'FORBIDDEN', status: 403 })
+  const nobody = new ChatClient({ url: server.url })
+  expect(await failure(nobody.admin.audit())).toMatchObject({ type: 'TOKEN_INVALID', status: 401 })
+  for (const c of [root, bob, nobody]) c.close()
+})
+
+test('checkAlive pings at once; refreshIfDue refreshes only once the refresh is due', async () => {
+  await using server = await startTestServer({ config: { tokenTtlSeconds: 5 } })
+  const recording = recordingWebSocket()
+  const client = new ChatClient({ url: server.url, WebSocket: recording.WebSocket, autoRefresh: false, reconnect: FAST })
+  await client.signUp('alice', SECRET)
+  const first = (await client.login('alice', SECRET)).token
+  const room = client.room('lobby')
+  await room.ready()
+  room.checkAlive()
+  expect(recording.log.sent).toEqual(['{"type":"ping"}'])
+  await Bun.sleep(100)
+  expect(room.state).toEqual({ kind: 'open' })
+
+  const changes: string[] = []
+  client.on('session', (_, why) => changes.push(why))
+  client.refreshIfDue()
+  await Bun.sleep(100)
+  expect(changes).toEqual([])
+  // The refresh is due a fifth of the token's 5 s lifetime before it expires.
+  await Bun.sleep(readTokenTimes(first)!.exp * 1000 - 1000 + 50 - Date.now())
+  const refreshed = nextEvent(client, 'session')
+  client.refreshIfDue()
+  expect(await refreshed).toEqual([client.session, 'refresh'])
+  expect(client.token).not.toBe(first)
+  client.close()
+}, 10_000)

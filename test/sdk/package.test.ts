@@ -131,10 +131,12 @@ test('the tarball holds the ESM bundle, its declarations, the README, the licenc
   expect(packed.size).toBeLessThan(64 * 1024)
 })
 
-test('its declarations type-check in a strict TypeScript project with moduleResolution nodenext', async () => {
-  writeFileSync(
-    join(project, 'check.ts'),
-    `import { ChatClient, ChatError, CLOSE, type Message, type ServerFrame, type SocketState } from '${PACKAGE_NAME}'
+test(
+  'its declarations type-check in a strict TypeScript project with moduleResolution nodenext',
+  async () => {
+    writeFileSync(
+      join(project, 'check.ts'),
+      `import { ChatClient, ChatError, CLOSE, type Message, type ServerFrame, type SocketState } from '${PACKAGE_NAME}'
 const client = new ChatClient({ url: 'http://localhost:3000', reconnect: { baseMs: 100 } })
 const room = client.room('lobby')
 room.on('message', (m: Message, { source }) => {
@@ -152,25 +154,27 @@ room.send({ type: 'shout' })
 export const sent: Promise<Message> = room.post('hi', { replyTo: 1 })
 console.log(code)
 `,
-  )
-  writeFileSync(
-    join(project, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        target: 'es2022',
-        lib: ['es2022', 'dom'],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-        types: [],
-      },
-      files: ['check.ts'],
-    }),
-  )
-  await run([join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), '-p', 'tsconfig.json'], project)
-})
+    )
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          lib: ['es2022', 'dom'],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ['check.ts'],
+      }),
+    )
+    await run([join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), '-p', 'tsconfig.json'], project)
+  },
+  TEST_TIMEOUT_MS,
+)
 
 const runtimes: [string, string[], boolean][] = [
   ['Bun', [process.execPath], true],

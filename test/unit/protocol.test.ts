@@ -122,12 +122,13 @@ describe('the web client (src/web/)', () => {
     expect(found).toEqual([])
   })
 
-  test('the files that speak the protocol import it from src/protocol.ts', async () => {
+  test('the files that speak the protocol import it from src/protocol.ts or the SDK (which re-exports it)', async () => {
     const sources = await webSources()
-    const speaking = ['api.ts', 'room-list.ts', 'room-socket.ts']
+    const speaking = ['client.ts', 'room-list.ts', 'room-view.ts', 'upload.ts']
     for (const file of speaking) {
       const text = sources.find((s) => s.file === file)?.text ?? ''
-      expect({ file, imports: text.includes("from '../protocol.ts'") }).toEqual({ file, imports: true })
+      const imports = text.includes("from '../protocol.ts'") || text.includes("from '../../packages/client/src/index.ts'")
+      expect({ file, imports }).toEqual({ file, imports: true })
     }
   })
 })

@@ -2,6 +2,7 @@
  * ChatClient: the session (login, sign-up, a fresh token before the old one expires), typed REST
  * calls for every user-facing endpoint (docs/API.md), and the room sockets and user stream it opens.
  */
+import { AdminApi } from './admin.ts'
 import { DEFAULT_RECONNECT, type ConnectionDeps, type ReconnectOptions, type SocketState, type WebSocketConstructor } from './connection.ts'
 import { Emitter } from './emitter.ts'
 import { ChatError } from './errors.ts'
@@ -63,6 +64,8 @@ export type UploadBody = Blob | ArrayBuffer | Uint8Array | ReadableStream<Uint8A
 export class ChatClient extends Emitter<ClientEvents> {
   /** The server's http(s) origin, without a trailing slash. */
   readonly url: string
+  /** The admin API (`/api/v1/admin/…`), for a session of an admin. */
+  readonly admin: AdminApi
   private current: Session | undefined
   private readonly fetchFn: FetchLike
   private readonly socketDeps: ConnectionDeps
@@ -86,6 +89,7 @@ export class ChatClient extends Emitter<ClientEvents> {
       token: () => this.current?.token,
       reconnect: { ...DEFAULT_RECONNECT, ...opts.reconnect },
     }
+    this.admin = new AdminApi(<T>(method: string, path: string, opts?: RequestOptions) => this.authed<T>(method, path, opts))
     if (opts.session) this.adopt(opts.session)
   }
 
@@ -136,6 +140,16 @@ export class ChatClient extends Emitter<ClientEvents> {
     const session = await this.call<Session>('POST', PATHS.token, { token })
     if (this.current?.token === token) this.setSession(session, 'refresh')
     return session
+  }
+
+  /**
+   * Refreshes now, as the automatic refresh would (a 401 or 403 ends the session), if its time has
+   * come. Timers do not run while a machine sleeps: an app calls this when it wakes (a page becoming
+   * visible) rather than wait for a timer that is late.
+   */
+  refreshIfDue(): void {
+    const token = this.current?.token
+    if (token !== undefined && refreshDelay(token, Date.now(), 0) === 0) void this.refreshInBackground()
   }
 
   /** `POST /api/v1/logout`: revokes every token of the user, on every device, and ends this session. */

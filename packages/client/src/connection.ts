@@ -136,7 +136,7 @@ export class Connection {
     this.attempt = 0
     clearTimeout(this.silenceTimer)
     clearInterval(this.pingTimer)
-    this.pingTimer = setInterval(() => this.ping(), this.deps.reconnect.pingEveryMs)
+    this.pingTimer = setInterval(() => this.checkAlive(), this.deps.reconnect.pingEveryMs)
     this.setState({ kind: 'open' })
   }
 
@@ -216,8 +216,11 @@ export class Connection {
     this.setState({ kind: 'waiting', attempt: this.attempt, delayMs, code, reason })
   }
 
-  /** Pings; any frame counts as the answer. A connection that stays silent is dead even if the runtime has not noticed. */
-  private ping(): void {
+  /**
+   * Pings now (when welcomed); any frame counts as the answer. A connection that stays silent is
+   * dead even if the runtime has not noticed: it is dropped and reconnected.
+   */
+  checkAlive(): void {
     if (this.send({ type: 'ping' })) this.expectWithin(this.deps.reconnect.pongTimeoutMs)
   }
 

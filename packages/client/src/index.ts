@@ -4,6 +4,7 @@
  * The wire protocol's types and constants are re-exported as the server declares them.
  */
 export { ChatClient, type ChatClientOptions, type ClientEvents, type SessionChange, type UploadBody } from './client.ts'
+export { AdminApi } from './admin.ts'
 export { ChatError, type ChatErrorType } from './errors.ts'
 export { RoomSocket, type MessageSource, type PostOptions, type RoomEvents, type RoomOptions } from './room.ts'
 export { UserStream, type UserStreamEvents } from './user-stream.ts'

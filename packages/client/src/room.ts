@@ -109,6 +109,14 @@ export class RoomSocket extends Emitter<RoomEvents> {
     return waitReady(this, this.conn, this.room, timeoutMs)
   }
 
+  /**
+   * Pings now instead of at the next keep-alive, and reconnects if nothing answers within
+   * `pongTimeoutMs`: for an app that just woke (a page visible again, a laptop opened).
+   */
+  checkAlive(): void {
+    this.conn.checkAlive()
+  }
+
   /** Sends a client frame as is; false when not welcomed (nothing is sent or queued). */
   send(frame: ClientFrame): boolean {
     return this.conn.send(frame)
