@@ -12,9 +12,10 @@
 import { SQL, type Subprocess } from 'bun'
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startPostgres, type Service } from '../test/support/services.ts'
+import { DOC_TEMPLATE, runLine, updatePerformanceDoc } from './report.ts'
 import { CHEAP_ARGON2_ENV, startServer, type ServerUnderTest } from './servers.ts'
 
 const MiB = 1024 * 1024
@@ -238,6 +239,14 @@ export async function attachmentsScenario(
   const record = { ...meta, scenario: 'attachments', seconds: Math.round((performance.now() - started) / 100) / 10, sizes, rows }
   console.log(JSON.stringify(record))
   console.log(`\n${attachmentsTable(rows, sizes)}\n`)
-  if (opts.write) appendFileSync(join(import.meta.dir, 'results.jsonl'), JSON.stringify(record) + '\n')
+  if (opts.write) {
+    appendFileSync(join(import.meta.dir, 'results.jsonl'), JSON.stringify(record) + '\n')
+    const what = `${opts.rounds} rounds of ${sizes.transfers} transfers each way`
+    const missed = rows.filter((r) => !r.met).map((r) => `${r.store} ${r.direction} (${r.ratio.toFixed(2)})`)
+    const verdict = missed.length === 0 ? `Every ratio at or over ${ATTACHMENTS_TARGET}.` : `**Under ${ATTACHMENTS_TARGET}:** ${missed.join(', ')}.`
+    updatePerformanceDoc(join(import.meta.dir, '../docs/PERFORMANCE.md'), DOC_TEMPLATE, {
+      attachments: [runLine(meta, Math.round(loadavg()[0]! * 100) / 100, what, record.seconds), '', attachmentsTable(rows, sizes), '', verdict].join('\n'),
+    })
+  }
   return true
 }

@@ -161,6 +161,10 @@ const CLUSTER_BEGIN = '<!-- bench:cluster:begin -->'
 const CLUSTER_END = '<!-- bench:cluster:end -->'
 const PRIVATE_BEGIN = '<!-- bench:private-room:begin -->'
 const PRIVATE_END = '<!-- bench:private-room:end -->'
+const SEARCH_BEGIN = '<!-- bench:search:begin -->'
+const SEARCH_END = '<!-- bench:search:end -->'
+const ATTACHMENTS_BEGIN = '<!-- bench:attachments:begin -->'
+const ATTACHMENTS_END = '<!-- bench:attachments:end -->'
 
 /** Replaces the text between `begin` and `end` in `doc`; appends the block when the markers are missing. */
 function splice(doc: string, begin: string, end: string, body: string): string {
@@ -182,18 +186,40 @@ export function missedText(rows: Row[]): string {
     .join('\n')
 }
 
+/** docs/PERFORMANCE.md as a first run writes it, when there is none: the generated blocks under their headings. */
+export const DOC_TEMPLATE = [
+  '# Performance',
+  `${BEGIN}\n${END}`,
+  '## Private rooms',
+  `${PRIVATE_BEGIN}\n${PRIVATE_END}`,
+  '## Several instances',
+  `${CLUSTER_BEGIN}\n${CLUSTER_END}`,
+  '## Search',
+  `${SEARCH_BEGIN}\n${SEARCH_END}`,
+  '## Attachments',
+  `${ATTACHMENTS_BEGIN}\n${ATTACHMENTS_END}`,
+  '## Scale',
+  `${SWEEP_BEGIN}\n${SWEEP_END}`,
+].join('\n\n')
+
+/** The line a generated block starts with: when, on what, under what load. */
+export function runLine(meta: Record<string, unknown>, loadAfter: number, what: string, seconds: number): string {
+  const load = (meta.loadavgBefore as number[] | undefined)?.[0]
+  return `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${load} before, ${loadAfter} after; ${what}; ${seconds} s).`
+}
+
 /** Writes the generated parts of docs/PERFORMANCE.md (between markers; the hand-written rest is kept). */
 export function updatePerformanceDoc(
   path: string,
   template: string,
-  parts: { results?: string; sweep?: string; cluster?: string; privateRoom?: string },
+  parts: { results?: string; sweep?: string; cluster?: string; privateRoom?: string; search?: string; attachments?: string },
 ): void {
   let doc = existsSync(path) ? readFileSync(path, 'utf8') : template
   if (parts.results !== undefined) doc = splice(doc, BEGIN, END, parts.results)
   if (parts.sweep !== undefined) doc = splice(doc, SWEEP_BEGIN, SWEEP_END, parts.sweep)
   if (parts.cluster !== undefined) doc = splice(doc, CLUSTER_BEGIN, CLUSTER_END, parts.cluster)
   if (parts.privateRoom !== undefined) doc = splice(doc, PRIVATE_BEGIN, PRIVATE_END, parts.privateRoom)
+  if (parts.search !== undefined) doc = splice(doc, SEARCH_BEGIN, SEARCH_END, parts.search)
+  if (parts.attachments !== undefined) doc = splice(doc, ATTACHMENTS_BEGIN, ATTACHMENTS_END, parts.attachments)
   writeFileSync(path, doc)
 }
-
-export const MARKERS = { BEGIN, END, SWEEP_BEGIN, SWEEP_END, CLUSTER_BEGIN, CLUSTER_END, PRIVATE_BEGIN, PRIVATE_END }

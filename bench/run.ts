@@ -24,7 +24,7 @@ import { PRIVATE_ROOM_FULL, PRIVATE_ROOM_SMOKE, privateRoomRows, runPrivateRoom,
 import {
   clusterTable,
   markdownTable,
-  MARKERS,
+  DOC_TEMPLATE,
   missedText,
   privateRoomTable,
   renderSvg,
@@ -313,8 +313,6 @@ async function runSweeps(args: Args, gens: Generators): Promise<SweepSummary[]> 
   }
   return out
 }
-
-const DOC_TEMPLATE = `# Performance\n\n${MARKERS.BEGIN}\n${MARKERS.END}\n\n## Private rooms\n\n${MARKERS.PRIVATE_BEGIN}\n${MARKERS.PRIVATE_END}\n\n## Several instances\n\n${MARKERS.CLUSTER_BEGIN}\n${MARKERS.CLUSTER_END}\n\n## Scale\n\n${MARKERS.SWEEP_BEGIN}\n${MARKERS.SWEEP_END}\n`
 
 function describeCluster(r: ClusterRecord, seconds: number): string {
   const head = `cluster ${r.load} #${r.round + 1} ${r.setup} (${SETUPS[r.setup].name}; ${seconds.toFixed(1)} s)`
