@@ -23,6 +23,8 @@ interface Compiled<C> {
 export interface Router<C> {
   /** The handler for this request, or throws NOT_FOUND / METHOD_NOT_ALLOWED (with Allow). */
   resolve(method: string, path: string): { handler: Handler<C>; params: Params; route: string }
+  /** Every route path with its methods, in table order (the OpenAPI parity test reads it). */
+  table: readonly { path: string; methods: string[] }[]
 }
 
 export function createRouter<C>(routes: Route<C>[]): Router<C> {
@@ -53,6 +55,7 @@ export function createRouter<C>(routes: Route<C>[]): Router<C> {
   }
 
   return {
+    table: routes.map((r) => ({ path: r.path, methods: Object.keys(r.methods) })),
     resolve(method, path) {
       const found = match(path)
       if (!found) throw new AppError('NOT_FOUND', `no such endpoint: ${quotePath(path)}`)

@@ -15,6 +15,7 @@ import type { Admission } from '../ws/admission.ts'
 import { adminRoutes } from './admin.ts'
 import { attachmentRoutes } from './attachments.ts'
 import type { RequestContext } from './context.ts'
+import { docsRoutes } from './docs.ts'
 import { healthRoutes } from './health.ts'
 import { membershipRoutes } from './memberships.ts'
 import { roomRoutes } from './rooms.ts'
@@ -50,6 +51,7 @@ export function createRoutes(deps: RouteDeps): Router<RequestContext> {
     ...searchRoutes(deps),
     ...adminRoutes(deps),
     ...healthRoutes(deps),
+    ...docsRoutes(),
     // Served by Bun's static routes (server.ts); listed here so other methods get 405 with Allow.
     { path: '/', methods: { GET: page, HEAD: page } },
   ])

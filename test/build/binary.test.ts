@@ -145,6 +145,14 @@ test(
     socket.close()
     await socket.closed
 
+    // The API description and its renderer are inside the binary too (no CDN, nothing read from disk).
+    expect((await request(`${url}/api/v1/openapi.json`)).body.openapi).toBe('3.1.0')
+    for (const file of ['', '/swagger-ui-bundle.js', '/swagger-ui.css', '/init.js']) {
+      const res = await fetch(`${url}/api/docs${file}`)
+      expect(res.status).toBe(200)
+      expect((await res.text()).length).toBeGreaterThan(100)
+    }
+
     proc.kill('SIGTERM')
     expect(await proc.exited).toBe(0)
     // spec §2: the plain secret is never logged; nor is the token.

@@ -181,7 +181,7 @@ for (const store of STORES()) {
           controller.enqueue(new Uint8Array(256 * 1024).fill(1))
         },
       })
-      const res = fetch(`${server.url}${CONVERSATION_PATHS.upload('lobby')}?filename=half.bin`, {
+      const res = fetch(`${server.directUrl}${CONVERSATION_PATHS.upload('lobby')}?filename=half.bin`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${alice.token}` },
         body,
@@ -198,7 +198,7 @@ for (const store of STORES()) {
       const lines: string[] = []
       await using server = await store.start({ onLog: (line) => lines.push(line) })
       const [alice] = (await cast(server, 'alice')) as [Account]
-      const { hostname, port } = new URL(server.url)
+      const { hostname, port } = new URL(server.directUrl)
       const socket = connect(Number(port), hostname)
       await once(socket, 'connect')
       socket.write(

@@ -179,7 +179,7 @@ test('a chunked body over 16 KiB without Content-Length is 413 PAYLOAD_TOO_LARGE
       controller.enqueue(piece)
     },
   })
-  const res = await request(`${server.url}/api/v1/users`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } })
+  const res = await request(`${server.directUrl}/api/v1/users`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } })
   expectError(res, 413, 'PAYLOAD_TOO_LARGE')
   expect((await request(`${server.url}/api/v1/login`, { json: { username: 'alice', secret: 'pw' } })).status).toBe(400)
 })

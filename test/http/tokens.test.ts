@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose'
 import { CLOSE } from '../../src/protocol.ts'
 import { register, request, type ApiResponse } from '../support/http.ts'
+import { OFF_DOCUMENT } from '../support/openapi-proxy.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
 
@@ -330,7 +331,11 @@ test('a refreshed token outlives the one it replaced', async () => {
 test('POST /token ignores any request body', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
-  const res = await request(`${server.url}/api/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${alice.token}` }, body: 'not json' })
+  const res = await request(`${server.url}/api/v1/token`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${alice.token}`, ...OFF_DOCUMENT },
+    body: 'not json',
+  })
   expect(res.body).toEqual({ error: null, data: { token: expect.any(String), user: alice.user } })
 })
 

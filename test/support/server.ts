@@ -9,12 +9,15 @@ import { startServer, type RunningServer } from '../../src/server.ts'
 import { openStore } from '../../src/store/open.ts'
 import page from '../../src/web/index.html'
 import { loadWebClient } from '../../src/web/serve.ts'
+import { PROXY_ENABLED, startProxyFront } from './openapi-proxy.ts'
 
 export interface TestServer {
   app: App
   running: RunningServer
-  /** http://127.0.0.1:port */
+  /** http://127.0.0.1:port; with OPENAPI_PROXY=1, a front of the Prism proxy (support/openapi-proxy.ts) */
   url: string
+  /** http://127.0.0.1:port always: for tests of the connection itself (framing, hang-ups), which no proxy passes on as sent. */
+  directUrl: string
   /** ws://127.0.0.1:port */
   wsUrl: string
   dir: string
@@ -45,18 +48,21 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const store = await openStore(config.database)
   const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat, opts.onLog), { web: await loadWebClient(page), now: opts.now })
   const running = startServer(app)
-  const port = running.server.port
+  const port = running.server.port!
+  const proxy = PROXY_ENABLED ? await startProxyFront(port) : undefined
   let stopped = false
   const stop = async () => {
     if (stopped) return
     stopped = true
     await running.stop()
     if (!opts.dir) rmSync(dir, { recursive: true, force: true })
+    await proxy?.stop()
   }
   return {
     app,
     running,
-    url: `http://127.0.0.1:${port}`,
+    url: proxy?.url ?? `http://127.0.0.1:${port}`,
+    directUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
     dir,
     config,
