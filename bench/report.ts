@@ -1,5 +1,6 @@
 /** Bench output: the summary rows, the Markdown table, the SVG chart of ratios, and docs/PERFORMANCE.md. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import type { ClusterRow } from './cluster.ts'
 import type { PrivateRoomRow } from './private-room.ts'
 import type { SweepPoint } from './scenarios.ts'
@@ -202,10 +203,12 @@ export const DOC_TEMPLATE = [
   `${SWEEP_BEGIN}\n${SWEEP_END}`,
 ].join('\n\n')
 
-/** The line a generated block starts with: when, on what, under what load. */
-export function runLine(meta: Record<string, unknown>, loadAfter: number, what: string, seconds: number): string {
-  const load = (meta.loadavgBefore as number[] | undefined)?.[0]
-  return `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${load} before, ${loadAfter} after; ${what}; ${seconds} s).`
+/** The one-minute load average now, to two decimals. */
+export const loadNow = () => Math.round(loadavg()[0]! * 100) / 100
+
+/** The line a generated block starts with: when, on what, under what load (before and after the scenario). */
+export function runLine(meta: Record<string, unknown>, load: [number, number], what: string, seconds: number): string {
+  return `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${load[0]} before, ${load[1]} after; ${what}; ${seconds} s).`
 }
 
 /** Writes the generated parts of docs/PERFORMANCE.md (between markers; the hand-written rest is kept). */
