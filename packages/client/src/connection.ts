@@ -4,8 +4,6 @@
  * close-code table says (docs/PROTOCOL.md "Close codes"): back off with jitter and reconnect, or stop
  * for good. The owner builds the URL (with `?since=`) and reads the frames.
  */
-import type { Emitter } from './emitter.ts'
-import { ChatError } from './errors.ts'
 import { CLOSE } from './protocol.ts'
 
 /** The constructor of a WHATWG-style WebSocket: the global one (browsers, Bun, Node 22+) or `ws`'s. */
@@ -259,30 +257,4 @@ export class Connection {
     this.state = state
     this.hooks.state(state)
   }
-}
-
-/** What `waitReady` listens to: a socket that emits `state`. */
-type StateSource = Pick<Emitter<{ state: [state: SocketState] }>, 'on'>
-
-/**
- * Resolves once `conn` is welcomed (at once if it is now); rejects with CLOSED if it is stopped or
- * stops for good first, or with TIMEOUT after `timeoutMs`.
- */
-export function waitReady(source: StateSource, conn: Connection, what: string, timeoutMs: number): Promise<void> {
-  if (conn.isOpen) return Promise.resolve()
-  const closedError = (s: Extract<SocketState, { kind: 'closed' }>) =>
-    new ChatError('CLOSED', `the socket to ${what} is closed: ${s.why} (${s.code} ${s.reason})`)
-  if (conn.state.kind === 'closed') return Promise.reject(closedError(conn.state))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(() => reject(new ChatError('TIMEOUT', `${what} was not welcomed within ${timeoutMs} ms`))), timeoutMs)
-    const off = source.on('state', (s) => {
-      if (s.kind === 'open') finish(resolve)
-      else if (s.kind === 'closed') finish(() => reject(closedError(s)))
-    })
-    const finish = (then: () => void) => {
-      clearTimeout(timer)
-      off()
-      then()
-    }
-  })
 }

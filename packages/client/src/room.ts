@@ -2,8 +2,8 @@
  * A room's WebSocket (docs/PROTOCOL.md): typed events, resume with `?since=` after any drop, and
  * every message and change delivered to the app once, in id order, whatever the reconnects.
  */
-import { Connection, waitReady, type ConnectionDeps, type SocketState } from './connection.ts'
-import { Emitter } from './emitter.ts'
+import { Connection, type ConnectionDeps, type SocketState } from './connection.ts'
+import { SocketEndpoint } from './socket-endpoint.ts'
 import { ChatError } from './errors.ts'
 import { PATHS, type Change, type ClientFrame, type Message, type ServerFrame, type User, type Welcome } from './protocol.ts'
 
@@ -52,10 +52,10 @@ const POST_TIMEOUT_MS = 10_000
 
 type Pending = { resolve(m: Message): void; reject(e: ChatError): void; timer: ReturnType<typeof setTimeout> }
 
-export class RoomSocket extends Emitter<RoomEvents> {
+export class RoomSocket extends SocketEndpoint<RoomEvents> {
   /** The largest id seen in any event of the room: the `?since=` cursor. */
   lastId: number
-  private readonly conn: Connection
+  protected readonly conn: Connection
   private welcomedBefore = false
   private readonly pending = new Map<string, Pending>()
   /** Frames of post() made while not connected, sent right after the next welcome. */
@@ -81,32 +81,8 @@ export class RoomSocket extends Emitter<RoomEvents> {
     )
   }
 
-  get state(): SocketState {
-    return this.conn.state
-  }
-
-  /** True while welcomed: frames sent now reach the room. */
-  get isOpen(): boolean {
-    return this.conn.isOpen
-  }
-
-  /** Connects (or connects again now, after a stop or to use a new token), resuming after `lastId`. */
-  connect(): this {
-    this.conn.reconnect()
-    return this
-  }
-
-  /** Closes the socket with 1000 and stops reconnecting; pending posts reject with CLOSED. */
-  close(): void {
-    this.conn.close()
-  }
-
-  /**
-   * Resolves once welcomed (at once if open now); rejects with CLOSED if the socket is stopped or
-   * stops for good first, or with TIMEOUT after `timeoutMs`.
-   */
-  ready(timeoutMs = 15_000): Promise<void> {
-    return waitReady(this, this.conn, this.room, timeoutMs)
+  protected get label(): string {
+    return this.room
   }
 
   /**

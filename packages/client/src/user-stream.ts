@@ -3,8 +3,8 @@
  * read markers and membership changes wherever the user is. Needs a token. Reconnects like a room
  * socket and resumes mentions with `?since=` (the largest message id seen in a mention).
  */
-import { Connection, waitReady, type ConnectionDeps, type SocketState } from './connection.ts'
-import { Emitter } from './emitter.ts'
+import { Connection, type ConnectionDeps, type SocketState } from './connection.ts'
+import { SocketEndpoint } from './socket-endpoint.ts'
 import { ChatError } from './errors.ts'
 import {
   ROOM_PATHS,
@@ -33,10 +33,10 @@ export type UserStreamEvents = {
 /** A frame the user stream sends: its own, and `pong` and `error` as a room socket sends them. */
 type StreamFrame = UserStreamFrame | { type: 'pong'; error: null; data: null } | { type: 'error'; error: WireError; data: null }
 
-export class UserStream extends Emitter<UserStreamEvents> {
+export class UserStream extends SocketEndpoint<UserStreamEvents> {
   /** The largest message id seen in a `mention`: the `?since=` cursor. */
   lastMentionId = 0
-  private readonly conn: Connection
+  protected readonly conn: Connection
   private welcomedBefore = false
 
   constructor(deps: ConnectionDeps) {
@@ -49,27 +49,8 @@ export class UserStream extends Emitter<UserStreamEvents> {
     })
   }
 
-  get state(): SocketState {
-    return this.conn.state
-  }
-
-  get isOpen(): boolean {
-    return this.conn.isOpen
-  }
-
-  /** Connects (or again now, with the client's current token). */
-  connect(): this {
-    this.conn.reconnect()
-    return this
-  }
-
-  close(): void {
-    this.conn.close()
-  }
-
-  /** Resolves once welcomed; rejects with CLOSED or TIMEOUT (see RoomSocket.ready). */
-  ready(timeoutMs = 15_000): Promise<void> {
-    return waitReady(this, this.conn, 'the user stream', timeoutMs)
+  protected get label(): string {
+    return 'the user stream'
   }
 
   private handle(frame: StreamFrame): void {
