@@ -60,7 +60,7 @@ export function sqliteConversation(client: Database) {
     /** After the insert: the message's attachments are its own, and its text is searchable. */
     stored(m: NewMessage, id: number): void {
       if (m.attachments?.length) claim.run({ message: id, ids: JSON.stringify([...new Set(m.attachments)]) })
-      search.stored(id, m.text)
+      search.stored(id, m.room, m.text)
     },
     edited(id: number, text: string): void {
       search.edited(id, text)

@@ -97,23 +97,23 @@ export function ftsQuery(q: string, rooms?: string[]): string {
  * scope; an edit replaces it, a deletion removes it.
  */
 export function sqliteSearchIndex(client: Database) {
-  const markPrivate = client.query(`UPDATE messages SET private = 1 WHERE id = $id AND room IN (SELECT name FROM rooms WHERE visibility = 'private')`)
+  const isPrivate = client.query<{ one: number }, { room: string }>(`SELECT 1 AS one FROM rooms WHERE name = $room AND visibility = 'private'`)
+  const markPrivate = client.query(`UPDATE messages SET private = 1 WHERE id = $id`)
   const placeOf = client.query<{ room: string; private: number }, { id: number }>(`SELECT room, private FROM messages WHERE id = $id`)
   const tables = ['messages_public_fts', 'messages_private_fts']
   const add = tables.map((table) => client.query(`INSERT INTO ${table} (rowid, text, scope) VALUES ($id, $text, $scope)`))
   const remove = tables.map((table) => client.query(`DELETE FROM ${table} WHERE rowid = $id`))
-  const index = (id: number, text: string) => {
-    const { room, private: inPrivate } = placeOf.get({ id })!
-    add[inPrivate]!.run({ id, text, scope: searchScope(room) })
-  }
   return {
-    stored(id: number, text: string): void {
-      markPrivate.run({ id })
-      index(id, text)
+    /** A new message of `room`: one look-up of the room's visibility (a message in a public room writes nothing more than its index entry). */
+    stored(id: number, room: string, text: string): void {
+      const inPrivate = isPrivate.get({ room }) ? 1 : 0
+      if (inPrivate) markPrivate.run({ id })
+      add[inPrivate]!.run({ id, text, scope: searchScope(room) })
     },
     edited(id: number, text: string): void {
-      remove[placeOf.get({ id })!.private]!.run({ id })
-      index(id, text)
+      const { room, private: inPrivate } = placeOf.get({ id })!
+      remove[inPrivate]!.run({ id })
+      add[inPrivate]!.run({ id, text, scope: searchScope(room) })
     },
     deleted(id: number): void {
       remove[placeOf.get({ id })!.private]!.run({ id })
