@@ -16,6 +16,8 @@ export const users = pgTable('users', {
   tokenVersion: bigint('token_version', { mode: 'number' }).notNull().default(0),
   bannedAt: bigint('banned_at', { mode: 'number' }),
   banReason: text('ban_reason'),
+  bot: boolean('bot').notNull().default(false),
+  apiTokenHash: text('api_token_hash'),
 })
 
 /** Every change to a user's standing, in order (see db/schema.ts). */
@@ -161,3 +163,57 @@ export const settings = pgTable('settings', {
   key: text('key').primaryKey(),
   value: text('value').notNull(),
 })
+
+/** Bots and webhooks (see db/schema.ts). */
+export const incomingWebhooks = pgTable('incoming_webhooks', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  name: text('name').notNull(),
+  room: text('room').notNull(),
+  botId: bigint('bot_id', { mode: 'number' }).notNull(),
+  tokenHash: text('token_hash').notNull().unique(),
+  createdBy: bigint('created_by', { mode: 'number' }),
+  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+})
+
+export const outgoingWebhooks = pgTable('outgoing_webhooks', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  name: text('name').notNull(),
+  url: text('url').notNull(),
+  secret: text('secret').notNull(),
+  botId: bigint('bot_id', { mode: 'number' }),
+  createdBy: bigint('created_by', { mode: 'number' }),
+  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+})
+
+export const outgoingWebhookRooms = pgTable(
+  'outgoing_webhook_rooms',
+  {
+    webhookId: bigint('webhook_id', { mode: 'number' }).notNull(),
+    room: text('room').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.webhookId, t.room] })],
+)
+
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    webhookId: bigint('webhook_id', { mode: 'number' }).notNull(),
+    event: text('event').notNull(),
+    room: text('room').notNull(),
+    messageId: bigint('message_id', { mode: 'number' }).notNull(),
+    payload: text('payload').notNull(),
+    status: text('status').notNull(),
+    attempts: bigint('attempts', { mode: 'number' }).notNull().default(0),
+    nextAttemptAt: bigint('next_attempt_at', { mode: 'number' }),
+    responseStatus: bigint('response_status', { mode: 'number' }),
+    error: text('error'),
+    createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+    updatedAt: bigint('updated_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    index('webhook_deliveries_status_next').on(t.status, t.nextAttemptAt),
+    index('webhook_deliveries_webhook_id').on(t.webhookId, t.id),
+    index('webhook_deliveries_created_at').on(t.createdAt),
+  ],
+)

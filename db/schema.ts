@@ -20,6 +20,10 @@ export const users = sqliteTable('users', {
   /** Epoch ms of the ban; null while not banned. */
   bannedAt: integer('banned_at'),
   banReason: text('ban_reason'),
+  /** A bot account (made by an admin, src/chat/bots.ts): it has no usable password and signs in with its API token. */
+  bot: integer('bot', { mode: 'boolean' }).notNull().default(false),
+  /** SHA-256 (hex) of the bot's current API token; null when it has none. The token itself is never stored. */
+  apiTokenHash: text('api_token_hash'),
 })
 
 /**
@@ -209,3 +213,68 @@ export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
   value: text('value').notNull(),
 })
+
+/** Incoming webhooks: a secret URL that posts into one room as a bot (src/chat/webhooks.ts). */
+export const incomingWebhooks = sqliteTable('incoming_webhooks', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  room: text('room').notNull(),
+  botId: integer('bot_id').notNull(),
+  /** SHA-256 (hex) of the URL's secret: a lookup by it is how a post finds its webhook. */
+  tokenHash: text('token_hash').notNull().unique(),
+  createdBy: integer('created_by'),
+  createdAt: integer('created_at').notNull(),
+})
+
+/** Outgoing webhooks: signed POSTs of new messages in chosen rooms, or mentioning a bot. */
+export const outgoingWebhooks = sqliteTable('outgoing_webhooks', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  url: text('url').notNull(),
+  /** The signing key (`whsec_…`): kept as is, since signing needs it (shown to the admin once). */
+  secret: text('secret').notNull(),
+  /** Messages mentioning this bot are sent too; its own messages never are. */
+  botId: integer('bot_id'),
+  createdBy: integer('created_by'),
+  createdAt: integer('created_at').notNull(),
+})
+
+export const outgoingWebhookRooms = sqliteTable(
+  'outgoing_webhook_rooms',
+  {
+    webhookId: integer('webhook_id').notNull(),
+    room: text('room').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.webhookId, t.room] })],
+)
+
+/**
+ * Each outgoing delivery and its fate: the queue (pending rows due at next_attempt_at; a claim moves
+ * that forward by a lease, so a crashed instance's claims come due again) and the admin's log.
+ */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    webhookId: integer('webhook_id').notNull(),
+    /** 'message' or 'mention'. */
+    event: text('event').notNull(),
+    room: text('room').notNull(),
+    messageId: integer('message_id').notNull(),
+    /** The JSON body, fixed when queued so every attempt sends (and signs) the same bytes. */
+    payload: text('payload').notNull(),
+    /** 'pending', 'delivered' or 'failed'. */
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at'),
+    responseStatus: integer('response_status'),
+    error: text('error'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    index('webhook_deliveries_status_next').on(t.status, t.nextAttemptAt),
+    index('webhook_deliveries_webhook_id').on(t.webhookId, t.id),
+    index('webhook_deliveries_created_at').on(t.createdAt),
+  ],
+)

@@ -5,14 +5,13 @@
  */
 import type { Server, WebSocketHandler } from 'bun'
 import { createPasswordHasher } from './auth/passwords.ts'
-import { MessageBuckets, SlidingWindow, type AttemptLimiter, type MessageLimiter } from './auth/rate-limit.ts'
-import { RedisMessageBuckets, RedisSlidingWindow } from './auth/redis-limits.ts'
 import { StandingCache } from './auth/standing.ts'
 import { createTokenService, resolveJwtSecret } from './auth/tokens.ts'
 import { createAttachments, startAttachmentCleanup } from './chat/attachments.ts'
 import { createCursorSigner } from './chat/cursor.ts'
 import { createMemberships } from './chat/memberships.ts'
 import { createPoster } from './chat/messages.ts'
+import { createWebhooks } from './chat/webhooks.ts'
 import type { Notice } from './chat/notices.ts'
 import { RoomGate } from './chat/room-access.ts'
 import { createRoomLister } from './chat/room-list.ts'
@@ -25,19 +24,16 @@ import type { Router } from './http/router.ts'
 import type { Logger } from './log.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { CLOSE } from './protocol.ts'
-import { settingFailure } from './startup.ts'
 import type { Store } from './store/store.ts'
 import type { WebClient } from './web/serve.ts'
 import { Admission } from './ws/admission.ts'
-import { createLocalBroker, type Broker } from './ws/broker.ts'
+import { createCluster } from './ws/cluster.ts'
 import { Hub } from './ws/hub.ts'
 import { Presence } from './ws/presence.ts'
-import { createRedisBroker } from './ws/redis-broker.ts'
 import { createResponder } from './ws/respond.ts'
 import type { SocketData } from './ws/socket-data.ts'
 import { createSocketHandler } from './ws/socket.ts'
 import { startSweeper } from './ws/sweeper.ts'
-import { RedisTypingThrottle, TypingThrottle, type TypingGate } from './ws/typing.ts'
 import { UserStreams } from './ws/user-streams.ts'
 
 export interface App {
@@ -68,71 +64,14 @@ export interface AppOptions {
   now?: () => number
   /** How long a delivery waits for an earlier message from another instance (sequencer.ts). */
   catchUpMs?: number
+  /** Waits between a webhook delivery's attempts (tests shorten them). */
+  retryDelaysMs?: number[]
 }
 
-const MINUTE_MS = 60_000
-const HOUR_MS = 60 * MINUTE_MS
 /** Sockets that have not closed this long after the 1001 are left to the server's own stop. */
 const SHUTDOWN_GRACE_MS = 2000
 
-interface Limits {
-  login: AccountDeps['loginLimits']
-  signup: AttemptLimiter
-  /** Searches (spec §7), per user or anonymous address. */
-  search: AttemptLimiter
-  messages: MessageLimiter
-  /** Edits and deletions (spec §3 counts only messages against the message rate). */
-  changes: MessageLimiter
-  /** Typing indicators passed on (spec §6). */
-  typing: TypingGate
-}
-
-/** The broker and the limiters, chosen together: Redis for a cluster, memory alone. */
-async function createCluster(config: Config, log: Logger, presence: Presence, now: () => number): Promise<{ broker: Broker; limits: Limits }> {
-  if (!config.redisUrl) {
-    return {
-      broker: createLocalBroker(presence),
-      limits: {
-        login: {
-          perUser: new SlidingWindow(config.loginLimitPerUser, MINUTE_MS, now),
-          perAddress: new SlidingWindow(config.loginLimitPerAddress, MINUTE_MS, now),
-        },
-        signup: new SlidingWindow(config.signupLimitPerAddress, HOUR_MS, now),
-        search: new SlidingWindow(config.searchLimitPerMinute, MINUTE_MS, now),
-        messages: new MessageBuckets(config.messageRate, config.messageBurst, now),
-        changes: new MessageBuckets(config.messageRate, config.messageBurst, now),
-        typing: new TypingThrottle(now),
-      },
-    }
-  }
-  const ttlMs = config.instanceTtlSeconds * 1000
-  const broker = await createRedisBroker({
-    url: config.redisUrl,
-    log,
-    instanceTtlMs: ttlMs,
-    heartbeatMs: ttlMs / 5,
-    startupTimeoutMs: config.startupTimeoutSeconds * 1000,
-  }).catch((err: unknown) => {
-    throw settingFailure('cannot connect to', 'redisUrl', config.redisUrl, err, { valueAtFault: false })
-  })
-  const { redis } = broker
-  return {
-    broker,
-    limits: {
-      login: {
-        perUser: new RedisSlidingWindow(redis, 'login-user', config.loginLimitPerUser, MINUTE_MS, log, now),
-        perAddress: new RedisSlidingWindow(redis, 'login-address', config.loginLimitPerAddress, MINUTE_MS, log, now),
-      },
-      signup: new RedisSlidingWindow(redis, 'signup-address', config.signupLimitPerAddress, HOUR_MS, log, now),
-      search: new RedisSlidingWindow(redis, 'search', config.searchLimitPerMinute, MINUTE_MS, log, now),
-      messages: new RedisMessageBuckets(redis, 'messages', config.messageRate, config.messageBurst, log, now),
-      changes: new RedisMessageBuckets(redis, 'changes', config.messageRate, config.messageBurst, log, now),
-      typing: new RedisTypingThrottle(redis, now),
-    },
-  }
-}
-
-export async function createApp(config: Config, store: Store, log: Logger, { web, now = Date.now, catchUpMs }: AppOptions): Promise<App> {
+export async function createApp(config: Config, store: Store, log: Logger, { web, now = Date.now, catchUpMs, retryDelaysMs }: AppOptions): Promise<App> {
   // Before anything is served: a login must find every account under the current username key.
   await rekeyUsernames(store, log)
   // Shared by every instance, so a room-list cursor made by one is good on the others.
@@ -163,6 +102,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     broker.notify(notice)
   }
   const memberships = createMemberships({ store, gate, notify, now })
+  const webhooks = createWebhooks({ store, gate, log, now, retryDelaysMs })
   const streams = new UserStreams({ store, memberships, hub, log, resumeMax })
   hub.observe((event) => streams.observe(event))
   // A committed message, edit or deletion goes to this instance's sockets and to the other instances; the sequencer orders both roads.
@@ -171,6 +111,8 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     (committed) => {
       hub.deliver(committed.event, committed.after)
       broker.publish(committed)
+      // After people: a new message goes to the outgoing webhooks that want it, on their own time.
+      if (committed.event.type === 'message') webhooks.outgoing.observe(committed.event.room, committed.event.data)
     },
     notify,
     // A deleted message's attachments (spec §7): their rows went with it; their bytes go now (the cleanup sweeps any left).
@@ -191,8 +133,10 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   }
   const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
   const attachments = createAttachments({ store, gate, maxBytes: config.attachmentMaxBytes, quotaBytes: config.attachmentQuotaBytes, now })
-  const routeDeps = { store, log, metrics, accounts, tokens, roomList, admission, web, poster, gate, memberships, attachments }
-  const router = createRoutes({ ...routeDeps, searchLimit: limits.search })
+  const bots = { store, passwords: accounts.passwords, now, onChange: accounts.onChange!, onBotDeleted: () => webhooks.outgoing.invalidate() }
+  const incoming = { store, standing, gate, poster, limit: limits.webhooks }
+  const routeDeps = { store, log, metrics, accounts, tokens, roomList, admission, web, poster, gate, memberships, attachments, bots, incoming }
+  const router = createRoutes({ ...routeDeps, searchLimit: limits.search, webhookAdmin: webhooks.admin, maxTextLength: config.maxTextLength })
   const websocket = createSocketHandler({
     hub,
     streams,
@@ -233,6 +177,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
         log.warn('this server has no admin yet: the first account created becomes admin (create it with the CLI first, or set REGISTRATION=invite or closed)')
       hub.bind(server)
       cleanup = startAttachmentCleanup(store, log, now)
+      webhooks.worker.start()
       stopSweeper = startSweeper({ sockets: () => allSockets(), respond, slowConsumerBytes: config.slowConsumerBytes, standing, now })
     },
     async stop(closeConnections) {
@@ -242,6 +187,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
       await Promise.race([Promise.all([hub.whenEmpty(), streams.whenEmpty()]), Bun.sleep(SHUTDOWN_GRACE_MS)])
       stopSweeper()
       await cleanup?.stop()
+      await webhooks.worker.stop()
       await standing.stop()
       await broker.close()
       await closeConnections()

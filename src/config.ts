@@ -39,6 +39,7 @@ export interface Config {
   loginLimitPerAddress: number
   signupLimitPerAddress: number
   searchLimitPerMinute: number
+  webhookLimitPerMinute: number
   registration: RegistrationMode
   argon2MemoryKib: number
   argon2Iterations: number
@@ -292,6 +293,15 @@ export const SETTINGS: readonly Setting[] = [
     parse: toInt(1, 1_000_000),
     accepts: 'a whole number ≥ 1',
     help: 'searches a minute allowed per user (per client address for anonymous searches)',
+  },
+  {
+    key: 'webhookLimitPerMinute',
+    env: 'WEBHOOK_LIMIT_PER_MINUTE',
+    flag: '--webhook-limit-per-minute',
+    default: 60,
+    parse: toInt(1, 1_000_000),
+    accepts: 'a whole number ≥ 1',
+    help: 'posts a minute allowed through each incoming webhook (and requests for unknown webhooks per client address)',
   },
   {
     key: 'registration',

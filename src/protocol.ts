@@ -105,7 +105,9 @@ export type RegistrationMode = 'open' | 'invite' | 'closed'
 export type AdminUser = { id: number; username: string; role: Role; banned: boolean; createdAt: string }
 export type AdminUserPage = { users: AdminUser[]; hasMore: boolean }
 export type Invite = { code: string; uses: number; used: number; expiresAt: string | null }
-export type AuditAction = `user.${'role' | 'ban' | 'unban' | 'password' | 'delete'}` | `invite.${'create' | 'revoke'}` | 'registration.set' | AuditOfRooms
+export type AuditAction =
+  `user.${'role' | 'ban' | 'unban' | 'password' | 'delete'}` | `invite.${'create' | 'revoke'}` | 'registration.set' | AuditOfRooms | AuditOfBots
+type AuditOfBots = `bot.${'create' | 'token'}` | `webhook.${'create' | 'delete'}`
 type AuditOfRooms = 'message.delete' | `room.member.${'add' | 'remove'}`
 export type AuditEntry = { id: number; at: string; actor: User | null; action: AuditAction; target: Record<string, unknown> }
 export type AuditPage = { entries: AuditEntry[]; hasMore: boolean }

@@ -5,7 +5,8 @@
 import { errors, jwtVerify, SignJWT } from 'jose'
 import { AppError } from '../errors.ts'
 import type { Role } from '../protocol.ts'
-import type { Store, User } from '../store/store.ts'
+import type { Standing, Store, User } from '../store/store.ts'
+import { parseApiToken, secretMatches } from './api-tokens.ts'
 import type { StandingCache } from './standing.ts'
 
 export const JWT_SECRET_SETTING = 'jwt_secret'
@@ -16,8 +17,8 @@ export const REVOKED_MESSAGE = 'the token was revoked (password change, log out 
 export interface VerifiedToken {
   user: User
   role: Role
-  /** Expiry, epoch seconds. */
-  exp: number
+  /** Expiry, epoch seconds; undefined for a bot's API token, which does not expire. */
+  exp: number | undefined
   /** The token version it carries (the user's current one). */
   ver: number
 }
@@ -63,6 +64,8 @@ export function createTokenService({ secret, ttlSeconds, standing, now = Date.no
         .sign(await key)
     },
     async verify(token) {
+      const api = parseApiToken(token)
+      if (api) return checkStanding(standing, api.userId, api.ver, undefined, (user) => secretMatches(api.secret, user.apiTokenHash))
       let payload
       try {
         // The algorithm allow-list is what stops `alg: none` and RS/HS key confusion.
@@ -84,13 +87,25 @@ export function createTokenService({ secret, ttlSeconds, standing, now = Date.no
       const ver = payload.ver ?? 0
       if (typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0)
         throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
-      let user = await standing.get(id)
-      // Only this server signs tokens, so a newer version than the cache knows means the cache is behind.
-      if (user && ver > user.tokenVersion) user = await standing.reload(id)
-      if (!user) throw new AppError('TOKEN_INVALID', 'the user of this token no longer exists')
-      if (user.banned) throw new AppError('USER_BANNED', 'this account is banned')
-      if (ver !== user.tokenVersion) throw new AppError('TOKEN_INVALID', REVOKED_MESSAGE)
-      return { user: { id: user.id, username: user.username }, role: user.role, exp: payload.exp, ver }
+      return checkStanding(standing, id, ver, payload.exp, () => true)
     },
   }
+}
+
+/** The token's user as the standing cache knows them, if the token is still theirs (spec §5). */
+async function checkStanding(
+  standing: TokenOptions['standing'],
+  id: number,
+  ver: number,
+  exp: number | undefined,
+  owns: (user: Standing) => boolean,
+): Promise<VerifiedToken> {
+  let user = await standing.get(id)
+  // Only this server makes tokens, so a newer version than the cache knows means the cache is behind.
+  if (user && ver > user.tokenVersion) user = await standing.reload(id)
+  if (!user) throw new AppError('TOKEN_INVALID', 'the user of this token no longer exists')
+  if (!owns(user)) throw new AppError('TOKEN_INVALID', 'the API token is not valid (revoked, or replaced by a newer one)')
+  if (user.banned) throw new AppError('USER_BANNED', 'this account is banned')
+  if (ver !== user.tokenVersion) throw new AppError('TOKEN_INVALID', REVOKED_MESSAGE)
+  return { user: { id: user.id, username: user.username }, role: user.role, exp, ver }
 }

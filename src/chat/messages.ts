@@ -29,10 +29,10 @@ export interface Extras {
 
 export interface Poster {
   /**
-   * Stores the message, then publishes it; resolves once it is stored. Throws AppError
+   * Stores the message, then publishes it; resolves with it once it is stored. Throws AppError
    * MESSAGE_INVALID, nothing stored, for a `replyTo` or `attachments` it may not use (spec §7).
    */
-  post(room: string, user: User, text: string, nonce: string | undefined, extras?: Extras): Promise<void>
+  post(room: string, user: User, text: string, nonce: string | undefined, extras?: Extras): Promise<Message>
   /**
    * spec §5: the author replaces the text of their message `id` in `room`. Throws AppError
    * MESSAGE_NOT_FOUND (no such message in the room, or deleted) or FORBIDDEN (someone else's).
@@ -58,10 +58,10 @@ const REFUSALS = {
 } as const
 
 export function createPoster(store: Store, publish: Publish, notify: Notify, discard: Discard, now: () => number): Poster {
-  const inFlight = new Set<Promise<void>>()
+  const inFlight = new Set<Promise<unknown>>()
   let closed = false
 
-  function track(work: () => Promise<void>): Promise<void> {
+  function track<T>(work: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new Error('the poster is closed'))
     const done = work()
     inFlight.add(done)
@@ -99,6 +99,7 @@ export function createPoster(store: Store, publish: Publish, notify: Notify, dis
           .catch((err: unknown) => Promise.reject(err instanceof MessageRefused ? new AppError('MESSAGE_INVALID', err.message) : err))
         publish({ event: { type: 'message', room, data: message }, after })
         if (message.mentions) tellMentioned(room, message, message.mentions)
+        return message
       })
     },
     edit(room, user, id, text) {

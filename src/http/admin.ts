@@ -24,14 +24,14 @@ export interface AdminRouteDeps {
 }
 
 /** The token's user, if an admin; else 401 TOKEN_INVALID / 403 USER_BANNED (from verify) or 403 FORBIDDEN. */
-async function requireAdmin(req: Request, tokens: Pick<TokenService, 'verify'>): Promise<User> {
+export async function requireAdmin(req: Request, tokens: Pick<TokenService, 'verify'>): Promise<User> {
   const { user, role } = await requireToken(req, tokens)
   if (role !== 'admin') throw new AppError('FORBIDDEN', 'only an admin may do that')
   return user
 }
 
 /** The `:id` of the path; one that can't be a user id is no user either. */
-function userId(params: Params): number {
+export function userId(params: Params): number {
   const raw = params.id!
   const id = /^[1-9]\d{0,15}$/.test(raw) ? Number(raw) : NaN
   if (!Number.isSafeInteger(id)) throw new AppError('USER_NOT_FOUND', 'no user has that id')
@@ -156,6 +156,11 @@ export function adminRoutes({ accounts, tokens }: AdminRouteDeps): Route<Request
       },
     },
   ]
+  return withAdminStatus(routes)
+}
+
+/** The routes with the admin API's statuses (ADMIN_STATUS). */
+export function withAdminStatus(routes: Route<RequestContext>[]): Route<RequestContext>[] {
   return routes.map((route) => ({
     ...route,
     methods: Object.fromEntries(Object.entries(route.methods).map(([method, handler]) => [method, adminStatus(handler!)])),

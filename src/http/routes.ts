@@ -7,6 +7,7 @@ import type { Poster } from '../chat/messages.ts'
 import type { RoomGate } from '../chat/room-access.ts'
 import type { RoomLister } from '../chat/room-list.ts'
 import type { AccountDeps } from '../chat/users.ts'
+import type { IncomingDeps } from '../chat/incoming-webhooks.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
@@ -14,9 +15,11 @@ import type { WebClient } from '../web/serve.ts'
 import type { Admission } from '../ws/admission.ts'
 import { adminRoutes } from './admin.ts'
 import { attachmentRoutes } from './attachments.ts'
+import { botRoutes, type BotRouteDeps } from './bots.ts'
 import type { RequestContext } from './context.ts'
 import { docsRoutes } from './docs.ts'
 import { healthRoutes } from './health.ts'
+import { hookRoutes } from './hooks.ts'
 import { membershipRoutes } from './memberships.ts'
 import { roomRoutes } from './rooms.ts'
 import { createRouter, type Router } from './router.ts'
@@ -38,6 +41,10 @@ export interface RouteDeps {
   searchLimit: AttemptLimiter
   admission: Admission
   web: WebClient
+  bots: BotRouteDeps['bots']
+  webhookAdmin: BotRouteDeps['webhookAdmin']
+  incoming: IncomingDeps
+  maxTextLength: number
 }
 
 export function createRoutes(deps: RouteDeps): Router<RequestContext> {
@@ -50,6 +57,8 @@ export function createRoutes(deps: RouteDeps): Router<RequestContext> {
     ...attachmentRoutes(deps),
     ...searchRoutes(deps),
     ...adminRoutes(deps),
+    ...botRoutes(deps),
+    ...hookRoutes(deps),
     ...healthRoutes(deps),
     ...docsRoutes(),
     // Served by Bun's static routes (server.ts); listed here so other methods get 405 with Allow.

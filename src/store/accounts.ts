@@ -7,6 +7,11 @@ export interface Standing extends User {
   /** Every token carries the version it was issued at; raising it revokes the earlier ones. */
   tokenVersion: number
   banned: boolean
+  /**
+   * A bot's API token, SHA-256 hex (null for people, and for a bot without one): kept with the
+   * standing so that checking an API token costs no database round trip either. Never sent anywhere.
+   */
+  apiTokenHash: string | null
 }
 
 /** A user as login reads it. */
@@ -32,6 +37,18 @@ export interface NewUser {
   invite?: string
   /** Epoch ms; now by default. */
   at?: number
+  /** A bot account (src/chat/bots.ts); audited as `bot.create` when `audit` is given. */
+  bot?: boolean
+  audit?: AuditNote
+}
+
+/** A bot as the admin API lists it. */
+export interface BotRecord {
+  id: number
+  username: string
+  /** Epoch ms. */
+  createdAt: number
+  hasToken: boolean
 }
 
 /**
@@ -45,6 +62,8 @@ export type UserChange =
   | { kind: 'role'; role: Role }
   | { kind: 'ban'; reason: string | null }
   | { kind: 'unban' }
+  /** A bot's new API token (its hash), or none: every earlier token, the API token among them, is revoked. */
+  | { kind: 'apiToken'; hash: string | null }
 
 /** The audit action each change is recorded as; a `revoke` (log out everywhere) is not an admin action. */
 export const CHANGE_ACTION: Record<UserChange['kind'], AuditAction | undefined> = {
@@ -53,6 +72,7 @@ export const CHANGE_ACTION: Record<UserChange['kind'], AuditAction | undefined> 
   role: 'user.role',
   ban: 'user.ban',
   unban: 'user.unban',
+  apiToken: 'bot.token',
 }
 
 /** `STALE`: a password change whose `previous` hash is no longer the stored one. */
@@ -111,6 +131,8 @@ export interface AccountStore {
   countAdmins(): Promise<number>
   /** Users in id order. */
   listUsers(query: UserQuery): Promise<UserSummary[]>
+  /** Every bot account, in id order. */
+  listBots(): Promise<BotRecord[]>
   /**
    * Applies `change` (see UserChange). A change that would leave no unbanned admin (demoting or
    * banning the last one) is `LAST_ADMIN`, decided in the same transaction as the change, so two
@@ -147,10 +169,23 @@ export interface AccountStore {
 }
 
 /** A users row's standing columns (the PostgreSQL driver may hand bigints over as strings). */
-export type StandingRow = { id: number; username: string; role: string; tokenVersion: number; bannedAt: number | null }
+export type StandingRow = { id: number; username: string; role: string; tokenVersion: number; bannedAt: number | null; apiTokenHash: string | null }
 
 export function toStanding(row: StandingRow): Standing {
-  return { id: Number(row.id), username: row.username, role: row.role as Role, tokenVersion: Number(row.tokenVersion), banned: row.bannedAt !== null }
+  return {
+    id: Number(row.id),
+    username: row.username,
+    role: row.role as Role,
+    tokenVersion: Number(row.tokenVersion),
+    banned: row.bannedAt !== null,
+    apiTokenHash: row.apiTokenHash,
+  }
+}
+
+/** A listed user: the standing without what only token checks read. */
+export function toSummary(row: StandingRow & { createdAt: number }): UserSummary {
+  const { tokenVersion: _, apiTokenHash: __, ...summary } = toStanding(row)
+  return { ...summary, createdAt: Number(row.createdAt) }
 }
 
 /** An audit row as both schemas store it (`target` is JSON text). */
@@ -175,7 +210,7 @@ export function changedFields(
   change: UserChange,
   before: Standing,
   at: number,
-): { passwordHash?: string; role?: Role; bannedAt?: number | null; banReason?: string | null } | undefined {
+): { passwordHash?: string; role?: Role; bannedAt?: number | null; banReason?: string | null; apiTokenHash?: string | null } | undefined {
   switch (change.kind) {
     case 'password':
       return { passwordHash: change.hash }
@@ -187,5 +222,7 @@ export function changedFields(
       return { bannedAt: at, banReason: change.reason }
     case 'unban':
       return before.banned ? { bannedAt: null, banReason: null } : undefined
+    case 'apiToken':
+      return { apiTokenHash: change.hash }
   }
 }

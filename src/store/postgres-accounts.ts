@@ -20,6 +20,7 @@ import {
   type Standing,
   toAuditRecord,
   toStanding,
+  toSummary,
 } from './accounts.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
 
@@ -31,7 +32,16 @@ const ADMINS_LOCK = 2
 type Db = BunSQLDatabase<typeof schema>
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
-const standingColumns = { id: users.id, username: users.username, role: users.role, tokenVersion: users.tokenVersion, bannedAt: users.bannedAt }
+const standingColumns = {
+  id: users.id,
+  username: users.username,
+  role: users.role,
+  tokenVersion: users.tokenVersion,
+  bannedAt: users.bannedAt,
+  apiTokenHash: users.apiTokenHash,
+}
+
+const botColumns = { id: users.id, username: users.username, createdAt: users.createdAt, hasToken: sql<boolean>`${users.apiTokenHash} IS NOT NULL` }
 
 const unbannedAdmin = and(eq(users.role, 'admin'), isNull(users.bannedAt))
 
@@ -96,10 +106,11 @@ export function postgresAccounts(db: Db): AccountStore {
             }
             const [row] = await tx
               .insert(users)
-              .values({ username: u.username, usernameKey: u.usernameKey, passwordHash: u.passwordHash, createdAt: at, role })
+              .values({ username: u.username, usernameKey: u.usernameKey, passwordHash: u.passwordHash, createdAt: at, role, bot: u.bot ?? false })
               .onConflictDoNothing()
               .returning(standingColumns)
             if (!row) throw new NameTaken()
+            if (u.bot && u.audit) await writeAudit(tx, at, u.audit.actor, 'bot.create', userTarget(toStanding(row)))
             return toStanding(row)
           })
         } catch (err) {
@@ -127,11 +138,17 @@ export function postgresAccounts(db: Db): AccountStore {
           .where(and(gt(users.id, after), prefix === '' ? undefined : sql`starts_with(${users.usernameKey}, ${prefix})`))
           .orderBy(users.id)
           .limit(limit)
-        return rows.map((row) => {
-          const { tokenVersion: _, ...summary } = toStanding(row)
-          return { ...summary, createdAt: Number(row.createdAt) }
-        })
+        return rows.map(toSummary)
       }),
+    listBots: () =>
+      guard(async () =>
+        (await db.select(botColumns).from(users).where(eq(users.bot, true)).orderBy(users.id)).map((b) => ({
+          id: Number(b.id),
+          username: b.username,
+          createdAt: Number(b.createdAt),
+          hasToken: Boolean(b.hasToken),
+        })),
+      ),
     changeUser: (id, c, { at, audit: note }) =>
       guard(() =>
         db.transaction(async (tx) => {

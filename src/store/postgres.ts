@@ -14,6 +14,8 @@ import { postgresAttachments } from './postgres-attachments.ts'
 import { postgresRooms } from './postgres-rooms.ts'
 import { postgresSearch } from './postgres-search.ts'
 import { postgresStream } from './postgres-stream.ts'
+import { postgresDeliveries } from './postgres-deliveries.ts'
+import { postgresWebhooks } from './postgres-webhooks.ts'
 import { guard, isUnavailable, isUniqueViolation, migrate } from './postgres-connection.ts'
 
 /**
@@ -40,6 +42,8 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
     ...postgresRooms(db),
     ...postgresAttachments(db),
     ...postgresSearch(db),
+    ...postgresWebhooks(db),
+    ...postgresDeliveries(db),
     findUserById: (id) =>
       guard(async () => {
         const [row] = await db.select({ id: users.id, username: users.username, role: users.role }).from(users).where(eq(users.id, id))

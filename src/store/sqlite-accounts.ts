@@ -20,6 +20,7 @@ import {
   type Standing,
   toAuditRecord,
   toStanding,
+  toSummary,
   type UserChange,
 } from './accounts.ts'
 import { whenFree } from './sqlite-file.ts'
@@ -32,7 +33,10 @@ const standingColumns = {
   role: users.role,
   tokenVersion: users.tokenVersion,
   bannedAt: users.bannedAt,
+  apiTokenHash: users.apiTokenHash,
 }
+
+const botColumns = { id: users.id, username: users.username, createdAt: users.createdAt, hasToken: sql<boolean>`${users.apiTokenHash} IS NOT NULL` }
 
 const unbannedAdmin = and(eq(users.role, 'admin'), isNull(users.bannedAt))
 
@@ -73,9 +77,10 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     const role = u.role ?? (db.select({ id: users.id }).from(users).where(unbannedAdmin).limit(1).get() ? 'member' : 'admin')
     const row = db
       .insert(users)
-      .values({ username: u.username, usernameKey: u.usernameKey, passwordHash: u.passwordHash, createdAt: at, role })
+      .values({ username: u.username, usernameKey: u.usernameKey, passwordHash: u.passwordHash, createdAt: at, role, bot: u.bot ?? false })
       .returning(standingColumns)
       .get()
+    if (u.bot && u.audit) writeAudit(at, u.audit.actor, 'bot.create', userTarget(row))
     return toStanding(row)
   })
 
@@ -145,10 +150,16 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
         .orderBy(users.id)
         .limit(limit)
         .all()
-      return rows.map(({ createdAt, ...row }) => {
-        const { tokenVersion: _, ...summary } = toStanding(row)
-        return { ...summary, createdAt }
-      })
+      return rows.map(toSummary)
+    },
+    async listBots() {
+      return db
+        .select(botColumns)
+        .from(users)
+        .where(eq(users.bot, true))
+        .orderBy(users.id)
+        .all()
+        .map((b) => ({ ...b, hasToken: Boolean(b.hasToken) }))
     },
     async changeUser(id, c, { at, audit: note }) {
       return whenFree(() => change.immediate(id, c, at, note?.actor))

@@ -8,6 +8,7 @@ import { type RoomActivity, type RoomActivityQuery, type Store } from './store.t
 import type { Role } from '../protocol.ts'
 import { sqliteAccounts } from './sqlite-accounts.ts'
 import { sqliteAttachments } from './sqlite-attachments.ts'
+import { sqliteWebhooks } from './sqlite-webhooks.ts'
 import { sqliteRooms } from './sqlite-rooms.ts'
 import { sqliteSearch } from './sqlite-search.ts'
 import { sqliteStream } from './sqlite-stream.ts'
@@ -68,6 +69,7 @@ export function openSqliteStore(path: string): Store {
 
   return {
     ...sqliteAccounts(db, client),
+    ...sqliteWebhooks(db, client),
     ...stream,
     ...roomStore,
     ...sqliteAttachments(client, path),

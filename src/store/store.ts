@@ -5,9 +5,20 @@ import type { AttachmentStore } from './attachments.ts'
 import type { RoomStore } from './rooms.ts'
 import type { SearchStore } from './search.ts'
 import type { StreamStore } from './stream.ts'
+import type { WebhookStore } from './webhooks.ts'
 
 export type { Message, User }
-export type { Standing, UserRecord } from './accounts.ts'
+export type { BotRecord, Standing, UserRecord } from './accounts.ts'
+export type {
+  ClaimedDelivery,
+  DeliveryEvent,
+  DeliveryOutcome,
+  DeliveryRecord,
+  DeliveryStatus,
+  IncomingWebhookRecord,
+  NewDelivery,
+  OutgoingWebhookRecord,
+} from './webhooks.ts'
 export type {
   ReactionRow,
   ChangeOutcome,
@@ -44,7 +55,7 @@ export interface RoomActivityQuery {
  * Async throughout so that a networked store (PostgreSQL) fits the same shape.
  * Absence is a value (`undefined`); only real failures throw.
  */
-export interface Store extends AccountStore, StreamStore, RoomStore, SearchStore, AttachmentStore {
+export interface Store extends AccountStore, StreamStore, RoomStore, SearchStore, AttachmentStore, WebhookStore {
   findUserById(id: number): Promise<(User & { role: Role }) | undefined>
   /** Up to `limit` users with an id above `afterId`, in id order, with their stored username keys (start-up re-keying). */
   listUserKeys(afterId: number, limit: number): Promise<(User & { usernameKey: string })[]>

@@ -83,7 +83,7 @@ function attachmentIds(value: unknown): string[] {
 }
 
 /** A message text as the spec allows it (spec §2, §3), or MESSAGE_INVALID. */
-function checkText(text: unknown, maxTextLength: number): string {
+export function checkText(text: unknown, maxTextLength: number): string {
   if (typeof text !== 'string') throw invalid('text must be a string')
   // spec §2: a text that shows nothing (U+200B alone) is as empty as "", though one that merely
   // contains such characters ("hi\u200b", an emoji ZWJ sequence) is fine.

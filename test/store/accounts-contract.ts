@@ -107,8 +107,8 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
         ['user.role', by.audit.actor, target],
       ])
       expect(await f.store.findStandings([bob.id, admin.id, bob.id + 1000]).then((s) => s.sort((a, b) => a.id - b.id))).toEqual([
-        { id: admin.id, username: 'admin', role: 'admin', tokenVersion: 0, banned: false },
-        { id: bob.id, username: 'bob', role: 'admin', tokenVersion: 6, banned: false },
+        { id: admin.id, username: 'admin', role: 'admin', tokenVersion: 0, banned: false, apiTokenHash: null },
+        { id: bob.id, username: 'bob', role: 'admin', tokenVersion: 6, banned: false, apiTokenHash: null },
       ])
       expect(await f.store.findStandings([])).toEqual([])
     })

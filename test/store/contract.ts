@@ -45,7 +45,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreFix
       await using f = await open()
       const user = await addUser(f.store, 'Alice', 'alice')
       // spec §5: the first account on a server without an admin is admin.
-      expect(user).toEqual({ id: expect.any(Number), username: 'Alice', role: 'admin', tokenVersion: 0, banned: false })
+      expect(user).toEqual({ id: expect.any(Number), username: 'Alice', role: 'admin', tokenVersion: 0, banned: false, apiTokenHash: null })
       expect(await f.store.createUser({ username: 'ALICE', usernameKey: 'alice', passwordHash: 'h2' })).toBe('USER_EXISTS')
       expect(await f.store.findUserByKey('alice')).toEqual({ ...user, passwordHash: 'h' })
       expect(await f.store.findUserById(user.id)).toEqual({ id: user.id, username: 'Alice', role: 'admin' })

@@ -12,6 +12,7 @@ import { describeStoreContract, type LegacyFixture, type StoreFixture } from './
 import { describeRoomsContract, type RoomsFixture } from './rooms-contract.ts'
 import { describeSearchContract } from './search-contract.ts'
 import { describeStreamContract } from './stream-contract.ts'
+import { describeWebhooksContract } from './webhooks-contract.ts'
 
 // Skipped, with one line saying so, where PostgreSQL is not installed.
 const { describe, test, beforeAll, afterAll } = requireServices('postgresql')
@@ -41,7 +42,8 @@ async function openAt(url: string): Promise<StoreFixture> {
 async function openFixture(): Promise<RoomsFixture> {
   let fixture = await openAt(pg.url)
   const admin = new SQL(pg.url)
-  await admin`TRUNCATE users, messages, rooms, room_members, mentions, reactions, attachments, attachment_blobs, settings, user_changes, invites, audit RESTART IDENTITY`
+  await admin`TRUNCATE users, messages, rooms, room_members, mentions, reactions, attachments, attachment_blobs, settings, user_changes, invites, audit,
+    incoming_webhooks, outgoing_webhooks, outgoing_webhook_rooms, webhook_deliveries RESTART IDENTITY`
   await admin.close()
   return {
     get store() {
@@ -90,6 +92,7 @@ describe('on a throwaway PostgreSQL server', () => {
   describeRoomsContract('PostgreSQL', openFixture)
   describeAttachmentsContract('PostgreSQL', openFixture)
   describeSearchContract('PostgreSQL', openFixture)
+  describeWebhooksContract('PostgreSQL', openFixture)
 
   test('instances posting to the same rooms at once leave each room at its newest message', async () => {
     await using one = await openFixture()

@@ -90,15 +90,19 @@ test('the SQLite and PostgreSQL schemas declare the same tables, columns and ind
     'attachmentBlobs',
     'attachments',
     'audit',
+    'incomingWebhooks',
     'invites',
     'mentions',
     'messages',
+    'outgoingWebhookRooms',
+    'outgoingWebhooks',
     'reactions',
     'roomMembers',
     'rooms',
     'settings',
     'userChanges',
     'users',
+    'webhookDeliveries',
   ])
   expect(sqlite.users!.columns.find((c) => c.name === 'username_key')).toMatchObject({ unique: 'users_username_key_unique' })
   expect(sqlite.messages!.indexes).toContainEqual({ name: 'messages_room_id', columns: ['room', 'id'], unique: false })

@@ -13,6 +13,7 @@ import { describeStoreContract, type LegacyFixture, type StoreFixture } from './
 import { describeRoomsContract, type RoomsFixture } from './rooms-contract.ts'
 import { describeSearchContract } from './search-contract.ts'
 import { describeStreamContract } from './stream-contract.ts'
+import { describeWebhooksContract } from './webhooks-contract.ts'
 
 /** Migration 0000 alone: the schema of a server from before the rooms table. */
 const BEFORE_ROOMS = readMigrationFiles({ migrationsFolder: join(import.meta.dir, '../../db/migrations') }).slice(0, 1)
@@ -76,6 +77,7 @@ describeStreamContract('SQLite', openFixture)
 describeRoomsContract('SQLite', openFixture)
 describeAttachmentsContract('SQLite', openFixture)
 describeSearchContract('SQLite', openFixture)
+describeWebhooksContract('SQLite', openFixture)
 
 // spec §2: the room list's cost grows with the page, never with the number of messages stored.
 test('the room list walks the rooms index and never reads messages, with 200 000 messages in 20 000 rooms', async () => {

@@ -33,6 +33,8 @@ export interface TestServerOptions {
   now?: () => number
   /** Receives every log line (at config.logLevel, which then defaults to debug). */
   onLog?: (line: string) => void
+  /** Waits between a webhook delivery's attempts. */
+  retryDelaysMs?: number[]
 }
 
 /** Cheap argon2 for tests: same algorithm and code path, lower cost (never a stub). */
@@ -46,7 +48,11 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const logLevel = opts.onLog ? 'debug' : 'silent'
   const config = defineConfig({ port: 0, host: '127.0.0.1', database: join(dir, 'chat.db'), logLevel, ...TEST_ARGON2, ...TEST_SIGNUP_LIMIT, ...opts.config })
   const store = await openStore(config.database)
-  const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat, opts.onLog), { web: await loadWebClient(page), now: opts.now })
+  const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat, opts.onLog), {
+    web: await loadWebClient(page),
+    now: opts.now,
+    retryDelaysMs: opts.retryDelaysMs,
+  })
   const running = startServer(app)
   const port = running.server.port!
   const proxy = PROXY_ENABLED ? await startProxyFront(port) : undefined
