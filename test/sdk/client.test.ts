@@ -3,8 +3,10 @@
  * calls, errors typed from the envelope, and the sockets' close-code policy (docs/PROTOCOL.md "Close
  * codes"): back off and resume with `?since=` after a drop, delivering every message once and in
  * order; never retry a refused token (4001), a ban (4003) or a room that is not there (4004); back
- * off longer on 4029. A recording WebSocket, passed through the SDK's `WebSocket` option, shows the
- * URLs it dialled and the frames it sent; while "blocked" it dials a closed port, as a network would.
+ * off longer on 4029. A bot's API token is used as is, never refreshed; bots and webhooks go through
+ * the admin API. A recording WebSocket, passed through the SDK's `WebSocket` option, shows the URLs
+ * it dialled, the subprotocols it offered and the frames it sent; while "blocked" it dials a closed
+ * port, as a network would.
  */
 import { expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -19,6 +21,8 @@ import {
   readTokenTimes,
   type RoomSocket,
   type SocketState,
+  verifyWebhook,
+  type WebhookPayload,
   type WebSocketConstructor,
 } from '../../packages/client/src/index.ts'
 import type { Emitter, EventMap } from '../../packages/client/src/emitter.ts'
@@ -32,10 +36,11 @@ const SECRET = 'correct horse battery staple'
 const WAIT_MS = 5_000
 
 function recordingWebSocket() {
-  const log = { urls: [] as string[], sent: [] as string[], blocked: false }
+  const log = { urls: [] as string[], protocols: [] as (string | string[] | undefined)[], sent: [] as string[], blocked: false }
   class Recording extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
       log.urls.push(url)
+      log.protocols.push(protocols)
       super(log.blocked ? 'ws://127.0.0.1:1/' : url, protocols)
     }
     override send(data: Parameters<WebSocket['send']>[0]): void {
@@ -472,3 +477,174 @@ test('checkAlive pings at once; refreshIfDue refreshes only once the refresh is 
   expect(client.token).not.toBe(first)
   client.close()
 }, 10_000)
+
+test('an API token is used as is by every call and socket, never refreshed whatever its form; a login replaces it', async () => {
+  await using server = await startTestServer({ config: { tokenTtlSeconds: 2 } })
+  const owner = await loggedIn(server, 'alice')
+  owner.close()
+  // A login token, with its `exp`, stands in for an API token: the client must not look at it.
+  const token = owner.token!
+  const requests: string[] = []
+  const recording = recordingWebSocket()
+  const client = new ChatClient({
+    url: server.url,
+    apiToken: token,
+    WebSocket: recording.WebSocket,
+    reconnect: FAST,
+    fetch: (input, init) => {
+      requests.push(`${init?.method} ${new URL(input).pathname} ${new Headers(init?.headers).get('Authorization')}`)
+      return fetch(input, init)
+    },
+  })
+  const changes: string[] = []
+  client.on('session', (_, why) => changes.push(why))
+  expect(client.token).toBe(token)
+  expect(client.session).toBeUndefined()
+  expect(client.user).toBeUndefined()
+  expect(await client.me()).toMatchObject({ username: 'alice' })
+  const room = client.room('lobby')
+  await room.ready()
+  expect(recording.log.protocols).toEqual([[token]])
+  expect(await room.post('as is')).toMatchObject({ user: { username: 'alice' } })
+  expect(await failure(client.refresh())).toBeInstanceOf(TypeError)
+
+  // Past the time a session's token would be refreshed: a fifth of its 2 s lifetime before `exp`.
+  await Bun.sleep(readTokenTimes(token)!.exp * 1000 - 300 - Date.now())
+  client.refreshIfDue()
+  await Bun.sleep(50)
+  expect(requests).toEqual([`GET /api/v1/users/me Bearer ${token}`])
+  expect(changes).toEqual([])
+
+  expect(() => new ChatClient({ url: server.url, apiToken: token, session: owner.session })).toThrow(TypeError)
+  await client.login('alice', SECRET)
+  expect(client.token).not.toBe(token)
+  expect(changes).toEqual(['login'])
+  client.close()
+})
+
+test('an API token the server refuses: 401 on REST, and a socket that stops at 4001 without retrying', async () => {
+  await using server = await startTestServer()
+  const recording = recordingWebSocket()
+  const client = new ChatClient({ url: server.url, apiToken: `cbt_1_0_${'A'.repeat(43)}`, WebSocket: recording.WebSocket, reconnect: FAST })
+  expect(await failure(client.me())).toMatchObject({ type: 'TOKEN_INVALID', status: 401 })
+  expect(await nextState(client.room('lobby'), 'closed')).toEqual({ kind: 'closed', why: 'token', code: 4001, reason: 'TOKEN_INVALID' })
+  expect(recording.log.urls).toHaveLength(1)
+  client.close()
+})
+
+test('bots through the admin API: the API token of a new bot posts and reads; a new token revokes the old one (401, 4001); revoke, delete', async () => {
+  await using server = await startTestServer()
+  const root = await loggedIn(server, 'root') // the first account is the admin
+  const bob = await loggedIn(server, 'bob')
+  const { bot, token } = await root.admin.createBot('helper')
+  expect(bot).toEqual({ id: expect.any(Number), username: 'helper', createdAt: expect.any(String), hasToken: true })
+  expect(token).toMatch(new RegExp(`^cbt_${bot.id}_\\d+_[A-Za-z0-9_-]{43}$`))
+  expect(await root.admin.bots()).toEqual([bot])
+
+  const helper = new ChatClient({ url: server.url, apiToken: token, reconnect: FAST })
+  expect(await helper.me()).toMatchObject({ id: bot.id, username: 'helper' })
+  const room = helper.room('lobby')
+  await room.ready()
+  const posted = await room.post('beep')
+  expect(posted.user).toEqual({ id: bot.id, username: 'helper' })
+  expect((await bob.history('lobby')).messages.map((m) => m.id)).toEqual([posted.id])
+
+  const closed = nextState(room, 'closed')
+  const renewed = await root.admin.issueBotToken(bot.id)
+  expect(renewed).toEqual({ bot: { ...bot, hasToken: true }, token: expect.stringMatching(new RegExp(`^cbt_${bot.id}_`)) })
+  expect(renewed.token).not.toBe(token)
+  expect(await closed).toMatchObject({ kind: 'closed', why: 'token', code: 4001 })
+  expect(await failure(helper.me())).toMatchObject({ type: 'TOKEN_INVALID', status: 401 })
+
+  const again = new ChatClient({ url: server.url, apiToken: renewed.token })
+  expect(await again.me()).toMatchObject({ id: bot.id })
+  await root.admin.revokeBotToken(bot.id)
+  expect(await failure(again.me())).toMatchObject({ type: 'TOKEN_INVALID', status: 401 })
+  expect(await root.admin.bots()).toEqual([{ ...bot, hasToken: false }])
+  await root.admin.deleteBot(bot.id)
+  expect(await root.admin.bots()).toEqual([])
+  expect(await failure(bob.admin.createBot('nope'))).toMatchObject({ type: 'FORBIDDEN', status: 403 })
+  for (const c of [root, bob, helper, again]) c.close()
+})
+
+test('webhooks through the admin API: an incoming one posts as its bot; an outgoing one delivers signed messages and lists its deliveries', async () => {
+  await using server = await startTestServer()
+  const root = await loggedIn(server, 'root')
+  const bob = await loggedIn(server, 'bob')
+  const { bot } = await root.admin.createBot('hooks')
+
+  const incoming = await root.admin.createIncomingWebhook({ room: 'lobby', botId: bot.id, name: 'ci' })
+  expect(incoming.webhook).toEqual({ id: expect.any(Number), name: 'ci', room: 'lobby', bot: { id: bot.id, username: 'hooks' }, createdAt: expect.any(String) })
+  expect(incoming.url).toBe(`/api/v1/hooks/${incoming.token}`)
+  expect(await root.admin.incomingWebhooks()).toEqual([incoming.webhook])
+  const hooked = await request(server.url + incoming.url, { json: { text: 'build passed' } })
+  expect(hooked.status).toBe(201)
+  expect(hooked.body.data.message).toMatchObject({ room: 'lobby', user: { id: bot.id, username: 'hooks' }, text: 'build passed' })
+  await root.admin.deleteIncomingWebhook(incoming.webhook.id)
+  expect(await root.admin.incomingWebhooks()).toEqual([])
+  expect((await request(server.url + incoming.url, { json: { text: 'again' } })).status).toBeGreaterThanOrEqual(400)
+
+  const received: WebhookPayload[] = []
+  const refused: unknown[] = []
+  let secret = ''
+  const receiver = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: async (req) => {
+      try {
+        received.push(await verifyWebhook(secret, req.headers, await req.text()))
+        return new Response(null, { status: 204 })
+      } catch (err) {
+        refused.push(err)
+        return new Response(null, { status: 400 })
+      }
+    },
+  })
+  try {
+    const url = `http://127.0.0.1:${receiver.port}/hook`
+    const outgoing = await root.admin.createOutgoingWebhook({ url, rooms: ['lobby'], name: 'audit' })
+    secret = outgoing.secret
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/)
+    expect(outgoing.webhook).toEqual({ id: expect.any(Number), name: 'audit', url, rooms: ['lobby'], bot: null, createdAt: expect.any(String) })
+    expect(await root.admin.outgoingWebhooks()).toEqual([outgoing.webhook])
+
+    const posted = await bob.room('lobby').post('to the outside')
+    await until(
+      () => {
+        expect(refused).toEqual([])
+        return received.length === 1
+      },
+      WAIT_MS,
+      'the delivery',
+    )
+    expect(received[0]).toMatchObject({ type: 'message', data: { room: 'lobby', message: { id: posted.id, text: 'to the outside' } } })
+    await until(
+      async () => {
+        const page = await root.admin.deliveries(outgoing.webhook.id, { limit: 10 })
+        expect(page).toEqual({
+          deliveries: [
+            expect.objectContaining({
+              event: 'message',
+              room: 'lobby',
+              messageId: posted.id,
+              status: 'delivered',
+              attempts: 1,
+              responseStatus: 204,
+              error: null,
+            }),
+          ],
+          hasMore: false,
+        })
+        return true
+      },
+      WAIT_MS,
+      'the delivery listed as delivered',
+    )
+    await root.admin.deleteOutgoingWebhook(outgoing.webhook.id)
+    expect(await root.admin.outgoingWebhooks()).toEqual([])
+    expect(await failure(bob.admin.outgoingWebhooks())).toMatchObject({ type: 'FORBIDDEN', status: 403 })
+  } finally {
+    await receiver.stop(true)
+  }
+  for (const c of [root, bob]) c.close()
+})

@@ -4,13 +4,15 @@
  * (offline: it has no dependencies), the declarations type-check there under `moduleResolution:
  * nodenext`, and the shipped examples run from that project against a live server (`bun src/main.ts`
  * as a child process), under Bun and under Node (Node 20 with `--experimental-websocket`, since it
- * has no global WebSocket).
+ * has no global WebSocket): print-room on a password account, ping-bot on the API token of a bot the
+ * admin API made, and webhook-receiver on deliveries signed here with node:crypto.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { createHmac, randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ChatClient, type Message } from '../../packages/client/src/index.ts'
+import { ChatClient, type Message, type WebhookPayload } from '../../packages/client/src/index.ts'
 import { startChildServer, REPO_ROOT, type ChildServer } from '../support/child-server.ts'
 import { register } from '../support/http.ts'
 import { withTimeout } from '../support/wait.ts'
@@ -29,6 +31,7 @@ let dir = ''
 let project = ''
 let packed: { filename: string; size: number; unpackedSize: number; files: { path: string }[] }
 let server: ChildServer
+let admin: ChatClient
 
 /** Runs a command to its end (killed after STEP_TIMEOUT_MS); throws with its output unless it exits 0. */
 async function run(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
@@ -106,10 +109,18 @@ beforeAll(async () => {
   const examples = join(project, 'node_modules', ...PACKAGE_NAME.split('/'), 'examples')
   for (const file of readdirSync(examples)) copyFileSync(join(examples, file), join(project, file))
   server = await startChildServer({ database: join(dir, 'chat.db') })
-  for (const name of ['alice', 'pingbot', 'bob']) await register(server.url, name, SECRET)
+  // The first account of a fresh server is its admin.
+  for (const name of ['admin', 'alice', 'bob']) await register(server.url, name, SECRET)
+  admin = new ChatClient({ url: server.url })
+  await admin.login('admin', SECRET)
 }, SETUP_TIMEOUT_MS)
 
+/** The bot account the ping-bot runs as, made once through the admin API: its API token. */
+let pingbot: Promise<string> | undefined
+const pingbotToken = () => (pingbot ??= admin.admin.createBot('pingbot').then(({ token }) => token))
+
 afterAll(async () => {
+  admin?.close()
   await server?.stop()
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
@@ -125,6 +136,7 @@ test('the tarball holds the ESM bundle, its declarations, the README, the licenc
     'dist/protocol/protocol.d.ts',
     'examples/print-room.mjs',
     'examples/ping-bot.mjs',
+    'examples/webhook-receiver.mjs',
   ])
     expect(files).toContain(needed)
   expect(files.filter((f) => !/^(dist|examples)\/|^(package\.json|README\.md|LICENSE)$/.test(f))).toEqual([])
@@ -136,7 +148,7 @@ test(
   async () => {
     writeFileSync(
       join(project, 'check.ts'),
-      `import { ChatClient, ChatError, CLOSE, type Message, type ServerFrame, type SocketState } from '${PACKAGE_NAME}'
+      `import { ChatClient, ChatError, CLOSE, verifyWebhook, WebhookError, type Bot, type Message, type ServerFrame, type SocketState, type WebhookDelivery, type WebhookPayload } from '${PACKAGE_NAME}'
 const client = new ChatClient({ url: 'http://localhost:3000', reconnect: { baseMs: 100 } })
 const room = client.room('lobby')
 room.on('message', (m: Message, { source }) => {
@@ -153,6 +165,17 @@ export function idOf(frame: ServerFrame): number | undefined {
 room.send({ type: 'shout' })
 export const sent: Promise<Message> = room.post('hi', { replyTo: 1 })
 console.log(code)
+export const bot = new ChatClient({ url: 'http://localhost:3000', apiToken: 'cbt_1_1_x' })
+export const made: Promise<{ bot: Bot; token: string }> = client.admin.createBot('helper')
+export const statuses: Promise<WebhookDelivery['status'][]> = client.admin.deliveries(1, { limit: 10 }).then((p) => p.deliveries.map((d) => d.status))
+export async function receive(headers: Record<string, string>, body: string): Promise<string> {
+  try {
+    const payload: WebhookPayload = await verifyWebhook('whsec_AAAA', headers, body, { toleranceSeconds: 60 })
+    return payload.data.message.deleted ? payload.type : payload.data.message.text
+  } catch (err) {
+    return err instanceof WebhookError ? err.type : 'other'
+  }
+}
 `,
     )
     writeFileSync(
@@ -187,41 +210,91 @@ function nodeFlags(node: string): string[] {
   return Number(/^v(\d+)/.exec(version)?.[1] ?? 0) < 22 ? ['--experimental-websocket'] : []
 }
 
+/** The first message the poster saw that satisfies `predicate`, waiting for more as they come. */
+function firstSeen(watcher: Awaited<ReturnType<typeof poster>>, predicate: (m: Message) => boolean, what: string): Promise<Message> {
+  return withTimeout(
+    (async () => {
+      for (;;) {
+        const found = watcher.seen.find(predicate)
+        if (found) return found
+        await new Promise<void>((resolve) => watcher.socket.once('message', () => resolve()))
+      }
+    })(),
+    WAIT_MS,
+    what,
+  )
+}
+
+/** A Standard Webhooks delivery of `payload`, signed with `secret` as the server signs it. */
+function delivery(secret: string, id: string, payload: WebhookPayload) {
+  const body = JSON.stringify(payload)
+  const timestamp = Math.floor(Date.now() / 1000)
+  const mac = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+    .update(`${id}.${timestamp}.${body}`)
+    .digest('base64')
+  const headers = { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': `v1,${mac}` }
+  return { body, headers }
+}
+
 for (const [name, runtime, available] of runtimes) {
   test.skipIf(!available)(
-    `under ${name}: print-room logs in, joins a room and prints its messages; ping-bot answers !ping`,
+    `under ${name}: print-room logs in, joins a room and prints its messages`,
     async () => {
       const room = `${name.toLowerCase()}-room`
       const bob = await poster(room)
       try {
-        {
-          await using printer = startExample([...runtime, 'print-room.mjs', room], { CHAT_URL: server.url, CHAT_USER: 'alice', CHAT_SECRET: SECRET })
-          await printer.waitForLine(new RegExp(`^joined ${room} as alice`), 'the joined line')
-          const posted = await bob.socket.post(`hello from bob to ${name}`)
-          await printer.waitForLine(new RegExp(`^#${posted.id} bob: hello from bob to ${name}$`), 'the message')
-          expect(await printer.stop()).toBe(0)
-        }
-        {
-          await using bot = startExample([...runtime, 'ping-bot.mjs', room], { CHAT_URL: server.url, CHAT_USER: 'pingbot', CHAT_SECRET: SECRET })
-          await bot.waitForLine(new RegExp(`^ping-bot ready in ${room} as pingbot$`), 'the ready line')
-          const ping = await bob.socket.post('!ping')
-          const answer = await withTimeout(
-            (async () => {
-              for (;;) {
-                const found = bob.seen.find((m) => m.user.username === 'pingbot')
-                if (found) return found
-                await new Promise<void>((resolve) => bob.socket.once('message', () => resolve()))
-              }
-            })(),
-            WAIT_MS,
-            "the bot's answer",
-          )
-          expect(answer).toMatchObject({ text: 'pong', replyTo: { id: ping.id, text: '!ping' } })
-          expect(await bot.stop()).toBe(0)
-        }
+        await using printer = startExample([...runtime, 'print-room.mjs', room], { CHAT_URL: server.url, CHAT_USER: 'alice', CHAT_SECRET: SECRET })
+        await printer.waitForLine(new RegExp(`^joined ${room} as alice`), 'the joined line')
+        const posted = await bob.socket.post(`hello from bob to ${name}`)
+        await printer.waitForLine(new RegExp(`^#${posted.id} bob: hello from bob to ${name}$`), 'the message')
+        expect(await printer.stop()).toBe(0)
       } finally {
         bob.client.close()
       }
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test.skipIf(!available)(
+    `under ${name}: ping-bot runs on a bot's API token and answers !ping and !roll as replies`,
+    async () => {
+      const room = `${name.toLowerCase()}-bot-room`
+      const bob = await poster(room)
+      try {
+        await using bot = startExample([...runtime, 'ping-bot.mjs', room], { CHAT_URL: server.url, CHAT_BOT_TOKEN: await pingbotToken() })
+        await bot.waitForLine(new RegExp(`^ping-bot ready in ${room} as pingbot$`), 'the ready line')
+        const ping = await bob.socket.post('!ping')
+        const pong = await firstSeen(bob, (m) => m.user.username === 'pingbot' && m.replyTo?.id === ping.id, "the bot's answer to !ping")
+        expect(pong).toMatchObject({ text: 'pong', replyTo: { id: ping.id, text: '!ping' } })
+        const roll = await bob.socket.post('!roll 3d6')
+        const dice = await firstSeen(bob, (m) => m.user.username === 'pingbot' && m.replyTo?.id === roll.id, "the bot's answer to !roll")
+        expect(dice.text).toMatch(/^🎲 [1-6] \+ [1-6] \+ [1-6] = \d+$/)
+        expect(await bot.stop()).toBe(0)
+      } finally {
+        bob.client.close()
+      }
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test.skipIf(!available)(
+    `under ${name}: webhook-receiver logs a delivery signed with its secret and refuses a tampered one`,
+    async () => {
+      const secret = `whsec_${randomBytes(24).toString('base64')}`
+      await using receiver = startExample([...runtime, 'webhook-receiver.mjs'], { CHAT_WEBHOOK_SECRET: secret, PORT: '0' })
+      const port = /(\d+)$/.exec(await receiver.waitForLine(/^webhook-receiver listening on port \d+$/, 'the listening line'))![1]
+      const ts = new Date().toISOString()
+      const payload: WebhookPayload = {
+        type: 'message',
+        timestamp: ts,
+        data: { room: 'lobby', message: { id: 12, room: 'lobby', user: { id: 3, username: 'bob' }, text: `to ${name}`, ts } },
+      }
+      const { body, headers } = delivery(secret, '1', payload)
+      const url = `http://127.0.0.1:${port}/`
+      expect((await fetch(url, { method: 'POST', headers, body })).status).toBe(204)
+      await receiver.waitForLine(new RegExp(`^message #12 in lobby from bob: to ${name}$`), 'the logged delivery')
+      expect((await fetch(url, { method: 'POST', headers, body: body.replace('to ', 'TO ') })).status).toBe(400)
+      expect(await receiver.stop()).toBe(0)
     },
     TEST_TIMEOUT_MS,
   )

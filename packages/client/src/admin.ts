@@ -1,8 +1,25 @@
 /**
  * The admin API (`/api/v1/admin/…`, docs/API.md §5): users, roles, bans, password resets, invites, the
- * registration mode and the audit log. Every call needs the session of an admin (else FORBIDDEN).
+ * registration mode, the audit log, bot accounts and webhooks. Every call needs the session of an
+ * admin (else FORBIDDEN).
  */
-import { ACCOUNT_PATHS, type AdminUser, type AdminUserPage, type AuditPage, type Invite, type RegistrationMode, type Role } from './protocol.ts'
+import {
+  ACCOUNT_PATHS,
+  BOT_PATHS,
+  type AdminUser,
+  type AdminUserPage,
+  type AuditPage,
+  type Bot,
+  type BotToken,
+  type IncomingWebhook,
+  type IncomingWebhookCreated,
+  type Invite,
+  type OutgoingWebhook,
+  type OutgoingWebhookCreated,
+  type RegistrationMode,
+  type Role,
+  type WebhookDeliveryPage,
+} from './protocol.ts'
 import type { RequestOptions } from './http.ts'
 
 /** A call with the session's token (ChatClient's); rejects with TOKEN_INVALID when there is none. */
@@ -64,5 +81,75 @@ export class AdminApi {
   /** `GET /admin/audit`: what admins did, newest first; pass the oldest id as `before` for the next page. */
   audit(opts: { before?: number; limit?: number } = {}): Promise<AuditPage> {
     return this.authed('GET', ACCOUNT_PATHS.audit, { query: opts })
+  }
+
+  // Bots: accounts that act through an API token (`new ChatClient({ apiToken })`) instead of a password.
+
+  /** `GET /admin/bots`. */
+  async bots(): Promise<Bot[]> {
+    return (await this.authed<{ bots: Bot[] }>('GET', BOT_PATHS.bots)).bots
+  }
+
+  /** `POST /admin/bots`: a bot account and its API token, which is shown this once. */
+  createBot(username: string): Promise<BotToken> {
+    return this.authed('POST', BOT_PATHS.bots, { json: { username } })
+  }
+
+  /** `POST /admin/bots/{id}/token`: a new API token; the previous one stops working (its sockets close with 4001). */
+  issueBotToken(id: number): Promise<BotToken> {
+    return this.authed('POST', BOT_PATHS.botToken(id))
+  }
+
+  /** `DELETE /admin/bots/{id}/token`: the bot is left without a working token. */
+  revokeBotToken(id: number): Promise<void> {
+    return this.authed('DELETE', BOT_PATHS.botToken(id))
+  }
+
+  /** `DELETE /admin/bots/{id}`: deletes the bot account. */
+  deleteBot(id: number): Promise<void> {
+    return this.authed('DELETE', BOT_PATHS.bot(id))
+  }
+
+  // Webhooks
+
+  /** `GET /admin/webhooks/incoming`. */
+  async incomingWebhooks(): Promise<IncomingWebhook[]> {
+    return (await this.authed<{ webhooks: IncomingWebhook[] }>('GET', BOT_PATHS.incoming)).webhooks
+  }
+
+  /**
+   * `POST /admin/webhooks/incoming`: a URL that posts to `room` as the bot `botId`. Anyone holding it
+   * may post (`POST <url>` with `{"text"}`, no Authorization), so its token is shown this once.
+   */
+  createIncomingWebhook(opts: { room: string; botId: number; name?: string }): Promise<IncomingWebhookCreated> {
+    return this.authed('POST', BOT_PATHS.incoming, { json: opts })
+  }
+
+  /** `DELETE /admin/webhooks/incoming/{id}`: its URL stops working. */
+  deleteIncomingWebhook(id: number): Promise<void> {
+    return this.authed('DELETE', BOT_PATHS.incomingOne(id))
+  }
+
+  /** `GET /admin/webhooks/outgoing`. */
+  async outgoingWebhooks(): Promise<OutgoingWebhook[]> {
+    return (await this.authed<{ webhooks: OutgoingWebhook[] }>('GET', BOT_PATHS.outgoing)).webhooks
+  }
+
+  /**
+   * `POST /admin/webhooks/outgoing`: the server POSTs events of `rooms` to `url`, signed with the
+   * answer's `secret` (shown this once; check deliveries with verifyWebhook).
+   */
+  createOutgoingWebhook(opts: { url: string; rooms?: string[]; botId?: number; name?: string }): Promise<OutgoingWebhookCreated> {
+    return this.authed('POST', BOT_PATHS.outgoing, { json: opts })
+  }
+
+  /** `DELETE /admin/webhooks/outgoing/{id}`. */
+  deleteOutgoingWebhook(id: number): Promise<void> {
+    return this.authed('DELETE', BOT_PATHS.outgoingOne(id))
+  }
+
+  /** `GET /admin/webhooks/outgoing/{id}/deliveries`: newest first; pass the oldest id as `before` for the next page (`limit` 1–200). */
+  deliveries(id: number, opts: { before?: number; limit?: number } = {}): Promise<WebhookDeliveryPage> {
+    return this.authed('GET', BOT_PATHS.deliveries(id), { query: opts })
   }
 }

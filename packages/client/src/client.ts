@@ -1,6 +1,7 @@
 /**
- * ChatClient: the session (login, sign-up, a fresh token before the old one expires), typed REST
- * calls for every user-facing endpoint (docs/API.md), and the room sockets and user stream it opens.
+ * ChatClient: the session (login, sign-up, a fresh token before the old one expires) or a bot's API
+ * token, typed REST calls for every user-facing endpoint (docs/API.md), and the room sockets and user
+ * stream it opens.
  */
 import { AdminApi } from './admin.ts'
 import { DEFAULT_RECONNECT, type ConnectionDeps, type ReconnectOptions, type SocketState, type WebSocketConstructor } from './connection.ts'
@@ -32,6 +33,11 @@ export interface ChatClientOptions {
   url?: string
   /** A session kept from before (e.g. in localStorage): used, and refreshed, as if just logged in. */
   session?: Session
+  /**
+   * A bot's API token (`cbt_…`, from `admin.createBot`), used as is by every call and socket instead
+   * of a session. It never expires, so it is never refreshed. Not with `session`.
+   */
+  apiToken?: string
   /** Fetch a fresh token (`POST /api/v1/token`) before the current one expires. Default true. */
   autoRefresh?: boolean
   /** The fetch to use. Default: the global one. */
@@ -67,6 +73,8 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** The admin API (`/api/v1/admin/…`), for a session of an admin. */
   readonly admin: AdminApi
   private current: Session | undefined
+  /** Set only while there is no session: adopting a session, or ending one, drops it. */
+  private apiToken: string | undefined
   private readonly fetchFn: FetchLike
   private readonly socketDeps: ConnectionDeps
   private readonly autoRefresh: boolean
@@ -75,6 +83,7 @@ export class ChatClient extends Emitter<ClientEvents> {
 
   constructor(opts: ChatClientOptions = {}) {
     super()
+    if (opts.session !== undefined && opts.apiToken !== undefined) throw new TypeError('ChatClient takes `session` or `apiToken`, not both')
     const origin = opts.url ?? (typeof location === 'undefined' ? undefined : location.origin)
     if (!origin) throw new TypeError('ChatClient needs `url` (the server, e.g. http://localhost:3000) outside a browser')
     this.url = origin.replace(/\/+$/, '')
@@ -86,22 +95,25 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.socketDeps = {
       wsBase: this.url.replace(/^http/, 'ws'),
       WebSocket: opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
-      token: () => this.current?.token,
+      token: () => this.token,
       reconnect: { ...DEFAULT_RECONNECT, ...opts.reconnect },
     }
     this.admin = new AdminApi(<T>(method: string, path: string, opts?: RequestOptions) => this.authed<T>(method, path, opts))
     if (opts.session) this.adopt(opts.session)
+    this.apiToken = opts.apiToken
   }
 
-  /** The session (token and user), or undefined when logged out. */
+  /** The session (token and user), or undefined when logged out or on an API token. */
   get session(): Session | undefined {
     return this.current
   }
 
+  /** The token every call and socket uses now: the session's, or the API token. */
   get token(): string | undefined {
-    return this.current?.token
+    return this.current?.token ?? this.apiToken
   }
 
+  /** The session's user; undefined on an API token, whose user `me()` tells. */
   get user(): User | undefined {
     return this.current?.user
   }
@@ -120,7 +132,10 @@ export class ChatClient extends Emitter<ClientEvents> {
     return session
   }
 
-  /** Uses `session` (or none) from now on, e.g. one restored from storage. Sockets closed for want of a token reconnect with it. */
+  /**
+   * Uses `session` (or none) from now on, e.g. one restored from storage; either way an API token is
+   * dropped. Sockets closed for want of a token reconnect with it.
+   */
   setSession(session: Session | undefined, why: SessionChange = 'set'): void {
     if (session) this.adopt(session)
     else this.clear()
@@ -136,6 +151,8 @@ export class ChatClient extends Emitter<ClientEvents> {
    * its old token expires (4001), it reconnects at once with the new token and `?since=`.
    */
   async refresh(): Promise<Session> {
+    // An API token has no `exp`: a "fresh" login token for it would only bring an expiry.
+    if (this.apiToken !== undefined) throw new TypeError('an API token does not expire and is not refreshed')
     const token = this.requireToken()
     const session = await this.call<Session>('POST', PATHS.token, { token })
     if (this.current?.token === token) this.setSession(session, 'refresh')
@@ -276,14 +293,14 @@ export class ChatClient extends Emitter<ClientEvents> {
   // Sockets
 
   /**
-   * Opens a room's WebSocket (with the session's token if there is one, else read-only) and keeps
+   * Opens a room's WebSocket (with the client's token if there is one, else read-only) and keeps
    * it connected until its `close()` or the client's. See RoomSocket for the events.
    */
   room(name: string, opts: RoomOptions = {}): RoomSocket {
     return this.track(new RoomSocket(name, this.socketDeps, opts))
   }
 
-  /** Opens the user stream (needs a session). See UserStream for the events. */
+  /** Opens the user stream (needs a session or an API token). See UserStream for the events. */
   userStream(): UserStream {
     return this.track(new UserStream(this.socketDeps))
   }
@@ -313,24 +330,26 @@ export class ChatClient extends Emitter<ClientEvents> {
     return call<T>(this.fetchFn, this.url, method, path, opts)
   }
 
-  /** A call with the session's token; rejects with TOKEN_INVALID (401) when there is no session. */
+  /** A call with the session's token or the API token; rejects with TOKEN_INVALID (401) when there is neither. */
   private async authed<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     return this.call<T>(method, path, { ...opts, token: this.requireToken() })
   }
 
   private requireToken(): string {
-    const token = this.current?.token
-    if (token === undefined) throw new ChatError('TOKEN_INVALID', 'not logged in: call login() first', 401)
+    const token = this.token
+    if (token === undefined) throw new ChatError('TOKEN_INVALID', 'not logged in: call login() first, or pass an `apiToken`', 401)
     return token
   }
 
   private adopt(session: Session): void {
     this.current = session
+    this.apiToken = undefined
     this.scheduleRefresh()
   }
 
   private clear(): void {
     this.current = undefined
+    this.apiToken = undefined
     clearTimeout(this.refreshTimer)
     this.refreshTimer = undefined
   }
