@@ -16,7 +16,7 @@
 import type { Generators } from './generators.ts'
 import type { SocketSpec } from './protocol.ts'
 import { deliveryMetrics, isLossless, latencyMetrics, measure, open, warmUp, type Outcome } from './scenarios.ts'
-import { CHEAP_ARGON2_ENV, pool, startServer, type Account, type ServerUnderTest } from './servers.ts'
+import { CHEAP_ARGON2_ENV, clientOf, pool, startServer, step, type Account, type ServerUnderTest } from './servers.ts'
 
 export interface PrivateRoomSizes {
   members: number
@@ -43,29 +43,19 @@ export interface PrivateRoomRecord {
   error: string | undefined
 }
 
-async function call(server: ServerUnderTest, method: string, path: string, token: string, status: number, body?: unknown): Promise<void> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (res.status !== status) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`)
-}
-
 /**
  * Registers the room with the first account as its owner (its first member), then puts everyone else
  * in it the way the visibility allows: the owner adds them to a private room, they join a public one.
  * Both rooms are registered so that visibility is the only difference between the two setups.
  */
 async function enrol(server: ServerUnderTest, accounts: Account[], visibility: 'private' | 'public'): Promise<void> {
-  const owner = accounts[0]!
-  await call(server, 'POST', '/api/v1/rooms', owner.token, 201, { name: ROOM, visibility })
+  const owner = clientOf(server.url, accounts[0]!)
+  await step(`registering ${ROOM}`, owner.createRoom(ROOM, { visibility }))
   await pool(accounts.length - 1, 8, (i) => {
     const a = accounts[i + 1]!
     return visibility === 'private'
-      ? call(server, 'PUT', `/api/v1/rooms/${ROOM}/members/${a.username}`, owner.token, 204)
-      : call(server, 'PUT', `/api/v1/users/me/rooms/${ROOM}`, a.token, 204)
+      ? step(`adding ${a.username} to ${ROOM}`, owner.addMember(ROOM, a.username))
+      : step(`${a.username} joining ${ROOM}`, clientOf(server.url, a).joinRoom(ROOM))
   })
 }
 
@@ -74,10 +64,9 @@ async function enrol(server: ServerUnderTest, accounts: Account[], visibility: '
  * unread, and with one room on the server its newest id is the number of messages posted.
  */
 async function checkCounters(server: ServerUnderTest, reader: Account): Promise<void> {
-  const res = await fetch(`${server.url}/api/v1/users/me/rooms`, { headers: { authorization: `Bearer ${reader.token}` } })
-  const body = (await res.json()) as { data: { rooms: { name: string; lastMessageId: number | null; unread: number }[] } | null }
-  const room = body.data?.rooms.find((r) => r.name === ROOM)
-  if (!room) throw new Error(`${reader.username} is not in ${ROOM}: ${res.status} ${JSON.stringify(body).slice(0, 200)}`)
+  const rooms = await step(`${reader.username}'s rooms`, clientOf(server.url, reader).myRooms())
+  const room = rooms.find((r) => r.name === ROOM)
+  if (!room) throw new Error(`${reader.username} is not in ${ROOM}: ${JSON.stringify(rooms).slice(0, 200)}`)
   if (room.unread !== room.lastMessageId) throw new Error(`${reader.username} has ${room.unread} unread in ${ROOM}, expected ${room.lastMessageId}`)
 }
 

@@ -3,6 +3,7 @@
  * pool, and returns its figures plus an integrity record (what was sent, what arrived).
  */
 import { join } from 'node:path'
+import { PATHS } from '../packages/client/src/index.ts'
 import { defineConfig } from '../src/config.ts'
 import type { Generators, Totals } from './generators.ts'
 import { latencyQuantile, type RunMode, type SocketSpec } from './protocol.ts'
@@ -290,8 +291,9 @@ export async function login(kind: Kind, gens: Generators, size: Sizes['login']):
       await pool(accounts.length, accounts.length, async (i) => {
         const a = accounts[i]!
         const body = JSON.stringify({ username: a.username, secret: a.secret })
+        // The measured load: a bare fetch per login (the SDK's path), so the client adds nothing to what is timed.
         while (performance.now() < until) {
-          const res = await fetch(`${server.url}/api/v1/login`, { method: 'POST', body })
+          const res = await fetch(`${server.url}${PATHS.login}`, { method: 'POST', body })
           await res.arrayBuffer()
           if (res.status === 200) ok++
           else failures++

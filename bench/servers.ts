@@ -3,6 +3,7 @@ import type { Subprocess } from 'bun'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ChatClient, ChatError } from '../packages/client/src/index.ts'
 
 export type Kind = 'product' | 'baseline'
 
@@ -74,13 +75,23 @@ async function freePort(): Promise<number> {
   return port
 }
 
+/**
+ * A client (the client SDK) of the server at `url`, with `account`'s session if given, that never
+ * refreshes its token by itself: the bench alone decides what the server gets.
+ */
+export function clientOf(url: string, account?: Account): ChatClient {
+  const session = account && { token: account.token, user: { id: account.id, username: account.username } }
+  return new ChatClient({ url, session, autoRefresh: false })
+}
+
 async function waitHealthy(url: string, proc: Subprocess, timeoutMs: number): Promise<void> {
+  const client = clientOf(url)
   const until = performance.now() + timeoutMs
   while (performance.now() < until) {
     if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode} before it was ready`)
     try {
-      const res = await fetch(`${url}/healthz`)
-      if (res.ok) return
+      await client.health()
+      return
     } catch {
       // not listening yet
     }
@@ -98,11 +109,6 @@ export function mintToken(user: { id: number; username: string }, secret = JWT_S
   return `${head}.${body}.${sig}`
 }
 
-async function postJson(url: string, body: unknown): Promise<{ status: number; json: { data: unknown; error: { type: string } | null } }> {
-  const res = await fetch(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
-  return { status: res.status, json: (await res.json()) as { data: unknown; error: { type: string } | null } }
-}
-
 /** Runs `fn` over 0..n-1 with at most `concurrency` calls in flight. */
 export async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out = new Array<T>(n)
@@ -117,17 +123,24 @@ export async function pool<T>(n: number, concurrency: number, fn: (i: number) =>
   return out
 }
 
-/** Signs up and logs in `user<i>` through the product's API. */
+/** What `run` resolves to; a ChatError becomes an error that names `what`, the status and the error type. */
+export async function step<T>(what: string, run: Promise<T>): Promise<T> {
+  try {
+    return await run
+  } catch (err) {
+    throw err instanceof ChatError ? new Error(`${what}: ${err.status} ${err.type}: ${err.message}`, { cause: err }) : err
+  }
+}
+
+/** Signs up and logs in `user<i>` through the product's API, with the client SDK. */
 export async function createAccounts(url: string, n: number, from = 0): Promise<Account[]> {
   return pool(n, 8, async (k) => {
     const username = `user${from + k}`
     const secret = `secret-${from + k}`
-    const created = await postJson(`${url}/api/v1/users`, { username, secret })
-    if (created.status !== 201) throw new Error(`sign-up of ${username}: ${created.status} ${JSON.stringify(created.json.error)}`)
-    const login = await postJson(`${url}/api/v1/login`, { username, secret })
-    if (login.status !== 200) throw new Error(`login of ${username}: ${login.status} ${JSON.stringify(login.json.error)}`)
-    const data = login.json.data as { token: string; user: { id: number; username: string } }
-    return { id: data.user.id, username, secret, token: data.token }
+    const client = clientOf(url)
+    await step(`sign-up of ${username}`, client.signUp(username, secret))
+    const session = await step(`login of ${username}`, client.login(username, secret))
+    return { id: session.user.id, username, secret, token: session.token }
   })
 }
 

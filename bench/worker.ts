@@ -7,6 +7,8 @@
  * same process, so send and receive times come from one clock.
  */
 import type { Socket, SocketHandler } from 'bun'
+import { PATHS, type ServerFrameType } from '../src/protocol.ts'
+import { ROOM_PATHS, type UserStreamFrame } from '../src/protocol-rooms.ts'
 import { latencyBucket, LATENCY_BUCKETS, type Command, type Reply, type RunMode, type SocketSpec } from './protocol.ts'
 
 const WORKER = Number(process.env.BENCH_WORKER ?? 0)
@@ -46,10 +48,12 @@ const closeCodes: number[] = []
 let lastAt = 0
 
 const TEXT_MARK = Buffer.from('"text":"')
-const CHAR_M = 0x6d // {"type":"m… — a `message` frame
-const CHAR_E = 0x65 // {"type":"e… — an `error` frame
-const CHAR_W = 0x77 // {"type":"w… — the `welcome`
-const CHAR_U = 0x75 // {"type":"u… — an `unread` frame (user stream)
+/** The first byte of a server frame's type (the protocol's names), which is all a frame is told apart by. */
+const firstByte = (type: ServerFrameType | UserStreamFrame['type']) => type.charCodeAt(0)
+const CHAR_M = firstByte('message') // {"type":"m… — a `message` frame
+const CHAR_E = firstByte('error') // {"type":"e… — an `error` frame (the bench never edits: no `edited`)
+const CHAR_W = firstByte('welcome') // {"type":"w… — the `welcome`
+const CHAR_U = firstByte('unread') // {"type":"u… — an `unread` frame (user stream)
 
 /** Wall clock with sub-millisecond resolution, for times compared with run.ts (reading timeOrigin is slow: once). */
 const ORIGIN = performance.timeOrigin
@@ -59,7 +63,7 @@ let sawMessage = false
 
 function handshake(host: string, port: number, spec: SocketSpec): string {
   const protocol = spec.token === null ? '' : `Sec-WebSocket-Protocol: ${spec.token}\r\n`
-  const path = spec.stream === 'user' ? '/api/v1/users/me/ws' : `/api/v1/rooms/${spec.room}/messages/ws`
+  const path = spec.stream === 'user' ? ROOM_PATHS.userStream : PATHS.roomSocket(spec.room)
   return (
     `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${protocol}\r\n`

@@ -1,6 +1,6 @@
 /** Helpers for the accounts and moderation tests (spec §5): authorised calls, error envelopes, waiting for a close. */
 import { expect } from 'bun:test'
-import type { ErrorType } from '../../src/protocol.ts'
+import type { ErrorType } from '../../packages/client/src/index.ts'
 import { request, type ApiResponse } from './http.ts'
 import type { TestSocket } from './socket.ts'
 import { withTimeout } from './wait.ts'

@@ -1,6 +1,7 @@
 /** Helpers for edit and delete tests (spec §5): acknowledged edits and deletions, and an admin account. */
-import type { ErrorType } from '../../src/protocol.ts'
-import { register, request, type Account } from './http.ts'
+import type { ClientFrame, ErrorType } from '../../packages/client/src/index.ts'
+import { TestClient } from './client.ts'
+import { register, type Account } from './http.ts'
 import type { TestServer } from './server.ts'
 import type { Frame, TestSocket } from './socket.ts'
 
@@ -10,16 +11,19 @@ import type { Frame, TestSocket } from './socket.ts'
  */
 export async function registerAdmin(server: TestServer, name = 'root'): Promise<Account> {
   const admin = await register(server.url, name)
-  const me = await request(`${server.url}/api/v1/users/me`, { headers: { Authorization: `Bearer ${admin.token}` } })
-  if (me.body?.data?.role !== 'admin') throw new Error(`the first account is not admin: ${JSON.stringify(me.body)}`)
+  const me = await new TestClient(server.url, admin).must(200, `reading ${name}'s account`, (c) => c.me())
+  if (me.role !== 'admin') throw new Error(`the first account is not admin: ${JSON.stringify(me)}`)
   return admin
 }
+
+/** The client frames that change a message (spec §5). */
+export type ChangeFrame = Extract<ClientFrame, { type: 'edit' | 'delete' }>
 
 /**
  * Sends a change frame and resolves with the answer it gets on this socket: the `edited` / `deleted`
  * frame about that message (every socket of the room gets it, the sender too), or an `error`.
  */
-export async function sendChange(socket: TestSocket, frame: { type: 'edit'; id: number; text: string } | { type: 'delete'; id: number }): Promise<Frame> {
+export async function sendChange(socket: TestSocket, frame: ChangeFrame): Promise<Frame> {
   socket.send(frame)
   const answer = frame.type === 'edit' ? 'edited' : 'deleted'
   for (;;) {
@@ -29,14 +33,14 @@ export async function sendChange(socket: TestSocket, frame: { type: 'edit'; id: 
 }
 
 /** The change frame a successful edit or deletion is answered with. */
-export async function change(socket: TestSocket, frame: { type: 'edit'; id: number; text: string } | { type: 'delete'; id: number }): Promise<Frame> {
+export async function change(socket: TestSocket, frame: ChangeFrame): Promise<Frame> {
   const answer = await sendChange(socket, frame)
   if (answer.type === 'error') throw new Error(`${frame.type} refused: ${JSON.stringify(answer.error)}`)
   return answer
 }
 
 /** The error type a refused change is answered with. */
-export async function refusal(socket: TestSocket, frame: { type: 'edit'; id: number; text: string } | { type: 'delete'; id: number }): Promise<ErrorType> {
+export async function refusal(socket: TestSocket, frame: ChangeFrame): Promise<ErrorType> {
   const answer = await sendChange(socket, frame)
   if (answer.type !== 'error') throw new Error(`${frame.type} was not refused: ${JSON.stringify(answer)}`)
   return answer.error!.type

@@ -3,9 +3,10 @@
  * and reading the answer (the sender's own `reaction` event or an `error`), history as a reader sees
  * it (REST page with or without a token, a fresh socket's welcome).
  */
-import type { Message, ReactionEvent, TextMessage } from '../../src/protocol.ts'
-import { request, type Account } from './http.ts'
-import { roomMessages, roomWs } from './rooms.ts'
+import type { ClientFrame, Message, ReactionEvent, TextMessage } from '../../packages/client/src/index.ts'
+import { TestClient } from './client.ts'
+import type { Account } from './http.ts'
+import { roomWs } from './rooms.ts'
 import type { TestServer } from './server.ts'
 import { openSocket, type Frame, type TestSocket } from './socket.ts'
 import { frameWhere, withTimeout } from './wait.ts'
@@ -18,7 +19,7 @@ let nonces = 0
 export async function reply(socket: TestSocket, text: string, replyTo: number): Promise<TextMessage> {
   const before = socket.frames.length
   const nonce = `r${++nonces}`
-  socket.send({ type: 'message', text, nonce, replyTo })
+  socket.send({ type: 'message', text, nonce, replyTo } satisfies ClientFrame)
   const answer = await frameWhere(
     socket,
     (f) => socket.frames.indexOf(f) >= before && (f.type === 'error' || (f.type === 'message' && f.data.nonce === nonce)),
@@ -77,11 +78,10 @@ export async function reactRefusal(socket: TestSocket, user: Account, frame: Rec
   return answer.error!.type
 }
 
-/** Every message of a room's newest REST page (up to 200) as `reader` sees it (anonymous without one). */
+/** Every message of a room's newest REST page (up to 200) as `reader` sees it (anonymous without one), read with the client SDK. */
 export async function restHistory(server: TestServer, room: string, reader?: Account): Promise<Message[]> {
-  const res = await request(roomMessages(server, room, '?limit=200'), reader ? { headers: { Authorization: `Bearer ${reader.token}` } } : {})
-  if (res.status !== 200) throw new Error(`history read failed: ${res.status} ${JSON.stringify(res.body)}`)
-  return res.body.data.messages
+  const page = await new TestClient(server.url, reader).must(200, 'history read failed', (c) => c.history(room, { limit: 200 }))
+  return page.messages
 }
 
 /** The welcome a new socket gets (as `reader`, anonymous without one), with an optional query (`?since=`). */

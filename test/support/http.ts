@@ -1,5 +1,6 @@
-/** Small HTTP helpers over real fetch. */
-import type { Session } from '../../src/protocol.ts'
+/** Small HTTP helpers over real fetch, and the test accounts (signed up and logged in through the client SDK). */
+import type { Session } from '../../packages/client/src/index.ts'
+import { TestClient } from './client.ts'
 
 export interface ApiResponse {
   status: number
@@ -24,11 +25,9 @@ export async function request(url: string, init: RequestInit & { json?: unknown 
 /** A logged-in test user: the login answer (spec §2). */
 export type Account = Session
 
-/** Signs up and logs in; returns the token and user. */
+/** Signs up and logs in through the client SDK (sign-up 201, login 200); returns the token and user. */
 export async function register(baseUrl: string, username: string, secret = 'correct horse battery staple'): Promise<Account> {
-  const created = await request(`${baseUrl}/api/v1/users`, { json: { username, secret } })
-  if (created.status !== 201) throw new Error(`sign-up failed: ${created.status} ${JSON.stringify(created.body)}`)
-  const login = await request(`${baseUrl}/api/v1/login`, { json: { username, secret } })
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`)
-  return login.body.data
+  const client = new TestClient(baseUrl)
+  await client.must(201, 'sign-up failed', (c) => c.signUp(username, secret))
+  return client.must(200, 'login failed', (c) => c.login(username, secret))
 }

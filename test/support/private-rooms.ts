@@ -4,9 +4,9 @@
  * an outsider of a private room sees (REST 404 ROOM_NOT_FOUND, socket `error` ROOM_NOT_FOUND + 4004).
  */
 import { expect } from 'bun:test'
-import { CLOSE, type ErrorType, type WireError } from '../../src/protocol.ts'
-import { ROOM_PATHS, type MyRoom, type RoomInfo, type Visibility } from '../../src/protocol-rooms.ts'
+import { CLOSE, PATHS, ROOM_PATHS, type ErrorType, type MyRoom, type RoomInfo, type Visibility, type WireError } from '../../packages/client/src/index.ts'
 import { call } from './accounts.ts'
+import { TestClient } from './client.ts'
 import { register, type Account, type ApiResponse } from './http.ts'
 import { OPCODE, rawUpgrade, type RawFrame } from './raw-ws.ts'
 import { errorFrame, roomWs } from './rooms.ts'
@@ -23,45 +23,42 @@ export async function cast(server: TestServer, ...names: string[]): Promise<Acco
   return accounts
 }
 
-function must(res: ApiResponse, status: number, what: string): ApiResponse {
-  if (res.status !== status) throw new Error(`${what}: expected ${status}, got ${res.status} ${JSON.stringify(res.body)}`)
-  return res
-}
+/** A client SDK session of `account` on the server (through the OpenAPI proxy when it is on). */
+const as = (server: TestServer, account: Account) => new TestClient(server.url, account)
 
 /** `POST /api/v1/rooms`, which must answer 201; resolves with the room it answers. */
 export async function createRoom(server: TestServer, owner: Account, name: string, visibility: Visibility = 'private', topic?: string): Promise<RoomInfo> {
-  const body = topic === undefined ? { name, visibility } : { name, visibility, topic }
-  return must(await call(server.url, 'POST', '/api/v1/rooms', owner.token, body), 201, `registering ${name}`).body.data
+  return as(server, owner).must(201, `registering ${name}`, (c) => c.createRoom(name, { visibility, topic }))
 }
 
 /** `PUT /api/v1/rooms/{room}/members/{username}` by `by`, which must answer 204. */
 export async function addMember(server: TestServer, by: Account, room: string, username: string): Promise<void> {
-  must(await call(server.url, 'PUT', ROOM_PATHS.member(room, username), by.token), 204, `adding ${username} to ${room}`)
+  return as(server, by).must(204, `adding ${username} to ${room}`, (c) => c.addMember(room, username))
 }
 
 /** `DELETE /api/v1/rooms/{room}/members/{username}` by `by`, which must answer 204. */
 export async function removeMember(server: TestServer, by: Account, room: string, username: string): Promise<void> {
-  must(await call(server.url, 'DELETE', ROOM_PATHS.member(room, username), by.token), 204, `removing ${username} from ${room}`)
+  return as(server, by).must(204, `removing ${username} from ${room}`, (c) => c.removeMember(room, username))
 }
 
 /** `POST /api/v1/dms {"username"}`; resolves with the DM room's name. */
 export async function openDm(server: TestServer, by: Account, username: string): Promise<string> {
-  return must(await call(server.url, 'POST', ROOM_PATHS.dms, by.token, { username }), 200, `opening a DM with ${username}`).body.data.room
+  return as(server, by).must(200, `opening a DM with ${username}`, (c) => c.openDm(username))
 }
 
 /** `PUT /api/v1/users/me/rooms/{room}` (join), which must answer 204. */
 export async function joinRoom(server: TestServer, account: Account, room: string): Promise<void> {
-  must(await call(server.url, 'PUT', ROOM_PATHS.myRoom(room), account.token), 204, `${account.user.username} joining ${room}`)
+  return as(server, account).must(204, `${account.user.username} joining ${room}`, (c) => c.joinRoom(room))
 }
 
 /** `PUT /api/v1/users/me/rooms/{room}/read {"id"}`, which must answer 204. */
 export async function markRead(server: TestServer, account: Account, room: string, id: number): Promise<void> {
-  must(await call(server.url, 'PUT', ROOM_PATHS.read(room), account.token, { id }), 204, `${account.user.username} reading ${room} up to ${id}`)
+  return as(server, account).must(204, `${account.user.username} reading ${room} up to ${id}`, (c) => c.markRead(room, id))
 }
 
 /** `GET /api/v1/users/me/rooms`. */
 export async function myRooms(server: TestServer, account: Account): Promise<MyRoom[]> {
-  return must(await call(server.url, 'GET', ROOM_PATHS.myRooms, account.token), 200, `${account.user.username}'s rooms`).body.data.rooms
+  return as(server, account).must(200, `${account.user.username}'s rooms`, (c) => c.myRooms())
 }
 
 /** One room of `GET /api/v1/users/me/rooms`, or undefined when the user is not in it. */
@@ -86,7 +83,8 @@ export function get(server: TestServer, path: string, account?: Account): Promis
   return call(server.url, 'GET', path, account?.token)
 }
 
-export const historyPath = (room: string, query = '') => `/api/v1/rooms/${encodeURIComponent(room)}/messages${query}`
+/** /api/v1/rooms/{room}/messages, the room percent-encoded, with an optional query. */
+export const historyPath = (room: string, query = '') => `${PATHS.roomMessages(room)}${query}`
 
 /** ws://…/api/v1/users/me/ws with an optional query. */
 export function userStreamUrl(server: TestServer, query = ''): string {
@@ -198,6 +196,6 @@ export async function rawSocketLife(
 
 /** The audit entries of `action`, read by an admin. */
 export async function auditOf(server: TestServer, admin: Account, action: string): Promise<unknown[]> {
-  const res = must(await call(server.url, 'GET', '/api/v1/admin/audit?limit=200', admin.token), 200, 'reading the audit log')
-  return res.body.data.entries.filter((e: { action: string }) => e.action === action)
+  const page = await as(server, admin).must(200, 'reading the audit log', (c) => c.admin.audit({ limit: 200 }))
+  return page.entries.filter((e) => e.action === action)
 }

@@ -1,5 +1,5 @@
 /** A WebSocket test client: buffers every frame so tests await conditions, never time. */
-import type { ServerFrameType, WireError } from '../../src/protocol.ts'
+import type { ServerFrameType, WireError } from '../../packages/client/src/index.ts'
 
 /**
  * A server frame (spec §3) as a test reads it: the protocol's `type` and `error`, with `data` left
