@@ -26,9 +26,13 @@ export function readTarget(url: string): RequestTarget | undefined {
   return { path: url.slice(start, queryStart), query: new URLSearchParams(url.slice(queryStart + 1)) }
 }
 
-/** A path as it may appear in a log line or an error message: long paths are cut (one client sent 8 KB paths). */
+/** A path as it may appear in a log line or an error message: long paths are cut (one client sent 8 KB paths), secrets hidden. */
 export const QUOTED_PATH_MAX = 200
 
+/** An incoming webhook's path is its credential (docs/BOTS.md): shown as `/api/v1/hooks/***`. */
+const SECRET_IN_PATH = /^(\/api\/v1\/hooks\/)[^/]+/
+
 export function quotePath(path: string): string {
-  return path.length > QUOTED_PATH_MAX ? `${path.slice(0, QUOTED_PATH_MAX)}…(${path.length} chars)` : path
+  const shown = path.replace(SECRET_IN_PATH, '$1***')
+  return shown.length > QUOTED_PATH_MAX ? `${shown.slice(0, QUOTED_PATH_MAX)}…(${shown.length} chars)` : shown
 }

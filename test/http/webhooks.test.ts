@@ -43,7 +43,8 @@ const deliveries = async (server: TestServer, admin: Account, id: number, query 
 
 test('an incoming webhook posts into its room as its bot; people see it; the URL is shown once and stored as a hash', async () => {
   const clock = Date.UTC(2026, 10, 30, 9)
-  await using server = await startTestServer({ now: () => clock })
+  const logs: string[] = []
+  await using server = await startTestServer({ now: () => clock, onLog: (line) => logs.push(line) })
   const admin = await registerAdmin(server)
   const bot = await makeBot(server, admin)
   const res = await call(server.url, 'POST', '/api/v1/admin/webhooks/incoming', admin.token, { room: 'builds', botId: bot.id, name: 'CI' })
@@ -64,6 +65,9 @@ test('an incoming webhook posts into its room as its bot; people see it; the URL
   const stored = db.query<{ token_hash: string }, []>('SELECT token_hash FROM incoming_webhooks').get()!
   db.close()
   expect(stored.token_hash).toBe(new Bun.CryptoHasher('sha256').update(token).digest('hex'))
+  // The path is the credential: the request log shows it masked.
+  expect(logs.some((line) => line.includes('/api/v1/hooks/***'))).toBe(true)
+  expect(logs.filter((line) => line.includes(token.slice(4)))).toEqual([])
   watcher.close()
 })
 
