@@ -102,7 +102,7 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     broker.notify(notice)
   }
   const memberships = createMemberships({ store, gate, notify, now })
-  const webhooks = createWebhooks({ store, gate, log, now, retryDelaysMs })
+  const webhooks = createWebhooks({ store, gate, log, now, retryDelaysMs, counted: (result) => metrics.webhookAttempts.inc({ result }) })
   const streams = new UserStreams({ store, memberships, hub, log, resumeMax })
   hub.observe((event) => streams.observe(event))
   // A committed message, edit or deletion goes to this instance's sockets and to the other instances; the sequencer orders both roads.

@@ -18,6 +18,8 @@ export interface Metrics {
   messagesDelivered: Counter
   framesRejected: Counter<'reason'>
   logins: Counter<'result'>
+  /** Outgoing webhook attempts by what came of them (docs/BOTS.md). */
+  webhookAttempts: Counter<'result'>
   /** The connection gauges read `counts` at scrape time, so they cost nothing per event. */
   countConnections(counts: () => ConnectionCounts): void
 }
@@ -78,6 +80,12 @@ export function createMetrics(): Metrics {
       registers,
     }),
     logins: new Counter({ name: 'chat_logins_total', help: 'Login attempts by result', labelNames: ['result'], registers }),
+    webhookAttempts: new Counter({
+      name: 'chat_webhook_attempts_total',
+      help: 'Outgoing webhook delivery attempts by result: delivered, retry (failed, tried again later) or failed (given up)',
+      labelNames: ['result'],
+      registers,
+    }),
     countConnections(source) {
       counts = source
     },

@@ -31,6 +31,8 @@ export interface DeliveryDeps {
   webhook: (id: number) => Promise<OutgoingWebhookRecord | undefined>
   log: Logger
   now: () => number
+  /** Told what each attempt came to: delivered, retry or failed. */
+  counted?: (result: 'delivered' | 'retry' | 'failed') => void
   /** Injected by tests: shorter waits between attempts. */
   retryDelaysMs?: number[]
 }
@@ -126,6 +128,7 @@ export class DeliveryWorker {
           ? { status: 'failed', attempts, responseStatus: sent.status, error: sent.error, nextAttemptAt: null, at: now() }
           : { ...this.retry(attempts, this.delays[attempts - 1]!), responseStatus: sent.status, error: sent.error }
       await store.finishDelivery(delivery.id, outcome)
+      this.deps.counted?.(outcome.status === 'pending' ? 'retry' : outcome.status)
       // A retry due before the next poll is looked for when it is due.
       if (outcome.nextAttemptAt !== null && outcome.nextAttemptAt - now() < POLL_MS) setTimeout(() => this.kick(), outcome.nextAttemptAt - now()).unref?.()
     } finally {

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts'
 import type { Store } from '../store/store.ts'
 import { OutgoingWebhooks } from './outgoing-webhooks.ts'
 import type { RoomGate } from './room-access.ts'
-import { DeliveryWorker } from './webhook-delivery.ts'
+import { DeliveryWorker, type DeliveryDeps } from './webhook-delivery.ts'
 import type { WebhookAdminDeps } from './webhooks-admin.ts'
 
 export interface Webhooks {
@@ -16,9 +16,17 @@ export interface Webhooks {
   admin: WebhookAdminDeps
 }
 
-export function createWebhooks(opts: { store: Store; gate: RoomGate; log: Logger; now: () => number; retryDelaysMs?: number[] }): Webhooks {
-  const { store, gate, log, now } = opts
-  const worker = new DeliveryWorker({ store, webhook: (id) => outgoing.find(id), log, now, retryDelaysMs: opts.retryDelaysMs })
+export interface WebhookOptions {
+  store: Store
+  gate: RoomGate
+  log: Logger
+  now: () => number
+  counted: DeliveryDeps['counted']
+  retryDelaysMs?: number[]
+}
+
+export function createWebhooks({ store, gate, log, now, counted, retryDelaysMs }: WebhookOptions): Webhooks {
+  const worker = new DeliveryWorker({ store, webhook: (id) => outgoing.find(id), log, now, counted, retryDelaysMs })
   const outgoing = new OutgoingWebhooks(store, gate, log, now, () => worker.kick())
   return { outgoing, worker, admin: { store, gate, now, onChange: () => outgoing.invalidate() } }
 }

@@ -218,6 +218,11 @@ test('a failing receiver is retried with back-off (same id and body each time), 
     error: 'the receiver answered 302',
     nextAttemptAt: null,
   })
+  // Operators see the same in /metrics: 2 + 3 retries, 1 delivered, 1 given up.
+  const metrics = await (await fetch(`${server.url}/metrics`)).text()
+  expect(metrics).toContain('chat_webhook_attempts_total{result="retry"} 5')
+  expect(metrics).toContain('chat_webhook_attempts_total{result="delivered"} 1')
+  expect(metrics).toContain('chat_webhook_attempts_total{result="failed"} 1')
   socket.close()
 }, 20_000)
 
