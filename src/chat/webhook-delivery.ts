@@ -4,7 +4,7 @@
  * from this server and refuse a replay of an old one. The queue is the database table: each instance
  * claims due rows for a lease, so a delivery survives a restart and two instances never send the
  * same one at once; a failed attempt is tried again later (RETRY_DELAYS_MS), then given up on.
- * People never wait for any of this: a slow receiver holds one of a few sending slots, nothing else.
+ * People never wait for any of this: a slow receiver holds two of a few sending slots, nothing else.
  */
 import { createHmac } from 'node:crypto'
 import type { Logger } from '../log.ts'
@@ -17,8 +17,9 @@ export const RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 600_000]
 export const ATTEMPT_TIMEOUT_MS = 10_000
 /** A claimed delivery is not claimed again before this (longer than an attempt can take). */
 const LEASE_MS = 60_000
-/** Attempts in flight at once per instance. */
+/** Attempts in flight at once per instance, and per webhook (so one slow receiver cannot hold them all). */
 const SLOTS = 8
+const SLOTS_PER_WEBHOOK = 2
 /** How often the queue is looked at when nothing kicks it (retries coming due, other instances' rows). */
 const POLL_MS = 1_000
 /** The delivery log keeps a week. */
@@ -26,7 +27,7 @@ export const DELIVERY_KEEP_MS = 7 * 86_400_000
 const PRUNE_EVERY_MS = 3_600_000
 
 export interface DeliveryDeps {
-  store: Pick<Store, 'claimDeliveries' | 'finishDelivery' | 'pruneDeliveries'>
+  store: Pick<Store, 'claimDeliveries' | 'releaseDeliveries' | 'finishDelivery' | 'pruneDeliveries'>
   /** The webhook a delivery belongs to (undefined once deleted). */
   webhook: (id: number) => Promise<OutgoingWebhookRecord | undefined>
   log: Logger
@@ -45,6 +46,8 @@ export function signWebhook(secret: string, id: string, timestamp: number, body:
 
 export class DeliveryWorker {
   private busy = 0
+  /** Attempts in flight per webhook id. */
+  private readonly busyHooks = new Map<number, number>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private ticking: Promise<void> | undefined
   private stopped = false
@@ -97,13 +100,21 @@ export class DeliveryWorker {
       const free = SLOTS - this.busy
       if (free <= 0) return
       const at = now()
-      for (const delivery of await store.claimDeliveries(at, at + LEASE_MS, free)) {
+      const full = [...this.busyHooks].filter(([, n]) => n >= SLOTS_PER_WEBHOOK).map(([id]) => id)
+      const back: number[] = []
+      for (const delivery of await store.claimDeliveries(at, at + LEASE_MS, free, full)) {
+        // More of one webhook than it may have in flight: given back, and not claimed while it is busy.
+        if ((this.busyHooks.get(delivery.webhookId) ?? 0) >= SLOTS_PER_WEBHOOK) {
+          back.push(delivery.id)
+          continue
+        }
         const attempt = this.attempt(delivery).catch((err: unknown) =>
           log.warn('a webhook delivery attempt failed unexpectedly', { err, delivery: delivery.id }),
         )
         this.inFlight.add(attempt)
         void attempt.finally(() => this.inFlight.delete(attempt))
       }
+      await store.releaseDeliveries(back, at)
     } catch (err) {
       log.warn('cannot read the webhook delivery queue; retrying', { err })
     }
@@ -111,7 +122,9 @@ export class DeliveryWorker {
 
   private async attempt(delivery: ClaimedDelivery): Promise<void> {
     const { store, now } = this.deps
+    const { webhookId } = delivery
     this.busy++
+    this.busyHooks.set(webhookId, (this.busyHooks.get(webhookId) ?? 0) + 1)
     try {
       const hook = await this.deps.webhook(delivery.webhookId)
       // Its webhook was deleted meanwhile (and the row with it): nothing to send or record.
@@ -133,6 +146,9 @@ export class DeliveryWorker {
       if (outcome.nextAttemptAt !== null && outcome.nextAttemptAt - now() < POLL_MS) setTimeout(() => this.kick(), outcome.nextAttemptAt - now()).unref?.()
     } finally {
       this.busy--
+      const left = this.busyHooks.get(webhookId)! - 1
+      if (left === 0) this.busyHooks.delete(webhookId)
+      else this.busyHooks.set(webhookId, left)
       this.kick()
     }
   }

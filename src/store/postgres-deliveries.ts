@@ -4,7 +4,7 @@
  * lease's end, so two instances never claim the same delivery, and a claim whose instance dies comes
  * due again when the lease runs out.
  */
-import { and, desc, eq, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import { guard } from './postgres-connection.ts'
@@ -12,7 +12,7 @@ import type { DeliveryEvent, DeliveryStatus, WebhookStore } from './webhooks.ts'
 
 const { webhookDeliveries } = schema
 
-export type DeliveryMethods = 'queueDeliveries' | 'claimDeliveries' | 'finishDelivery' | 'listDeliveries' | 'pruneDeliveries'
+export type DeliveryMethods = 'queueDeliveries' | 'claimDeliveries' | 'releaseDeliveries' | 'finishDelivery' | 'listDeliveries' | 'pruneDeliveries'
 
 // Bun's driver may hand bigint columns back as strings: every id, count and time read goes through Number.
 const orNull = (value: unknown) => (value === null || value === undefined ? null : Number(value))
@@ -51,7 +51,7 @@ export function postgresDeliveries(db: BunSQLDatabase<typeof schema>): Pick<Webh
           })),
         )
       }),
-    claimDeliveries: (now, leaseUntil, limit) =>
+    claimDeliveries: (now, leaseUntil, limit, skip = []) =>
       guard(async () => {
         // One statement: the rows it picks are locked until it commits, and SKIP LOCKED makes another
         // instance's claim at the same moment pass them by (and then find them due later than now).
@@ -59,6 +59,7 @@ export function postgresDeliveries(db: BunSQLDatabase<typeof schema>): Pick<Webh
           sql`WITH due AS (
               SELECT id, next_attempt_at FROM webhook_deliveries
               WHERE status = 'pending' AND next_attempt_at <= ${now}
+                AND NOT (webhook_id = ANY(${`{${skip.join(',')}}`}::bigint[]))
               ORDER BY next_attempt_at, id LIMIT ${limit}
               FOR UPDATE SKIP LOCKED)
             UPDATE webhook_deliveries d SET next_attempt_at = ${leaseUntil} FROM due WHERE d.id = due.id
@@ -74,6 +75,14 @@ export function postgresDeliveries(db: BunSQLDatabase<typeof schema>): Pick<Webh
           }))
           .sort((a, b) => a.dueAt - b.dueAt || a.id - b.id)
           .map(({ dueAt: _, ...delivery }) => delivery)
+      }),
+    releaseDeliveries: (ids, dueAt) =>
+      guard(async () => {
+        if (ids.length === 0) return
+        await db
+          .update(webhookDeliveries)
+          .set({ nextAttemptAt: dueAt })
+          .where(and(inArray(webhookDeliveries.id, ids), eq(webhookDeliveries.status, 'pending')))
       }),
     finishDelivery: (id, outcome) =>
       guard(async () => {

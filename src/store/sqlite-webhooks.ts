@@ -1,6 +1,6 @@
 /** The SQLite store's bots-and-webhooks tables (src/store/webhooks.ts). One instance alone: a claim needs no locking. */
 import type { Database } from 'bun:sqlite'
-import { and, asc, desc, eq, inArray, lt, lte } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, lt, lte, notInArray } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import type { AuditAction } from '../protocol.ts'
@@ -119,11 +119,17 @@ export function sqliteWebhooks(db: BunSQLiteDatabase<typeof schema>, client: Dat
     )
   })
 
-  const claim = client.transaction((now: number, leaseUntil: number, limit: number) => {
+  const claim = client.transaction((now: number, leaseUntil: number, limit: number, skip: number[]) => {
     const due = db
       .select({ id: webhookDeliveries.id })
       .from(webhookDeliveries)
-      .where(and(eq(webhookDeliveries.status, 'pending'), lte(webhookDeliveries.nextAttemptAt, now)))
+      .where(
+        and(
+          eq(webhookDeliveries.status, 'pending'),
+          lte(webhookDeliveries.nextAttemptAt, now),
+          skip.length === 0 ? undefined : notInArray(webhookDeliveries.webhookId, skip),
+        ),
+      )
       .orderBy(asc(webhookDeliveries.nextAttemptAt))
       .limit(limit)
       .all()
@@ -184,8 +190,18 @@ export function sqliteWebhooks(db: BunSQLiteDatabase<typeof schema>, client: Dat
           .run(),
       )
     },
-    async claimDeliveries(now, leaseUntil, limit) {
-      return whenFree(() => claim.immediate(now, leaseUntil, limit))
+    async claimDeliveries(now, leaseUntil, limit, skip = []) {
+      return whenFree(() => claim.immediate(now, leaseUntil, limit, skip))
+    },
+    async releaseDeliveries(ids, dueAt) {
+      if (ids.length === 0) return
+      await whenFree(() =>
+        db
+          .update(webhookDeliveries)
+          .set({ nextAttemptAt: dueAt })
+          .where(and(inArray(webhookDeliveries.id, ids), eq(webhookDeliveries.status, 'pending')))
+          .run(),
+      )
     },
     async finishDelivery(id, { at, ...outcome }) {
       await whenFree(() =>

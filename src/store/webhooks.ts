@@ -91,11 +91,14 @@ export interface WebhookStore {
   /** Queues the deliveries, due at once. */
   queueDeliveries(deliveries: NewDelivery[], at: number): Promise<void>
   /**
-   * Takes up to `limit` pending deliveries due at `now`, oldest due first, and moves each one's due
-   * time to `leaseUntil`: no other claim takes it before then, and if this instance dies it comes due
-   * again. With PostgreSQL two instances never claim the same one (SKIP LOCKED).
+   * Takes up to `limit` pending deliveries due at `now`, oldest due first, of webhooks other than
+   * `skip`, and moves each one's due time to `leaseUntil`: no other claim takes it before then, and
+   * if this instance dies it comes due again. With PostgreSQL two instances never claim the same one
+   * (SKIP LOCKED).
    */
-  claimDeliveries(now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]>
+  claimDeliveries(now: number, leaseUntil: number, limit: number, skip?: number[]): Promise<ClaimedDelivery[]>
+  /** Gives claimed deliveries back, due at `dueAt`, their attempts untouched. */
+  releaseDeliveries(ids: number[], dueAt: number): Promise<void>
   finishDelivery(id: number, outcome: DeliveryOutcome): Promise<void>
   /** The webhook's deliveries with an id below `before`, newest first. */
   listDeliveries(webhookId: number, query: { before?: number; limit: number }): Promise<DeliveryRecord[]>

@@ -252,6 +252,28 @@ test('a receiver that does not answer holds up no one: every message reaches peo
   reader.close()
 }, 30_000)
 
+test("a receiver that hangs holds two sending slots, not the others: another webhook's deliveries go on", async () => {
+  await using stuck = await startReceiver()
+  await using healthy = await startReceiver()
+  await using server = await startTestServer({ config: { messageRate: 1000, messageBurst: 1000 } })
+  const admin = await registerAdmin(server)
+  await outgoing(server, admin, { url: stuck.url, rooms: ['lobby'] })
+  await outgoing(server, admin, { url: healthy.url, rooms: ['lobby'] })
+  const release = Promise.withResolvers<void>()
+  stuck.answer = async () => {
+    await release.promise
+    return new Response('late')
+  }
+  const socket = await connectRoom(server, 'lobby', admin)
+  await postMany(socket, 20)
+  await healthy.waitFor(20)
+  // The stuck one has had at most its two slots' worth.
+  expect(stuck.received.length).toBeLessThanOrEqual(2)
+  release.resolve()
+  await stuck.waitFor(20, 15_000)
+  socket.close()
+}, 30_000)
+
 test('mentions of a bot go to its webhook (event mention); its own messages never do; a private room needs the bot as member', async () => {
   await using receiver = await startReceiver()
   await using server = await startTestServer()

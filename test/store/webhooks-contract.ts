@@ -270,6 +270,29 @@ export function describeWebhooksContract(name: string, open: () => Promise<Rooms
       expect(await f.store.claimDeliveries(T0 + 6000, T0 + 7000, 2)).toEqual([])
     })
 
+    test('a claim passes over the webhooks it is told to skip; released deliveries are due again, attempts untouched', async () => {
+      await using f = await open()
+      const busy = await outgoing(f.store, 'busy', ['lobby'], null)
+      const quiet = await outgoing(f.store, 'quiet', ['lobby'], null)
+      await f.store.queueDeliveries([delivery(busy.id, 1), delivery(busy.id, 2), delivery(quiet.id, 3)], T0)
+      const [b1, b2, q] = (await f.store.listDeliveries(busy.id, { limit: 10 }))
+        .map((d) => d.id)
+        .reverse()
+        .concat((await f.store.listDeliveries(quiet.id, { limit: 10 })).map((d) => d.id))
+      expect(claimedIds(await f.store.claimDeliveries(T0, T0 + 1000, 10, [busy.id]))).toEqual([q!])
+      expect(claimedIds(await f.store.claimDeliveries(T0, T0 + 1000, 1))).toEqual([b1!])
+      await f.store.releaseDeliveries([b1!], T0 + 5)
+      expect(await f.store.claimDeliveries(T0 + 4, T0 + 1000, 10, [])).toEqual([
+        { id: b2!, webhookId: busy.id, payload: delivery(busy.id, 2).payload, attempts: 0 },
+      ])
+      expect(claimedIds(await f.store.claimDeliveries(T0 + 5, T0 + 1000, 10))).toEqual([b1!])
+      // Releasing nothing, or a delivery no longer pending, changes nothing.
+      await f.store.releaseDeliveries([], T0)
+      await f.store.finishDelivery(q!, { status: 'delivered', attempts: 1, responseStatus: 200, error: null, nextAttemptAt: null, at: T0 + 6 })
+      await f.store.releaseDeliveries([q!], T0)
+      expect(await f.store.claimDeliveries(T0 + 10, T0 + 1000, 10)).toEqual([])
+    })
+
     test('finishDelivery records the outcome: delivered, failed, or pending again until its next attempt', async () => {
       await using f = await open()
       const hook = await outgoing(f.store, 'hook', ['lobby'], null)
