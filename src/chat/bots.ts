@@ -74,9 +74,11 @@ export async function revokeToken(deps: Omit<BotDeps, 'passwords' | 'onBotDelete
 /** Deletes the bot and its webhooks; its messages stay, shown under the deleted-user name. */
 export async function deleteBot(deps: Omit<BotDeps, 'passwords'>, actor: Actor, id: number): Promise<void> {
   await findBot(deps.store, id)
-  await deps.store.deleteBotWebhooks(id)
+  // The account first: its deletion can be refused (a bot made the last admin), its webhooks' cannot.
   const result = await deps.store.deleteUser(id, { at: deps.now(), placeholder: DELETED_USERNAME, audit: { actor } })
-  if (result !== true) throw notFound()
+  if (result === false) throw notFound()
+  if (result === 'LAST_ADMIN') throw new AppError('LAST_ADMIN', 'that would leave the server without an admin; make someone else admin first')
+  await deps.store.deleteBotWebhooks(id)
   await deps.onChange(id)
   await deps.onBotDeleted()
 }

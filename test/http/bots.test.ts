@@ -103,7 +103,13 @@ test('a forged or altered token is 401; a ban is 403 USER_BANNED and revokes the
   const { bot, token } = await makeBot(server, admin.token)
   const [, id, ver, secret] = /^cbt_(\d+)_(\d+)_(.+)$/.exec(token)!
   const other = secret!.startsWith('A') ? `B${secret!.slice(1)}` : `A${secret!.slice(1)}`
-  for (const forged of [`cbt_${id}_${ver}_${other}`, `cbt_${Number(id) + 1}_${ver}_${secret}`, `cbt_${id}_${Number(ver) + 1}_${secret}`, `cbt_${id}_${ver}_${secret}x`, token.slice(0, -1)])
+  for (const forged of [
+    `cbt_${id}_${ver}_${other}`,
+    `cbt_${Number(id) + 1}_${ver}_${secret}`,
+    `cbt_${id}_${Number(ver) + 1}_${secret}`,
+    `cbt_${id}_${ver}_${secret}x`,
+    token.slice(0, -1),
+  ])
     expectError(await call(server.url, 'GET', '/api/v1/users/me', forged), 401, 'TOKEN_INVALID')
 
   expectNoContent(await call(server.url, 'PUT', `/api/v1/admin/users/${bot.id}/ban`, admin.token, { reason: 'spam' }))
@@ -147,6 +153,19 @@ test('deleting a bot ends its token; bot endpoints refuse members, unknown ids, 
   expectError(await call(server.url, 'GET', '/api/v1/users/me', token), 401, 'TOKEN_INVALID')
   expectOk(await call(server.url, 'GET', '/api/v1/admin/bots', admin.token), { bots: [] })
   expectError(await call(server.url, 'DELETE', `/api/v1/admin/bots/${bot.id}`, admin.token), 404, 'USER_NOT_FOUND')
+  // A bot made the only admin is not deleted, and keeps its webhooks.
+  const { bot: boss } = await makeBot(server, admin.token, 'boss')
+  expectOk(await call(server.url, 'PUT', `/api/v1/admin/users/${boss.id}/role`, admin.token, { role: 'admin' }), {
+    id: boss.id,
+    username: 'boss',
+    role: 'admin',
+  })
+  // The role change revoked its token: a new one carries the new role.
+  const bossToken = (await call(server.url, 'POST', `/api/v1/admin/bots/${boss.id}/token`, admin.token)).body.data.token
+  expect((await call(server.url, 'POST', '/api/v1/admin/webhooks/incoming', admin.token, { room: 'lobby', botId: boss.id })).status).toBe(201)
+  expect((await call(server.url, 'PUT', `/api/v1/admin/users/${admin.user.id}/role`, bossToken, { role: 'member' })).status).toBe(200)
+  expectError(await call(server.url, 'DELETE', `/api/v1/admin/bots/${boss.id}`, bossToken), 409, 'LAST_ADMIN')
+  expect((await call(server.url, 'GET', '/api/v1/admin/webhooks/incoming', bossToken)).body.data.webhooks).toHaveLength(1)
   // The name is free again.
   expect((await call(server.url, 'POST', '/api/v1/admin/bots', admin.token, { username: 'helper' })).status).toBe(201)
 })

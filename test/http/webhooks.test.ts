@@ -148,7 +148,11 @@ test('an outgoing webhook POSTs each new message of its rooms to a real receiver
   expect(signatureValid(`whsec_${Buffer.alloc(32).toString('base64')}`, got!)).toBe(false)
   expect(Math.abs(Number(got!.timestamp) - Date.now() / 1000)).toBeLessThan(60)
   const payload = JSON.parse(got!.body)
-  expect(payload).toEqual({ type: 'message', timestamp: expect.any(String), data: { room: 'lobby', message: expect.objectContaining({ id: sent.id, text: 'hello, hooks' }) } })
+  expect(payload).toEqual({
+    type: 'message',
+    timestamp: expect.any(String),
+    data: { room: 'lobby', message: expect.objectContaining({ id: sent.id, text: 'hello, hooks' }) },
+  })
 
   await Bun.sleep(200)
   expect(receiver.received).toHaveLength(1)
@@ -194,7 +198,12 @@ test('a failing receiver is retried with back-off (same id and body each time), 
     WAIT_MS,
     'the delivery to be logged as delivered',
   )
-  expect((await deliveries(server, admin, webhook.id)).deliveries[0]).toMatchObject({ messageId: first.id, status: 'delivered', attempts: 3, responseStatus: 200 })
+  expect((await deliveries(server, admin, webhook.id)).deliveries[0]).toMatchObject({
+    messageId: first.id,
+    status: 'delivered',
+    attempts: 3,
+    responseStatus: 200,
+  })
 
   receiver.received.length = 0
   receiver.answer = () => new Response(null, { status: 302, headers: { Location: 'http://127.0.0.1:1/elsewhere' } })

@@ -10,11 +10,13 @@ import { STATUS } from '../respond.ts'
 import type { HeaderSpec, OperationSpec, OperationTable, QueryParam } from './operation.ts'
 import { ACCOUNT_OPERATIONS } from './ops-accounts.ts'
 import { ADMIN_OPERATIONS } from './ops-admin.ts'
+import { BOT_OPERATIONS } from './ops-bots.ts'
 import { MEMBERSHIP_OPERATIONS } from './ops-memberships.ts'
 import { ROOM_OPERATIONS, ROOM_PARAM } from './ops-rooms.ts'
 import { SITE_OPERATIONS } from './ops-site.ts'
 export { STATIC_OPERATIONS } from './ops-site.ts'
 import { ref, SCHEMAS, type Schema } from './schemas.ts'
+import { BOT_SCHEMAS } from './schemas-bots.ts'
 
 /** Every operation the router serves, by route path: the parity test holds the router to this. */
 export const OPERATIONS: OperationTable = {
@@ -22,6 +24,7 @@ export const OPERATIONS: OperationTable = {
   ...ROOM_OPERATIONS,
   ...MEMBERSHIP_OPERATIONS,
   ...ADMIN_OPERATIONS,
+  ...BOT_OPERATIONS,
   ...SITE_OPERATIONS,
 }
 
@@ -32,7 +35,7 @@ export const OPERATIONS: OperationTable = {
 export const SERVER_WIDE: ErrorType[] = ['NOT_FOUND', 'METHOD_NOT_ALLOWED', 'BAD_REQUEST']
 
 /** Error types only WebSocket frames carry (docs/asyncapi.yaml), never an HTTP answer. */
-export const WEBSOCKET_ONLY: ErrorType[] = ['TOKEN_EXPIRED', 'MESSAGE_INVALID']
+export const WEBSOCKET_ONLY: ErrorType[] = ['TOKEN_EXPIRED']
 
 /** Every operation's tag, in the order a reader meets them. */
 export const TAGS: Record<string, string> = {
@@ -43,6 +46,7 @@ export const TAGS: Record<string, string> = {
   Attachments: 'Uploading files for a room and serving them.',
   Search: 'Full-text search over the messages the caller may read.',
   Admin: 'The owner’s API: users, roles, bans, invitations, registration, the audit log.',
+  Bots: 'The owner’s bots and their API tokens, incoming and outgoing webhooks, and posting through an incoming webhook (docs/BOTS.md).',
   Operations: 'Health and Prometheus metrics.',
   Site: 'The web client, and this description (JSON and rendered).',
 }
@@ -157,6 +161,7 @@ function operation(path: string, method: string, op: OperationSpec): Schema {
       successResponse(op),
       ...[...byStatus].sort(([a], [b]) => a - b).map(([status, types]) => [String(status), errorResponse(types)]),
     ]),
+    callbacks: op.callbacks,
   }
 }
 
@@ -189,8 +194,16 @@ export function buildOpenApi(version: string): Schema {
     security: [],
     paths,
     components: {
-      schemas: SCHEMAS,
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'From POST /api/v1/login or /api/v1/token.' } },
+      schemas: { ...SCHEMAS, ...BOT_SCHEMAS },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'A JWT from POST /api/v1/login or /api/v1/token; or a bot’s API token (`cbt_…`, from POST /api/v1/admin/bots or /api/v1/admin/bots/{id}/token), accepted anywhere a JWT is.',
+        },
+      },
       responses: Object.fromEntries(SERVER_WIDE.map((t) => [t, errorResponse([t])])),
     },
   })

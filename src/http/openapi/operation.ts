@@ -45,6 +45,8 @@ export interface OperationSpec {
   errors: ErrorType[]
   /** Where this route answers a type with another status than respond.ts STATUS (ADMIN_STATUS). */
   statusOf?: Partial<Record<ErrorType, number>>
+  /** Requests the server makes because of this operation (OpenAPI Callback Objects, by name). */
+  callbacks?: Record<string, Schema>
   /** False for operations that never touch the database (no 503 UNAVAILABLE). */
   store?: boolean
   description?: string

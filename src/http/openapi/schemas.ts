@@ -1,6 +1,7 @@
 /**
  * The OpenAPI document's component schemas (JSON Schema 2020-12): the shapes of protocol.ts,
- * protocol-rooms.ts and protocol-conversation.ts, with their limits taken from the same constants.
+ * protocol-rooms.ts and protocol-conversation.ts, with their limits taken from the same constants
+ * (protocol-bots.ts's: schemas-bots.ts).
  */
 import { INVITE_EXPIRES_IN_MAX, INVITE_USES_MAX } from '../../chat/invites.ts'
 import { BAN_REASON_MAX_LENGTH } from '../../chat/moderation.ts'
@@ -11,13 +12,13 @@ import { LIMITS } from '../../protocol.ts'
 export type Schema = Record<string, unknown>
 
 export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
-const nullable = (schema: Schema): Schema => ({ oneOf: [schema, { type: 'null' }] })
-const object = (properties: Record<string, Schema>, required: string[] = Object.keys(properties)): Schema => ({ type: 'object', properties, required })
-const arrayOf = (items: Schema): Schema => ({ type: 'array', items })
+export const nullable = (schema: Schema): Schema => ({ oneOf: [schema, { type: 'null' }] })
+export const object = (properties: Record<string, Schema>, required: string[] = Object.keys(properties)): Schema => ({ type: 'object', properties, required })
+export const arrayOf = (items: Schema): Schema => ({ type: 'array', items })
 
-const id: Schema = { type: 'integer', minimum: 1 }
-const iso: Schema = { type: 'string', format: 'date-time' }
-const count: Schema = { type: 'integer', minimum: 0 }
+export const id: Schema = { type: 'integer', minimum: 1 }
+export const iso: Schema = { type: 'string', format: 'date-time' }
+export const count: Schema = { type: 'integer', minimum: 0 }
 
 /** The room-name rule (protocol.ts ROOM_NAME). */
 export const ROOM_NAME_SCHEMA: Schema = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', maxLength: LIMITS.ROOM_NAME_MAX_LENGTH }
@@ -115,6 +116,10 @@ export const SCHEMAS: Record<string, Schema> = {
         'message.delete',
         'room.member.add',
         'room.member.remove',
+        'bot.create',
+        'bot.token',
+        'webhook.create',
+        'webhook.delete',
       ],
     },
     target: { type: 'object' },
