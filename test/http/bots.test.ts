@@ -167,5 +167,5 @@ test('deleting a bot ends its token; bot endpoints refuse members, unknown ids, 
   expectError(await call(server.url, 'DELETE', `/api/v1/admin/bots/${boss.id}`, bossToken), 409, 'LAST_ADMIN')
   expect((await call(server.url, 'GET', '/api/v1/admin/webhooks/incoming', bossToken)).body.data.webhooks).toHaveLength(1)
   // The name is free again.
-  expect((await call(server.url, 'POST', '/api/v1/admin/bots', admin.token, { username: 'helper' })).status).toBe(201)
+  expect((await call(server.url, 'POST', '/api/v1/admin/bots', bossToken, { username: 'helper' })).status).toBe(201)
 })
