@@ -4,21 +4,27 @@ import { bigint, boolean, customType, index, pgTable, primaryKey, text } from 'd
 /** Raw bytes (bytea); drizzle has no built-in column for it. */
 const bytes = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' })
 
-export const users = pgTable('users', {
-  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-  username: text('username').notNull(),
-  // usernameKey() of the username (full case fold + NFKC, src/chat/usernames.ts; rewritten at start-up
-  // when that rule changes); the unique index makes "Alice" block "alice" (spec §2).
-  usernameKey: text('username_key').notNull().unique(),
-  passwordHash: text('password_hash').notNull(),
-  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
-  role: text('role').notNull().default('member'),
-  tokenVersion: bigint('token_version', { mode: 'number' }).notNull().default(0),
-  bannedAt: bigint('banned_at', { mode: 'number' }),
-  banReason: text('ban_reason'),
-  bot: boolean('bot').notNull().default(false),
-  apiTokenHash: text('api_token_hash'),
-})
+export const users = pgTable(
+  'users',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    username: text('username').notNull(),
+    // usernameKey() of the username (full case fold + NFKC, src/chat/usernames.ts; rewritten at start-up
+    // when that rule changes); the unique index makes "Alice" block "alice" (spec §2).
+    usernameKey: text('username_key').notNull().unique(),
+    passwordHash: text('password_hash').notNull(),
+    createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+    role: text('role').notNull().default('member'),
+    tokenVersion: bigint('token_version', { mode: 'number' }).notNull().default(0),
+    bannedAt: bigint('banned_at', { mode: 'number' }),
+    banReason: text('ban_reason'),
+    bot: boolean('bot').notNull().default(false),
+    apiTokenHash: text('api_token_hash'),
+  },
+  // Found by index, not by reading every account (issue 16): the admins (whether one is left, the first
+  // sign-up's role) and the bots (the admin's list).
+  (t) => [index('users_role').on(t.role), index('users_bot').on(t.bot)],
+)
 
 /** Every change to a user's standing, in order (see db/schema.ts). */
 export const userChanges = pgTable('user_changes', {
@@ -69,7 +75,13 @@ export const messages = pgTable(
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.
-  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_room_kind_id').on(t.room, t.kind, t.id), index('messages_target_id').on(t.targetId)],
+  // messages_user_id: a deleted account's name is replaced on its messages without reading every message.
+  (t) => [
+    index('messages_room_id').on(t.room, t.id),
+    index('messages_room_kind_id').on(t.room, t.kind, t.id),
+    index('messages_target_id').on(t.targetId),
+    index('messages_user_id').on(t.userId),
+  ],
 )
 
 /** One row per room that has messages or was registered (see db/schema.ts). */

@@ -4,27 +4,33 @@ import { customType, index, integer, primaryKey, sqliteTable, text } from 'drizz
 /** Raw bytes; a custom type as in db/schema.pg.ts (bytea), so the two schemas compare equal. */
 const bytes = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'blob' })
 
-export const users = sqliteTable('users', {
-  // AUTOINCREMENT: an id is never reused, so a token of a deleted user can't pass as someone else.
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  username: text('username').notNull(),
-  // usernameKey() of the username (full case fold + NFKC, src/chat/usernames.ts; rewritten at start-up
-  // when that rule changes); the unique index makes "Alice" block "alice" (spec §2).
-  usernameKey: text('username_key').notNull().unique(),
-  passwordHash: text('password_hash').notNull(),
-  createdAt: integer('created_at').notNull(),
-  /** 'admin' or 'member' (spec §5). */
-  role: text('role').notNull().default('member'),
-  /** Carried in every token as `ver`; raising it revokes every token issued before (spec §5). */
-  tokenVersion: integer('token_version').notNull().default(0),
-  /** Epoch ms of the ban; null while not banned. */
-  bannedAt: integer('banned_at'),
-  banReason: text('ban_reason'),
-  /** A bot account (made by an admin, src/chat/bots.ts): it has no usable password and signs in with its API token. */
-  bot: integer('bot', { mode: 'boolean' }).notNull().default(false),
-  /** SHA-256 (hex) of the bot's current API token; null when it has none. The token itself is never stored. */
-  apiTokenHash: text('api_token_hash'),
-})
+export const users = sqliteTable(
+  'users',
+  {
+    // AUTOINCREMENT: an id is never reused, so a token of a deleted user can't pass as someone else.
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    username: text('username').notNull(),
+    // usernameKey() of the username (full case fold + NFKC, src/chat/usernames.ts; rewritten at start-up
+    // when that rule changes); the unique index makes "Alice" block "alice" (spec §2).
+    usernameKey: text('username_key').notNull().unique(),
+    passwordHash: text('password_hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    /** 'admin' or 'member' (spec §5). */
+    role: text('role').notNull().default('member'),
+    /** Carried in every token as `ver`; raising it revokes every token issued before (spec §5). */
+    tokenVersion: integer('token_version').notNull().default(0),
+    /** Epoch ms of the ban; null while not banned. */
+    bannedAt: integer('banned_at'),
+    banReason: text('ban_reason'),
+    /** A bot account (made by an admin, src/chat/bots.ts): it has no usable password and signs in with its API token. */
+    bot: integer('bot', { mode: 'boolean' }).notNull().default(false),
+    /** SHA-256 (hex) of the bot's current API token; null when it has none. The token itself is never stored. */
+    apiTokenHash: text('api_token_hash'),
+  },
+  // Found by index, not by reading every account (issue 16): the admins (whether one is left, the first
+  // sign-up's role) and the bots (the admin's list).
+  (t) => [index('users_role').on(t.role), index('users_bot').on(t.bot)],
+)
 
 /**
  * Every change to a user's standing (token version, role, ban, deletion), in order: each instance
@@ -95,7 +101,13 @@ export const messages = sqliteTable(
   },
   // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
   // alone (history pages), so events never slow a history read down.
-  (t) => [index('messages_room_id').on(t.room, t.id), index('messages_room_kind_id').on(t.room, t.kind, t.id), index('messages_target_id').on(t.targetId)],
+  // messages_user_id: a deleted account's name is replaced on its messages without reading every message.
+  (t) => [
+    index('messages_room_id').on(t.room, t.id),
+    index('messages_room_kind_id').on(t.room, t.kind, t.id),
+    index('messages_target_id').on(t.targetId),
+    index('messages_user_id').on(t.userId),
+  ],
 )
 
 /**

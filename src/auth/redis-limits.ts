@@ -20,18 +20,54 @@ local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 `
 
+// One message per key, in the order given: a key given twice is two messages of that user, the second
+// judged on what the first left, exactly as two checks in a row at the same time would be.
 const BUCKET_SCRIPT = `
-local key, now, rate, burst = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', key, 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-local ok = 0
-if tokens >= 1 then tokens = tokens - 1; ok = 1 end
-redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
-return ok
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl = math.ceil(burst / rate * 1000) + 1000
+local out = {}
+for i, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+  local ok = 0
+  if tokens >= 1 then tokens = tokens - 1; ok = 1 end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('PEXPIRE', key, ttl)
+  out[i] = ok
+end
+return out
 `
+
+/** Checks gathered into one script run at most; more wait for the next (a script blocks Redis while it runs). */
+const BUCKET_BATCH_MAX = 256
+
+/**
+ * Runs a script by its SHA-1 (EVALSHA: Redis neither receives nor hashes its text on every check),
+ * sending the text (EVAL, which also caches it) only when Redis does not know it yet: first use, or
+ * after a restart or SCRIPT FLUSH emptied its script cache. The answer is the script's either way.
+ */
+export class RedisScript {
+  private readonly sha: string
+
+  constructor(private readonly source: string) {
+    this.sha = new Bun.CryptoHasher('sha1').update(source).digest('hex')
+  }
+
+  async run<T>(redis: RedisClient, keys: string[], args: string[]): Promise<T> {
+    const params = [String(keys.length), ...keys, ...args]
+    try {
+      return await redis.send('EVALSHA', [this.sha, ...params])
+    } catch (err) {
+      if (!String((err as Error)?.message ?? err).includes('NOSCRIPT')) throw err
+      return await redis.send('EVAL', [this.source, ...params])
+    }
+  }
+}
+
+const take = new RedisScript(TAKE_SCRIPT)
+const bucket = new RedisScript(BUCKET_SCRIPT)
 
 /**
  * Attempts (failed logins, sign-ups) in a sliding window shared by every instance. Each attempt
@@ -56,7 +92,7 @@ export class RedisSlidingWindow implements AttemptLimiter {
     const member = crypto.randomUUID()
     let ms: number
     try {
-      ms = await this.redis.send('EVAL', [TAKE_SCRIPT, '1', redisKey, String(this.now()), String(this.windowMs), String(this.limit), member])
+      ms = await take.run(this.redis, [redisKey], [String(this.now()), String(this.windowMs), String(this.limit), member])
     } catch (err) {
       this.log.warn(`${this.name} limiter: Redis unreachable, using this instance alone`, { err: String(err) })
       return this.fallback.take(key)
@@ -76,9 +112,15 @@ export class RedisSlidingWindow implements AttemptLimiter {
   }
 }
 
-/** Per-user message token buckets shared by every instance. */
+/**
+ * Per-user message token buckets shared by every instance. The checks asked for in one turn of the
+ * event loop (frames read from many sockets at once) go to Redis as one script run, answered in the
+ * order asked: one round trip instead of one per message, the same answers.
+ */
 export class RedisMessageBuckets implements MessageLimiter {
   private readonly fallback: MessageBuckets
+  /** Checks waiting for the next script run, in the order asked. */
+  private pending: { userId: number; answer: PromiseWithResolvers<boolean> }[] = []
 
   constructor(
     private readonly redis: RedisClient,
@@ -92,20 +134,27 @@ export class RedisMessageBuckets implements MessageLimiter {
     this.fallback = new MessageBuckets(rate, burst, now)
   }
 
-  async allow(userId: number): Promise<boolean> {
+  allow(userId: number): Promise<boolean> {
+    const answer = Promise.withResolvers<boolean>()
+    if (this.pending.length === 0) setImmediate(() => void this.check())
+    this.pending.push({ userId, answer })
+    return answer.promise
+  }
+
+  /** One script run for the checks gathered so far (up to BUCKET_BATCH_MAX; the rest go in the next). */
+  private async check(): Promise<void> {
+    const batch = this.pending.splice(0, BUCKET_BATCH_MAX)
+    if (this.pending.length > 0) setImmediate(() => void this.check())
+    if (batch.length === 0) return
+    let answers: number[]
     try {
-      const ok: number = await this.redis.send('EVAL', [
-        BUCKET_SCRIPT,
-        '1',
-        `chat:limit:${this.name}:${userId}`,
-        String(this.now()),
-        String(this.rate),
-        String(this.burst),
-      ])
-      return ok === 1
+      const keys = batch.map(({ userId }) => `chat:limit:${this.name}:${userId}`)
+      answers = await bucket.run<number[]>(this.redis, keys, [String(this.now()), String(this.rate), String(this.burst)])
     } catch (err) {
       this.log.warn('message limiter: Redis unreachable, using this instance alone', { err: String(err) })
-      return this.fallback.allow(userId)
+      for (const { userId, answer } of batch) answer.resolve(this.fallback.allow(userId))
+      return
     }
+    batch.forEach(({ answer }, i) => answer.resolve(answers[i] === 1))
   }
 }

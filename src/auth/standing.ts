@@ -17,6 +17,8 @@ export const POLL_MS = 500
 const LOOKBACK = 100
 /** New changes read per poll; a longer backlog is read over the next polls. */
 const PAGE = 1000
+/** Most users read by one query (users asked for in one turn of the event loop beyond it take more). */
+const READ_MAX = 500
 /** Users kept; past it the oldest entry is dropped (and read again if used). */
 const MAX_ENTRIES = 100_000
 const PRUNE_EVERY_MS = 3600_000
@@ -29,6 +31,8 @@ export class StandingCache {
   /** null: the user no longer exists (ids are never reused, so that never changes). */
   private readonly entries = new Map<number, Standing | null>()
   private readonly loading = new Map<number, Promise<Standing | null>>()
+  /** Users asked for during this turn of the event loop: read together at its end (a reconnect storm asks for many). */
+  private queued: Map<number, PromiseWithResolvers<Standing | null>> | undefined
   /** The ticket of the newest read of each user on its way; a read whose ticket was replaced or dropped is not kept. */
   private readonly pending = new Map<number, number>()
   private tickets = 0
@@ -51,16 +55,39 @@ export class StandingCache {
     return this.entries.get(id)
   }
 
-  /** The cached standing, or read from the store (reads of one user at once share one query). */
+  /**
+   * The cached standing, or read from the store: reads of one user at once share one query, and the
+   * users asked for in one turn of the event loop are read by one query at its end.
+   */
   get(id: number): Promise<Standing | null> {
     const cached = this.entries.get(id)
     if (cached !== undefined) return Promise.resolve(cached)
     const loading = this.loading.get(id)
     if (loading) return loading
-    const read = this.fetch([id]).then((found) => found.get(id) ?? null)
+    if (!this.queued) {
+      this.queued = new Map()
+      setImmediate(() => this.readQueued())
+    }
+    // A read queued but not started yet is still to come: it serves a reload too.
+    let wanted = this.queued.get(id)
+    if (!wanted) this.queued.set(id, (wanted = Promise.withResolvers()))
+    const read = wanted.promise
     this.loading.set(id, read)
     void read.finally(() => this.loading.get(id) === read && this.loading.delete(id)).catch(() => {})
     return read
+  }
+
+  /** Reads the users queued by get(), READ_MAX to a query, and answers those who asked. */
+  private readQueued(): void {
+    const queued = [...this.queued!]
+    this.queued = undefined
+    for (let at = 0; at < queued.length; at += READ_MAX) {
+      const part = queued.slice(at, at + READ_MAX)
+      this.fetch(part.map(([id]) => id)).then(
+        (found) => part.forEach(([id, wanted]) => wanted.resolve(found.get(id) ?? null)),
+        (err: unknown) => part.forEach(([, wanted]) => wanted.reject(err)),
+      )
+    }
   }
 
   /** Forgets the user and reads them again: after a change made here, or a token newer than the cache. */

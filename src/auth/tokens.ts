@@ -8,6 +8,7 @@ import type { Role } from '../protocol.ts'
 import type { Standing, Store, User } from '../store/store.ts'
 import { parseApiToken, secretMatches } from './api-tokens.ts'
 import type { StandingCache } from './standing.ts'
+import { VerifiedTokens, type VerifiedClaims } from './verified-tokens.ts'
 
 export const JWT_SECRET_SETTING = 'jwt_secret'
 
@@ -40,6 +41,8 @@ export interface TokenOptions {
   standing: Pick<StandingCache, 'get' | 'reload'>
   /** Epoch ms; injected by tests. */
   now?: () => number
+  /** Tokens already verified (tests inject a small one); a token shown again skips the signature check. */
+  verified?: VerifiedTokens
 }
 
 /** The configured secret, or the one generated on first start and kept in the database (spec §2). */
@@ -48,7 +51,7 @@ export async function resolveJwtSecret(configured: string | undefined, store: St
   return store.getOrCreateSetting(JWT_SECRET_SETTING, () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url'))
 }
 
-export function createTokenService({ secret, ttlSeconds, standing, now = Date.now }: TokenOptions): TokenService {
+export function createTokenService({ secret, ttlSeconds, standing, now = Date.now, verified = new VerifiedTokens() }: TokenOptions): TokenService {
   // Imported once: handed raw bytes, jose would import a CryptoKey again on every sign and verify.
   const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
   // A key that cannot be imported fails each sign and verify instead of crashing the process here.
@@ -66,31 +69,46 @@ export function createTokenService({ secret, ttlSeconds, standing, now = Date.no
     async verify(token) {
       const api = parseApiToken(token)
       if (api) return checkStanding(standing, api.userId, api.ver, undefined, (user) => secretMatches(api.secret, user.apiTokenHash))
-      let payload
-      try {
-        // The algorithm allow-list is what stops `alg: none` and RS/HS key confusion.
-        ;({ payload } = await jwtVerify(token, await key, { algorithms: ['HS256'], currentDate: new Date(now()), requiredClaims: ['sub', 'exp', 'iat'] }))
-      } catch (err) {
-        if (err instanceof errors.JWTExpired) throw new AppError('TOKEN_INVALID', 'the token has expired; log in again or refresh it before it expires')
-        if (err instanceof errors.JOSEError || err instanceof TypeError)
-          throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
-        throw err
+      // The signature and claims are checked once per token (verified-tokens.ts); expiry and the
+      // user's standing (version, ban) on every use.
+      let claims = verified.get(token, Math.floor(now() / 1000))
+      if (!claims) {
+        claims = await verified.verify(token, () => verifyJwt(token))
+        // A verification shared with an earlier caller judged expiry by that caller's clock.
+        if (claims.exp <= Math.floor(now() / 1000)) throw expired()
       }
-      // spec §2: sub is the id as we write it, a decimal string; Number() alone would take 1, "0x1" or " 1".
-      const id = typeof payload.sub === 'string' && /^[1-9]\d*$/.test(payload.sub) ? Number(payload.sub) : NaN
-      if (!Number.isSafeInteger(id) || typeof payload.exp !== 'number' || typeof payload.iat !== 'number')
-        throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
-      // We never issue a longer-lived token, so one is forged (with a leaked key) or from before
-      // TOKEN_TTL was lowered: either way it should not outlive what the operator allows now.
-      if (payload.exp - payload.iat > ttlSeconds) throw new AppError('TOKEN_INVALID', 'the token lives longer than this server allows; log in again')
-      // Tokens from before token versions carry none: version 0, revoked by the user's first change.
-      const ver = payload.ver ?? 0
-      if (typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0)
-        throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
-      return checkStanding(standing, id, ver, payload.exp, () => true)
+      return checkStanding(standing, claims.id, claims.ver, claims.exp, () => true)
     },
   }
+
+  /** jose's verification of an HS256 token of ours, and our own claim rules; throws TOKEN_INVALID. */
+  async function verifyJwt(token: string): Promise<VerifiedClaims> {
+    let payload
+    try {
+      // The algorithm allow-list is what stops `alg: none` and RS/HS key confusion.
+      ;({ payload } = await jwtVerify(token, await key, { algorithms: ['HS256'], currentDate: new Date(now()), requiredClaims: ['sub', 'exp', 'iat'] }))
+    } catch (err) {
+      if (err instanceof errors.JWTExpired) throw expired()
+      if (err instanceof errors.JOSEError || err instanceof TypeError)
+        throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
+      throw err
+    }
+    // spec §2: sub is the id as we write it, a decimal string; Number() alone would take 1, "0x1" or " 1".
+    const id = typeof payload.sub === 'string' && /^[1-9]\d*$/.test(payload.sub) ? Number(payload.sub) : NaN
+    if (!Number.isSafeInteger(id) || typeof payload.exp !== 'number' || typeof payload.iat !== 'number')
+      throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
+    // We never issue a longer-lived token, so one is forged (with a leaked key) or from before
+    // TOKEN_TTL was lowered: either way it should not outlive what the operator allows now.
+    if (payload.exp - payload.iat > ttlSeconds) throw new AppError('TOKEN_INVALID', 'the token lives longer than this server allows; log in again')
+    // Tokens from before token versions carry none: version 0, revoked by the user's first change.
+    const ver = payload.ver ?? 0
+    if (typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0)
+      throw new AppError('TOKEN_INVALID', 'the token is malformed or not signed by this server')
+    return { id, ver, exp: payload.exp }
+  }
 }
+
+const expired = () => new AppError('TOKEN_INVALID', 'the token has expired; log in again or refresh it before it expires')
 
 /** The token's user as the standing cache knows them, if the token is still theirs (spec §5). */
 async function checkStanding(

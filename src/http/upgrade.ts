@@ -6,6 +6,7 @@
  */
 import type { TokenService } from '../auth/tokens.ts'
 import { AppError } from '../errors.ts'
+import { BATCH } from '../protocol-batch.ts'
 import { CLOSE, type CloseSpec, type User } from '../protocol.ts'
 import type { Admission } from '../ws/admission.ts'
 import { createSocketData, refusalClose, type Handover } from '../ws/socket-data.ts'
@@ -31,12 +32,25 @@ export async function upgradeSocket(
     throw new AppError('UPGRADE_REQUIRED', 'this endpoint speaks WebSocket: connect with new WebSocket(url, [token])', { Upgrade: 'websocket' })
   }
   const since = intParam(ctx.query, 'since', 0, Number.MAX_SAFE_INTEGER)
+  // Batched delivery is a room socket's (docs/PROTOCOL.md); the user stream's frames go one by one.
+  const batchMs = target.stream === 'room' ? (intParam(ctx.query, BATCH.PARAM, 0, BATCH.MAX_MS) ?? 0) : 0
   const token = (req.headers.get('sec-websocket-protocol') ?? '')
     .split(',')
     .map((p) => p.trim())
     .find(Boolean)
   const checkedAt = performance.now()
-  const handover: Handover = { ...target, user: null, role: null, exp: undefined, since, recheck: false, checkedAt, address: ctx.address, refusal: undefined }
+  const handover: Handover = {
+    ...target,
+    user: null,
+    role: null,
+    exp: undefined,
+    since,
+    batchMs,
+    recheck: false,
+    checkedAt,
+    address: ctx.address,
+    refusal: undefined,
+  }
   const refuse = (close: CloseSpec, error?: AppError) => void (handover.refusal = { close, error })
   if (token !== undefined) {
     try {

@@ -2,15 +2,17 @@
  * The PostgreSQL store's room streams: messages and changes (spec §5) written by group commit per
  * room, serialised across instances by an advisory lock on the room, and read back by index.
  */
-import type { SQL } from 'bun'
 import { and, desc, eq, gt, inArray, lt, lte, or, sql as dsql, type SQL as Condition } from 'drizzle-orm'
-import { drizzle, type BunSQLDatabase } from 'drizzle-orm/bun-sql'
+import type { SQL } from 'bun'
+import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import type { User } from '../protocol.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
 import { claimAttachments, dropWithMessage, postgresConversationReads, prepareMessages, react, type Prepared, type Tx } from './postgres-conversation.ts'
 import { countDeletion, countMessages, keepReaders, recountEdit } from './postgres-rooms.ts'
+import { insertMessages, isPlain, writePlain } from './postgres-writes.ts'
 import type { Visibility } from './rooms.ts'
+import type { MessageRow } from './rows.ts'
 import {
   MessageRefused,
   encodeMentions,
@@ -126,87 +128,83 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
   }
 
   async function writeLocked(room: string, jobs: Job[]): Promise<unknown[]> {
-    const conn = await client.reserve()
-    try {
-      await conn`SELECT pg_advisory_lock(${LOCK_CLASS}, hashtext(${room}))`
-      try {
-        return await drizzle({ client: conn, schema }).transaction(async (tx) => {
-          const [row] = await tx.select({ id: rooms.lastEventId, visibility: rooms.visibility }).from(rooms).where(eq(rooms.name, room))
-          const before = Number(row?.id ?? 0)
-          const visibility = (row?.visibility ?? 'public') as Visibility
-          let head = before
-          let newest: { id: number; createdAt: number } | undefined
-          let posted = 0
-          const results: unknown[] = []
-          for (let i = 0; i < jobs.length;) {
-            const work = jobs[i]!.work
-            if ('change' in work) {
-              const outcome = await applyChange(tx, work.change, head, visibility)
-              if (outcome.ok) head = outcome.committed.event.data.id
-              results.push(outcome)
-              i++
-              continue
-            }
-            // A run of messages is one INSERT; RETURNING gives one row per VALUES row, identity values drawn in that order.
-            let end = i
-            while (end < jobs.length && 'message' in jobs[end]!.work) end++
-            const run = jobs.slice(i, end).map((job) => (job.work as { message: NewMessage }).message)
-            i = end
-            // spec §7: a reply to no message of the room, or attachments not the sender's to use, is refused alone.
-            const prepared = await prepareMessages(tx, room, run)
-            const taken = run.flatMap((m, k) => (prepared[k] instanceof MessageRefused ? [] : [{ m, p: prepared[k] as Prepared }]))
-            let rows: (typeof messages.$inferSelect)[] = []
-            if (taken.length > 0) {
-              // In a private room only members are mentioned; the lock keeps the members as they are until commit.
-              const kept = await keepReaders(tx, room, visibility, taken.map(mentionsOf))
-              const values = taken.map(({ m, p }, k) => ({ ...toMessageRow({ ...m, mentions: kept[k]! }, p.attachments), private: visibility === 'private' }))
-              rows = (await tx.insert(messages).values(values).returning()).sort((a, b) => a.id - b.id)
-              const stored = rows.map((r, k) => ({ message: taken[k]!.m, id: r.id, sender: r.userId, mentions: kept[k]! }))
-              await claimAttachments(tx, stored)
-              await countMessages(tx, room, stored)
-              posted += rows.length
-              newest = rows.at(-1)
-            }
-            let k = 0
-            for (const p of prepared) {
-              if (p instanceof MessageRefused) {
-                results.push(p)
-                continue
-              }
-              const r = rows[k++]!
-              results.push({ message: toMessage(r, p.quote), after: head } satisfies Committed)
-              head = r.id
-            }
+    // The lock is the transaction's: taken first, released by COMMIT (or ROLLBACK) once the batch is
+    // visible, so the next holder's read of the rooms row sees it; the membership writers of
+    // postgres-rooms.ts take the same key. No session lock, no reserved connection, no unlock.
+    const plain = jobs.map((job) => ('message' in job.work && isPlain(job.work.message) ? job.work.message : undefined))
+    if (plain.every((m) => m !== undefined))
+      return client.begin(async (sql) => {
+        await sql`SELECT pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${room}))`
+        return writePlain(sql, room, plain)
+      })
+    return db.transaction(async (tx) => {
+      await tx.execute(dsql`SELECT pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${room}))`)
+      const [row] = (await tx.execute(dsql`SELECT last_event_id AS id, visibility FROM rooms WHERE name = ${room}`)) as unknown as {
+        id: string
+        visibility: string
+      }[]
+      const before = Number(row?.id ?? 0)
+      const visibility = (row?.visibility ?? 'public') as Visibility
+      let head = before
+      let newest: { id: number; createdAt: number } | undefined
+      let posted = 0
+      const results: unknown[] = []
+      for (let i = 0; i < jobs.length;) {
+        const work = jobs[i]!.work
+        if ('change' in work) {
+          const outcome = await applyChange(tx, work.change, head, visibility)
+          if (outcome.ok) head = outcome.committed.event.data.id
+          results.push(outcome)
+          i++
+          continue
+        }
+        // A run of messages is one INSERT, its ids drawn in the run's order (insertMessages).
+        let end = i
+        while (end < jobs.length && 'message' in jobs[end]!.work) end++
+        const run = jobs.slice(i, end).map((job) => (job.work as { message: NewMessage }).message)
+        i = end
+        // spec §7: a reply to no message of the room, or attachments not the sender's to use, is refused alone.
+        const prepared = await prepareMessages(tx, room, run)
+        const taken = run.flatMap((m, k) => (prepared[k] instanceof MessageRefused ? [] : [{ m, p: prepared[k] as Prepared }]))
+        let rows: MessageRow[] = []
+        if (taken.length > 0) {
+          // In a private room only members are mentioned; the lock keeps the members as they are until commit.
+          const kept = await keepReaders(tx, room, visibility, taken.map(mentionsOf))
+          const values = taken.map(({ m, p }, k) => ({ ...toMessageRow({ ...m, mentions: kept[k]! }, p.attachments), private: visibility === 'private' }))
+          const ids = await insertMessages(tx, values)
+          rows = values.map((v, k) => ({ ...v, id: ids[k]!, editedAt: null, deleted: false }))
+          const stored = rows.map((r, k) => ({ message: taken[k]!.m, id: r.id, sender: r.userId, mentions: kept[k]! }))
+          await claimAttachments(tx, stored)
+          await countMessages(tx, room, stored)
+          posted += rows.length
+          newest = rows.at(-1)
+        }
+        let k = 0
+        for (const p of prepared) {
+          if (p instanceof MessageRefused) {
+            results.push(p)
+            continue
           }
-          // The guards keep the row monotonic whatever the interleaving: only a newer entry moves it.
-          if (newest) {
-            await tx
-              .insert(rooms)
-              .values({ name: room, lastMessageId: newest.id, lastActiveAt: newest.createdAt, lastEventId: head, messageCount: posted })
-              .onConflictDoUpdate({
-                target: rooms.name,
-                set: {
-                  lastMessageId: dsql`excluded.last_message_id`,
-                  lastActiveAt: dsql`excluded.last_active_at`,
-                  lastEventId: dsql`excluded.last_event_id`,
-                  messageCount: dsql`${rooms.messageCount} + excluded.message_count`,
-                },
-                setWhere: lt(rooms.lastMessageId, dsql`excluded.last_message_id`),
-              })
-          } else if (head > before) {
-            await tx
-              .update(rooms)
-              .set({ lastEventId: head })
-              .where(and(eq(rooms.name, room), lt(rooms.lastEventId, head)))
-          }
-          return results
-        })
-      } finally {
-        await conn`SELECT pg_advisory_unlock(${LOCK_CLASS}, hashtext(${room}))`
+          const r = rows[k++]!
+          results.push({ message: toMessage(r, p.quote), after: head } satisfies Committed)
+          head = r.id
+        }
       }
-    } finally {
-      conn.release()
-    }
+      // The guards keep the row monotonic whatever the interleaving: only a newer entry moves it.
+      if (newest) {
+        await tx.execute(dsql`INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, message_count)
+          VALUES (${room}, ${newest.id}, ${newest.createdAt}, ${head}, ${posted})
+          ON CONFLICT (name) DO UPDATE SET last_message_id = excluded.last_message_id, last_active_at = excluded.last_active_at,
+            last_event_id = excluded.last_event_id, message_count = rooms.message_count + excluded.message_count
+          WHERE rooms.last_message_id < excluded.last_message_id`)
+      } else if (head > before) {
+        await tx
+          .update(rooms)
+          .set({ lastEventId: head })
+          .where(and(eq(rooms.name, room), lt(rooms.lastEventId, head)))
+      }
+      return results
+    })
   }
 
   function enqueue<T>(room: string, work: Work): Promise<T> {

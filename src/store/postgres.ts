@@ -49,15 +49,15 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
         const [row] = await db.select({ id: users.id, username: users.username, role: users.role }).from(users).where(eq(users.id, id))
         return row && { id: Number(row.id), username: row.username, role: row.role as Role }
       }),
+    // Every account at each start (chat/usernames.ts rekeyUsernames): the driver's rows as they come, without the query builder's mapping.
     listUserKeys: (afterId, limit) =>
       guard(async () => {
-        const rows = await db
-          .select({ id: users.id, username: users.username, usernameKey: users.usernameKey })
-          .from(users)
-          .where(gt(users.id, afterId))
-          .orderBy(users.id)
-          .limit(limit)
-        return rows.map((row) => ({ ...row, id: Number(row.id) }))
+        const rows = (await client`SELECT id, username, username_key FROM users WHERE id > ${afterId} ORDER BY id LIMIT ${limit}`) as {
+          id: string | number
+          username: string
+          username_key: string
+        }[]
+        return rows.map((row) => ({ id: Number(row.id), username: row.username, usernameKey: row.username_key }))
       }),
     setUsernameKey: (id, key) =>
       guard(async () => {

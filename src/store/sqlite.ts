@@ -47,6 +47,10 @@ export function openSqliteStore(path: string): Store {
 
   // In WAL mode NORMAL keeps every commit across a process crash; only an OS crash can lose the last ones.
   client.exec('PRAGMA synchronous = NORMAL')
+  // SQLite's default page cache is 2 MiB: on a database of gigabytes, the index pages a request walks
+  // would be read again from the OS by nearly every request. 64 MiB keeps every index's upper levels and
+  // the recently read rows here (bench/growth.ts); it is filled only as pages are read.
+  client.exec('PRAGMA cache_size = -65536')
   const db = drizzle({ client, schema })
   // Drizzle's own migrate() reads a folder from disk; the compiled binary has none, so feed it the embedded list.
   const internals = db as unknown as { dialect: { migrate(m: typeof MIGRATIONS, s: unknown, c: object): void }; session: unknown }
@@ -62,6 +66,10 @@ export function openSqliteStore(path: string): Store {
     .from(users)
     .where(eq(users.id, sql.placeholder('id')))
     .prepare()
+  // Every account at each start (chat/usernames.ts rekeyUsernames): prepared once, not built per page.
+  const userKeys = client.query<{ id: number; username: string; usernameKey: string }, { after: number; limit: number }>(
+    'SELECT id, username, username_key AS usernameKey FROM users WHERE id > $after ORDER BY id LIMIT $limit',
+  )
   const activityQueries = roomActivityQueries(db)
   const { counters, ...roomStore } = sqliteRooms(client)
   const { drain, ...stream } = sqliteStream(db, client, counters)
@@ -79,13 +87,7 @@ export function openSqliteStore(path: string): Store {
       return row && { ...row, role: row.role as Role }
     },
     async listUserKeys(afterId, limit) {
-      return db
-        .select({ id: users.id, username: users.username, usernameKey: users.usernameKey })
-        .from(users)
-        .where(gt(users.id, afterId))
-        .orderBy(users.id)
-        .limit(limit)
-        .all()
+      return userKeys.all({ after: afterId, limit })
     },
     async setUsernameKey(id, key) {
       // One statement, so no other writer can take the key between the check and the update.

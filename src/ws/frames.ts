@@ -5,7 +5,7 @@ import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
 import { AppError } from '../errors.ts'
 import type { UserStreamFrame } from '../protocol-rooms.ts'
 import { showsNothing } from '../protocol-text.ts'
-import { LIMITS, type ErrorType, type ServerFrame } from '../protocol.ts'
+import { LIMITS, type ErrorType, type ServerFrame, type Welcome } from '../protocol.ts'
 
 /** A server frame other than `error`, as the server builds it (the envelope's `error: null` is added here). */
 export type DataFrame = Exclude<ServerFrame, { type: 'error' }> extends infer F ? (F extends { error: null } ? Omit<F, 'error'> : never) : never
@@ -13,6 +13,20 @@ export type DataFrame = Exclude<ServerFrame, { type: 'error' }> extends infer F 
 /** A frame of the user stream (spec §6), or of a room. */
 export function encodeFrame(frame: DataFrame | Omit<UserStreamFrame, 'error'>): string {
   return JSON.stringify({ type: frame.type, error: null, data: frame.data })
+}
+
+/**
+ * The `welcome` frame, byte for byte what encodeFrame writes, from parts serialised once and shared:
+ * the member list (ws/presence.ts membersJson) and, when every reader sees the same, the history
+ * part (ws/room-history.ts `json`).
+ */
+export function encodeWelcome(
+  head: Pick<Welcome, 'room' | 'user' | 'readOnly'>,
+  membersJson: string,
+  found: Pick<Welcome, 'history' | 'changes' | 'truncated'> & { json?: string },
+): string {
+  const rest = found.json ?? JSON.stringify({ history: found.history, changes: found.changes, truncated: found.truncated }).slice(1, -1)
+  return `{"type":"welcome","error":null,"data":{"room":${JSON.stringify(head.room)},"user":${JSON.stringify(head.user)},"readOnly":${head.readOnly},"members":${membersJson},${rest}}}`
 }
 
 export function encodeError(type: ErrorType, message: string): string {

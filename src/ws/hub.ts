@@ -12,15 +12,16 @@ import { CLOSE } from '../protocol.ts'
 import type { ConnectionCounts, Metrics } from '../metrics.ts'
 import type { User } from '../protocol.ts'
 import type { Store, StreamEvent } from '../store/store.ts'
+import { Batches } from './batches.ts'
 import type { Broker } from './broker.ts'
-import { encodeFrame } from './frames.ts'
+import { encodeFrame, encodeWelcome } from './frames.ts'
 import type { Presence } from './presence.ts'
 import { RoomHistory } from './room-history.ts'
 import { evicts, Evictions, recheckAccess } from './evictions.ts'
 import type { SocketResponder } from './respond.ts'
 import type { RoomSink } from './room-sink.ts'
 import { Sequencer } from './sequencer.ts'
-import type { RoomSocket } from './socket-data.ts'
+import { sendAlone, type RoomSocket } from './socket-data.ts'
 
 export interface HubOptions {
   store: Pick<Store, 'listMessages' | 'listStream' | 'listReactions'>
@@ -59,6 +60,7 @@ export class Hub {
   private emptied: PromiseWithResolvers<void> | undefined
   private observer: (event: StreamEvent) => void = () => {}
   private readonly evictions = new Evictions()
+  private readonly batches = new Batches({ server: () => this.server, delivered: (n) => this.opts.metrics.messagesDelivered.inc(n) })
 
   constructor(private readonly opts: HubOptions) {
     this.sequencer = new Sequencer({ store: opts.store, log: opts.log, emit: (m) => this.emit(m), catchUpMs: opts.catchUpMs })
@@ -112,7 +114,7 @@ export class Hub {
   /** To the room's open sockets but the typist's (other tabs too): one by one, as the topic has publishToSelf; typing is throttled. */
   private sendTyping(name: string, user: User): void {
     const frame = encodeFrame({ type: 'typing', data: { user } })
-    for (const ws of this.rooms.get(name)?.sockets ?? []) if (ws.data.state === 'open' && ws.data.user?.id !== user.id) ws.send(frame)
+    for (const ws of this.rooms.get(name)?.sockets ?? []) if (ws.data.state === 'open' && ws.data.user?.id !== user.id) sendAlone(ws, frame)
   }
 
   /**
@@ -123,8 +125,9 @@ export class Hub {
   async enter(ws: RoomSocket): Promise<void> {
     const { room: name, user, since } = ws.data
     const room = this.rooms.get(name)!
-    await room.following
-    const { history, changes, truncated } = await room.history.welcome(since, user?.id ?? null)
+    const soon = room.history.welcomeSoon(since, user?.id ?? null, room.following)
+    // Answered from memory, without an await: all of enter is one synchronous step of `open`, and the welcome leaves with the upgrade's response.
+    const found = soon instanceof Promise ? await soon : soon
     this.sequencer.anchor(name, room.history.newestId)
     if (ws.data.state !== 'opening') return
     // An eviction since the upgrade's check, before this socket was in the room to be closed by it.
@@ -135,15 +138,15 @@ export class Hub {
       if (change.room) this.publish(room.topic, encodeFrame({ type: 'join', data: { user } }))
       if (change.here) this.opts.broker.announce(name, user, true)
     }
-    ws.subscribe(room.topic)
+    this.batches.subscribe(ws, room.topic)
     ws.data.state = 'open'
-    const members = this.opts.presence.members(name)
-    ws.send(encodeFrame({ type: 'welcome', data: { room: name, user, readOnly: user === null, members, history, changes, truncated } }))
+    ws.send(encodeWelcome({ room: name, user, readOnly: user === null }, this.opts.presence.membersJson(name), found))
   }
 
   /** Undoes admit/enter when a socket has closed: a user's last connection leaving publishes `leave`. */
   leave(ws: RoomSocket): void {
     if (!this.sockets.delete(ws)) return
+    this.batches.leave(ws)
     const { room: name, user } = ws.data
     const room = this.rooms.get(name)
     if (room && user && this.counted.delete(ws)) {
@@ -189,15 +192,16 @@ export class Hub {
   private emit(event: StreamEvent): void {
     this.rooms.get(event.room)?.history.remember(event)
     const topic = roomTopic(event.room)
-    this.publish(topic, encodeFrame(event))
+    this.publish(topic, encodeFrame(event), event.type === 'message')
     this.observer(event)
     if (event.type !== 'message') return
     this.opts.metrics.messagesReceived.inc()
     if (this.server) this.opts.metrics.messagesDelivered.inc(this.server.subscriberCount(topic))
   }
 
-  private publish(topic: string, frame: string): void {
+  private publish(topic: string, frame: string, message = false): void {
     this.server?.publish(topic, frame)
+    this.batches.add(topic, frame, message)
   }
 
   private ref(name: string): Room {

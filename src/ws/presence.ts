@@ -10,7 +10,12 @@ interface RoomPresence {
   local: Map<number, { user: User; sockets: number }>
   /** Users connected through other instances (cluster mode), and which ones. */
   remote: Map<number, { user: User; instances: Set<string> }>
+  /** members() as JSON, kept while it stays the same in a room of SERIALISED_FROM or more (every welcome carries it); a user arriving here is appended. */
+  json: string | undefined
 }
+
+/** Below this many members a room's list is serialised for each welcome: cheap, and nothing is kept per room. */
+const SERIALISED_FROM = 16
 
 export interface PresenceChange {
   /** The user's first connection on this instance opened, or its last one here closed: tell the other instances. */
@@ -31,6 +36,8 @@ export class Presence {
       return { here: false, room: false }
     }
     p.local.set(user.id, { user, sockets: 1 })
+    // Alone, members() is the local users in arrival order: the newcomer goes last.
+    p.json = p.json !== undefined && p.remote.size === 0 ? `${p.json.slice(0, -1)},${JSON.stringify(user)}]` : undefined
     return { here: true, room: !p.remote.has(user.id) }
   }
 
@@ -40,6 +47,7 @@ export class Presence {
     const mine = p?.local.get(user.id)
     if (!p || !mine || --mine.sockets > 0) return { here: false, room: false }
     p.local.delete(user.id)
+    p.json = undefined
     this.prune(room, p)
     return { here: true, room: !p.remote.has(user.id) }
   }
@@ -47,6 +55,7 @@ export class Presence {
   /** Another instance reports `user` present in (or gone from) `room` there; true when the room should hear of it. */
   remote(room: string, instance: string, user: User, present: boolean): boolean {
     const p = this.room(room)
+    p.json = undefined
     const before = p.local.has(user.id) || p.remote.has(user.id)
     const theirs = p.remote.get(user.id)
     if (present) {
@@ -83,10 +92,22 @@ export class Presence {
   members(room: string): User[] {
     const p = this.rooms.get(room)
     if (!p) return []
+    // Alone (nobody remote) the local users are the list, in the same order: no merge (a welcome asks for it).
+    if (p.remote.size === 0) return Array.from(p.local.values(), (mine) => mine.user)
     const users = new Map<number, User>()
     for (const { user } of p.local.values()) users.set(user.id, user)
     for (const { user } of p.remote.values()) users.set(user.id, user)
     return [...users.values()]
+  }
+
+  /** members() as JSON (for a welcome), serialised again only when the list changed. */
+  membersJson(room: string): string {
+    const p = this.rooms.get(room)
+    if (!p) return '[]'
+    if (p.json !== undefined) return p.json
+    const json = JSON.stringify(this.members(room))
+    if (p.local.size + p.remote.size >= SERIALISED_FROM) p.json = json
+    return json
   }
 
   count(room: string): number {
@@ -106,12 +127,13 @@ export class Presence {
     const p = this.rooms.get(room)
     if (!p) return
     p.remote.clear()
+    p.json = undefined
     this.prune(room, p)
   }
 
   private room(name: string): RoomPresence {
     let p = this.rooms.get(name)
-    if (!p) this.rooms.set(name, (p = { local: new Map(), remote: new Map() }))
+    if (!p) this.rooms.set(name, (p = { local: new Map(), remote: new Map(), json: undefined }))
     return p
   }
 

@@ -2,11 +2,10 @@
  * Redis broker: room frames and presence between instances over Redis pub/sub (one channel per
  * room), instance heartbeats with expiry, and gap repair from the database after a reconnect.
  *
- * Bun's Redis client does not re-subscribe after it reconnects (onconnect fires, messages stop),
- * so every reconnect re-subscribes each followed room, re-announces this instance's presence, and
- * has each room deliver from the database whatever was posted while the subscription was down.
- * Order is not this file's concern: each entry of a room's stream (a message, an edit, a deletion)
- * carries its predecessor's id (`a`), and the receiving room's sequencer puts them in order (sequencer.ts).
+ * Bun's Redis client does not re-subscribe after it reconnects (onconnect fires, messages stop), so every
+ * reconnect re-subscribes each followed room, re-announces this instance's presence, and has each room
+ * deliver from the database whatever was posted while the subscription was down. Order is not this file's
+ * concern: each stream entry carries its predecessor's id (`a`), and the receiving room's sequencer orders them.
  */
 import { RedisClient } from 'bun'
 import type { Notice } from '../chat/notices.ts'
@@ -24,10 +23,7 @@ const NOTICES = 'chat:notices'
 /** A publish that Redis has not acknowledged by then is given up (the message is stored; resumes carry it). */
 const PUBLISH_TIMEOUT_MS = 1000
 
-/**
- * What goes over a room's channel: `i` the sending instance; a message (`m`) or a change to one
- * (`c`, spec §5) with `a` its predecessor's id; or presence. The room is the channel's.
- */
+/** What goes over a room's channel: `i` the sending instance; a message (`m`) or a change to one (`c`, spec §5) with `a` its predecessor's id; or presence. */
 type Envelope =
   | { i: string; k: 'm'; m: Message; a: number }
   | { i: string; k: 'c'; c: Omit<Exclude<StreamEvent, { type: 'message' }>, 'room'>; a: number }
@@ -74,7 +70,12 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
   let repairing: { room: string; env: Envelope }[] | undefined
   let closed = false
 
+  /** How this instance's own frames start (every envelope is written with `i` first): Redis hands them back too. */
+  const ownPrefix = `{"i":${JSON.stringify(instanceId)},`
+
   function receive(raw: string, channel: string): void {
+    // Our own frames come back on every channel we follow: dropped before parsing them.
+    if (raw.startsWith(ownPrefix)) return
     let env: Envelope
     try {
       env = JSON.parse(raw)
@@ -185,13 +186,16 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
         event.type === 'message'
           ? { i: instanceId, k: 'm', m: event.data, a: after }
           : { i: instanceId, k: 'c', c: { type: event.type, data: event.data } as Omit<Exclude<StreamEvent, { type: 'message' }>, 'room'>, a: after }
-      Promise.race([send(event.room, env), Bun.sleep(PUBLISH_TIMEOUT_MS).then(() => Promise.reject(new Error('timeout')))]).catch((err: unknown) =>
-        log.warn('could not publish to other instances; they fill the gap from the database', {
-          room: event.room,
-          id: event.data.id,
-          err: String(err),
-        }),
-      )
+      // Warned once: on the failure, or on the timeout if that comes first (its Error made only if it fires).
+      let pending = true
+      const settle = (err?: unknown) => {
+        clearTimeout(timer)
+        if (pending && err !== undefined)
+          log.warn('could not publish to other instances; they fill the gap from the database', { room: event.room, id: event.data.id, err: String(err) })
+        pending = false
+      }
+      const timer = setTimeout(() => settle(new Error('timeout')), PUBLISH_TIMEOUT_MS)
+      send(event.room, env).then(() => settle(), settle)
     },
     follow(room, sink) {
       followed.set(room, sink)

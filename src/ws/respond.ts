@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics.ts'
 import type { CloseSpec } from '../protocol.ts'
 import { roomTopic } from '../chat/rooms.ts'
 import { encodeError } from './frames.ts'
-import type { RoomSocket } from './socket-data.ts'
+import { sendAlone, type RoomSocket } from './socket-data.ts'
 
 export interface SocketResponder {
   /** An `error` frame for `err` (the connection stays open); nothing once the socket is closing. */
@@ -24,17 +24,19 @@ export function createResponder(log: Logger, metrics: Metrics): SocketResponder 
       if (ws.data.state === 'closing') return
       if (err instanceof AppError) {
         metrics.framesRejected.inc({ reason: err.type })
-        ws.send(encodeError(err.type, err.message))
+        sendAlone(ws, encodeError(err.type, err.message))
         return
       }
       log.error(`unexpected error in ${context}`, { room: ws.data.room, err })
-      ws.send(encodeError('INTERNAL', INTERNAL_MESSAGE))
+      sendAlone(ws, encodeError('INTERNAL', INTERNAL_MESSAGE))
     },
     shut(ws, spec, err) {
       if (ws.data.state === 'closing') return
       metrics.framesRejected.inc({ reason: spec.reason })
       ws.data.state = 'closing'
-      ws.unsubscribe(roomTopic(ws.data.room))
+      // A batched socket gets what its batch holds first (at shutdown: every message acknowledged before the 1001).
+      ws.data.batch?.flush()
+      ws.unsubscribe(ws.data.batch?.topic ?? roomTopic(ws.data.room))
       if (err) ws.send(encodeError(err.type, err.message))
       ws.close(spec.code, spec.reason)
     },

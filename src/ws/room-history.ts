@@ -9,13 +9,15 @@
 import { toReactors, withReactions, type Reactors } from '../chat/reactions.ts'
 import type { Logger } from '../log.ts'
 import type { Change, Message } from '../protocol.ts'
-import { cutQuote } from '../store/rows.ts'
 import type { StreamEvent, Store } from '../store/store.ts'
+import { applyChange, byId } from './message-changes.ts'
 
 export interface History {
   history: Message[]
   changes: Change[]
   truncated: boolean
+  /** The three above as JSON.stringify writes them (`"history":…,"truncated":…`), when every reader sees the same (frames.ts encodeWelcome). */
+  json?: string
 }
 
 export interface HistoryOptions {
@@ -27,25 +29,8 @@ export interface HistoryOptions {
 
 /** Retries when a burst evicted the cache between a history query and its merge; each retry is a fresh query. */
 const HISTORY_ATTEMPTS = 5
-
-/**
- * A message after `change` to it (edited text, or a tombstone; a deleted message stays deleted) or to
- * the message it replies to (its quote follows, spec §7). Reactions are kept apart (Reactors).
- */
-export function applyChange(message: Message, change: Change): Message {
-  if (message.deleted || change.type === 'reaction') return message
-  if (change.messageId !== message.id) {
-    if (message.replyTo?.id !== change.messageId) return message
-    return { ...message, replyTo: { ...message.replyTo, text: change.type === 'deleted' ? null : cutQuote(change.text) } }
-  }
-  if (change.type === 'deleted') return { id: message.id, room: message.room, user: message.user, ts: message.ts, deleted: true }
-  const { mentions: _before, ...unmentioned } = message
-  return change.mentions
-    ? { ...unmentioned, text: change.text, editedAt: change.editedAt, mentions: change.mentions }
-    : { ...unmentioned, text: change.text, editedAt: change.editedAt }
-}
-
-const byId = (a: { id: number }, b: { id: number }) => a.id - b.id
+/** Welcomes kept serialised per room (one per cursor asked for), until the room's stream moves. */
+const ANSWERS_MAX = 8
 
 export class RoomHistory {
   /** The room's newest messages as they are now, oldest first. */
@@ -61,6 +46,8 @@ export class RoomHistory {
   private reactors: Reactors = new Map()
   private loading: Promise<void> | undefined
   private readonly cacheSize: number
+  /** What memory answered, serialised, by cursor (-1: none): sockets resuming from the same place share it. Emptied by every entry. */
+  private readonly answers = new Map<number, History>()
 
   constructor(
     readonly room: string,
@@ -122,25 +109,60 @@ export class RoomHistory {
     return { ...found, history: withReactions(found.history, reactors, reader) }
   }
 
+  /**
+   * welcome(), at once when memory answers (the room was loaded, which a welcome does only once `ready`,
+   * the broker following the room, has resolved), else once `ready` has resolved.
+   */
+  welcomeSoon(since: number | undefined, reader: number | null, ready: Promise<void>): History | Promise<History> {
+    return this.welcomeNow(since, reader) ?? ready.then(() => this.welcome(since, reader))
+  }
+
+  /** welcome() without waiting, when memory alone answers: the room is loaded and holds what was asked for (a resume within the cache included). */
+  welcomeNow(since: number | undefined, reader: number | null): History | undefined {
+    const kept = this.answers.get(since ?? -1)
+    if (kept) return kept
+    const found = this.loaded ? this.fromMemory(since) : undefined
+    if (!found) return undefined
+    // Everything held here is above coveredFrom, so its reactions are all in this.reactors; with none, every reader sees the same.
+    if (found.history.some((m) => (this.reactors.get(m.id)?.size ?? 0) > 0)) return { ...found, history: withReactions(found.history, this.reactors, reader) }
+    const answer = { ...found, json: JSON.stringify(found).slice(1, -1) }
+    if (this.answers.size >= ANSWERS_MAX) this.answers.clear()
+    this.answers.set(since ?? -1, answer)
+    return answer
+  }
+
+  /** The history from what memory holds, when that covers it. */
+  private fromMemory(since: number | undefined): History | undefined {
+    if (since === undefined) {
+      // Many changes can crowd the messages out of the cache: then the store has the rest.
+      if (this.recent.length >= this.opts.historySize || this.coveredFrom === 0) return { history: this.newestOf(this.recent), changes: [], truncated: false }
+      return undefined
+    }
+    if (since >= this.coveredFrom!)
+      return this.cut(
+        this.recent.filter((m) => m.id > since),
+        this.changesAfter(since, since),
+      )
+    return undefined
+  }
+
+  /** The newest HISTORY_SIZE of `messages`; not slice(-historySize): with HISTORY_SIZE=0 that would be slice(-0), all of them. */
+  private newestOf(messages: Message[]): Message[] {
+    return messages.slice(Math.max(0, messages.length - this.opts.historySize))
+  }
+
   private async history(since: number | undefined): Promise<History> {
     await this.load()
     const { historySize, resumeMax } = this.opts
     for (let attempt = 1; ; attempt++) {
+      const held = this.fromMemory(since)
+      if (held) return held
       if (since === undefined) {
-        // Not slice(-historySize): with HISTORY_SIZE=0 that would be slice(-0), the whole cache.
-        const newest = (messages: Message[]) => messages.slice(Math.max(0, messages.length - historySize))
-        // Many changes can crowd the messages out of the cache: then the store has the rest.
-        if (this.recent.length >= historySize || this.coveredFrom === 0) return { history: newest(this.recent), changes: [], truncated: false }
         const rows = await this.opts.store.listMessages(this.room, { limit: historySize })
         const last = rows.at(-1)?.id ?? 0
-        if (this.covers(last, attempt)) return { history: newest(this.merge(rows, last)), changes: [], truncated: false }
+        if (this.covers(last, attempt)) return { history: this.newestOf(this.merge(rows, last)), changes: [], truncated: false }
         continue
       }
-      if (since >= this.coveredFrom!)
-        return this.cut(
-          this.recent.filter((m) => m.id > since),
-          this.changesAfter(since, since),
-        )
       const entries = await this.opts.store.listStream(this.room, { after: since, changesUpTo: since, limit: resumeMax + 1 })
       const last = entries.at(-1)?.data.id ?? since
       if (this.covers(last, attempt)) {
@@ -183,6 +205,7 @@ export class RoomHistory {
   }
 
   private apply(entry: StreamEvent): void {
+    this.answers.clear()
     this.newest = Math.max(this.newest, entry.data.id)
     if (entry.type === 'message') {
       const m = entry.data

@@ -24,6 +24,8 @@ export interface Handover {
   /** The token version the socket's token carries (spec §5): the sweeper closes it once the user's is newer. */
   ver?: number
   since: number | undefined
+  /** `?batch=<ms>` (docs/PROTOCOL.md "Batched delivery"): how long the room's frames may wait to go out together; 0: one frame per message. */
+  batchMs: number
   /**
    * A room that could stop being readable to this socket (a private room, or a public one still
    * without messages, which could be registered private): checked again when notices may have been
@@ -44,6 +46,14 @@ export interface SocketData extends Handover {
   /** Read markers (spec §6): one write in flight per socket, and the highest id asked for meanwhile. */
   reading: boolean
   readNext: number
+  /** A batched socket's pending room frames (ws/batches.ts), from its welcome on; they go out before any frame sent to it alone. */
+  batch: PendingFrames | undefined
+}
+
+/** What a batched socket needs of its batch: its topic, and sending what it holds now. */
+export interface PendingFrames {
+  readonly topic: string
+  flush(): void
 }
 
 export type RoomSocket = ServerWebSocket<SocketData>
@@ -54,5 +64,14 @@ export function refusalClose(err: AppError): CloseSpec {
 }
 
 export function createSocketData(handover: Handover): SocketData {
-  return { ...handover, state: handover.refusal ? 'refused' : 'opening', early: [], reading: false, readNext: 0 }
+  return { ...handover, state: handover.refusal ? 'refused' : 'opening', early: [], reading: false, readNext: 0, batch: undefined }
+}
+
+/**
+ * Sends a frame meant for this socket alone (welcome, error, pong, typing). A batched socket's
+ * pending room frames go first, so it sees every frame in the order the server made them.
+ */
+export function sendAlone(ws: RoomSocket, frame: string): void {
+  ws.data.batch?.flush()
+  ws.send(frame)
 }

@@ -10,7 +10,7 @@ import type { Admission } from './admission.ts'
 import { parseClientFrame, PONG_FRAME } from './frames.ts'
 import type { Hub } from './hub.ts'
 import type { SocketResponder } from './respond.ts'
-import type { RoomSocket, SocketData } from './socket-data.ts'
+import { sendAlone, type RoomSocket, type SocketData } from './socket-data.ts'
 import { revocationOf, type StandingSource } from './standing-check.ts'
 import type { TypingGate } from './typing.ts'
 import type { UserStreams } from './user-streams.ts'
@@ -79,7 +79,7 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
       if (data.user === null) return respond.shut(ws, CLOSE.READ_ONLY)
       return respond.error(ws, err)
     }
-    if (frame.type === 'ping') return void ws.send(PONG_FRAME)
+    if (frame.type === 'ping') return void sendAlone(ws, PONG_FRAME)
     const user = data.user
     if (user === null) return respond.shut(ws, CLOSE.READ_ONLY)
     if (poster.closed) return

@@ -75,6 +75,64 @@ describe('on a throwaway redis-server', () => {
     }
   })
 
+  test('checks run their script by SHA-1; the text is sent once, and again only after Redis forgot it', async () => {
+    const client = await connect(redis.url)
+    try {
+      const { log, lines } = recordingLogger()
+      const calls = async () => {
+        const stats: string = await client.send('INFO', ['commandstats'])
+        const count = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+        return { eval: count('eval'), evalsha: count('evalsha') }
+      }
+      await client.send('SCRIPT', ['FLUSH'])
+      await client.send('CONFIG', ['RESETSTAT'])
+      const buckets = new RedisMessageBuckets(client, 'messages', 10, 3, log, manualClock().now)
+      const window = new RedisSlidingWindow(client, 'sha-login', 2, MINUTE, log, manualClock().now)
+      expect(await Promise.all(Array.from({ length: 5 }, () => buckets.allow(99)))).toEqual([true, true, true, false, false])
+      expect((await Promise.all(Array.from({ length: 3 }, () => window.take('ghost')))).map((t) => t.ok)).toEqual([true, true, false])
+      // The five message checks asked at once were one script run; the three attempts, three. The first
+      // run of each script met NOSCRIPT and sent the text (once per run in flight).
+      const first = await calls()
+      expect(first.evalsha).toBe(1 + 3)
+      expect(first.eval).toBeGreaterThanOrEqual(2)
+      expect(first.eval).toBeLessThanOrEqual(1 + 3)
+      await client.send('SCRIPT', ['FLUSH'])
+      expect(await buckets.allow(100)).toBe(true)
+      expect(await buckets.allow(100)).toBe(true)
+      const after = await calls()
+      expect(after.eval - first.eval).toBe(1)
+      expect(after.evalsha - first.evalsha).toBe(2)
+      // Every answer came from Redis, none from the in-memory fallback.
+      expect(lines).toEqual([])
+    } finally {
+      client.close()
+    }
+  })
+
+  test('message checks asked at once are one script run, answered in the order asked, each user on their own bucket', async () => {
+    const client = await connect(redis.url)
+    try {
+      const { log, lines } = recordingLogger()
+      const buckets = new RedisMessageBuckets(client, 'batched', 10, 20, log, manualClock().now)
+      expect(await buckets.allow(1)).toBe(true)
+      await client.send('CONFIG', ['RESETSTAT'])
+      // 300 checks from three users, interleaved: each user's first 19 (one token was spent above for
+      // user 1, so 19, 20, 20) pass and the rest do not, in the order asked; 256 a run at most.
+      const users = Array.from({ length: 300 }, (_, i) => 1 + (i % 3))
+      const answers = await Promise.all(users.map((u) => buckets.allow(u)))
+      for (const u of [1, 2, 3]) {
+        const mine = answers.filter((_, i) => users[i] === u)
+        const passed = u === 1 ? 19 : 20
+        expect(mine).toEqual([...Array<boolean>(passed).fill(true), ...Array<boolean>(100 - passed).fill(false)])
+      }
+      const stats: string = await client.send('INFO', ['commandstats'])
+      expect(Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1])).toBe(2)
+      expect(lines).toEqual([])
+    } finally {
+      client.close()
+    }
+  })
+
   test('with Redis unreachable a limiter counts alone (attempts from what it counted itself) and says so', async () => {
     await using own = await startRedis()
     const client = await connect(own.url)

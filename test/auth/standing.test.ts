@@ -9,11 +9,11 @@ import { expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { StandingCache } from '../../src/auth/standing.ts'
+import { StandingCache, type StandingStore } from '../../src/auth/standing.ts'
 import { createLogger } from '../../src/log.ts'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
-import type { Store } from '../../src/store/store.ts'
+import type { Standing, Store } from '../../src/store/store.ts'
 import { addUser } from '../store/contract.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres, type Service } from '../support/services.ts'
@@ -100,4 +100,43 @@ pgGate.test('PostgreSQL: a change committed after a later one was read is still 
     await raw.close()
     await store.close()
   }
+})
+
+/** A store of users in memory that counts its reads (the feed is empty). */
+function countingStore(users: Standing[]) {
+  const reads: number[][] = []
+  const store: StandingStore = {
+    async findStandings(ids) {
+      reads.push([...ids])
+      return users.filter((u) => ids.includes(u.id))
+    },
+    lastUserChangeId: async () => 0,
+    listUserChanges: async () => [],
+    pruneUserChanges: async () => {},
+  }
+  return { store, reads }
+}
+
+test('users asked for in one turn of the event loop are read by one query; each caller gets its own, a reload waits for the next read', async () => {
+  const users = [1, 2, 3].map((id): Standing => ({ id, username: `u${id}`, role: 'member', tokenVersion: 0, banned: false, apiTokenHash: null }))
+  const { store, reads } = countingStore(users)
+  const cache = new StandingCache(store, log, () => T0)
+  const asked = [cache.get(1), cache.get(2), cache.get(1), cache.get(9), cache.reload(3)]
+  expect(await Promise.all(asked)).toEqual([users[0]!, users[1]!, users[0]!, null, users[2]!])
+  expect(reads).toEqual([[1, 2, 9, 3]])
+  // Cached now: no query.
+  expect(await cache.get(2)).toEqual(users[1]!)
+  expect(reads.length).toBe(1)
+  // A reload asked for while a read of the same user is queued shares that read, which has not started yet.
+  const queued = cache.get(4)
+  const again = cache.reload(4)
+  expect(await Promise.all([queued, again])).toEqual([null, null])
+  expect(reads).toEqual([[1, 2, 9, 3], [4]])
+  // A failed read reaches every caller of its turn, and nothing is cached.
+  store.findStandings = async () => {
+    throw new Error('database gone')
+  }
+  const failed = await Promise.allSettled([cache.get(5), cache.get(6)])
+  expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+  expect(cache.peek(5)).toBeUndefined()
 })

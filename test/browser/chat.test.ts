@@ -1,7 +1,8 @@
 /**
  * The web client in a room (spec §3): two people chatting with live presence, a logged-out reader
  * who can read but not post, text that stays text, the room-name rule, older pages on scroll-up,
- * and a send that stays pending until its own copy (matched by nonce) comes back.
+ * a send that stays pending until its own copy (matched by nonce) comes back, and batched delivery
+ * (`?batch=`: several frames to a WebSocket message, shown one by one, in order).
  */
 import { expect } from 'bun:test'
 import { register } from '../support/http.ts'
@@ -236,6 +237,35 @@ test(
     await waitForMessage(a.page, 'second')
     expect(await messageTexts(a.page)).toEqual(['first', 'second'])
     expect(await a.page.locator('.message.pending').count()).toBe(0)
+    await a.context.close()
+  },
+  BROWSER_TEST_MS,
+)
+
+test(
+  'the page asks for batched delivery and shows a burst whole, once and in order, frames arriving several to a WebSocket message',
+  async () => {
+    await using server = await startTestServer({ config: { messageBurst: 1000, messageRate: 1000 } })
+    const alice = await register(server.url, 'alice')
+    const bob = await register(server.url, 'bob')
+    const a = await openPage(browser(), { session: alice })
+    const urls: string[] = []
+    const received: string[] = []
+    a.page.on('websocket', (ws) => {
+      urls.push(ws.url())
+      ws.on('framereceived', (f) => typeof f.payload === 'string' && received.push(f.payload))
+    })
+    await a.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(a.page)
+    expect(urls.find((u) => u.includes('/rooms/lobby/'))).toMatch(/[?&]batch=16(&|$)/)
+
+    using writer = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [bob.token])
+    await writer.next('welcome')
+    const texts = Array.from({ length: 40 }, (_, i) => `burst ${i + 1}`)
+    for (const text of texts) writer.send({ type: 'message', text })
+    await waitForMessage(a.page, 'burst 40')
+    expect(await messageTexts(a.page)).toEqual(texts)
+    expect(received.some((payload) => payload.includes('\n'))).toBe(true)
     await a.context.close()
   },
   BROWSER_TEST_MS,

@@ -36,12 +36,13 @@ const SECRET = 'correct horse battery staple'
 const WAIT_MS = 5_000
 
 function recordingWebSocket() {
-  const log = { urls: [] as string[], protocols: [] as (string | string[] | undefined)[], sent: [] as string[], blocked: false }
+  const log = { urls: [] as string[], protocols: [] as (string | string[] | undefined)[], sent: [] as string[], received: [] as string[], blocked: false }
   class Recording extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
       log.urls.push(url)
       log.protocols.push(protocols)
       super(log.blocked ? 'ws://127.0.0.1:1/' : url, protocols)
+      this.addEventListener('message', (e) => log.received.push(String(e.data)))
     }
     override send(data: Parameters<WebSocket['send']>[0]): void {
       log.sent.push(String(data))
@@ -290,6 +291,38 @@ test('after the server restarts, the socket backs off, reconnects with ?since= t
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('batchMs: a room socket asks for ?batch=, also when it resumes, and delivers each event of a batch once, in order, as a plain socket does', async () => {
+  await using server = await startTestServer({ config: { messageBurst: 100_000, messageRate: 100_000 } })
+  const alice = await loggedIn(server, 'alice')
+  const recording = recordingWebSocket()
+  const bob = await loggedIn(server, 'bob', { WebSocket: recording.WebSocket })
+  const writer = alice.room('lobby')
+  await writer.ready()
+  const batched = bob.room('lobby', { batchMs: 20 })
+  const plain = bob.room('lobby')
+  const [seen, seenPlain] = [collect(batched), collect(plain)]
+  await Promise.all([batched.ready(), plain.ready()])
+  expect(recording.log.urls[0]).toEndWith('/api/v1/rooms/lobby/messages/ws?batch=20')
+
+  const posted = await Promise.all(Array.from({ length: 100 }, (_, i) => writer.post(`burst ${i}`)))
+  await until(() => seen.length === 100 && seenPlain.length === 100, WAIT_MS, 'the burst on both sockets')
+  expect(seen.map(({ message }) => message.id)).toEqual(posted.map((m) => m.id).sort((a, b) => a - b))
+  expect(seen).toEqual(seenPlain)
+  // Some WebSocket messages carried several frames, one per line.
+  expect(recording.log.received.some((data) => data.includes('\n'))).toBe(true)
+
+  batched.connect()
+  await batched.ready()
+  expect(recording.log.urls.at(-1)).toEndWith(`/api/v1/rooms/lobby/messages/ws?since=${batched.lastId}&batch=20`)
+  const after = await writer.post('after the reconnect')
+  await until(() => seen.length === 101, WAIT_MS, 'the live message after the reconnect')
+  expect(seen.at(-1)).toEqual({ message: after, source: 'live' })
+
+  for (const batchMs of [-1, 1.5, 51]) expect(() => bob.room('lobby', { batchMs })).toThrow(RangeError)
+  alice.close()
+  bob.close()
 })
 
 test('4001 is never retried with the same token (invalid, then revoked); a new session reconnects the socket', async () => {

@@ -112,4 +112,30 @@ describe('on a throwaway PostgreSQL server', () => {
       expect((await store.listRoomActivity({ limit: 10 })).map(({ room, lastMessageId }) => ({ room, lastMessageId }))).toEqual(expected)
     }
   })
+
+  test("instances writing to one room at once form one chain: each entry's `after` is the entry committed before it", async () => {
+    await using one = await openFixture()
+    await using two = await openAt(pg.url)
+    const user = { id: 1, username: 'alice' }
+    const first = await one.store.insertMessage({ room: 'busy', user, text: 'first', nonce: undefined, mentions: [], createdAt: 0 })
+    // Messages and edits from both instances, many in flight on each (each instance batches what queues meanwhile).
+    const committed = await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        const { store } = i % 2 ? one : two
+        if (i % 7 === 3) {
+          const edit = { type: 'edited' as const, room: 'busy', messageId: first.message.id, user, text: `edit ${i}`, mentions: [], at: i }
+          const outcome = await store.changeMessage(edit)
+          if (!outcome.ok) throw new Error(`edit ${i} refused: ${outcome.refusal}`)
+          return { id: outcome.committed.event.data.id, after: outcome.committed.after }
+        }
+        const c = await store.insertMessage({ room: 'busy', user, text: `m${i}`, nonce: undefined, mentions: [], createdAt: i })
+        return { id: c.message.id, after: c.after }
+      }),
+    )
+    const chain = [{ id: first.message.id, after: first.after }, ...committed].sort((a, b) => a.id - b.id)
+    expect(chain[0]!.after).toBe(0)
+    expect(chain.slice(1).map((c) => c.after)).toEqual(chain.slice(0, -1).map((c) => c.id))
+    // What each instance reads back is that chain, in the same order.
+    for (const { store } of [one, two]) expect((await store.listStream('busy', { limit: 1000 })).map((e) => e.data.id)).toEqual(chain.map((c) => c.id))
+  })
 })

@@ -4,7 +4,7 @@
  * Tests own them, so they can also stop and restart them to inject faults. A first start that
  * fails leaves nothing behind: what it spawned is stopped and its temp dir removed before it throws.
  */
-import { mkdtempSync, rmSync, chmodSync, chownSync, existsSync, readFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, rmSync, chmodSync, chownSync, existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
@@ -49,6 +49,8 @@ function logTail(path: string, lines = 20): string {
 export interface Service {
   url: string
   port: number
+  /** The server's log (PostgreSQL's, where auto_explain writes: test/support/query-plans.ts). */
+  logFile?: string
   stop(): Promise<void>
   start(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -116,14 +118,21 @@ export async function startRedis(opts: { readyMs?: number } = {}): Promise<Servi
  * A PostgreSQL cluster; as root it runs as the `postgres` system user (initdb refuses root). If
  * initdb or the first start fails, the server is stopped, the dir removed, and the error keeps the
  * server's log.
+ *
+ * With `dir`, the cluster lives there (`data`, `log`) and outlives the Service: one that dir already
+ * holds is started as it is (bench/growth.ts keeps a generated database so between runs), a new one is
+ * made there, and disposing of the Service stops the server without removing anything.
  */
-export async function startPostgres(): Promise<Service> {
+export async function startPostgres(opts: { dir?: string } = {}): Promise<Service> {
   const bin = findPostgresBin()
   if (!bin) throw new Error(missingReason('postgresql'))
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'chat-pg-'))
+  const kept = opts.dir !== undefined
+  if (kept) mkdirSync(opts.dir!, { recursive: true })
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'chat-pg-'))
   const data = join(dir, 'data')
   const log = join(dir, 'log')
+  const initialised = existsSync(join(data, 'PG_VERSION'))
   const asUser = process.getuid?.() === 0 ? 'postgres' : undefined
   const start = async () => {
     await run([join(bin, 'pg_ctl'), '-D', data, '-l', log, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'], {
@@ -140,7 +149,7 @@ export async function startPostgres(): Promise<Service> {
       const [uid, gid] = await Promise.all([run([id, '-u', asUser]), run([id, '-g', asUser])])
       chownSync(dir, Number(uid), Number(gid))
     }
-    await run([join(bin, 'initdb'), '-D', data, '-U', 'chat', '--auth=trust', '--no-sync', '-E', 'UTF8'], { asUser })
+    if (!initialised) await run([join(bin, 'initdb'), '-D', data, '-U', 'chat', '--auth=trust', '--no-sync', '-E', 'UTF8'], { asUser })
     try {
       await start()
     } catch (err) {
@@ -150,17 +159,18 @@ export async function startPostgres(): Promise<Service> {
       throw new Error(`${(err as Error).message}${tail ? `\nserver log:\n${tail}` : ''}`, { cause: err })
     }
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true })
+    if (!kept) rmSync(dir, { recursive: true, force: true })
     throw err
   }
   return {
     url: `postgres://chat@127.0.0.1:${port}/postgres`,
     port,
+    logFile: log,
     start,
     stop: () => stop(),
     async [Symbol.asyncDispose]() {
       await stop()
-      rmSync(dir, { recursive: true, force: true })
+      if (!kept) rmSync(dir, { recursive: true, force: true })
     },
   }
 }

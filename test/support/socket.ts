@@ -1,5 +1,5 @@
 /** A WebSocket test client: buffers every frame so tests await conditions, never time. */
-import type { ServerFrameType, WireError } from '../../packages/client/src/index.ts'
+import { splitFrames, type ServerFrameType, type WireError } from '../../packages/client/src/index.ts'
 
 /**
  * A server frame (spec §3) as a test reads it: the protocol's `type` and `error`, with `data` left
@@ -12,6 +12,8 @@ export interface TestSocket {
   ws: WebSocket
   /** Every frame received so far, in order. */
   frames: Frame[]
+  /** Every WebSocket message received so far, as sent: one frame each, or several (`?batch=`) one per line. */
+  messages: string[]
   /** The next unread frame (of `type`, skipping others when given). */
   next(type?: ServerFrameType): Promise<Frame>
   send(frame: unknown): void
@@ -24,11 +26,13 @@ export interface TestSocket {
 export async function openSocket(url: string, protocols?: string[]): Promise<TestSocket> {
   const ws = protocols ? new WebSocket(url, protocols) : new WebSocket(url)
   const frames: Frame[] = []
+  const messages: string[] = []
   let cursor = 0
   const waiters: (() => void)[] = []
   const closed = Promise.withResolvers<{ code: number; reason: string }>()
   ws.onmessage = (e) => {
-    frames.push(JSON.parse(String(e.data)))
+    messages.push(String(e.data))
+    for (const text of splitFrames(String(e.data))) frames.push(JSON.parse(text))
     for (const w of waiters.splice(0)) w()
   }
   ws.onclose = (e) => {
@@ -45,6 +49,7 @@ export async function openSocket(url: string, protocols?: string[]): Promise<Tes
   const socket: TestSocket = {
     ws,
     frames,
+    messages,
     async next(type) {
       for (;;) {
         while (cursor < frames.length) {

@@ -13,6 +13,7 @@ import pkg from '../../package.json'
 import { CONVERSATION_LIMITS, CONVERSATION_PATHS } from '../../src/protocol-conversation.ts'
 import { ERROR_TYPES, ROOM_CLIENT_FRAMES, ROOM_SERVER_FRAMES, USER_STREAM_CLIENT_FRAMES, USER_STREAM_SERVER_FRAMES } from '../../src/protocol-frames.ts'
 import { ROOM_LIMITS, ROOM_PATHS } from '../../src/protocol-rooms.ts'
+import { BATCH } from '../../src/protocol-batch.ts'
 import { CLOSE, LIMITS, PATHS, ROOM_NAME } from '../../src/protocol.ts'
 import { makePng } from '../support/images.ts'
 import { cast, createRoom, joinRoom, openUserStream, userStreamUrl, WAIT_MS } from '../support/private-rooms.ts'
@@ -81,17 +82,21 @@ describe('the document', () => {
     expect(doc.info.version).toBe(pkg.version)
   })
 
-  test('has the two endpoints at their paths, with the resume cursor and the token as the connect rules', () => {
+  test('has the two endpoints at their paths, with the resume cursor, batched delivery (rooms) and the token as the connect rules', () => {
     expect(doc.channels.room.address).toBe(decodeURIComponent(PATHS.roomSocket('{room}')))
     expect(doc.channels.userStream.address).toBe(ROOM_PATHS.userStream)
     expect(Object.keys(doc.channels)).toEqual(['room', 'userStream'])
     expect(doc.channels.room.parameters.room['x-pattern']).toBe(ROOM_NAME.source)
     expect(schema('RoomName').pattern).toBe(ROOM_NAME.source)
-    for (const channel of ['room', 'userStream'] as const) {
+    for (const [channel, query] of [
+      ['room', ['since', BATCH.PARAM]],
+      ['userStream', ['since']],
+    ] as const) {
       const ws = doc.channels[channel].bindings.ws
-      expect(Object.keys(deref(ws.query).properties)).toEqual(['since'])
+      expect(Object.keys(deref(ws.query).properties)).toEqual([...query])
       expect(Object.keys(deref(ws.headers).properties)).toEqual(['Sec-WebSocket-Protocol'])
     }
+    expect(deref(doc.channels.room.bindings.ws.query).properties[BATCH.PARAM]).toMatchObject({ type: 'integer', minimum: 0, maximum: BATCH.MAX_MS })
     expect(doc.components.securitySchemes.token).toMatchObject({ type: 'httpApiKey', in: 'header', name: 'Sec-WebSocket-Protocol' })
   })
 
@@ -137,6 +142,7 @@ describe('the document', () => {
       historySize: LIMITS.HISTORY_SIZE,
       resumeMax: LIMITS.RESUME_MAX,
       typingIntervalMs: ROOM_LIMITS.TYPING_INTERVAL_MS,
+      batchMaxMs: BATCH.MAX_MS,
     })
     expect(doc.channels.userStream['x-limits']).toEqual({
       frameMaxBytes: LIMITS.FRAME_MAX_BYTES,
@@ -221,6 +227,9 @@ describe('frames a running server exchanges', () => {
 
     const a = await open('room', roomWs(server, 'lobby'), alice!.token)
     await next(a, 'welcome', (f) => f.type === 'welcome')
+    // A batched reader's frames, once split on newlines, are checked like every other socket's.
+    const batched = await open('room', roomWs(server, 'lobby', `?${BATCH.PARAM}=5`))
+    await next(batched, 'welcome', (f) => f.type === 'welcome')
     const b = await open('room', roomWs(server, 'lobby'), bob!.token)
     await next(b, 'welcome', (f) => f.type === 'welcome')
     await next(a, 'join', (f) => f.type === 'join')

@@ -7,7 +7,7 @@
  * plus NFKC); a secret is 1-1024 bytes of UTF-8.
  */
 import { describe, expect, test } from 'bun:test'
-import { checkUsername, USERNAME_MAX_CODE_POINTS, usernameKey } from '../../src/chat/usernames.ts'
+import { checkUsername, foldedKey, USERNAME_MAX_CODE_POINTS, usernameKey } from '../../src/chat/usernames.ts'
 import { checkSecret, SECRET_MAX_BYTES } from '../../src/chat/users.ts'
 import { AppError } from '../../src/errors.ts'
 
@@ -225,6 +225,14 @@ describe('usernameKey', () => {
     // A Bun with a newer Unicode would accept characters (no longer \p{Cn}) that the folding data
     // does not know: move the @unicode/unicode-X package to that version with it.
     expect(process.versions.unicode).toBe('17.0')
+  })
+
+  test('an ASCII name is keyed by its lower case, as the full folding keys it', () => {
+    const ascii = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c))
+    for (const c of ascii) expect(usernameKey(c)).toBe(foldedKey(c))
+    for (const name of ['Alice', 'BOB_42', 'Mixed.Case-Name', ascii.join(''), 'user12345']) expect(usernameKey(name)).toBe(foldedKey(name))
+    // One character past ASCII takes the full path.
+    expect(usernameKey('STRAẞE')).toBe('strasse')
   })
 
   test('the key is stable: folding a key again gives the same key, for every code point', () => {

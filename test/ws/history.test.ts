@@ -8,6 +8,9 @@
  * busy (cache warm), some after everyone has left (cache gone).
  */
 import { expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Welcome } from '../../src/protocol.ts'
 import { register } from '../support/http.ts'
 import { post, postMany, roomWs } from '../support/rooms.ts'
@@ -236,5 +239,42 @@ test('a client that connects while messages flow misses none and sees none twice
     }
   } finally {
     await flow.stop()
+  }
+})
+
+test('a reconnect storm after a restart: every socket resumes at once with its own cursor and gets exactly what followed it, the first to load the room and the rest from memory alike', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-storm-'))
+  try {
+    const people: { token: string }[] = []
+    let sent: Awaited<ReturnType<typeof postMany>>
+    {
+      await using server = await startTestServer({ dir, config: FAST })
+      for (let i = 0; i < 4; i++) people.push(await register(server.url, `storm${i}`))
+      using alice = await openSocket(roomWs(server, 'storm'), [people[0]!.token])
+      await alice.next('welcome')
+      sent = await postMany(alice, 30)
+    }
+    await using server = await startTestServer({ dir, config: FAST })
+    // 40 sockets of 4 users, cursors spread over the last 10 messages, all opened at once.
+    const cursors = Array.from({ length: 40 }, (_, i) => sent[19 + (i % 10)]!.id)
+    const sockets = await Promise.all(cursors.map((since, i) => openSocket(roomWs(server, 'storm', `?since=${since}`), [people[i % 4]!.token])))
+    try {
+      const welcomes = await Promise.all(sockets.map(async (s) => (await s.next('welcome')).data as Welcome))
+      welcomes.forEach((w, i) => {
+        expect(ids(w.history)).toEqual(ids(sent.filter((m) => m.id > cursors[i]!)))
+        expect(w.history).toEqual(sent.filter((m) => m.id > cursors[i]!))
+        expect([w.changes, w.truncated]).toEqual([[], false])
+        expect(ids(w.members)).toContain(w.user!.id)
+      })
+      // Each user joined once, seen by whoever was there before: no socket hears of a user already in its welcome.
+      const joins = await Promise.all(
+        sockets.map(async (s, i) => ({ i, frames: s.frames.filter((f) => f.type === 'join').map((f) => f.data.user.id as number) })),
+      )
+      for (const { i, frames } of joins) for (const id of frames) expect(ids(welcomes[i]!.members)).not.toContain(id)
+    } finally {
+      for (const s of sockets) s.close()
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 })

@@ -4,7 +4,7 @@
  * close-code table says (docs/PROTOCOL.md "Close codes"): back off with jitter and reconnect, or stop
  * for good. The owner builds the URL (with `?since=`) and reads the frames.
  */
-import { CLOSE } from './protocol.ts'
+import { CLOSE, splitFrames } from './protocol.ts'
 
 /** The constructor of a WHATWG-style WebSocket: the global one (browsers, Bun, Node 22+) or `ws`'s. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
@@ -160,13 +160,18 @@ export class Connection {
     ws.onmessage = (e: { data: unknown }) => {
       if (this.ws !== ws) return
       clearTimeout(this.silenceTimer)
-      let frame
-      try {
-        frame = JSON.parse(String(e.data))
-      } catch {
-        return
+      // A batched room socket's message holds one frame per line (`?batch=`); a plain one, a single frame.
+      for (const text of splitFrames(String(e.data))) {
+        // A handler may have dropped this connection in the middle of a batch.
+        if (this.ws !== ws) return
+        let frame
+        try {
+          frame = JSON.parse(text)
+        } catch {
+          continue
+        }
+        if (typeof frame === 'object' && frame !== null && typeof frame.type === 'string') this.hooks.frame(frame)
       }
-      if (typeof frame === 'object' && frame !== null && typeof frame.type === 'string') this.hooks.frame(frame)
     }
     ws.onclose = (e: { code: number; reason: string }) => {
       if (this.ws !== ws) return
