@@ -3,7 +3,8 @@
  * A bare Bun.serve pub/sub; per message: JSON.parse, one autocommit bun:sqlite INSERT (same table
  * and pragmas as the product), id from the insert, JSON.stringify, server.publish. Per connection:
  * an HS256 check of the token, a subscription and a `welcome` with the room's last 50 messages from
- * one SELECT. No presence, no validation, no rate limits, no caps, no metrics, no logs.
+ * one SELECT, or with `?since=` the messages after that id (the newest 500, `truncated` if there were
+ * more), also one SELECT. No presence, no validation, no rate limits, no caps, no metrics, no logs.
  *
  * Env: PORT, DATABASE, JWT_SECRET. Listens on 127.0.0.1 only.
  */
@@ -14,6 +15,7 @@ interface Data {
   room: string
   topic: string
   user: User | null
+  since: number | undefined
 }
 
 interface Row {
@@ -37,6 +39,7 @@ const insert = db.prepare<unknown, [string, number, string, string, string | nul
   'INSERT INTO messages (room, user_id, username, text, nonce, created_at) VALUES (?, ?, ?, ?, ?, ?)',
 )
 const recent = db.prepare<Row, [string]>(`SELECT * FROM messages WHERE room = ? ORDER BY id DESC LIMIT ${LIMITS.HISTORY_SIZE}`)
+const resume = db.prepare<Row, [string, number]>(`SELECT * FROM messages WHERE room = ? AND id > ? ORDER BY id DESC LIMIT ${LIMITS.RESUME_MAX + 1}`)
 
 const secret = process.env.JWT_SECRET ?? 'baseline secret, at least 32 bytes long'
 
@@ -68,27 +71,32 @@ const server = Bun.serve<Data>({
   hostname: '127.0.0.1',
   port: Number(process.env.PORT ?? 0),
   fetch(req, server) {
-    const path = new URL(req.url).pathname
+    const url = new URL(req.url)
+    const path = url.pathname
     if (path === '/healthz') return Response.json({ error: null, data: { status: 'ok' } })
     const room = /^\/api\/v1\/rooms\/([^/]+)\/messages\/ws$/.exec(path)?.[1]
     if (room === undefined || !isRoomName(room)) return new Response(null, { status: 404 })
     const token = req.headers.get('sec-websocket-protocol')?.split(',')[0]?.trim()
     const user = token ? verify(token) : null
     if (token && !user) return new Response(null, { status: 401 })
-    const data: Data = { room, topic: `room:${room}`, user }
+    const since = url.searchParams.has('since') ? Number(url.searchParams.get('since')) : undefined
+    if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0)) return new Response(null, { status: 400 })
+    const data: Data = { room, topic: `room:${room}`, user, since }
     if (server.upgrade(req, { data, headers: token ? { 'Sec-WebSocket-Protocol': token } : undefined })) return undefined
     return new Response(null, { status: 400 })
   },
   websocket: {
     open(ws) {
-      const { room, topic, user } = ws.data
+      const { room, topic, user, since } = ws.data
       ws.subscribe(topic)
-      const history = recent.all(room).reverse().map(toMessage)
+      const rows = since === undefined ? recent.all(room) : resume.all(room, since)
+      const truncated = rows.length > LIMITS.RESUME_MAX
+      const history = rows.slice(0, LIMITS.RESUME_MAX).reverse().map(toMessage)
       ws.send(
         JSON.stringify({
           type: 'welcome',
           error: null,
-          data: { room, user, readOnly: user === null, members: [], history, changes: [], truncated: false },
+          data: { room, user, readOnly: user === null, members: [], history, changes: [], truncated },
         } satisfies ServerFrame),
       )
     },

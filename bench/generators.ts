@@ -98,6 +98,7 @@ export class Generators {
       remoteLatency: mergeHistograms(replies.map((r) => r.remoteLatency)),
       unread: replies.reduce((n, r) => n + r.unread, 0),
       silentStreams: replies.reduce((n, r) => n + r.silentStreams, 0),
+      outOfOrder: replies.reduce((n, r) => n + r.outOfOrder, 0),
     }
   }
 

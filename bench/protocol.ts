@@ -17,6 +17,15 @@ export interface SocketSpec {
    * messages and is left out of delivered/expected; its `unread` frames are counted instead.
    */
   stream?: 'user'
+  /**
+   * Resume (the reconnect scenario): connect with `?since=` this id; the socket counts as opened only
+   * if its `welcome` holds exactly the messages `expectHistory` lists (their ids, comma-separated, in
+   * order) and nothing was truncated: a missed, repeated or reordered message fails the connect.
+   */
+  since?: number
+  expectHistory?: string
+  /** Batched delivery: connect with `?batch=` this many ms, and read each WebSocket message as one frame per line. */
+  batch?: number
 }
 
 export type RunMode =
@@ -73,6 +82,8 @@ export interface CheckReply {
   unread: number
   /** User streams that received no `unread` frame since the last reset: their counters are not being pushed. */
   silentStreams: number
+  /** `message` frames whose id was not above the previous one on the same socket (repeated or reordered) since the last reset. */
+  outOfOrder: number
 }
 
 export type Reply = ConnectReply | RunReply | CheckReply | { op: 'reset' } | { op: 'close' }

@@ -1,7 +1,7 @@
 /** Bench output: the summary rows, the Markdown table, the SVG chart of ratios, and docs/PERFORMANCE.md. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import type { ClusterRow } from './cluster.ts'
+import { join } from 'node:path'
 import type { PrivateRoomRow } from './private-room.ts'
 import type { SweepPoint } from './scenarios.ts'
 
@@ -80,18 +80,6 @@ export function sweepTable(sweeps: SweepSummary[]): string {
   return lines.join('\n')
 }
 
-/** One instance on PostgreSQL beside two on PostgreSQL + Redis, and the ratio two / one (with its spread over rounds). */
-export function clusterTable(rows: ClusterRow[]): string {
-  const lines = ['| Load | Figure | One instance, PostgreSQL | Two instances, PostgreSQL + Redis | Two / one |', '|---|---|---:|---:|---:|']
-  rows.forEach((r, i) => {
-    const spread = r.ratios.length > 1 ? ` (${fmt(Math.min(...r.ratios))}–${fmt(Math.max(...r.ratios))})` : ''
-    // The load is named on the first of its rows.
-    const load = i > 0 && rows[i - 1]!.load === r.load ? '' : r.load
-    lines.push(`| ${load} | ${r.figure} | ${fmt(r.one)} | ${fmt(r.two)} | ${fmt(r.ratio)}${spread} |`)
-  })
-  return lines.join('\n')
-}
-
 /** The private-room scenario: the three setups side by side, and the ratios between them. */
 export function privateRoomTable(rows: PrivateRoomRow[]): string {
   const lines = [
@@ -115,8 +103,9 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * and a tick at each target. Green: target met; red: missed; grey: no target. Hand-written SVG.
  */
 export function renderSvg(rows: Row[], subtitle: string): string {
-  const width = 760
-  const left = 210
+  // Room on the left for the longest label (~7 px a character at 13 px).
+  const left = Math.max(210, 24 + 7 * Math.max(0, ...rows.map((r) => `${r.scenario}: ${r.short}`.length)))
+  const width = left + 550
   const right = 70
   const barH = 22
   const gap = 14
@@ -166,6 +155,12 @@ const SEARCH_BEGIN = '<!-- bench:search:begin -->'
 const SEARCH_END = '<!-- bench:search:end -->'
 const ATTACHMENTS_BEGIN = '<!-- bench:attachments:begin -->'
 const ATTACHMENTS_END = '<!-- bench:attachments:end -->'
+const RECONNECT_BEGIN = '<!-- bench:reconnect:begin -->'
+const RECONNECT_END = '<!-- bench:reconnect:end -->'
+const BATCH_BEGIN = '<!-- bench:batch:begin -->'
+const BATCH_END = '<!-- bench:batch:end -->'
+const GROWTH_BEGIN = '<!-- bench:growth:begin -->'
+const GROWTH_END = '<!-- bench:growth:end -->'
 
 /** Replaces the text between `begin` and `end` in `doc`; appends the block when the markers are missing. */
 function splice(doc: string, begin: string, end: string, body: string): string {
@@ -199,6 +194,12 @@ export const DOC_TEMPLATE = [
   `${SEARCH_BEGIN}\n${SEARCH_END}`,
   '## Attachments',
   `${ATTACHMENTS_BEGIN}\n${ATTACHMENTS_END}`,
+  '## Reconnect storm',
+  `${RECONNECT_BEGIN}\n${RECONNECT_END}`,
+  '## Batched delivery',
+  `${BATCH_BEGIN}\n${BATCH_END}`,
+  '## Cost as data grows',
+  `${GROWTH_BEGIN}\n${GROWTH_END}`,
   '## Scale',
   `${SWEEP_BEGIN}\n${SWEEP_END}`,
 ].join('\n\n')
@@ -215,7 +216,17 @@ export function runLine(meta: Record<string, unknown>, load: [number, number], w
 export function updatePerformanceDoc(
   path: string,
   template: string,
-  parts: { results?: string; sweep?: string; cluster?: string; privateRoom?: string; search?: string; attachments?: string },
+  parts: {
+    results?: string
+    sweep?: string
+    cluster?: string
+    privateRoom?: string
+    search?: string
+    attachments?: string
+    reconnect?: string
+    batch?: string
+    growth?: string
+  },
 ): void {
   let doc = existsSync(path) ? readFileSync(path, 'utf8') : template
   if (parts.results !== undefined) doc = splice(doc, BEGIN, END, parts.results)
@@ -224,5 +235,40 @@ export function updatePerformanceDoc(
   if (parts.privateRoom !== undefined) doc = splice(doc, PRIVATE_BEGIN, PRIVATE_END, parts.privateRoom)
   if (parts.search !== undefined) doc = splice(doc, SEARCH_BEGIN, SEARCH_END, parts.search)
   if (parts.attachments !== undefined) doc = splice(doc, ATTACHMENTS_BEGIN, ATTACHMENTS_END, parts.attachments)
+  if (parts.reconnect !== undefined) doc = splice(doc, RECONNECT_BEGIN, RECONNECT_END, parts.reconnect)
+  if (parts.batch !== undefined) doc = splice(doc, BATCH_BEGIN, BATCH_END, parts.batch)
+  if (parts.growth !== undefined) doc = splice(doc, GROWTH_BEGIN, GROWTH_END, parts.growth)
   writeFileSync(path, doc)
+}
+
+/** Rewrites the block between `<!-- bench:<name>:begin -->` and `<!-- bench:<name>:end -->` of `path` (appended when missing). */
+export function updateDocBlock(path: string, name: string, body: string): void {
+  const doc = existsSync(path) ? readFileSync(path, 'utf8') : DOC_TEMPLATE
+  writeFileSync(path, splice(doc, `<!-- bench:${name}:begin -->`, `<!-- bench:${name}:end -->`, body))
+}
+
+/** A row of a results table that the chart can draw: a ratio and its target (the main table's, the reconnect and batch scenarios'). */
+const isChartRow = (r: Partial<Row>): r is Row => typeof r.short === 'string' && typeof r.target === 'number'
+
+/**
+ * Draws docs/performance.svg from bench/results.jsonl: the main table's rows with a target (and
+ * `connect`) from its latest full run, then the chart rows of the latest full run of every other
+ * scenario whose record has them, so that a scenario run alone keeps the rest of the chart.
+ */
+export function writePerformanceSvg(root: string): void {
+  type Record = { mode?: string; scenario?: string; rows?: unknown; time: string; commit: string; dirty: boolean; bun: string; cpus: number; rounds: number }
+  const latest = new Map<string, Record>()
+  for (const line of readFileSync(join(root, 'bench/results.jsonl'), 'utf8').split('\n')) {
+    if (!line.trim()) continue
+    const record = JSON.parse(line) as Record
+    if (record.mode === 'full' && Array.isArray(record.rows)) latest.set(record.scenario ?? '', record)
+  }
+  const rowsOf = (r: Record | undefined) => ((r?.rows ?? []) as Partial<Row>[]).map((row) => ({ ...row, ratio: row.ratio ?? NaN }) as Row)
+  const main = latest.get('')
+  const rows = rowsOf(main).filter((r) => r.target !== undefined || r.scenario === 'connect')
+  for (const [scenario, record] of latest) if (scenario !== '') rows.push(...rowsOf(record).filter(isChartRow))
+  const subtitle = main
+    ? `${main.time.slice(0, 10)}, commit ${main.commit}${main.dirty ? '+' : ''}, Bun ${main.bun}, ${main.cpus} CPUs, median of ${main.rounds} A/B rounds (other scenarios: their latest run)`
+    : 'latest run of each scenario'
+  writeFileSync(join(root, 'docs/performance.svg'), renderSvg(rows, subtitle))
 }

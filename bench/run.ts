@@ -4,40 +4,46 @@
  *   bun run bench                      every scenario but the sweep, 3 rounds, writes docs/PERFORMANCE.md, docs/performance.svg, bench/results.jsonl
  *   bun run bench --smoke              the same with small counts, one round, a few seconds a scenario; exit 1 on any lost message
  *   bun run bench --scenario sweep     the scale sweep (largest room, most connections under p99 100 ms at 100 msg/s)
- *   bun run bench --scenario cluster   one instance on PostgreSQL beside two on PostgreSQL + Redis (bench/cluster.ts)
+ *   bun run bench --scenario cluster   cluster cost against one instance on SQLite, one room's ceiling, REUSE_PORT (bench/cluster.ts)
  *   bun run bench --scenario private-room   a private room of members beside a public one and the baseline (bench/private-room.ts)
  *   bun run bench --scenario attachments    upload/download of a 10 MiB file against Bun.file (bench/attachments.ts)
+ *   bun run bench --scenario reconnect      10 000 clients reconnect with ?since= after a restart (bench/reconnect.ts)
+ *   bun run bench --scenario batch          batched delivery (?batch=) in a room of 1 000 at 2 000 msg/s, beside plain and the baseline (bench/batch.ts)
  *   bun run bench --scenario search   search latency on 1 M messages, SQLite and PostgreSQL, beside a history page (bench/search.ts)
+ *   bun run bench --scenario growth   requests on 10 M messages against a nearly empty database, both stores; start-up, bytes per message (bench/growth.ts)
  *   options: --scenario a,b  --rounds N  --workers N  --no-write  --write
  *
  * Product and baseline alternate within each round (A B, then B A), so drift on a shared machine
  * lands on both; the ratio of each back-to-back pair is what is reported (median over rounds).
  */
-import { appendFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync } from 'node:fs'
 import { attachmentsScenario } from './attachments.ts'
+import { growthScenario } from './growth.ts'
+import { reconnectScenario } from './reconnect.ts'
+import { batchScenario } from './batch.ts'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { CLUSTER_FULL, CLUSTER_SMOKE, clusterLossless, clusterRows, runCluster, SETUPS, type ClusterRecord } from './cluster.ts'
+import { clusterScenario } from './cluster.ts'
 import { Generators } from './generators.ts'
 import { searchScenario } from './search.ts'
 import { PRIVATE_ROOM_FULL, PRIVATE_ROOM_SMOKE, privateRoomRows, runPrivateRoom, type PrivateRoomRecord, type PrivateRoomRow } from './private-room.ts'
 import {
-  clusterTable,
   markdownTable,
   DOC_TEMPLATE,
   missedText,
   privateRoomTable,
-  renderSvg,
   sweepTable,
   updatePerformanceDoc,
+  writePerformanceSvg,
   type Row,
   type SweepSummary,
 } from './report.ts'
+import { idleStreams } from './idle-streams.ts'
 import { connectIdle, fanout, fixedRate, FULL, isLossless, login, manyRooms, SMOKE, sweep, type Outcome, type Sizes, type SweepSizes } from './scenarios.ts'
 import type { Kind } from './servers.ts'
 
 const ROOT = join(import.meta.dir, '..')
-const RUNS = ['fanout', 'fixed-rate', 'many-rooms', 'connect', 'login'] as const
+const RUNS = ['fanout', 'fixed-rate', 'many-rooms', 'connect', 'idle-streams', 'login'] as const
 type RunName = (typeof RUNS)[number]
 /** `idle` is measured on the sockets `connect` opened. */
 const ALIASES: Record<string, string> = { idle: 'connect', 'fan-out': 'fanout' }
@@ -47,6 +53,7 @@ const RUNNERS: Record<RunName, (kind: Kind, gens: Generators, sizes: Sizes) => P
   'fixed-rate': (k, g, s) => fixedRate(k, g, s.fixedRate),
   'many-rooms': (k, g, s) => manyRooms(k, g, s.manyRooms),
   connect: (k, g, s) => connectIdle(k, g, s.connect),
+  'idle-streams': (k, g, s) => idleStreams(k, g, s.idleStreams),
   login: (k, g, s) => login(k, g, s.login),
 }
 
@@ -130,6 +137,17 @@ const ROWS: RowSpec[] = [
     cpuLabel: 'µs/connection',
   },
   {
+    run: 'idle-streams',
+    scenario: 'idle, room socket + user stream',
+    metric: 'rssBytesPerSocket',
+    short: 'RSS per socket, with user streams',
+    label: (s) => `RSS bytes/socket (${s.idleStreams.clients} members, each with a room socket and the user stream; baseline: two room sockets)`,
+    better: 'lower',
+    target: 1.3,
+    cpu: 'rssMiB',
+    cpuLabel: 'MiB RSS',
+  },
+  {
     run: 'login',
     scenario: 'login',
     metric: 'perSec',
@@ -150,6 +168,9 @@ interface Args {
   privateRoom: boolean
   search: boolean
   attachments: boolean
+  growth: boolean
+  reconnect: boolean
+  batch: boolean
   rounds: number
   workers: number
   write: boolean
@@ -167,8 +188,8 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--') && !known.has(a.split('=')[0]!)) throw new Error(`unknown option ${a}`)
   }
   // Every scenario but the sweep by default (the cluster and private-room ones included).
-  const own = ['private-room', 'cluster', 'search', 'attachments', 'sweep']
-  const picked = (value('--scenario') ?? [...RUNS, 'private-room', 'cluster', 'search', 'attachments'].join(','))
+  const own = ['private-room', 'cluster', 'search', 'attachments', 'growth', 'reconnect', 'batch', 'sweep']
+  const picked = (value('--scenario') ?? [...RUNS, 'private-room', 'cluster', 'search', 'attachments', 'growth', 'reconnect', 'batch'].join(','))
     .split(',')
     .map((s) => ALIASES[s.trim()] ?? s.trim())
   for (const p of picked)
@@ -181,6 +202,9 @@ function parseArgs(argv: string[]): Args {
     privateRoom: picked.includes('private-room'),
     search: picked.includes('search'),
     attachments: picked.includes('attachments'),
+    growth: picked.includes('growth'),
+    reconnect: picked.includes('reconnect'),
+    batch: picked.includes('batch'),
     rounds: Number(value('--rounds') ?? (smoke ? 1 : 3)),
     workers: Number(value('--workers') ?? 2),
     write: argv.includes('--write') || (!smoke && !argv.includes('--no-write')),
@@ -209,7 +233,7 @@ function describe(outcome: Outcome): string {
   const loss = isLossless(i)
     ? 'ok'
     : `LOSS expected=${i.expected} delivered=${i.delivered} rejected=${i.rejected} errors=${i.errors} closes=${i.unexpectedCloses} [${i.closeCodes.join(',')}] failedConnects=${i.failedConnects}`
-  const silent = i.silentStreams ? ` silentStreams=${i.silentStreams}` : ''
+  const silent = (i.silentStreams ? ` silentStreams=${i.silentStreams}` : '') + (i.outOfOrder ? ` outOfOrder=${i.outOfOrder}` : '')
   return `${m} | sent=${i.sent} delivered=${i.delivered} ${loss}${silent}`
 }
 
@@ -312,71 +336,6 @@ async function runSweeps(args: Args, gens: Generators): Promise<SweepSummary[]> 
     }
   }
   return out
-}
-
-function describeCluster(r: ClusterRecord, seconds: number): string {
-  const head = `cluster ${r.load} #${r.round + 1} ${r.setup} (${SETUPS[r.setup].name}; ${seconds.toFixed(1)} s)`
-  if (!r.outcome) return `${head} FAILED: ${r.error}`
-  const mismatched = r.outcome.metrics.mismatchedSockets ?? 0
-  return `${head}: ${describe(r.outcome)}${mismatched > 0 ? ` MISMATCHED sockets=${mismatched}` : ''}`
-}
-
-/** The cluster scenario: its own services, its own table and block in docs/PERFORMANCE.md. */
-async function clusterScenario(
-  args: Args,
-  gens: Generators,
-  meta: Record<string, unknown> & { time: string; commit: string; dirty: boolean; bun: string; cpus: number; loadavgBefore: number[] },
-): Promise<boolean> {
-  const sizes = args.smoke ? CLUSTER_SMOKE : CLUSTER_FULL
-  const started = performance.now()
-  const loadBefore = loadavg().map((n) => Math.round(n * 100) / 100)
-  let records: ClusterRecord[]
-  try {
-    records = await runCluster(gens, sizes, args.rounds, (r, seconds) => log(describeCluster(r, seconds)))
-  } catch (err) {
-    log(`cluster FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
-    await gens.closeAll().catch(() => {})
-    return false
-  }
-  const lossy = records.filter((r) => r.error !== undefined || (r.outcome && !clusterLossless(r.outcome)))
-  const rows = clusterRows(records, sizes, args.rounds)
-  const loadAfter = loadavg().map((n) => Math.round(n * 100) / 100)
-  const seconds = Math.round((performance.now() - started) / 100) / 10
-  const record = {
-    ...meta,
-    scenario: 'cluster',
-    loadavgBefore: loadBefore,
-    loadavgAfter: loadAfter,
-    seconds,
-    sizes,
-    rows,
-    runs: records,
-    lossless: lossy.length === 0,
-  }
-  const table = clusterTable(rows)
-  console.log(JSON.stringify(record))
-  console.log(`\n${table}\n`)
-  if (lossy.length > 0)
-    log(`bench cluster: ${lossy.length} run(s) lost messages or failed: ${lossy.map((r) => `${r.load}/${r.setup}#${r.round + 1}`).join(', ')}`)
-  if (args.write) {
-    appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
-    const sent = records.reduce((n, r) => n + (r.outcome?.integrity.sent ?? 0), 0)
-    const delivered = records.reduce((n, r) => n + (r.outcome?.integrity.delivered ?? 0), 0)
-    const lossless =
-      lossy.length === 0
-        ? `Lossless: in every run every subscriber on every instance received every message exactly once (${sent.toLocaleString('en-US')} messages, ${delivered.toLocaleString('en-US')} deliveries in all).`
-        : `**Not lossless:** ${lossy.length} run(s) lost messages or failed (${lossy.map((r) => `${r.load}/${r.setup}#${r.round + 1}`).join(', ')}).`
-    updatePerformanceDoc(join(ROOT, 'docs/PERFORMANCE.md'), DOC_TEMPLATE, {
-      cluster: [
-        `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${loadBefore[0]} before, ${loadAfter[0]} after; ${args.rounds} rounds, ${args.workers} generator processes; ${seconds} s).`,
-        '',
-        table,
-        '',
-        lossless,
-      ].join('\n'),
-    })
-  }
-  return lossy.length === 0
 }
 
 type Meta = Record<string, unknown> & { time: string; commit: string; dirty: boolean; bun: string; cpus: number }
@@ -482,14 +441,8 @@ async function main(): Promise<number> {
       if (lossy.length > 0) log(`bench: ${lossy.length} run(s) lost messages or failed: ${lossy.map((r) => `${r.run}/${r.kind}#${r.round + 1}`).join(', ')}`)
       if (args.write) {
         appendFileSync(join(ROOT, 'bench/results.jsonl'), JSON.stringify(record) + '\n')
-        const subtitle = `${meta.time.slice(0, 10)}, commit ${meta.commit}${meta.dirty ? '+' : ''}, Bun ${meta.bun}, ${meta.cpus} CPUs, median of ${args.rounds} A/B rounds`
-        writeFileSync(
-          join(ROOT, 'docs/performance.svg'),
-          renderSvg(
-            rows.filter((r) => r.target !== undefined || r.scenario === 'connect'),
-            subtitle,
-          ),
-        )
+        // The chart: these rows, and those of the latest run of each scenario with a target (bench/report.ts).
+        writePerformanceSvg(ROOT)
         const results = [
           `Run of ${meta.time} (commit ${meta.commit}${meta.dirty ? ', with uncommitted changes' : ''}; Bun ${meta.bun}; ${meta.cpus} CPUs; load average ${meta.loadavgBefore[0]} before, ${loadavgAfter[0]} after; ${args.rounds} rounds, ${args.workers} generator processes; ${record.seconds} s).`,
           '',
@@ -503,9 +456,12 @@ async function main(): Promise<number> {
       }
     }
     if (args.privateRoom) failed = !(await privateRoomScenario(args, gens, meta)) || failed
-    if (args.cluster) failed = !(await clusterScenario(args, gens, meta)) || failed
+    if (args.cluster) failed = !(await clusterScenario(args, gens, meta, log)) || failed
     if (args.search) failed = !(await searchScenario(args.smoke, args.write, meta, log)) || failed
     if (args.attachments) failed = !(await attachmentsScenario(args, meta, log)) || failed
+    if (args.growth) failed = !(await growthScenario(args.smoke, args.write, meta, log)) || failed
+    if (args.reconnect) failed = !(await reconnectScenario(args, gens, meta, log)) || failed
+    if (args.batch) failed = !(await batchScenario(args, gens, meta, log)) || failed
     if (args.sweep) {
       const sweeps = await runSweeps(args, gens)
       failed ||= sweeps.some((s) => s.points.length === 0)

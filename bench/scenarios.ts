@@ -21,6 +21,8 @@ export interface Integrity {
   closeCodes: number[]
   /** User streams that got no `unread` frame in the run (scenarios that open user streams). */
   silentStreams?: number
+  /** Room messages whose id was not above the one before on their socket: repeated or reordered. */
+  outOfOrder?: number
 }
 
 export interface Outcome {
@@ -29,10 +31,35 @@ export interface Outcome {
 }
 
 export function isLossless(i: Integrity): boolean {
-  return i.delivered === i.expected && i.rejected === 0 && i.errors === 0 && i.unexpectedCloses === 0 && i.failedConnects === 0 && !((i.silentStreams ?? 0) > 0)
+  return (
+    i.delivered === i.expected &&
+    i.rejected === 0 &&
+    i.errors === 0 &&
+    i.unexpectedCloses === 0 &&
+    i.failedConnects === 0 &&
+    !((i.silentStreams ?? 0) > 0) &&
+    !((i.outOfOrder ?? 0) > 0)
+  )
 }
 
 const EMPTY_INTEGRITY: Integrity = { sent: 0, expected: 0, delivered: 0, rejected: 0, errors: 0, unexpectedCloses: 0, failedConnects: 0, closeCodes: [] }
+
+export interface IdleStreamsSizes {
+  /** Clients, each with two sockets. */
+  clients: number
+  /** Clients per room. */
+  roomSize: number
+  concurrency: number
+  /** After the warm-up sockets close, before the first reading. */
+  settleMs: number
+  /** After the last socket opened, before the second reading (the storm's garbage returned). */
+  idleMs: number
+}
+
+/** 10 000 sockets, as the connect scenario opens. */
+export const IDLE_STREAMS_FULL: IdleStreamsSizes = { clients: 5000, roomSize: 10, concurrency: 256, settleMs: 12_000, idleMs: 15_000 }
+/** 600 sockets: under 1 024 descriptors, as the connect scenario's smoke. */
+export const IDLE_STREAMS_SMOKE: IdleStreamsSizes = { clients: 300, roomSize: 10, concurrency: 128, settleMs: 500, idleMs: 1000 }
 
 export interface Sizes {
   fanout: { subscribers: number; publishers: number; window: number; durationMs: number; warmupMs: number }
@@ -40,6 +67,7 @@ export interface Sizes {
   manyRooms: { rooms: number; members: number; window: number; durationMs: number; warmupMs: number }
   connect: { sockets: number; roomSize: number; users: number; concurrency: number; settleMs: number; idleMs: number }
   login: { concurrency: number; durationMs: number; warmupMs: number }
+  idleStreams: IdleStreamsSizes
 }
 
 export const FULL: Sizes = {
@@ -48,6 +76,7 @@ export const FULL: Sizes = {
   manyRooms: { rooms: 1000, members: 5, window: 2, durationMs: 8000, warmupMs: 1500 },
   connect: { sockets: 10_000, roomSize: 10, users: 1000, concurrency: 256, settleMs: 12_000, idleMs: 15_000 },
   login: { concurrency: 8, durationMs: 8000, warmupMs: 1000 },
+  idleStreams: IDLE_STREAMS_FULL,
 }
 
 export const SMOKE: Sizes = {
@@ -57,6 +86,7 @@ export const SMOKE: Sizes = {
   // 600 sockets keep the server under 1 024 descriptors, a common default limit on CI machines.
   connect: { sockets: 600, roomSize: 10, users: 60, concurrency: 128, settleMs: 500, idleMs: 1000 },
   login: { concurrency: 4, durationMs: 1000, warmupMs: 200 },
+  idleStreams: IDLE_STREAMS_SMOKE,
 }
 
 /** How long to wait for stragglers after the publishers stop. */
@@ -143,6 +173,7 @@ export async function measure(
       failedConnects,
       closeCodes: totals.closeCodes,
       silentStreams: totals.silentStreams,
+      outOfOrder: totals.outOfOrder,
     },
   }
 }

@@ -147,11 +147,16 @@ export async function createAccounts(url: string, n: number, from = 0): Promise<
 export interface StartOptions {
   /** Extra environment for the product (e.g. CHEAP_ARGON2_ENV). */
   env?: Record<string, string>
+  /** The data folder to use and leave in place on stop, so that a second start is a restart on the same data. */
+  dir?: string
+  /** The port to listen on (several processes share one with REUSE_PORT); a free one by default. */
+  port?: number
 }
 
 export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<ServerUnderTest> {
-  const dir = mkdtempSync(join(tmpdir(), `chat-bench-${kind}-`))
-  const port = await freePort()
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `chat-bench-${kind}-`))
+  const removeDir = () => opts.dir === undefined && rmSync(dir, { recursive: true, force: true })
+  const port = opts.port ?? (await freePort())
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? dir,
@@ -176,7 +181,7 @@ export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<
     await waitHealthy(url, proc, 20_000)
   } catch (err) {
     proc.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
+    removeDir()
     throw err
   }
   let made = 0
@@ -204,7 +209,7 @@ export async function startServer(kind: Kind, opts: StartOptions = {}): Promise<
         proc.kill('SIGKILL')
         await proc.exited
       }
-      rmSync(dir, { recursive: true, force: true })
+      removeDir()
     },
   }
 }

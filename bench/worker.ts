@@ -7,6 +7,7 @@
  * same process, so send and receive times come from one clock.
  */
 import type { Socket, SocketHandler } from 'bun'
+import { BATCH } from '../src/protocol-batch.ts'
 import { PATHS, type ServerFrameType } from '../src/protocol.ts'
 import { ROOM_PATHS, type UserStreamFrame } from '../src/protocol-rooms.ts'
 import { latencyBucket, LATENCY_BUCKETS, type Command, type Reply, type RunMode, type SocketSpec } from './protocol.ts'
@@ -30,6 +31,8 @@ interface Conn {
   /** Bytes the kernel did not take yet. */
   unsent: Buffer | undefined
   received: number
+  /** The id of the last `message` frame received: each must be above the one before. */
+  lastId: number
   /** `unread` frames (user streams only). */
   unread: number
   inFlight: number
@@ -43,6 +46,8 @@ const publishers: Conn[] = []
 const latency = new Array<number>(LATENCY_BUCKETS).fill(0)
 const remoteLatency = new Array<number>(LATENCY_BUCKETS).fill(0)
 let errors = 0
+/** `message` frames whose id was not above the previous one on their socket: repeated or reordered. */
+let outOfOrder = 0
 let unexpectedCloses = 0
 const closeCodes: number[] = []
 let lastAt = 0
@@ -54,6 +59,9 @@ const CHAR_M = firstByte('message') // {"type":"m… — a `message` frame
 const CHAR_E = firstByte('error') // {"type":"e… — an `error` frame (the bench never edits: no `edited`)
 const CHAR_W = firstByte('welcome') // {"type":"w… — the `welcome`
 const CHAR_U = firstByte('unread') // {"type":"u… — an `unread` frame (user stream)
+/** Where a `message` frame's id starts: the envelope, then the message, whose first field is its id (product and baseline alike). */
+const ID_AT = '{"type":"message","error":null,"data":{"id":'.length
+const NEWLINE = BATCH.SEPARATOR.charCodeAt(0)
 
 /** Wall clock with sub-millisecond resolution, for times compared with run.ts (reading timeOrigin is slow: once). */
 const ORIGIN = performance.timeOrigin
@@ -63,9 +71,9 @@ let sawMessage = false
 
 function handshake(host: string, port: number, spec: SocketSpec): string {
   const protocol = spec.token === null ? '' : `Sec-WebSocket-Protocol: ${spec.token}\r\n`
-  const path = spec.stream === 'user' ? ROOM_PATHS.userStream : PATHS.roomSocket(spec.room)
+  const path = (spec.stream === 'user' ? ROOM_PATHS.userStream : PATHS.roomSocket(spec.room)) + (spec.since === undefined ? '' : `?since=${spec.since}`)
   return (
-    `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `GET ${path}${batchQuery(spec)} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${protocol}\r\n`
   )
 }
@@ -143,8 +151,20 @@ function parseText(buf: Buffer, i: number): boolean {
   return true
 }
 
+/** `?batch=` (or `&batch=` after `?since=`) for a batched socket, else nothing. */
+function batchQuery(spec: SocketSpec): string {
+  return spec.batch ? `${spec.since === undefined ? '?' : '&'}${BATCH.PARAM}=${spec.batch}` : ''
+}
+
 function onMessageFrame(c: Conn, buf: Buffer, p: number): void {
   c.received++
+  // A room's messages come in id order (a user stream's `mention` frames, also "m…", are not room messages).
+  if (c.spec.stream === undefined) {
+    let id = 0
+    for (let i = p + ID_AT, ch = buf[i]!; ch >= 0x30 && ch <= 0x39; ch = buf[++i]!) id = id * 10 + (ch - 0x30)
+    if (id <= c.lastId) outOfOrder++
+    c.lastId = id
+  }
   if (!c.spec.track && c.pub < 0) return
   const at = buf.indexOf(TEXT_MARK, p)
   if (at < 0 || !parseText(buf, at + TEXT_MARK.length) || parsed[0] !== WORKER) return
@@ -162,7 +182,28 @@ function onMessageFrame(c: Conn, buf: Buffer, p: number): void {
   }
 }
 
-function onFrame(c: Conn, opcode: number, buf: Buffer, p: number, len: number): void {
+/** A resumed socket's welcome (`spec.since`) must hold exactly the messages expected, in order, none truncated. */
+function resumeProblem(c: Conn, buf: Buffer, p: number, len: number): string | undefined {
+  if (c.spec.since === undefined) return undefined
+  const { data } = JSON.parse(buf.toString('utf8', p, p + len)) as { data: { history: { id: number; room: string }[]; truncated: boolean } }
+  const ids = data.history.map((m) => m.id).join(',')
+  if (ids === c.spec.expectHistory && !data.truncated && data.history.every((m) => m.room === c.spec.room)) return undefined
+  return `welcome of ${c.spec.room}?since=${c.spec.since} held [${ids}]${data.truncated ? ' (truncated)' : ''}, expected [${c.spec.expectHistory}]`
+}
+
+/** A batched socket's text message: one frame per line (docs/PROTOCOL.md "Batched delivery"), each read as a message of its own. */
+function onLines(c: Conn, buf: Buffer, p: number, len: number): void {
+  const end = p + len
+  while (p < end) {
+    let nl = buf.indexOf(NEWLINE, p)
+    if (nl === -1 || nl > end) nl = end
+    onFrame(c, 1, buf, p, nl - p, true)
+    p = nl + 1
+  }
+}
+
+function onFrame(c: Conn, opcode: number, buf: Buffer, p: number, len: number, line = false): void {
+  if (opcode === 1 && c.spec.batch && !line) return onLines(c, buf, p, len)
   if (opcode === 1) {
     const kind = buf[p + 9]
     if (kind === CHAR_M) {
@@ -171,6 +212,8 @@ function onFrame(c: Conn, opcode: number, buf: Buffer, p: number, len: number): 
     } else if (kind === CHAR_U) {
       c.unread++
     } else if (kind === CHAR_W) {
+      const wrong = resumeProblem(c, buf, p, len)
+      if (wrong) return fail(c, wrong)
       if (c.state === State.Open && c.settle) {
         const settle = c.settle
         c.settle = undefined
@@ -298,6 +341,7 @@ async function connectAll(cmd: Extract<Command, { op: 'connect' }>): Promise<Rep
       rest: undefined,
       unsent: undefined,
       received: 0,
+      lastId: 0,
       unread: 0,
       inFlight: 0,
       seq: 0,
@@ -376,7 +420,21 @@ function check(expectedPerRoom: Record<string, number>): Reply {
     expected += want
     if (c.received !== want) mismatched++
   }
-  return { op: 'check', delivered, expected, mismatched, lastAt, errors, unexpectedCloses, closeCodes, latency, remoteLatency, unread, silentStreams }
+  return {
+    op: 'check',
+    delivered,
+    expected,
+    mismatched,
+    lastAt,
+    errors,
+    unexpectedCloses,
+    closeCodes,
+    latency,
+    remoteLatency,
+    unread,
+    silentStreams,
+    outOfOrder,
+  }
 }
 
 function reset(): Reply {
@@ -387,6 +445,7 @@ function reset(): Reply {
   latency.fill(0)
   remoteLatency.fill(0)
   errors = 0
+  outOfOrder = 0
   lastAt = 0
   return { op: 'reset' }
 }

@@ -1,0 +1,872 @@
+/**
+ * Cost as data grows (issue 16, item 4): the requests people make all day, on a database of 10 M
+ * messages in 50 000 rooms by 100 000 users beside the same requests on a nearly empty one, per store.
+ *
+ * Both databases are made by bench/generate-data.ts with the same shape (rooms per user, members and
+ * messages per room, read markers, mentions, reactions, edits, deletions): the small one holds 1 % of
+ * the big one's rooms, users and messages, so each request answers with as much in both (a page is a
+ * page) and only what is stored around it differs. The big database is kept between runs (a SQLite file,
+ * a PostgreSQL cluster's data folder) under BENCH_DATA_CACHE (default: the temp dir), keyed by its sizes
+ * and the generator's text, migrated on use, and used in place: nothing here writes to it. Generating
+ * it takes ~10 minutes per store on this 2-core machine; a later run starts in seconds.
+ * BENCH_GROWTH_SIZE=messages,rooms,users measures another size, BENCH_GROWTH_STORES=sqlite|postgres one store.
+ *
+ * Per store, a server (src/main.ts, the bench's settings) runs on each database at once, and every
+ * sample is taken from both back to back, alternating which goes first, one request at a time:
+ *
+ * - `login`: POST /api/v1/login of a user not logged in before (argon2id at the bench's cheap cost, so
+ *   the look-up shows);
+ * - `welcome`: an authenticated room socket of one of the user's rooms, from `new WebSocket` to its
+ *   `welcome` frame, each in a room no socket opened before (the server reads its history from the store;
+ *   as many samples as the small database has rooms for);
+ * - `history`: GET …/messages?limit=50 of one of the user's rooms, the newest page or one further back;
+ * - `rooms`: GET /api/v1/rooms?limit=50, the first page and the ones after it by cursor;
+ * - `my rooms`: GET /api/v1/users/me/rooms, the user's rooms with unread and mention counts;
+ * - `search`: GET /api/v1/search as the user, of a word in 5 % of the messages and of one in 1 of 20 000.
+ *
+ * Also: start-up on each database (process start to /healthz answering: migrations checked, usernames'
+ * keys checked, caches filled, listening; several starts), bytes per stored message (SQLite: the file and
+ * its WAL; PostgreSQL: pg_total_relation_size of every table), and the answers checked against the
+ * database itself (a login's user, a welcome's newest message, unread counts recounted, the rooms list's
+ * first page, the rare word's matches). Last, the query plans of every read-only request on the big
+ * database as its planner makes them (test/support/query-plans.ts): nothing may read a growing table whole.
+ */
+import type { Subprocess } from 'bun'
+import { createHash } from 'node:crypto'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openPostgresStore } from '../src/store/postgres.ts'
+import { openSqliteStore } from '../src/store/sqlite.ts'
+import { pickTargets, postgresPlans, sqlitePlans, steps, violations, type Planned, type Step } from '../test/support/query-plans.ts'
+import type { Service } from '../test/support/services.ts'
+import { startPostgres } from '../test/support/services.ts'
+import {
+  BOTS,
+  DATA_FULL,
+  GENERATOR_VERSION,
+  GROWTH_COMMON_WORD,
+  GROWTH_RARE_WORD,
+  GROWTH_SECRET,
+  generatePostgres,
+  generateSqlite,
+  postgresReader,
+  RoomPlan,
+  sqliteReader,
+  type DataSizes,
+  type RawReader,
+} from './generate-data.ts'
+import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc } from './report.ts'
+import { CHEAP_ARGON2_ENV, PRODUCT_BENCH_ENV, readRssBytes } from './servers.ts'
+
+export interface GrowthSizes {
+  big: DataSizes
+  /** The nearly empty database the big one is compared with. */
+  empty: DataSizes
+  /** Samples of each request on each database (after a tenth as many to warm up). */
+  samples: number
+  /** Starts of the server on each database. */
+  starts: number
+  /** The most seconds each request's samples may take, per store, however many were taken. */
+  budgetSeconds: number
+}
+
+export const GROWTH_FULL: GrowthSizes = {
+  big: DATA_FULL,
+  empty: { messages: 100_000, rooms: 500, users: 1_000 },
+  samples: 800,
+  starts: 5,
+  budgetSeconds: 180,
+}
+export const GROWTH_SMOKE: GrowthSizes = {
+  big: { messages: 60_000, rooms: 300, users: 600 },
+  empty: { messages: 6_000, rooms: 30, users: 60 },
+  samples: 20,
+  starts: 2,
+  budgetSeconds: 20,
+}
+
+/** Each request's p99 on the big database at most this times its p99 on the empty one (issue 16). */
+export const GROWTH_RATIO_TARGET = 1.2
+/** Start-up on the big database under this (issue 16). */
+export const STARTUP_TARGET_MS = 1000
+/** Databases of at least this many messages are kept between runs. */
+const CACHE_FROM = 1_000_000
+
+const ROOT = join(import.meta.dir, '..')
+const HOST = '127.0.0.1'
+const JWT_SECRET = 'growth-bench-secret-0123456789abcdef-0123456789'
+
+type StoreName = 'SQLite' | 'PostgreSQL'
+type Op = 'login' | 'welcome' | 'history' | 'rooms' | 'my rooms' | 'search (common word)' | 'search (rare word)'
+const OPS: Op[] = ['login', 'welcome', 'history', 'rooms', 'my rooms', 'search (common word)', 'search (rare word)']
+
+/** Sizes given as `BENCH_GROWTH_SIZE=messages,rooms,users` replace the full run's big database (a run at a stated size). */
+export function growthSizes(smoke: boolean): GrowthSizes {
+  const base = smoke ? GROWTH_SMOKE : GROWTH_FULL
+  const given = process.env.BENCH_GROWTH_SIZE?.split(',').map(Number)
+  if (!given) return base
+  if (given.length !== 3 || given.some((n) => !Number.isSafeInteger(n) || n <= 0)) throw new Error('BENCH_GROWTH_SIZE must be messages,rooms,users')
+  return { ...base, big: { messages: given[0]!, rooms: given[1]!, users: given[2]! } }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases: generated, or taken from the cache.
+
+interface Prepared {
+  /** The DATABASE setting. */
+  database: string
+  raw: RawReader
+  /** Seconds spent generating it now; undefined when it came from the cache. */
+  generatedSeconds: number | undefined
+  /** Its size on disk, with what makes it up. */
+  bytes(): Promise<{ total: number; parts: Record<string, number> }>
+  /** The plans of what the store runs for each request that reads (test/support/query-plans.ts), on this database. */
+  plans(): Promise<Planned[]>
+  release(): Promise<void>
+}
+
+/** Tables that grow with use: no request may read one whole (the others are an admin's handful of rows). */
+const GROWING = new Set(['messages', 'users', 'rooms', 'room_members', 'mentions', 'reactions', 'attachments', 'webhook_deliveries', 'audit', 'user_changes'])
+
+/** The read-only steps' plans (nothing is written to a database kept for the next run). */
+async function readPlans(raw: RawReader, explain: (list: Step[]) => Promise<Planned[]>): Promise<Planned[]> {
+  const targets = await pickTargets((q) => raw.all<Record<string, unknown>>(q))
+  return explain(steps(targets).filter((s) => !s.writes))
+}
+
+const cacheRoot = () => process.env.BENCH_DATA_CACHE ?? join(tmpdir(), 'chat-bench-data')
+
+/**
+ * The cache entry's name: the store, the sizes, and the generator's text. Migrations are not in it: a
+ * cached database is migrated by the store (as a server upgrade would) before it is measured.
+ */
+function cacheName(store: 'sqlite' | 'postgres', sizes: DataSizes): string {
+  const hash = createHash('sha256').update(JSON.stringify({ store, sizes, GENERATOR_VERSION }))
+  hash.update(readFileSync(join(import.meta.dir, 'generate-data.ts')))
+  return `${store}-${sizes.messages}-${hash.digest('hex').slice(0, 16)}`
+}
+
+/** Removes the store's other cache entries (a 10 M database takes gigabytes). */
+function evictOthers(store: 'sqlite' | 'postgres', keep: string): void {
+  const root = cacheRoot()
+  if (!existsSync(root)) return
+  for (const entry of readdirSync(root)) if (entry.startsWith(`${store}-`) && entry !== keep) rmSync(join(root, entry), { recursive: true, force: true })
+}
+
+async function prepareSqlite(sizes: DataSizes, log: (line: string) => void): Promise<Prepared> {
+  const cached = sizes.messages >= CACHE_FROM
+  const name = cacheName('sqlite', sizes)
+  const dir = cached ? join(cacheRoot(), name) : mkdtempSync(join(tmpdir(), 'chat-growth-sqlite-'))
+  const file = join(dir, 'chat.db')
+  let generatedSeconds: number | undefined
+  if (!cached || !existsSync(join(dir, 'complete'))) {
+    const building = cached ? `${dir}.partial` : dir
+    if (cached) {
+      evictOthers('sqlite', name)
+      rmSync(building, { recursive: true, force: true })
+      mkdirSync(building, { recursive: true })
+    }
+    log(`growth: generating ${describeSizes(sizes)} into SQLite`)
+    try {
+      generatedSeconds = (await generateSqlite(join(building, 'chat.db'), sizes, log)).seconds
+    } catch (err) {
+      rmSync(building, { recursive: true, force: true })
+      throw err
+    }
+    log(`growth: SQLite database generated in ${generatedSeconds} s`)
+    if (cached) {
+      writeFileSync(join(building, 'complete'), `${generatedSeconds}\n`)
+      renameSync(building, dir)
+    }
+  } else {
+    log(`growth: SQLite database of ${describeSizes(sizes)} from the cache (${dir})`)
+    // Migrations added since it was made are applied now, not during the measured starts.
+    await openSqliteStore(file).close()
+  }
+  const raw = sqliteReader(file)
+  return {
+    database: file,
+    raw,
+    generatedSeconds,
+    plans: () => readPlans(raw, (list) => sqlitePlans(file, openSqliteStore, list)),
+    async bytes() {
+      const size = (path: string) => (existsSync(path) ? statSync(path).size : 0)
+      const total = size(file) + size(`${file}-wal`)
+      // Pages per table and index (the dbstat virtual table), shadow tables of the search indexes together.
+      const parts: Record<string, number> = {}
+      try {
+        const rows = await raw.all<{ name: string; bytes: number }>(`SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name`)
+        for (const { name, bytes } of rows) {
+          const part = name.startsWith('messages_public_fts') || name.startsWith('messages_private_fts') ? 'search index (FTS5)' : sqlitePart(name)
+          parts[part] = (parts[part] ?? 0) + bytes
+        }
+      } catch {
+        // dbstat is not compiled in: the total alone.
+      }
+      return { total, parts }
+    },
+    async release() {
+      await raw.close()
+      if (!cached) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Which part of the database a SQLite table or index belongs to. */
+function sqlitePart(name: string): string {
+  if (name === 'messages' || name === 'sqlite_autoindex_messages_1') return 'messages (rows)'
+  if (name.startsWith('messages_')) return 'messages (indexes)'
+  if (name.startsWith('room_members') || name.startsWith('sqlite_autoindex_room_members')) return 'room_members'
+  if (name.startsWith('mentions') || name.startsWith('sqlite_autoindex_mentions')) return 'mentions'
+  if (name.startsWith('reactions') || name.startsWith('sqlite_autoindex_reactions')) return 'reactions'
+  if (name.startsWith('users')) return 'users'
+  if (name.startsWith('rooms') || name.startsWith('sqlite_autoindex_rooms')) return 'rooms'
+  return 'other'
+}
+
+async function preparePostgres(sizes: DataSizes, log: (line: string) => void): Promise<Prepared> {
+  const cached = sizes.messages >= CACHE_FROM
+  const name = cacheName('postgres', sizes)
+  const dir = join(cacheRoot(), name)
+  let generatedSeconds: number | undefined
+  let pg: Service
+  if (!cached) {
+    pg = await startPostgres()
+    log(`growth: generating ${describeSizes(sizes)} into PostgreSQL`)
+    try {
+      generatedSeconds = (await generatePostgres(pg.url, sizes, log)).seconds
+    } catch (err) {
+      await pg[Symbol.asyncDispose]()
+      throw err
+    }
+  } else if (existsSync(join(dir, 'complete'))) {
+    log(`growth: PostgreSQL database of ${describeSizes(sizes)} from the cache (${dir})`)
+    pg = await startPostgres({ dir })
+    // Migrations added since it was made are applied now, not during the measured starts.
+    await (await openPostgresStore(pg.url)).close()
+  } else {
+    evictOthers('postgres', name)
+    const building = `${dir}.partial`
+    rmSync(building, { recursive: true, force: true })
+    const fresh = await startPostgres({ dir: building })
+    try {
+      log(`growth: generating ${describeSizes(sizes)} into PostgreSQL`)
+      generatedSeconds = (await generatePostgres(fresh.url, sizes, log)).seconds
+      log(`growth: PostgreSQL database generated in ${generatedSeconds} s`)
+    } finally {
+      await fresh.stop()
+    }
+    writeFileSync(join(building, 'complete'), `${generatedSeconds}\n`)
+    renameSync(building, dir)
+    pg = await startPostgres({ dir })
+  }
+  const raw = postgresReader(pg.url)
+  return {
+    database: pg.url,
+    raw,
+    generatedSeconds,
+    plans: () => readPlans(raw, (list) => postgresPlans(pg.url, pg.logFile!, (url) => openPostgresStore(url), list, false)),
+    async bytes() {
+      const rows = await raw.all<{ name: string; bytes: number }>(
+        `SELECT c.relname AS name, pg_total_relation_size(c.oid) AS bytes FROM pg_class c
+         WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace`,
+      )
+      const parts: Record<string, number> = {}
+      for (const { name, bytes } of rows) {
+        const part = ['messages', 'room_members', 'mentions', 'reactions', 'users', 'rooms'].includes(name) ? name : 'other'
+        parts[part] = (parts[part] ?? 0) + Number(bytes)
+      }
+      // The messages table apart from its indexes, and the trigram indexes apart from the others.
+      const [split] = await raw.all<{ heap: number; trigram: number; indexes: number }>(
+        `SELECT pg_table_size('messages') AS heap,
+           coalesce((SELECT sum(pg_relation_size(indexrelid)) FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+             WHERE i.indrelid = 'messages'::regclass AND x.relname LIKE '%trgm%'), 0) AS trigram,
+           pg_indexes_size('messages') AS indexes`,
+      )
+      if (split && parts.messages !== undefined) {
+        delete parts.messages
+        parts['messages (rows)'] = Number(split.heap)
+        parts['messages (indexes)'] = Number(split.indexes) - Number(split.trigram)
+        parts['search index (trigram GIN)'] = Number(split.trigram)
+      }
+      return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts }
+    },
+    async release() {
+      await raw.close()
+      await pg[Symbol.asyncDispose]()
+    },
+  }
+}
+
+const describeSizes = (s: DataSizes) =>
+  `${s.messages.toLocaleString('en-US')} messages in ${s.rooms.toLocaleString('en-US')} rooms by ${s.users.toLocaleString('en-US')} users`
+
+// ---------------------------------------------------------------------------------------------
+// The server under test.
+
+interface Server {
+  url: string
+  proc: Subprocess
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: HOST, port: 0, socket: { data() {} } })
+  const port = listener.port
+  listener.stop(true)
+  return port
+}
+
+/** Starts src/main.ts on `database`; resolves with how long until /healthz answered 200. */
+async function startProduct(database: string): Promise<{ server: Server; startMs: number }> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'chat-growth-home-'))
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    HOST,
+    PORT: String(port),
+    DATABASE: database,
+    JWT_SECRET,
+    ...PRODUCT_BENCH_ENV,
+    ...CHEAP_ARGON2_ENV,
+    SEARCH_LIMIT_PER_MINUTE: '1000000',
+  }
+  const url = `http://${HOST}:${port}`
+  const started = performance.now()
+  const proc = Bun.spawn({ cmd: [process.execPath, join(ROOT, 'src/main.ts')], cwd: ROOT, env, stdin: 'ignore', stdout: 'ignore', stderr: 'inherit' })
+  const stop = async () => {
+    proc.kill('SIGTERM')
+    if (!(await Promise.race([proc.exited.then(() => true), Bun.sleep(15_000).then(() => false)]))) {
+      proc.kill('SIGKILL')
+      await proc.exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  // Polled every 2 ms, for 30 s at most.
+  for (const until = started + 30_000; ;) {
+    if (proc.exitCode !== null) {
+      rmSync(dir, { recursive: true, force: true })
+      throw new Error(`server on ${database} exited with ${proc.exitCode} before answering /healthz`)
+    }
+    try {
+      const res = await fetch(`${url}/healthz`)
+      if (res.ok) {
+        await res.arrayBuffer()
+        return { server: { url, proc, stop }, startMs: performance.now() - started }
+      }
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > until) {
+      await stop()
+      throw new Error(`server on ${database} did not answer /healthz within 30 s`)
+    }
+    await Bun.sleep(2)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests, each timed on its own.
+
+class Failed extends Error {}
+
+async function call<T>(url: string, init: RequestInit & { expect?: number } = {}): Promise<T> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) })
+  const body = (await res.json()) as { data: T; error: { type: string; message: string } | null }
+  if (res.status !== (init.expect ?? 200)) throw new Failed(`${init.method ?? 'GET'} ${url}: ${res.status} ${body.error?.type} ${body.error?.message}`)
+  return body.data
+}
+
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` })
+
+interface WelcomeData {
+  room: string
+  history: { id: number }[]
+}
+
+/** Opens an authenticated room socket, resolves with its `welcome` once it came, and closes it (waiting for the close). */
+async function welcome(base: string, room: string, token: string): Promise<{ ms: number; data: WelcomeData }> {
+  const started = performance.now()
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/api/v1/rooms/${encodeURIComponent(room)}/messages/ws`, [token])
+  const closed = new Promise<void>((resolve) => ws.addEventListener('close', () => resolve()))
+  try {
+    const frame = await new Promise<{ type: string; data: WelcomeData; error: unknown }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Failed(`no welcome from ${room} within 10 s`)), 10_000)
+      ws.addEventListener('message', (ev) => (clearTimeout(timer), resolve(JSON.parse(String(ev.data)))), { once: true })
+      ws.addEventListener('close', (ev) => (clearTimeout(timer), reject(new Failed(`socket of ${room} closed before its welcome (${ev.code})`))), {
+        once: true,
+      })
+    })
+    const ms = performance.now() - started
+    if (frame.type !== 'welcome') throw new Failed(`first frame of ${room} was ${frame.type}: ${JSON.stringify(frame.error)}`)
+    return { ms, data: frame.data }
+  } finally {
+    ws.close()
+    await Promise.race([closed, Bun.sleep(5_000)])
+  }
+}
+
+/** What one database's samples use: users (each with rooms), logged in as the login samples go. */
+class Population {
+  readonly plan: RoomPlan
+  readonly users: number[]
+  readonly tokens = new Map<number, string>()
+  readonly welcomeRooms: { user: number; room: string }[] = []
+  private readonly roomsOf: { offsets: Int32Array; rooms: Int32Array }
+
+  constructor(
+    readonly sizes: DataSizes,
+    count: number,
+  ) {
+    this.plan = new RoomPlan(sizes)
+    this.roomsOf = this.plan.roomsOfUsers()
+    let seed = 4242
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0), seed / 4294967296)
+    // Users with at least one room, drawn without repeats.
+    const people = sizes.users - BOTS
+    const picked = new Set<number>()
+    for (let tries = 0; picked.size < Math.min(count, people) && tries < 100 * count; tries++) {
+      const u = 1 + Math.floor(random() * people)
+      if (this.roomsOfUser(u).length > 0) picked.add(u)
+    }
+    this.users = [...picked]
+    // A room never opened before for each welcome sample: one of the user's rooms, else one of another user's.
+    const used = new Set<number>()
+    for (let k = 0; k < this.users.length * 4 && this.welcomeRooms.length < count; k++) {
+      const user = this.users[k % this.users.length]!
+      const room = [...this.roomsOfUser(user)].find((r) => !used.has(r))
+      if (room === undefined) continue
+      used.add(room)
+      this.welcomeRooms.push({ user, room: this.plan.names[room]! })
+    }
+  }
+
+  roomsOfUser(u: number): Int32Array {
+    return this.roomsOf.rooms.subarray(this.roomsOf.offsets[u]!, this.roomsOf.offsets[u + 1]!)
+  }
+
+  /** The i-th sample's user, and one of their rooms. */
+  userRoom(i: number): { user: number; room: string } {
+    const user = this.users[i % this.users.length]!
+    const rooms = this.roomsOfUser(user)
+    return { user, room: this.plan.names[rooms[(i * 7) % rooms.length]!]! }
+  }
+}
+
+interface Side {
+  label: 'empty' | 'big'
+  sizes: DataSizes
+  prepared: Prepared
+  server: Server
+  startMs: number[]
+  population: Population
+  /** The rooms list: the next page's cursor, and how many pages were walked. */
+  cursor: string | null
+  pages: number
+  /** The newest message of each room sampled for history (read once, untimed). */
+  newest: Map<string, number>
+  times: Map<Op, number[]>
+  checks: number
+  /** The messages holding the rare word (read once, untimed, for the checks). */
+  rare?: { id: number; room: string; private: number | boolean }[]
+}
+
+/** Times one sample of `op` on `side`; checks the first answers against the database itself. */
+async function sample(side: Side, op: Op, i: number): Promise<number> {
+  const { server, population: pop } = side
+  const base = server.url
+  const check = i < 5
+  const timed = async <T>(work: () => Promise<T>): Promise<[number, T]> => {
+    const t = performance.now()
+    const value = await work()
+    return [performance.now() - t, value]
+  }
+  const tokenOf = async (user: number) => {
+    let token = pop.tokens.get(user)
+    if (token === undefined) {
+      const session = await call<{ token: string }>(`${base}/api/v1/login`, {
+        method: 'POST',
+        body: JSON.stringify({ username: `user${user}`, secret: GROWTH_SECRET }),
+      })
+      pop.tokens.set(user, (token = session.token))
+    }
+    return token
+  }
+  switch (op) {
+    case 'login': {
+      const user = pop.users[i % pop.users.length]!
+      const [ms, session] = await timed(() =>
+        call<{ token: string; user: { id: number } }>(`${base}/api/v1/login`, {
+          method: 'POST',
+          body: JSON.stringify({ username: `user${user}`, secret: GROWTH_SECRET }),
+        }),
+      )
+      if (session.user.id !== user) throw new Failed(`login of user${user} answered user ${session.user.id}`)
+      pop.tokens.set(user, session.token)
+      return ms
+    }
+    case 'welcome': {
+      const target = pop.welcomeRooms[i % pop.welcomeRooms.length]!
+      const { ms, data } = await welcome(base, target.room, await tokenOf(target.user))
+      if (check) {
+        const [row] = await side.prepared.raw.all<{ last: number }>(`SELECT last_message_id AS last FROM rooms WHERE name = $1`, target.room)
+        if ((data.history.at(-1)?.id ?? 0) !== Number(row?.last ?? 0))
+          throw new Failed(`welcome of ${target.room}: newest ${data.history.at(-1)?.id}, rooms says ${row?.last}`)
+        side.checks++
+      }
+      return ms
+    }
+    case 'history': {
+      const { user, room } = pop.userRoom(i)
+      const token = await tokenOf(user)
+      let newest = side.newest.get(room)
+      if (newest === undefined) {
+        const [row] = await side.prepared.raw.all<{ last: number }>(`SELECT last_message_id AS last FROM rooms WHERE name = $1`, room)
+        side.newest.set(room, (newest = Number(row?.last ?? 0)))
+      }
+      // Every other sample a page further back: below an id somewhere in the room's history.
+      const before = i % 2 === 1 && newest > 1 ? 1 + Math.floor((((i * 7919) % 1000) / 1000) * newest) : undefined
+      const query = before === undefined ? 'limit=50' : `limit=50&before=${before}`
+      const [ms, page] = await timed(() =>
+        call<{ messages: { id: number }[] }>(`${base}/api/v1/rooms/${encodeURIComponent(room)}/messages?${query}`, { headers: bearer(token) }),
+      )
+      if (check && before === undefined && (page.messages.at(-1)?.id ?? 0) !== newest)
+        throw new Failed(`history of ${room}: newest ${page.messages.at(-1)?.id}, rooms says ${newest}`)
+      return ms
+    }
+    case 'rooms': {
+      if (side.pages >= 20) side.cursor = null
+      const cursor = side.cursor
+      const [ms, page] = await timed(() =>
+        call<{ rooms: { name: string }[]; next: string | null }>(`${base}/api/v1/rooms?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+      )
+      side.pages = cursor === null ? 1 : side.pages + 1
+      side.cursor = page.next
+      if (check && cursor === null) {
+        const expected = await side.prepared.raw.all<{ name: string }>(
+          `SELECT name FROM rooms WHERE visibility = 'public' AND last_message_id > 0 ORDER BY last_message_id DESC LIMIT 50`,
+        )
+        if (JSON.stringify(page.rooms.map((r) => r.name)) !== JSON.stringify(expected.map((r) => r.name)))
+          throw new Failed('rooms list: first page differs from the rooms table')
+        side.checks++
+      }
+      return ms
+    }
+    case 'my rooms': {
+      const user = pop.users[i % pop.users.length]!
+      const token = await tokenOf(user)
+      const [ms, mine] = await timed(() =>
+        call<{ rooms: { name: string; lastReadId: number; unread: number; mentions: number }[] }>(`${base}/api/v1/users/me/rooms`, { headers: bearer(token) }),
+      )
+      if (mine.rooms.length !== pop.roomsOfUser(user).length)
+        throw new Failed(`my rooms of user${user}: ${mine.rooms.length}, expected ${pop.roomsOfUser(user).length}`)
+      if (check) {
+        for (const r of mine.rooms) {
+          const [recount] = await side.prepared.raw.all<{ unread: number }>(
+            `SELECT count(*) AS unread FROM messages WHERE room = $1 AND kind = 'message' AND id > $2 AND user_id <> $3 AND NOT deleted`,
+            r.name,
+            r.lastReadId,
+            user,
+          )
+          const [mentions] = await side.prepared.raw.all<{ n: number }>(
+            `SELECT count(*) AS n FROM mentions WHERE user_id = $1 AND room = $2 AND message_id > $3`,
+            user,
+            r.name,
+            r.lastReadId,
+          )
+          if (r.unread !== Number(recount?.unread) || r.mentions !== Number(mentions?.n))
+            throw new Failed(
+              `my rooms of user${user}, ${r.name}: unread ${r.unread} / mentions ${r.mentions}, a recount says ${recount?.unread} / ${mentions?.n}`,
+            )
+        }
+        side.checks++
+      }
+      return ms
+    }
+    case 'search (common word)':
+    case 'search (rare word)': {
+      const user = pop.users[i % pop.users.length]!
+      const token = await tokenOf(user)
+      const q = op === 'search (rare word)' ? GROWTH_RARE_WORD : GROWTH_COMMON_WORD
+      const [ms, page] = await timed(() => call<{ messages: { id: number }[] }>(`${base}/api/v1/search?q=${q}`, { headers: bearer(token) }))
+      if (op === 'search (common word)' && page.messages.length === 0) throw new Failed(`search of ${q} found nothing`)
+      if (check && op === 'search (rare word)') {
+        const mine = new Set([...pop.roomsOfUser(user)].map((r) => pop.plan.names[r]!))
+        // Read once per database: a scan of every message's text.
+        side.rare ??= await side.prepared.raw.all<{ id: number; room: string; private: number | boolean }>(
+          `SELECT id, room, private FROM messages WHERE kind = 'message' AND NOT deleted AND text LIKE '%${GROWTH_RARE_WORD}%' ORDER BY id DESC`,
+        )
+        const expected = side.rare.filter((w) => !w.private || mine.has(w.room)).map((w) => Number(w.id))
+        if (JSON.stringify(page.messages.map((m) => m.id)) !== JSON.stringify(expected.slice(0, 20)))
+          throw new Failed(`search of ${q} by user${user}: ${page.messages.length} found, not the ${Math.min(20, expected.length)} the table holds`)
+        side.checks++
+      }
+      return ms
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenario.
+
+const quantile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN
+}
+const median = (xs: number[]) => quantile(xs, 0.5)
+
+export interface GrowthRow {
+  store: StoreName
+  op: Op
+  samples: number
+  emptyP50: number
+  emptyP99: number
+  bigP50: number
+  bigP99: number
+  ratio: number
+  met: boolean
+}
+
+export interface GrowthStore {
+  store: StoreName
+  generatedSeconds: { empty: number | undefined; big: number | undefined }
+  startMs: { empty: number[]; big: number[] }
+  bytes: { empty: number; big: number; perMessage: { empty: number; big: number }; parts: Record<string, number> }
+  rssMiB: { empty: number; big: number }
+  checks: number
+  /** Statements planned on the big database for the read-only request steps, and what in them reads a table whole. */
+  plans: { steps: number; statements: number; scans: string[]; smallTables: string[] }
+  rows: GrowthRow[]
+}
+
+export interface GrowthRecord {
+  sizes: GrowthSizes
+  stores: GrowthStore[]
+  ok: boolean
+}
+
+async function measureStore(
+  store: StoreName,
+  sizes: GrowthSizes,
+  prepare: (s: DataSizes, log: (line: string) => void) => Promise<Prepared>,
+  log: (line: string) => void,
+): Promise<GrowthStore> {
+  const sides: Side[] = []
+  try {
+    for (const label of ['empty', 'big'] as const) {
+      const s = sizes[label]
+      const prepared = await prepare(s, log)
+      const side: Partial<Side> = { label, sizes: s, prepared, startMs: [] }
+      sides.push(side as Side)
+      // Starts measured one after another; the last server stays up for the requests.
+      for (let k = 0; k < sizes.starts; k++) {
+        const { server, startMs } = await startProduct(prepared.database)
+        side.startMs!.push(Math.round(startMs * 10) / 10)
+        if (k < sizes.starts - 1) await server.stop()
+        else side.server = server
+      }
+      log(`growth ${store} ${label}: start-up ${side.startMs!.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`)
+      Object.assign(side, {
+        population: new Population(s, sizes.samples + Math.ceil(sizes.samples / 10)),
+        cursor: null,
+        pages: 0,
+        newest: new Map(),
+        times: new Map(),
+        checks: 0,
+      })
+    }
+    const warmup = Math.ceil(sizes.samples / 10)
+    for (const op of OPS) {
+      const until = performance.now() + sizes.budgetSeconds * 1000
+      // A welcome is timed in rooms no socket opened before: as many as the small database has.
+      const count = op === 'welcome' ? Math.min(warmup + sizes.samples, ...sides.map((s) => s.population.welcomeRooms.length)) : warmup + sizes.samples
+      for (let i = 0; i < count && performance.now() < until; i++) {
+        for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
+          const ms = await sample(side, op, i)
+          if (i >= warmup) side.times.set(op, [...(side.times.get(op) ?? []), ms])
+        }
+      }
+      const [empty, big] = sides.map((s) => s.times.get(op) ?? []) as [number[], number[]]
+      log(
+        `growth ${store} ${op}: p99 ${quantile(big, 0.99).toFixed(2)} ms on the big database against ${quantile(empty, 0.99).toFixed(2)} ms (p50 ${median(big).toFixed(2)} / ${median(empty).toFixed(2)}), ${big.length} samples`,
+      )
+    }
+    const rss = sides.map((s) => Math.round((readRssBytes(s.server.proc.pid) / 1048576) * 10) / 10)
+    for (const side of sides) await side.server.stop()
+    const [emptyBytes, bigBytes] = await Promise.all(sides.map((s) => s.prepared.bytes()))
+    // Nothing on a request path may scan a table: the plans on the big database, as its planner makes them.
+    const planned = await sides[1]!.prepared.plans()
+    // Of the tables that grow, those big enough here for a planner to prefer an index (a few pages are read whole, rightly).
+    const big = new Set<string>()
+    for (const table of GROWING)
+      if (Number((await sides[1]!.prepared.raw.all<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))[0]?.n) >= 10_000) big.add(table)
+    const found = violations(planned, big).map(({ step, scan }) => `${step}: ${scan}`)
+    const plans = {
+      steps: new Set(planned.map((p) => p.step)).size,
+      statements: planned.length,
+      scans: [...new Set(found)],
+      // Read whole where the planner judges it cheapest: a few rows (settings, webhooks, invites), or a bounded walk.
+      smallTables: [...new Set(planned.flatMap((p) => p.scans.map((scan) => `${p.step}: ${scan}`)))].filter((x) => !found.includes(x)),
+    }
+    log(
+      `growth ${store}: plans of ${plans.statements} statements (${plans.steps} read-only steps) on the big database; scans of growing tables: ${plans.scans.join('; ') || 'none'}`,
+    )
+    const rows = OPS.map((op): GrowthRow => {
+      const [empty, big] = sides.map((s) => s.times.get(op) ?? []) as [number[], number[]]
+      const ratio = quantile(big, 0.99) / quantile(empty, 0.99)
+      return {
+        store,
+        op,
+        samples: big.length,
+        emptyP50: median(empty),
+        emptyP99: quantile(empty, 0.99),
+        bigP50: median(big),
+        bigP99: quantile(big, 0.99),
+        ratio,
+        met: ratio <= GROWTH_RATIO_TARGET,
+      }
+    })
+    return {
+      store,
+      generatedSeconds: { empty: sides[0]!.prepared.generatedSeconds, big: sides[1]!.prepared.generatedSeconds },
+      startMs: { empty: sides[0]!.startMs, big: sides[1]!.startMs },
+      bytes: {
+        empty: emptyBytes!.total,
+        big: bigBytes!.total,
+        perMessage: { empty: emptyBytes!.total / sizes.empty.messages, big: bigBytes!.total / sizes.big.messages },
+        parts: bigBytes!.parts,
+      },
+      rssMiB: { empty: rss[0]!, big: rss[1]! },
+      checks: sides.reduce((n, s) => n + s.checks, 0),
+      plans,
+      rows,
+    }
+  } finally {
+    for (const side of sides) {
+      if (side.server && side.server.proc.exitCode === null) await side.server.stop().catch(() => {})
+      await side.prepared.release().catch(() => {})
+    }
+  }
+}
+
+export async function runGrowth(sizes: GrowthSizes, log: (line: string) => void): Promise<GrowthRecord> {
+  const record: GrowthRecord = { sizes, stores: [], ok: true }
+  // BENCH_GROWTH_STORES=sqlite (or postgres) measures one store alone.
+  const only = process.env.BENCH_GROWTH_STORES?.toLowerCase()
+  if (only !== 'postgres') record.stores.push(await measureStore('SQLite', sizes, prepareSqlite, log))
+  if (only === 'sqlite') return record
+  let postgres = true
+  try {
+    await (await startPostgres())[Symbol.asyncDispose]()
+  } catch (err) {
+    postgres = false
+    log(`growth: PostgreSQL skipped: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (postgres) record.stores.push(await measureStore('PostgreSQL', sizes, preparePostgres, log))
+  return record
+}
+
+const fmt = (n: number) => (!Number.isFinite(n) ? '–' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2))
+const mib = (bytes: number) => `${(bytes / 1048576).toLocaleString('en-US', { maximumFractionDigits: 0 })} MiB`
+
+/** The scenario's tables: p50/p99 per request and store with the ratio, then start-up and size. */
+export function growthTable(record: GrowthRecord): string {
+  const { big, empty } = record.sizes
+  const lines = [
+    `| store | request | samples | nearly empty: p50 ms | p99 ms | ${big.messages.toLocaleString('en-US')} messages: p50 ms | p99 ms | p50 ratio | p99 ratio (target ≤ ${GROWTH_RATIO_TARGET}) |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---|',
+  ]
+  for (const s of record.stores)
+    for (const r of s.rows)
+      lines.push(
+        `| ${r.store} | ${r.op} | ${r.samples} | ${fmt(r.emptyP50)} | ${fmt(r.emptyP99)} | ${fmt(r.bigP50)} | ${fmt(r.bigP99)} | ${fmt(r.bigP50 / r.emptyP50)} | ${fmt(r.ratio)} ${r.met ? 'met' : '**missed**'} |`,
+      )
+  lines.push(
+    '',
+    `| store | start-up ms, empty (each start) | start-up ms, ${big.messages.toLocaleString('en-US')} messages (each start) | target < ${STARTUP_TARGET_MS} ms | database size | bytes per message | what it is made of |`,
+    '|---|---|---|---|---:|---:|---|',
+  )
+  for (const s of record.stores) {
+    const worst = Math.max(...s.startMs.big)
+    const parts = Object.entries(s.bytes.parts)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, bytes]) => `${name} ${Math.round(bytes / big.messages)}`)
+      .join(', ')
+    lines.push(
+      `| ${s.store} | ${s.startMs.empty.map((ms) => ms.toFixed(0)).join(', ')} | ${s.startMs.big.map((ms) => ms.toFixed(0)).join(', ')} | ${worst < STARTUP_TARGET_MS ? 'met' : '**missed**'} | ${mib(s.bytes.big)} (empty: ${mib(s.bytes.empty)}) | ${Math.round(s.bytes.perMessage.big)} (empty: ${Math.round(s.bytes.perMessage.empty)}) | ${parts || '–'} |`,
+    )
+  }
+  void empty
+  return lines.join('\n')
+}
+
+/**
+ * `bun run bench --scenario growth`: runs the scenario, prints its record and tables, and with `write`
+ * appends the record to bench/results.jsonl and rewrites its block of docs/PERFORMANCE.md. False when
+ * an answer was wrong (a check failed) or a request failed.
+ */
+export async function growthScenario(smoke: boolean, write: boolean, meta: Record<string, unknown>, log: (line: string) => void): Promise<boolean> {
+  const started = performance.now()
+  const loadBefore = loadNow()
+  let record: GrowthRecord
+  try {
+    record = await runGrowth(growthSizes(smoke), log)
+  } catch (err) {
+    log(`growth FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+    return false
+  }
+  const seconds = Math.round((performance.now() - started) / 100) / 10
+  // The chart's rows (bench/report.ts draws those with a target): each request's worse store.
+  const rows = OPS.map((op) => {
+    const worst = record.stores
+      .map((s) => s.rows.find((r) => r.op === op)!)
+      .filter((r) => Number.isFinite(r.ratio))
+      .sort((a, b) => b.ratio - a.ratio)[0]
+    return {
+      scenario: 'growth',
+      label: `${op} p99 ms, ${record.sizes.big.messages.toLocaleString('en-US')} messages ÷ nearly empty (the worse store: ${worst?.store ?? '–'})`,
+      short: `${op} p99, ${record.sizes.big.messages >= 1e6 ? `${record.sizes.big.messages / 1e6} M` : record.sizes.big.messages.toLocaleString('en-US')} msgs`,
+      product: worst?.bigP99 ?? NaN,
+      baseline: worst?.emptyP99 ?? NaN,
+      ratio: worst?.ratio ?? NaN,
+      better: 'lower',
+      target: GROWTH_RATIO_TARGET,
+      met: worst?.met,
+    }
+  })
+  const full = { ...meta, scenario: 'growth', seconds, loadavgBefore: loadBefore, loadavgAfter: loadNow(), ...record, rows }
+  const table = growthTable(record)
+  console.log(JSON.stringify(full))
+  console.log(`\n${table}\n`)
+  if (write) {
+    appendFileSync(join(import.meta.dir, 'results.jsonl'), JSON.stringify(full) + '\n')
+    const missed = record.stores.flatMap((s) => s.rows.filter((r) => !r.met).map((r) => `${r.store} ${r.op} (${fmt(r.ratio)})`))
+    const slow = record.stores.filter((s) => Math.max(...s.startMs.big) >= STARTUP_TARGET_MS).map((s) => s.store)
+    const what = `${describeSizes(record.sizes.big)} against ${describeSizes(record.sizes.empty)}; up to ${record.sizes.samples} samples of each request on each, alternating`
+    const verdict = [
+      missed.length === 0
+        ? `Every request's p99 within ${GROWTH_RATIO_TARGET}× of the nearly empty database's.`
+        : `**Over ${GROWTH_RATIO_TARGET}×:** ${missed.join(', ')}.`,
+      slow.length === 0 ? `Start-up under ${STARTUP_TARGET_MS} ms on every start.` : `**Start-up over ${STARTUP_TARGET_MS} ms:** ${slow.join(', ')}.`,
+      `Query plans on the big database (${record.stores.map((s) => `${s.store}: ${s.plans.statements} statements of ${s.plans.steps} read-only request steps`).join('; ')}): ${
+        record.stores.every((s) => s.plans.scans.length === 0)
+          ? 'none reads a growing table whole'
+          : `**whole-table reads:** ${record.stores.flatMap((s) => s.plans.scans.map((x) => `${s.store} ${x}`)).join('; ')}`
+      }.`,
+      `Answers checked against the database: ${record.stores.map((s) => `${s.store} ${s.checks}`).join(', ')}. Generated in ${record.stores
+        .map((s) => `${s.store} ${s.generatedSeconds.big === undefined ? 'an earlier run (cached)' : `${s.generatedSeconds.big} s`}`)
+        .join(', ')}.`,
+    ].join(' ')
+    updatePerformanceDoc(join(import.meta.dir, '../docs/PERFORMANCE.md'), DOC_TEMPLATE, {
+      growth: [runLine(meta, [loadBefore, loadNow()], what, seconds), '', table, '', verdict].join('\n'),
+    })
+  }
+  return record.ok
+}
+
+if (import.meta.main) {
+  const record = await runGrowth(growthSizes(process.argv.includes('--smoke')), (l) => console.error(l))
+  console.log(growthTable(record))
+}
