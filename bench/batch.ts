@@ -16,7 +16,7 @@ import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Generators } from './generators.ts'
 import type { SocketSpec } from './protocol.ts'
-import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc, writePerformanceSvg, type Row } from './report.ts'
+import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc, writePerformanceSvg, type Row, median } from './report.ts'
 import { deliveryMetrics, isLossless, latencyMetrics, measure, open, warmUp, type Outcome } from './scenarios.ts'
 import { CHEAP_ARGON2_ENV, startServer } from './servers.ts'
 
@@ -105,13 +105,6 @@ export async function runBatch(
     }
   }
   return records
-}
-
-const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 export interface BatchRow {

@@ -32,7 +32,7 @@ import { join } from 'node:path'
 import { freePort, startPostgres, startRedis, type Service } from '../test/support/services.ts'
 import type { Generators } from './generators.ts'
 import { latencyQuantile, type RunMode, type SocketSpec } from './protocol.ts'
-import { loadNow, runLine, updateDocBlock, writePerformanceSvg, type Row } from './report.ts'
+import { loadNow, runLine, updateDocBlock, writePerformanceSvg, type Row, median } from './report.ts'
 import { deliveryMetrics, FULL, isLossless, latencyMetrics, measure, open, SMOKE, type Integrity, type Measured, type Outcome } from './scenarios.ts'
 import { CHEAP_ARGON2_ENV, startServer, type ServerUnderTest } from './servers.ts'
 
@@ -724,13 +724,6 @@ export async function runCluster(
 }
 
 // --- figures ---
-
-const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
 const fmt = (n: number): string => {
   if (!Number.isFinite(n)) return '–'

@@ -17,6 +17,7 @@ import type { Generators } from './generators.ts'
 import type { SocketSpec } from './protocol.ts'
 import { deliveryMetrics, isLossless, latencyMetrics, measure, open, warmUp, type Outcome } from './scenarios.ts'
 import { CHEAP_ARGON2_ENV, clientOf, pool, startServer, step, type Account, type ServerUnderTest } from './servers.ts'
+import { median } from './report.ts'
 
 export interface PrivateRoomSizes {
   members: number
@@ -158,13 +159,6 @@ const ROW_SPECS: RowSpec[] = [
   { figure: () => 'delivered messages/s', metric: 'deliveriesPerSec' },
   { figure: () => '`unread` frames/s pushed on user streams', metric: 'unreadFramesPerSec' },
 ]
-
-const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
 export function privateRoomRows(records: PrivateRoomRecord[], size: PrivateRoomSizes, rounds: number): PrivateRoomRow[] {
   const value = (variant: Variant, metric: string, round?: number) =>

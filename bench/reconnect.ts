@@ -24,7 +24,7 @@ import { join } from 'node:path'
 import { PATHS } from '../src/protocol.ts'
 import type { Generators } from './generators.ts'
 import type { SocketSpec } from './protocol.ts'
-import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc, writePerformanceSvg, type Row } from './report.ts'
+import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc, writePerformanceSvg, type Row, median } from './report.ts'
 import { isLossless, open, type Outcome } from './scenarios.ts'
 import { CHEAP_ARGON2_ENV, startServer, type Account, type Kind, type ServerUnderTest } from './servers.ts'
 
@@ -223,13 +223,6 @@ export async function runReconnect(
     }
   }
   return records
-}
-
-const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 /** The two figures as rows of the results table (and the chart): medians over rounds of each round's ratio. */

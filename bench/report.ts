@@ -205,6 +205,14 @@ export const DOC_TEMPLATE = [
 ].join('\n\n')
 
 /** The one-minute load average now, to two decimals. */
+/** The median of the finite values; NaN for none. */
+export const median = (xs: number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
 export const loadNow = () => Math.round(loadavg()[0]! * 100) / 100
 
 /** The line a generated block starts with: when, on what, under what load (before and after the scenario). */

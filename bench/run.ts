@@ -37,6 +37,7 @@ import {
   writePerformanceSvg,
   type Row,
   type SweepSummary,
+  median,
 } from './report.ts'
 import { idleStreams } from './idle-streams.ts'
 import { connectIdle, fanout, fixedRate, FULL, isLossless, login, manyRooms, SMOKE, sweep, type Outcome, type Sizes, type SweepSizes } from './scenarios.ts'
@@ -209,13 +210,6 @@ function parseArgs(argv: string[]): Args {
     workers: Number(value('--workers') ?? 2),
     write: argv.includes('--write') || (!smoke && !argv.includes('--no-write')),
   }
-}
-
-const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 function git(...args: string[]): string {
