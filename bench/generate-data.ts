@@ -43,7 +43,7 @@ import { join } from 'node:path'
 import { usernameKey } from '../src/chat/usernames.ts'
 import { dmName } from '../src/protocol-rooms.ts'
 import { openPostgresStore } from '../src/store/postgres.ts'
-import { searchScope } from '../src/store/sqlite-search.ts'
+import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from '../src/store/sqlite-search.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
 import { findPostgresBin } from '../test/support/require-services.ts'
@@ -509,7 +509,8 @@ export async function generateSqlite(file: string, sizes: DataSizes, log: (line:
       db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`),
     ]),
   )
-  const fts = ['messages_public_fts', 'messages_private_fts'].map((t) => db.prepare(`INSERT INTO ${t} (rowid, text, scope) VALUES (?, ?, ?)`))
+  const indexPublic = db.prepare<unknown, [{ id: number; text: string; scope: string }]>(INDEX_PUBLIC_SQL)
+  const indexPrivate = db.prepare<unknown, [{ rowid: number; text: string }]>(INDEX_PRIVATE_SQL)
   const scopes = new Map<string, string>()
   let pending = 0
   db.exec('BEGIN')
@@ -518,10 +519,13 @@ export async function generateSqlite(file: string, sizes: DataSizes, log: (line:
       const values = row.map((v) => (typeof v === 'boolean' ? Number(v) : v))
       inserts.get(table)!.run(...(values as (string | number | null)[]))
       if (table === 'messages' && row[7] === 'message' && row[10] === false) {
-        const room = row[1] as string
-        let scope = scopes.get(room)
-        if (scope === undefined) scopes.set(room, (scope = searchScope(room)))
-        fts[Number(row[14])]!.run(row[0] as number, row[4] as string, scope)
+        const [id, room, text] = [row[0] as number, row[1] as string, row[4] as string]
+        if (row[14] === true) indexPrivate.run({ rowid: privateRowid(room, id), text })
+        else {
+          let scope = scopes.get(room)
+          if (scope === undefined) scopes.set(room, (scope = searchScope(room)))
+          indexPublic.run({ id, text, scope })
+        }
       }
       if (++pending === 100_000) {
         db.exec('COMMIT')

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { searchMessages } from '../src/chat/search.ts'
 import { openPostgresStore } from '../src/store/postgres.ts'
-import { searchScope } from '../src/store/sqlite-search.ts'
+import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from '../src/store/sqlite-search.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
 import { startPostgres } from '../test/support/services.ts'
@@ -106,14 +106,14 @@ export async function fillSqlite(file: string, count: number): Promise<void> {
   const insert = db.query(
     `INSERT INTO messages (id, room, user_id, username, text, created_at, private) VALUES ($id, $room, $userId, $username, $text, $createdAt, $private)`,
   )
-  // The index of the room's visibility, with its scope, as the message writer keeps it (sqlite-search.ts).
-  const index = ['messages_public_fts', 'messages_private_fts'].map((table) =>
-    db.query(`INSERT INTO ${table} (rowid, text, scope) VALUES ($id, $text, $scope)`),
-  )
+  // The index of the room's visibility, as the message writer keeps it (sqlite-search.ts).
+  const indexPublic = db.query(INDEX_PUBLIC_SQL)
+  const indexPrivate = db.query(INDEX_PRIVATE_SQL)
   const batch = db.transaction((rows: (Row & { id: number })[]) => {
     for (const r of rows) {
       insert.run({ ...r, username: `user${r.userId}`, private: isPrivate(r.room) })
-      index[Number(isPrivate(r.room))]!.run({ id: r.id, text: r.text, scope: searchScope(r.room) })
+      if (isPrivate(r.room)) indexPrivate.run({ rowid: privateRowid(r.room, r.id), text: r.text })
+      else indexPublic.run({ id: r.id, text: r.text, scope: searchScope(r.room) })
     }
   })
   let rows: (Row & { id: number })[] = []

@@ -1,22 +1,22 @@
 /**
- * The SQLite store's search (spec §7): two FTS5 trigram indexes (migration 0010, kept by the message
- * writer in each message's transaction) of messages' current text, one for public rooms and one for
- * private rooms and DMs, give the ids of messages whose text contains the query, newest first; the
- * messages table and the rooms' access rules (spec §6) decide which of them the caller may see.
+ * The SQLite store's search (spec §7): two FTS5 trigram indexes of messages' current text (kept by the
+ * message writer in each message's transaction), one for public rooms and one for private rooms and
+ * DMs, give the ids of messages whose text contains the query, newest first; the messages table and the
+ * rooms' access rules (spec §6) decide which of them the caller may see.
  *
  * A room's visibility never changes once it has messages, so each message is indexed in the part it
- * belongs to for good, with its room's scope token beside its text. Membership does change, so the
- * caller's private rooms are read at each search and the private index is asked for the text AND one
- * of their tokens: a message in others' private rooms and DMs is never a candidate, never read. The
- * access check stays, for the tokens' rare collisions.
+ * belongs to for good. Public messages are indexed by id, with their room's scope token beside the
+ * text (for a search in one room). Private ones are indexed by a rowid that puts each room's messages
+ * in a stretch of their own (migration 0013, privateRowid), and a search reads the stretch of each
+ * private room the caller is a member of now, by rowid range: FTS5 seeks to the stretch in every list
+ * it walks, so what it reads grows with the caller's rooms, not with everyone's private messages. A
+ * message in others' private rooms and DMs is never a candidate, never read; the access check stays,
+ * for rooms that share a stretch.
  *
  * bun:sqlite is synchronous, and a common string in 1 M messages matches a great many of them. So the
- * index is read a bounded stretch of ids at a time (at most SEARCH_CHUNK candidates), each stretch two
- * short statements, with the event loop free between stretches. What a stretch cannot bound is the
- * walk of a text AND a scope to their next common id: when the text is frequent only in others'
- * private rooms, it meets none of the caller's tokens and is walked to its end (~11 ms on 1 M messages
- * for a string in 5 % of them; see bench/search.ts, `other private`). A rowid bound does not shorten
- * it: FTS5 applies it to what the AND yields, not to its walk.
+ * indexes are read a bounded stretch of ids at a time (at most SEARCH_CHUNK candidates), with the
+ * event loop free between stretches. What a stretch cannot bound is a search in one public room of a
+ * text frequent elsewhere: the text AND the room's token is walked to their next common id.
  */
 import type { Database } from 'bun:sqlite'
 import type { Message } from '../protocol.ts'
@@ -34,29 +34,47 @@ const SEARCH_MIN_CHUNK = 128
 /** A step that took longer than this is not followed by a larger one; one that took twice as long, by a smaller one. */
 const STEP_BUDGET_MS = 8
 
-/**
- * A room's token in the indexes' `scope` column: the 32-bit FNV-1a of its name as three characters of
- * Unicode's private use area (11, 11 and 10 bits from U+E000), which no case folding changes. Three
- * characters are one trigram: matching a token is reading one term's list, with no phrase to check.
- * Two rooms' tokens may collide, which only costs work. Migration 0010 computes the same in SQL.
- */
-export function searchScope(room: string): string {
+/** The 32-bit FNV-1a of a room's name (its scope token and its stretch; migrations 0010 and 0013 compute the same in SQL). */
+function fnv1a(room: string): number {
   let hash = 2166136261
   for (let i = 0; i < room.length; i++) hash = Math.imul(hash ^ room.charCodeAt(i), 16777619) >>> 0
+  return hash
+}
+
+/**
+ * A room's token in the public index's `scope` column: its FNV-1a as three characters of Unicode's
+ * private use area (11, 11 and 10 bits from U+E000), which no case folding changes. Three characters
+ * are one trigram: matching a token is reading one term's list, with no phrase to check. Two rooms'
+ * tokens may collide, which only costs work.
+ */
+export function searchScope(room: string): string {
+  const hash = fnv1a(room)
   return String.fromCharCode(0xe000 + (hash >>> 21), 0xe000 + ((hash >>> 10) & 0x7ff), 0xe000 + (hash & 0x3ff))
 }
 
 /**
- * The newest `chunk` ids below `before` that match, walking the index in descending rowid order (FTS5
- * answers ORDER BY rowid DESC and the rowid bound itself): public rooms alone, or merged with the
- * private index (no sort: each side comes in order).
+ * Each private room's stretch of the private index: the 2^33 rowids above its base, the top 20 bits of
+ * its FNV-1a times 2^33. A message's rowid counts down from the stretch's end by its id, newest first,
+ * because FTS5 seeks to a rowid bound in its lists only walking up (walking down, it steps through
+ * every entry above the bound: ~7 ms against ~0.5 for a common word on 10 M messages). 20 + 33 bits
+ * stay within a JS number's 2^53. Ids past 2^33 (8.6 billion messages) would spill into the previous
+ * stretch, where the access check drops them: they would go unfound, never shown to others. Rooms
+ * whose names share a base (1 in ~1 M pairs) share a stretch, which only costs work.
+ */
+export const STRETCH = 2 ** 33
+export const privateBase = (room: string): number => (fnv1a(room) >>> 12) * STRETCH
+
+/**
+ * The newest `chunk` ids below `before` that match, as FTS5 walks the index (it answers the ORDER BY
+ * and the rowid bounds itself, no sorter): the public index down from `before`, and one private room's
+ * stretch up from the rowid of `before` (`from`) to its end.
  */
 export const SEARCH_PUBLIC_SQL = `SELECT rowid AS id FROM messages_public_fts
   WHERE messages_public_fts MATCH $public AND rowid < $before
   ORDER BY rowid DESC LIMIT $chunk`
-export const SEARCH_BOTH_SQL = `SELECT rowid AS id FROM messages_public_fts WHERE messages_public_fts MATCH $public AND rowid < $before
-  UNION ALL SELECT rowid AS id FROM messages_private_fts WHERE messages_private_fts MATCH $private AND rowid < $before
-  ORDER BY id DESC LIMIT $chunk`
+export const SEARCH_STRETCH_SQL = `SELECT $end - rowid AS id FROM messages_private_fts
+  WHERE messages_private_fts MATCH $text AND rowid > $from AND rowid < $end
+  ORDER BY rowid LIMIT $chunk`
 
 /** The private rooms and DMs the caller is a member of now. */
 const PRIVATE_ROOMS_SQL = `SELECT rm.room FROM room_members rm JOIN rooms r ON r.name = rm.room
@@ -83,40 +101,51 @@ export function ftsPhrase(q: string): string {
 }
 
 /**
- * An FTS5 query: `q` in the text column (never in `scope`), and when `rooms` are given, in one of
- * their scopes.
+ * An FTS5 query: `q` in the text column (never in `scope`), and when `room` is given, in its scope.
  */
-export function ftsQuery(q: string, rooms?: string[]): string {
+export function ftsQuery(q: string, room?: string): string {
   const text = `text : ${ftsPhrase(q)}`
-  return rooms === undefined ? text : `${text} AND scope : (${[...new Set(rooms.map(searchScope))].map(ftsPhrase).join(' OR ')})`
+  return room === undefined ? text : `${text} AND scope : ${ftsPhrase(searchScope(room))}`
 }
+
+/** A public message's entry: its id, its text and its room's scope; a private one's: its rowid (privateRowid) and its text. */
+export const INDEX_PUBLIC_SQL = `INSERT INTO messages_public_fts (rowid, text, scope) VALUES ($id, $text, $scope)`
+export const INDEX_PRIVATE_SQL = `INSERT INTO messages_private_fts (rowid, text) VALUES ($rowid, $text)`
+
+/** A private message's rowid in the private index: in its room's stretch, its id down from the end. */
+export const privateRowid = (room: string, id: number): number => privateBase(room) + STRETCH - id
 
 /**
  * The writer's half, called in the message's transaction after its row is written: a new message is
- * marked private when its room is, and its text goes to the index of its room's visibility with its
- * scope; an edit replaces it, a deletion removes it.
+ * marked private when its room is, and its text goes to the index of its room's visibility (with its
+ * scope, or at its rowid in its room's stretch); an edit replaces it, a deletion removes it.
  */
 export function sqliteSearchIndex(client: Database) {
   const isPrivate = client.query<{ one: number }, { room: string }>(`SELECT 1 AS one FROM rooms WHERE name = $room AND visibility = 'private'`)
   const markPrivate = client.query(`UPDATE messages SET private = 1 WHERE id = $id`)
   const placeOf = client.query<{ room: string; private: number }, { id: number }>(`SELECT room, private FROM messages WHERE id = $id`)
-  const tables = ['messages_public_fts', 'messages_private_fts']
-  const add = tables.map((table) => client.query(`INSERT INTO ${table} (rowid, text, scope) VALUES ($id, $text, $scope)`))
-  const remove = tables.map((table) => client.query(`DELETE FROM ${table} WHERE rowid = $id`))
+  const addPublic = client.query(INDEX_PUBLIC_SQL)
+  const addPrivate = client.query(INDEX_PRIVATE_SQL)
+  const removePublic = client.query(`DELETE FROM messages_public_fts WHERE rowid = $id`)
+  const removePrivate = client.query(`DELETE FROM messages_private_fts WHERE rowid = $rowid`)
+  const add = (id: number, room: string, inPrivate: boolean, text: string) =>
+    inPrivate ? addPrivate.run({ rowid: privateRowid(room, id), text }) : addPublic.run({ id, text, scope: searchScope(room) })
+  const remove = (id: number, room: string, inPrivate: boolean) => (inPrivate ? removePrivate.run({ rowid: privateRowid(room, id) }) : removePublic.run({ id }))
   return {
     /** A new message of `room`: one look-up of the room's visibility (a message in a public room writes nothing more than its index entry). */
     stored(id: number, room: string, text: string): void {
-      const inPrivate = isPrivate.get({ room }) ? 1 : 0
+      const inPrivate = Boolean(isPrivate.get({ room }))
       if (inPrivate) markPrivate.run({ id })
-      add[inPrivate]!.run({ id, text, scope: searchScope(room) })
+      add(id, room, inPrivate, text)
     },
     edited(id: number, text: string): void {
       const { room, private: inPrivate } = placeOf.get({ id })!
-      remove[inPrivate]!.run({ id })
-      add[inPrivate]!.run({ id, text, scope: searchScope(room) })
+      remove(id, room, inPrivate === 1)
+      add(id, room, inPrivate === 1, text)
     },
     deleted(id: number): void {
-      remove[placeOf.get({ id })!.private]!.run({ id })
+      const { room, private: inPrivate } = placeOf.get({ id })!
+      remove(id, room, inPrivate === 1)
     },
   }
 }
@@ -137,11 +166,9 @@ function toFound({ quoteUserId, quoteUsername, quoteText, quoteDeleted, ...row }
 /** Lets whatever else is waiting on the event loop (sockets, other requests) run. */
 const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-type CandidateParams = { public: string; private?: string; before: number; chunk: number }
-
 export function sqliteSearch(client: Database): SearchStore {
-  const publicOnly = client.query<{ id: number }, CandidateParams>(SEARCH_PUBLIC_SQL)
-  const both = client.query<{ id: number }, CandidateParams>(SEARCH_BOTH_SQL)
+  const publicIndex = client.query<{ id: number }, { public: string; before: number; chunk: number }>(SEARCH_PUBLIC_SQL)
+  const stretch = client.query<{ id: number }, { text: string; from: number; end: number; chunk: number }>(SEARCH_STRETCH_SQL)
   const privateRooms = client.query<{ room: string }, { user: number }>(PRIVATE_ROOMS_SQL)
   const readable = client.query<Row, { ids: string; room: string | null; user: number | null; limit: number }>(SEARCH_READABLE_SQL)
 
@@ -149,16 +176,25 @@ export function sqliteSearch(client: Database): SearchStore {
     async searchMessages({ q, userId, room, before, limit }) {
       const mine = userId === null ? [] : privateRooms.all({ user: userId }).map((r) => r.room)
       const inPrivate = room === undefined ? mine : mine.filter((name) => name === room)
-      const inPublic = ftsQuery(q, room === undefined ? undefined : [room])
-      const [candidates, match] = inPrivate.length === 0 ? [publicOnly, { public: inPublic }] : [both, { public: inPublic, private: ftsQuery(q, inPrivate) }]
+      const ends = [...new Set(inPrivate.map((name) => privateBase(name) + STRETCH))]
+      // A search in one of the caller's private rooms has nothing to find in the public index.
+      const inPublic = room === undefined || inPrivate.length === 0 ? ftsQuery(q, room) : undefined
+      const text = ftsQuery(q)
+      /** The newest `chunk` candidates below `below`: each source's newest, merged. */
+      const candidates = (below: number, chunk: number): number[] => {
+        const ids = inPublic === undefined ? [] : publicIndex.all({ public: inPublic, before: below, chunk }).map((r) => r.id)
+        if (ends.length === 0) return ids
+        for (const end of ends) for (const { id } of stretch.all({ text, from: end - Math.min(below, STRETCH), end, chunk })) ids.push(id)
+        return ids.sort((x, y) => y - x).slice(0, chunk)
+      }
       const found: Message[] = []
       let below = before ?? Number.MAX_SAFE_INTEGER
       // Nearly every candidate is readable, so most searches are answered by the first step, a page; one
-      // with more to read (unreadable candidates are those of colliding tokens) goes on with larger steps
-      // while they stay quick.
+      // with more to read (unreadable candidates are those of rooms sharing a scope or a stretch) goes on
+      // with larger steps while they stay quick.
       for (let chunk = Math.min(limit, SEARCH_CHUNK); ;) {
         const started = performance.now()
-        const ids = candidates.all({ ...match, before: below, chunk }).map((r) => r.id)
+        const ids = candidates(below, chunk)
         if (ids.length > 0) {
           const rows = readable.all({ ids: JSON.stringify(ids), room: room ?? null, user: userId, limit: limit - found.length })
           for (const row of rows) found.push(toFound(row))

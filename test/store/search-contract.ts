@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from 'bun:test'
 import type { Message, User } from '../../src/protocol.ts'
+import { privateBase } from '../../src/store/sqlite-search.ts'
 import type { Store } from '../../src/store/store.ts'
 import { addUser, type StoreFixture } from './contract.ts'
 
@@ -16,6 +17,17 @@ async function post(store: Store, room: string, by: User, text: string): Promise
 }
 
 const ids = (messages: Message[]) => messages.map((m) => m.id)
+
+/** Two room names that share a stretch of SQLite's private index (the same privateBase): found by trying names. */
+function sharingAStretch(): [string, string] {
+  const seen = new Map<number, string>()
+  for (let i = 0; ; i++) {
+    const name = `crew-${i}`
+    const other = seen.get(privateBase(name))
+    if (other !== undefined) return [other, name]
+    seen.set(privateBase(name), name)
+  }
+}
 
 export function describeSearchContract(name: string, open: () => Promise<StoreFixture>): void {
   describe(`${name} store: search (spec §7)`, () => {
@@ -112,6 +124,43 @@ export function describeSearchContract(name: string, open: () => Promise<StoreFi
       // A public room someone joined is public to everyone still.
       expect(await f.store.addMember('lobby', alice, T0)).toBe(true)
       expect(ids(await search(null, 'lobby'))).toEqual([lobby.id])
+    })
+
+    test('private rooms are searched room by room: merged newest first, paged across rooms, each message once, however rooms share a stretch', async () => {
+      await using f = await open()
+      const { alice, bob, carol } = await people(f.store)
+      const [crew, twin] = sharingAStretch()
+      for (const room of [crew, twin, 'team'])
+        expect(await f.store.createRoom({ name: room, visibility: 'private', topic: null, owner: alice, at: T0 })).toBe(true)
+      expect(await f.store.addMember(crew, bob, T0)).toBe(true)
+      expect(await f.store.addMember('team', bob, T0)).toBe(true)
+      // Interleaved across three private rooms (two sharing a stretch) and a public one.
+      const posted: Message[] = []
+      for (let i = 0; i < 4; i++) for (const room of [crew, twin, 'team', 'lobby']) posted.push(await post(f.store, room, alice, `shared word ${room} ${i}`))
+      const newest = (room: (r: string) => boolean) => ids(posted.filter((m) => room(m.room))).reverse()
+      const search = (userId: number, before?: number, limit = 50) => f.store.searchMessages({ q: 'shared word', userId, before, limit })
+      expect(ids(await search(alice.id))).toEqual(newest(() => true))
+      // Bob shares crew's stretch with twin, which he is not in: never shown.
+      const bobs = newest((r) => r !== twin)
+      expect(ids(await search(bob.id))).toEqual(bobs)
+      expect(ids(await search(carol.id))).toEqual(newest((r) => r === 'lobby'))
+      const pages: number[] = []
+      for (let before: number | undefined, i = 0; i < 10; i++) {
+        const page = ids(await search(bob.id, before, 5))
+        pages.push(...page)
+        if (page.length < 5) break
+        before = page.at(-1)
+      }
+      expect(pages).toEqual(bobs)
+      expect(ids(await f.store.searchMessages({ q: 'shared word', userId: alice.id, room: twin, limit: 50 }))).toEqual(newest((r) => r === twin))
+      // Edits and deletions in a private room reach its stretch.
+      const [first, second] = posted.filter((m) => m.room === crew)
+      const edited = await f.store.changeMessage({ type: 'edited', room: crew, messageId: first!.id, user: alice, text: 'renamed', mentions: [], at: T0 + 1 })
+      expect(edited.ok).toBe(true)
+      expect((await f.store.changeMessage({ type: 'deleted', room: crew, messageId: second!.id, user: alice, byAdmin: false, at: T0 + 2 })).ok).toBe(true)
+      expect(ids(await search(bob.id))).toEqual(bobs.filter((id) => id !== first!.id && id !== second!.id))
+      expect(ids(await f.store.searchMessages({ q: 'renamed', userId: bob.id, limit: 5 }))).toEqual([first!.id])
+      expect(await f.store.searchMessages({ q: 'renamed', userId: carol.id, limit: 5 })).toEqual([])
     })
 
     test('pages with before and limit, newest first', async () => {

@@ -1,8 +1,8 @@
 /**
- * Migration 0010 on a populated database (spec §7): messages stored before it, in a public room, a
+ * Migrations 0010 and 0013 on a populated database (spec §7): messages stored before them, in a public room, a
  * private room and a DM, are found afterwards by exactly those who may read them, and only those,
- * on both stores. In SQLite the migration computes each room's scope token in SQL; a search computes
- * it in TypeScript (searchScope), so finding the private messages at all shows the two agree.
+ * on both stores. In SQLite the migrations compute each room's scope token and private stretch in SQL; a search computes
+ * them in TypeScript (searchScope, privateBase), so finding the private messages at all shows the two agree.
  */
 import { SQL } from 'bun'
 import { Database } from 'bun:sqlite'
