@@ -51,6 +51,8 @@ export interface Service {
   port: number
   /** The server's log (PostgreSQL's, where auto_explain writes: test/support/query-plans.ts). */
   logFile?: string
+  /** PostgreSQL's data folder (the bench reads it into the OS page cache before measuring). */
+  dataDir?: string
   stop(): Promise<void>
   start(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -166,6 +168,7 @@ export async function startPostgres(opts: { dir?: string } = {}): Promise<Servic
     url: `postgres://chat@127.0.0.1:${port}/postgres`,
     port,
     logFile: log,
+    dataDir: data,
     start,
     stop: () => stop(),
     async [Symbol.asyncDispose]() {
