@@ -147,7 +147,9 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
         log.error(data.stream === 'user' ? 'loading the user stream failed' : 'loading room history failed', { room: data.room, err })
         return respond.shut(ws, CLOSE.INTERNAL)
       }
-      for (const raw of data.early.splice(0)) {
+      const early = data.early
+      data.early = undefined
+      for (const raw of early ?? []) {
         if (data.state !== 'open') break
         handleFrame(ws, raw)
       }
@@ -158,8 +160,9 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
       if (data.state === 'closing' || data.state === 'refused') return
       if (typeof raw !== 'string') return respond.shut(ws, CLOSE.BINARY_UNSUPPORTED)
       if (data.state === 'opening') {
-        if (data.early.length >= EARLY_FRAMES_MAX) return respond.shut(ws, CLOSE.INTERNAL)
-        data.early.push(raw)
+        const early = (data.early ??= [])
+        if (early.length >= EARLY_FRAMES_MAX) return respond.shut(ws, CLOSE.INTERNAL)
+        early.push(raw)
         return
       }
       handleFrame(ws, raw)

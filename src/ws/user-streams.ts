@@ -26,18 +26,20 @@ export interface UserStreamOptions {
 }
 
 export class UserStreams {
-  private readonly sockets = new Set<RoomSocket>()
+  /** Stream sockets here; they are held by their users' entries (users). */
+  private open = 0
   /** Frames for sockets still loading their welcome, sent right after it in order. */
   private readonly held = new WeakMap<RoomSocket, string[]>()
-  private readonly byUser = new Map<number, Set<RoomSocket>>()
-  /** The rooms of each user with a stream here, as the welcome read them and `room` frames changed them. */
-  private readonly roomsOf = new Map<number, Set<string>>()
-  /** Per room: the users here who are in it. */
-  private readonly usersIn = new Map<string, Set<number>>()
+  /** The users with a stream here. A Set or Map costs ~250 bytes even with one entry: a user's few sockets and rooms are arrays. */
+  private readonly users = new Map<number, Follower>()
+  /**
+   * Per room: the users here who are in it, each with the counts last sent to them (countsKey;
+   * undefined before any), so an unchanged count is not sent again. Kept per room, not per user,
+   * so that a user costs no map of their own.
+   */
+  private readonly usersIn = new Map<string, Map<number, string | undefined>>()
   /** Per room: the users whose counts may have changed (all of the room's when null). */
   private readonly dirty = new Map<string, Set<number> | null>()
-  /** The counts last sent, per user and room, so an unchanged count is not sent again. */
-  private readonly sent = new Map<number, Map<string, string>>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private emptied: PromiseWithResolvers<void> | undefined
 
@@ -46,10 +48,10 @@ export class UserStreams {
   /** Loads the user's rooms (and with `?since=` the mentions they missed), then sends `welcome`; frames meanwhile wait in order. */
   async enter(ws: RoomSocket): Promise<void> {
     const user = ws.data.user!
-    this.sockets.add(ws)
-    let mine = this.byUser.get(user.id)
-    if (!mine) this.byUser.set(user.id, (mine = new Set()))
-    mine.add(ws)
+    this.open++
+    let mine = this.users.get(user.id)
+    if (!mine) this.users.set(user.id, (mine = { sockets: [], rooms: [] }))
+    mine.sockets.push(ws)
     this.held.set(ws, [])
     const since = ws.data.since
     const [rooms, missed] = await Promise.all([
@@ -57,31 +59,30 @@ export class UserStreams {
       since === undefined ? [] : this.opts.store.listMentionsOf(user.id, since, this.opts.resumeMax + 1),
     ])
     if (ws.data.state !== 'opening') return
-    for (const room of rooms) this.join(user.id, room.name)
-    const sent = this.sentTo(user.id)
-    for (const r of rooms) sent.set(r.name, countsOf({ room: r.name, lastMessageId: r.lastMessageId, unread: r.unread, mentions: r.mentions }))
+    for (const r of rooms) this.join(user.id, r.name, countsKey(r))
     const truncated = missed.length > this.opts.resumeMax
     ws.data.state = 'open'
     ws.send(encodeFrame({ type: 'welcome', data: { user, rooms, mentions: truncated ? missed.slice(1) : missed, truncated } }))
-    for (const raw of this.held.get(ws)!.splice(0)) ws.send(raw)
+    const held = this.held.get(ws)!
+    this.held.delete(ws)
+    for (const raw of held) ws.send(raw)
   }
 
   leave(ws: RoomSocket): void {
-    if (!this.sockets.delete(ws)) return
-    if (this.sockets.size === 0) this.emptied?.resolve()
     const id = ws.data.user!.id
-    const mine = this.byUser.get(id)
-    mine?.delete(ws)
-    if (mine && mine.size > 0) return
-    this.byUser.delete(id)
-    this.sent.delete(id)
-    for (const room of this.roomsOf.get(id) ?? []) this.part(id, room)
-    this.roomsOf.delete(id)
+    const mine = this.users.get(id)
+    const at = mine?.sockets.indexOf(ws) ?? -1
+    if (!mine || at < 0) return
+    mine.sockets.splice(at, 1)
+    if (--this.open === 0) this.emptied?.resolve()
+    if (mine.sockets.length > 0) return
+    this.users.delete(id)
+    for (const room of mine.rooms) this.unfollow(id, room)
   }
 
   /** A frame for the user (a notice from here or another instance). */
   deliver(userId: number, frame: UserFrame): void {
-    if (!this.byUser.has(userId)) return
+    if (!this.users.has(userId)) return
     if (frame.type === 'room') {
       if (frame.data.member) this.join(userId, frame.data.room)
       else this.part(userId, frame.data.room)
@@ -103,45 +104,50 @@ export class UserStreams {
   }
 
   /** Every stream socket, for the sweeper and for shutdown. */
-  all(): Iterable<RoomSocket> {
-    return this.sockets
+  *all(): Iterable<RoomSocket> {
+    // A copy of each user's: sockets closed while visited (which leave the array) skip no other.
+    for (const mine of this.users.values()) yield* [...mine.sockets]
   }
 
   /** Open streams here (the metrics scrape). */
   get count(): number {
-    return this.sockets.size
+    return this.open
   }
 
   /** Resolves once every stream has closed (shutdown). */
   whenEmpty(): Promise<void> {
-    if (this.sockets.size === 0) return Promise.resolve()
+    if (this.open === 0) return Promise.resolve()
     this.emptied ??= Promise.withResolvers<void>()
     return this.emptied.promise
   }
 
   private send(userId: number, raw: string): void {
-    for (const ws of this.byUser.get(userId) ?? []) {
+    for (const ws of this.users.get(userId)?.sockets ?? []) {
       if (ws.data.state === 'open') ws.send(raw)
       else if (ws.data.state === 'opening') this.held.get(ws)?.push(raw)
     }
   }
 
-  private join(userId: number, room: string): void {
-    let rooms = this.roomsOf.get(userId)
-    if (!rooms) this.roomsOf.set(userId, (rooms = new Set()))
-    if (rooms.has(room)) return
-    rooms.add(room)
+  /** The user is in `room` (with the counts the welcome sent, if it did); its stream entries are followed while one of its users is here. */
+  private join(userId: number, room: string, counts?: string): void {
     let users = this.usersIn.get(room)
     if (!users) {
-      this.usersIn.set(room, (users = new Set()))
+      this.usersIn.set(room, (users = new Map()))
       this.opts.hub.watch(room)
     }
-    users.add(userId)
+    if (!users.has(userId)) this.users.get(userId)!.rooms.push(room)
+    else if (counts === undefined) return
+    users.set(userId, counts)
   }
 
   private part(userId: number, room: string): void {
-    this.roomsOf.get(userId)?.delete(room)
-    this.sent.get(userId)?.delete(room)
+    const rooms = this.users.get(userId)!.rooms
+    const at = rooms.indexOf(room)
+    if (at >= 0) rooms.splice(at, 1)
+    this.unfollow(userId, room)
+  }
+
+  private unfollow(userId: number, room: string): void {
     const users = this.usersIn.get(room)
     if (!users?.delete(userId) || users.size > 0) return
     this.usersIn.delete(room)
@@ -162,15 +168,17 @@ export class UserStreams {
     this.dirty.clear()
     await Promise.all(
       dirty.map(async ([room, only]) => {
-        const users = [...(only ?? this.usersIn.get(room) ?? [])]
+        const users = [...(only ?? this.usersIn.get(room)?.keys() ?? [])]
         try {
           for (const row of await this.opts.store.unreadOf(room, users)) {
-            if (!this.byUser.has(row.userId)) continue
-            const counts = countsOf({ room, lastMessageId: row.lastMessageId, unread: row.unread, mentions: row.mentions })
-            const sent = this.sentTo(row.userId)
-            if (sent.get(room) === counts) continue
-            sent.set(room, counts)
-            this.send(row.userId, `{"type":"unread","error":null,"data":${counts}}`)
+            if (!this.users.has(row.userId)) continue
+            const event: UnreadEvent = { room, lastMessageId: row.lastMessageId, unread: row.unread, mentions: row.mentions }
+            const counts = countsKey(event)
+            const sent = this.usersIn.get(room)
+            if (sent?.get(row.userId) === counts) continue
+            // Remembered only while the user is in the room: one who left it gets fresh counts if they come back.
+            if (sent?.has(row.userId)) sent.set(row.userId, counts)
+            this.send(row.userId, `{"type":"unread","error":null,"data":${JSON.stringify(event)}}`)
           }
         } catch (err) {
           this.opts.log.warn('could not read unread counts; they are sent with the next change', { room, err })
@@ -180,15 +188,15 @@ export class UserStreams {
     this.timer = undefined
     if (this.dirty.size > 0) this.timer = setTimeout(() => void this.flush(), ROOM_LIMITS.UNREAD_COALESCE_MS)
   }
-
-  private sentTo(userId: number): Map<string, string> {
-    let sent = this.sent.get(userId)
-    if (!sent) this.sent.set(userId, (sent = new Map()))
-    return sent
-  }
 }
 
-/** An `unread` frame's data, serialised: what is compared and what is sent. */
-function countsOf(event: UnreadEvent): string {
-  return JSON.stringify({ room: event.room, lastMessageId: event.lastMessageId, unread: event.unread, mentions: event.mentions })
+/** A user with a stream here: their sockets, and their rooms as the welcome read them and `room` frames changed them. */
+interface Follower {
+  sockets: RoomSocket[]
+  rooms: string[]
+}
+
+/** What an `unread` frame says of a room, as compared with what was sent: short, as one is kept per user and room. */
+function countsKey(c: Omit<UnreadEvent, 'room'>): string {
+  return `${c.lastMessageId} ${c.unread} ${c.mentions}`
 }
