@@ -28,11 +28,14 @@ import {
   type StreamStore,
 } from './stream.ts'
 
-const { messages, rooms, audit } = schema
+const { messages, audit } = schema
 const placeholder = sql.placeholder
 
 type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
 type PageParams = { room: string; before: number; after: number; limit: number }
+
+/** The columns the insert names (toMessageRow and toEventRow give each of them, null when empty). */
+type InsertParams = Omit<MessageRow, 'id' | 'editedAt' | 'deleted'> & { kind: string; targetId: number | null }
 
 type Work = { message: NewMessage } | { change: MessageChange }
 
@@ -48,57 +51,25 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
   // A deleted message's text must be gone from the file, not left in a freed cell (spec §5).
   client.exec('PRAGMA secure_delete = ON')
 
-  const insertRow = db
-    .insert(messages)
-    .values({
-      room: placeholder('room'),
-      userId: placeholder('userId'),
-      username: placeholder('username'),
-      text: placeholder('text'),
-      nonce: placeholder('nonce'),
-      createdAt: placeholder('createdAt'),
-      kind: placeholder('kind'),
-      targetId: placeholder('targetId'),
-      mentions: placeholder('mentions'),
-      replyTo: placeholder('replyTo'),
-      attachments: placeholder('attachments'),
-    })
-    .returning({ id: messages.id })
-    .prepare()
+  // Every message runs these four: plain prepared SQL (what Drizzle generated for them), without
+  // Drizzle's placeholder filling and row mapping on each call.
+  const insertRow = client.query<{ id: number }, InsertParams>(
+    `INSERT INTO messages (id, room, user_id, username, text, nonce, created_at, kind, target_id, edited_at, deleted, mentions, reply_to, attachments, private)
+      VALUES (null, $room, $userId, $username, $text, $nonce, $createdAt, $kind, $targetId, null, 0, $mentions, $replyTo, $attachments, 0) RETURNING id`,
+  )
   const messagePage = client.query<PageRow, PageParams>(MESSAGE_PAGE_SQL)
   const streamPage = streamQuery(db).prepare()
   // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
-  const touchRoom = db
-    .insert(rooms)
-    .values({
-      name: placeholder('name'),
-      lastMessageId: placeholder('lastMessageId'),
-      lastActiveAt: placeholder('lastActiveAt'),
-      lastEventId: placeholder('lastEventId'),
-      messageCount: placeholder('posted'),
-    })
-    .onConflictDoUpdate({
-      target: rooms.name,
-      set: {
-        lastMessageId: sql`excluded.last_message_id`,
-        lastActiveAt: sql`excluded.last_active_at`,
-        lastEventId: sql`excluded.last_event_id`,
-        messageCount: sql`${rooms.messageCount} + excluded.message_count`,
-      },
-    })
-    .prepare()
+  const touchRoom = client.query<unknown, { name: string; lastMessageId: number; lastActiveAt: number; lastEventId: number; posted: number }>(
+    `INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, visibility, topic, owner_id, registered_at, message_count)
+      VALUES ($name, $lastMessageId, $lastActiveAt, $lastEventId, 'public', null, null, null, $posted)
+      ON CONFLICT (name) DO UPDATE SET last_message_id = excluded.last_message_id, last_active_at = excluded.last_active_at,
+        last_event_id = excluded.last_event_id, message_count = rooms.message_count + excluded.message_count`,
+  )
   // A batch with only changes in a room moves its stream head, not its activity.
-  const setHead = db
-    .update(rooms)
-    .set({ lastEventId: sql`${placeholder('id')}` })
-    .where(eq(rooms.name, placeholder('name')))
-    .prepare()
+  const setHead = client.query<unknown, { id: number; name: string }>(`UPDATE rooms SET last_event_id = $id WHERE name = $name`)
   // The head of the room's stream before a batch: the first `after` of the batch's entries in that room.
-  const roomHead = db
-    .select({ id: rooms.lastEventId, visibility: rooms.visibility })
-    .from(rooms)
-    .where(eq(rooms.name, placeholder('name')))
-    .prepare()
+  const roomHead = client.query<{ id: number; visibility: string }, { name: string }>(`SELECT last_event_id AS id, visibility FROM rooms WHERE name = $name`)
   const target = db
     .select({ userId: messages.userId, username: messages.username, deleted: messages.deleted })
     .from(messages)
@@ -118,8 +89,9 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
     }
     // spec §6: an edit mentions whoever its new text names (of those who can read the room).
     const change = c.type === 'edited' ? { ...c, mentions: counters.keepReaders(c.room, visibility, c.mentions) } : c
-    const row = { ...toEventRow(change), editedAt: null, deleted: false }
-    const { id } = insertRow.get(row)!
+    const event = toEventRow(change)
+    const { id } = insertRow.get(event)!
+    const row = { ...event, editedAt: null, deleted: false }
     let mentioned: User[] = []
     let dropped: string[] = []
     if (change.type === 'edited') {
