@@ -44,6 +44,7 @@ import { usernameKey } from '../src/chat/usernames.ts'
 import { dmName } from '../src/protocol-rooms.ts'
 import { openPostgresStore } from '../src/store/postgres.ts'
 import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from '../src/store/sqlite-search.ts'
+import { ALL_INDEXED_SQL } from '../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
 import { findPostgresBin } from '../test/support/require-services.ts'
@@ -538,6 +539,8 @@ export async function generateSqlite(file: string, sizes: DataSizes, log: (line:
   db.exec('COMMIT')
   log(`generate: rows written in ${Math.round(performance.now() - started) / 1000} s; building indexes`)
   for (const { sql } of indexes) db.exec(sql)
+  // The search index was written above, beside each message, as the store's indexer would have.
+  db.exec(ALL_INDEXED_SQL)
   db.exec('PRAGMA journal_mode = WAL')
   db.close()
   // Opened once by the store: the file is as the server leaves it (migrations checked, WAL folded back).

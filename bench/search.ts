@@ -27,6 +27,7 @@ import { join } from 'node:path'
 import { searchMessages } from '../src/chat/search.ts'
 import { openPostgresStore } from '../src/store/postgres.ts'
 import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from '../src/store/sqlite-search.ts'
+import { ALL_INDEXED_SQL } from '../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
 import { startPostgres } from '../test/support/services.ts'
@@ -127,6 +128,8 @@ export async function fillSqlite(file: string, count: number): Promise<void> {
     for (const name of privateNames()) db.query(`INSERT INTO rooms (name, last_message_id, last_active_at, visibility) VALUES (?, 0, 0, 'private')`).run(name)
     for (const name of memberRooms()) db.query(`INSERT INTO room_members (room, user_id, joined_at) VALUES (?, ?, 0)`).run(name, SEARCHER)
   })()
+  // The search index was written beside each message, as the store's indexer would have.
+  db.exec(ALL_INDEXED_SQL)
   db.exec('ANALYZE')
   db.close()
 }

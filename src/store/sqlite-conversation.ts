@@ -1,7 +1,7 @@
 /**
  * What spec §7 adds to the SQLite message stream, called inside its batch transaction: a reply's
  * original and its quote, attachments claimed by a message, reactions toggled, the search index
- * (sqlite-search.ts) following every text, and what a deletion takes with it. Reads for history pages
+ * (sqlite-search.ts) following edits and deletions of indexed messages, and what a deletion takes with it. Reads for history pages
  * (quotes, reactions) are here too.
  */
 import type { Database } from 'bun:sqlite'
@@ -10,13 +10,14 @@ import type { Attachment, Quote } from '../protocol.ts'
 import { quoteOf, type MessageRow, type ReactionRow } from './rows.ts'
 import { IN_IDS } from './sqlite-rooms.ts'
 import { sqliteSearchIndex } from './sqlite-search.ts'
+import type { SqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import { MessageRefused, type MessageChange, type NewMessage } from './entries.ts'
 
 type Metadata = Omit<Attachment, 'url'>
 type ReactionChange = Extract<MessageChange, { type: 'reaction' }>
 type QuoteRow = Pick<MessageRow, 'id' | 'userId' | 'username' | 'text'> & { deleted: number }
 
-export function sqliteConversation(client: Database) {
+export function sqliteConversation(client: Database, indexer: SqliteSearchIndexer) {
   const q = client.query.bind(client)
   const original = q<QuoteRow, { id: number; room: string }>(
     `SELECT id, user_id AS userId, username, text, deleted FROM messages WHERE id = $id AND room = $room AND kind = 'message'`,
@@ -41,7 +42,7 @@ export function sqliteConversation(client: Database) {
   const reactions = q<ReactionRow, { ids: string }>(
     `SELECT message_id AS messageId, emoji, user_id AS userId FROM reactions WHERE message_id IN ${IN_IDS} ORDER BY created_at, rowid`,
   )
-  const search = sqliteSearchIndex(client)
+  const search = sqliteSearchIndex(client, indexer)
 
   return {
     /** What a new message needs before its insert: its reply's quote and its attachments' metadata; MessageRefused if either is not its to use. */
@@ -57,10 +58,10 @@ export function sqliteConversation(client: Database) {
       if (attachments.length !== wanted.length) return new MessageRefused('attachments must be your own uploads to this room that no message uses yet')
       return { quote, attachments: attachments.map(({ width, height, ...a }) => (width === null || height === null ? a : { ...a, width, height })) }
     },
-    /** After the insert: the message's attachments are its own, and its text is searchable. */
+    /** After the insert: the message's attachments are its own, and it is marked private if its room is (for the search index). */
     stored(m: NewMessage, id: number): void {
       if (m.attachments?.length) claim.run({ message: id, ids: JSON.stringify([...new Set(m.attachments)]) })
-      search.stored(id, m.room, m.text)
+      search.stored(id, m.room)
     },
     edited(id: number, text: string): void {
       search.edited(id, text)

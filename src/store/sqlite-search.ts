@@ -1,6 +1,6 @@
 /**
- * The SQLite store's search (spec §7): two FTS5 trigram indexes of messages' current text (kept by the
- * message writer in each message's transaction), one for public rooms and one for private rooms and
+ * The SQLite store's search (spec §7): two FTS5 trigram indexes of messages' current text (written in
+ * batches after the messages' commits, sqlite-search-indexer.ts), one for public rooms and one for private rooms and
  * DMs, give the ids of messages whose text contains the query, newest first; the messages table and the
  * rooms' access rules (spec §6) decide which of them the caller may see.
  *
@@ -117,10 +117,11 @@ export const privateRowid = (room: string, id: number): number => privateBase(ro
 
 /**
  * The writer's half, called in the message's transaction after its row is written: a new message is
- * marked private when its room is, and its text goes to the index of its room's visibility (with its
- * scope, or at its rowid in its room's stretch); an edit replaces it, a deletion removes it.
+ * marked private when its room is (the indexer, sqlite-search-indexer.ts, adds its text to the index
+ * of its room's visibility later); an edit of an indexed message replaces its entry, a deletion
+ * removes it. One not indexed yet is left to the indexer, which reads it as it is then.
  */
-export function sqliteSearchIndex(client: Database) {
+export function sqliteSearchIndex(client: Database, indexer: { covers(id: number): boolean }) {
   const isPrivate = client.query<{ one: number }, { room: string }>(`SELECT 1 AS one FROM rooms WHERE name = $room AND visibility = 'private'`)
   const markPrivate = client.query(`UPDATE messages SET private = 1 WHERE id = $id`)
   const placeOf = client.query<{ room: string; private: number }, { id: number }>(`SELECT room, private FROM messages WHERE id = $id`)
@@ -128,22 +129,21 @@ export function sqliteSearchIndex(client: Database) {
   const addPrivate = client.query(INDEX_PRIVATE_SQL)
   const removePublic = client.query(`DELETE FROM messages_public_fts WHERE rowid = $id`)
   const removePrivate = client.query(`DELETE FROM messages_private_fts WHERE rowid = $rowid`)
-  const add = (id: number, room: string, inPrivate: boolean, text: string) =>
-    inPrivate ? addPrivate.run({ rowid: privateRowid(room, id), text }) : addPublic.run({ id, text, scope: searchScope(room) })
   const remove = (id: number, room: string, inPrivate: boolean) => (inPrivate ? removePrivate.run({ rowid: privateRowid(room, id) }) : removePublic.run({ id }))
   return {
-    /** A new message of `room`: one look-up of the room's visibility (a message in a public room writes nothing more than its index entry). */
-    stored(id: number, room: string, text: string): void {
-      const inPrivate = Boolean(isPrivate.get({ room }))
-      if (inPrivate) markPrivate.run({ id })
-      add(id, room, inPrivate, text)
+    /** A new message of `room`: one look-up of the room's visibility (a message in a public room writes nothing more). */
+    stored(id: number, room: string): void {
+      if (isPrivate.get({ room })) markPrivate.run({ id })
     },
     edited(id: number, text: string): void {
+      if (!indexer.covers(id)) return
       const { room, private: inPrivate } = placeOf.get({ id })!
       remove(id, room, inPrivate === 1)
-      add(id, room, inPrivate === 1, text)
+      if (inPrivate === 1) addPrivate.run({ rowid: privateRowid(room, id), text })
+      else addPublic.run({ id, text, scope: searchScope(room) })
     },
     deleted(id: number): void {
+      if (!indexer.covers(id)) return
       const { room, private: inPrivate } = placeOf.get({ id })!
       remove(id, room, inPrivate === 1)
     },
@@ -166,7 +166,7 @@ function toFound({ quoteUserId, quoteUsername, quoteText, quoteDeleted, ...row }
 /** Lets whatever else is waiting on the event loop (sockets, other requests) run. */
 const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-export function sqliteSearch(client: Database): SearchStore {
+export function sqliteSearch(client: Database, indexer: { catchUp(): Promise<void> }): SearchStore {
   const publicIndex = client.query<{ id: number }, { public: string; before: number; chunk: number }>(SEARCH_PUBLIC_SQL)
   const stretch = client.query<{ id: number }, { text: string; from: number; end: number; chunk: number }>(SEARCH_STRETCH_SQL)
   const privateRooms = client.query<{ room: string }, { user: number }>(PRIVATE_ROOMS_SQL)
@@ -174,6 +174,8 @@ export function sqliteSearch(client: Database): SearchStore {
 
   return {
     async searchMessages({ q, userId, room, before, limit }) {
+      // What was posted before the search is found by it.
+      await indexer.catchUp()
       const mine = userId === null ? [] : privateRooms.all({ user: userId }).map((r) => r.room)
       const inPrivate = room === undefined ? mine : mine.filter((name) => name === room)
       const ends = [...new Set(inPrivate.map((name) => privateBase(name) + STRETCH))]

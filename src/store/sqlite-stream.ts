@@ -10,6 +10,7 @@ import * as schema from '../../db/schema.ts'
 import { isBusy, whenFree } from './sqlite-file.ts'
 import { MESSAGE_PAGE_SQL, streamQuery } from './sqlite-queries.ts'
 import { sqliteConversation } from './sqlite-conversation.ts'
+import type { SqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import type { SqliteCounters } from './sqlite-rooms.ts'
 import type { Visibility } from './rooms.ts'
 import {
@@ -46,8 +47,13 @@ interface Job {
 }
 
 /** The stream half of the SQLite store, and `drain` for close: resolves once nothing is waiting to be written. */
-export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Database, counters: SqliteCounters): StreamStore & { drain(): Promise<void> } {
-  const conversation = sqliteConversation(client)
+export function sqliteStream(
+  db: BunSQLiteDatabase<typeof schema>,
+  client: Database,
+  counters: SqliteCounters,
+  indexer: SqliteSearchIndexer,
+): StreamStore & { drain(): Promise<void> } {
+  const conversation = sqliteConversation(client, indexer)
   // A deleted message's text must be gone from the file, not left in a freed cell (spec §5).
   client.exec('PRAGMA secure_delete = ON')
 
@@ -189,9 +195,10 @@ export function sqliteStream(db: BunSQLiteDatabase<typeof schema>, client: Datab
     waiting = undefined
     if (batch.length > 0) flush()
   }
-  /** Resolved in id order, so callers continue in id order too. */
+  /** Resolved in id order, so callers continue in id order too; the search index follows in a batch of its own. */
   function settle(jobs: Job[], results: unknown[]): void {
     jobs.forEach((job, i) => job.resolve(results[i]))
+    indexer.committed(jobs.length)
   }
   function enqueue<T>(work: Work): Promise<T> {
     const pending = Promise.withResolvers<T>()

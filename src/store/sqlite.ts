@@ -11,6 +11,7 @@ import { sqliteAttachments } from './sqlite-attachments.ts'
 import { sqliteWebhooks } from './sqlite-webhooks.ts'
 import { sqliteRooms } from './sqlite-rooms.ts'
 import { sqliteSearch } from './sqlite-search.ts'
+import { sqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import { sqliteStream } from './sqlite-stream.ts'
 import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, whenFree } from './sqlite-file.ts'
 
@@ -72,7 +73,10 @@ export function openSqliteStore(path: string): Store {
   )
   const activityQueries = roomActivityQueries(db)
   const { counters, ...roomStore } = sqliteRooms(client)
-  const { drain, ...stream } = sqliteStream(db, client, counters)
+  // Entries a crash left unindexed are indexed before anything is served (at most a few steps' worth).
+  const indexer = sqliteSearchIndexer(client)
+  indexer.catchUpNow()
+  const { drain, ...stream } = sqliteStream(db, client, counters, indexer)
   const activityPage = activityQueries.page.prepare()
 
   return {
@@ -81,7 +85,7 @@ export function openSqliteStore(path: string): Store {
     ...stream,
     ...roomStore,
     ...sqliteAttachments(client, path),
-    ...sqliteSearch(client),
+    ...sqliteSearch(client, indexer),
     async findUserById(id) {
       const row = userById.get({ id })
       return row && { ...row, role: row.role as Role }
@@ -133,6 +137,7 @@ export function openSqliteStore(path: string): Store {
     },
     async close() {
       await drain()
+      indexer.catchUpNow()
       // Folds the WAL back into the main file so a copied database is complete on its own.
       client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       client.close()

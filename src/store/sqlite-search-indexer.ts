@@ -1,0 +1,105 @@
+/**
+ * SQLite's search index (sqlite-search.ts) written in batches of its own, after the messages' commits.
+ *
+ * FTS5 costs a message ~150 µs when it is indexed in a transaction of its own and ~35 µs in one of a
+ * thousand (each commit flushes a segment and merges older ones), and at a few messages per group
+ * commit, which is what a busy server writes, the index was most of a message's cost (docs/
+ * PERFORMANCE.md, many rooms). So the writer only stores the message, and this indexes every entry
+ * after the last one indexed, a step of at most STEP entries per transaction, at most DELAY_MS after
+ * a commit (at once when STEP are waiting). The last id indexed is a row of `settings`, written in the
+ * step's own transaction: whatever happens, an id is indexed exactly when it is at or below it, so a
+ * crash loses nothing (the next start indexes what was left) and two processes on one file never
+ * index an entry twice (each reads it inside its write transaction).
+ *
+ * Search stays exact: it catches up first, so a message is found as soon as its post is answered.
+ * An edit or deletion of a message not indexed yet leaves the index alone (the step reads the
+ * message as it is then: its current text, or nothing once deleted); one of an indexed message
+ * changes its entry in its own transaction, as before.
+ */
+import type { Database } from 'bun:sqlite'
+import { whenFree } from './sqlite-file.ts'
+import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from './sqlite-search.ts'
+
+/** The `settings` key of the last stream id indexed (migration 0014 sets it for a database from before). */
+export const INDEXED_THROUGH = 'search_indexed_through'
+/** For a tool that wrote the index itself beside the messages (the bench's data generators): everything is indexed. */
+export const ALL_INDEXED_SQL = `INSERT INTO settings (key, value) SELECT '${INDEXED_THROUGH}', CAST(coalesce(max(id), 0) AS TEXT) FROM messages WHERE true
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+/** Entries read per step at most: ~35 µs each, so one step holds the event loop for tens of milliseconds at most. */
+const STEP = 1024
+/** How long committed messages wait for a step when fewer than STEP are waiting. */
+const DELAY_MS = 100
+
+type Entry = { id: number; room: string; text: string; kind: string; deleted: number; private: number }
+
+export function sqliteSearchIndexer(client: Database) {
+  const readThrough = client.query<{ value: string }, []>(`SELECT value FROM settings WHERE key = '${INDEXED_THROUGH}'`)
+  const writeThrough = client.query<unknown, { value: string }>(
+    `INSERT INTO settings (key, value) VALUES ('${INDEXED_THROUGH}', $value) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+  )
+  const after = client.query<Entry, { after: number; limit: number }>(
+    `SELECT id, room, text, kind, deleted, private FROM messages WHERE id > $after ORDER BY id LIMIT $limit`,
+  )
+  const addPublic = client.query(INDEX_PUBLIC_SQL)
+  const addPrivate = client.query(INDEX_PRIVATE_SQL)
+  const indexedThrough = (): number => Number(readThrough.get()?.value ?? 0)
+
+  /** One step, in a write transaction: the next STEP entries, the messages among them indexed. True when more may follow. */
+  const step = client.transaction((): boolean => {
+    const entries = after.all({ after: indexedThrough(), limit: STEP })
+    for (const e of entries) {
+      if (e.kind !== 'message' || e.deleted !== 0) continue
+      if (e.private) addPrivate.run({ rowid: privateRowid(e.room, e.id), text: e.text })
+      else addPublic.run({ id: e.id, text: e.text, scope: searchScope(e.room) })
+    }
+    if (entries.length > 0) writeThrough.run({ value: String(entries.at(-1)!.id) })
+    return entries.length === STEP
+  })
+
+  /** Messages committed since the last step began (an estimate, for scheduling only). */
+  let waiting = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  /** Steps run one after another: a catch-up asked for while one runs follows it. */
+  let chain: Promise<void> = Promise.resolve()
+
+  async function run(): Promise<void> {
+    clearTimeout(timer)
+    timer = undefined
+    waiting = 0
+    while (await whenFree(() => step.immediate())) await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+
+  function later(ms: number): void {
+    timer = setTimeout(() => void catchUp().catch(() => later(DELAY_MS)), ms)
+    timer.unref?.()
+  }
+  function catchUp(): Promise<void> {
+    chain = chain.catch(() => {}).then(run)
+    return chain
+  }
+
+  return {
+    /** Whether the entry with this id is in the index already (asked inside the writer's transaction, for edits and deletions). */
+    covers(id: number): boolean {
+      return id <= indexedThrough()
+    },
+    /** The writer committed `count` messages: a step within DELAY_MS, or at once when STEP are waiting. */
+    committed(count: number): void {
+      waiting += count
+      if (waiting >= STEP) {
+        clearTimeout(timer)
+        later(0)
+      } else if (timer === undefined) later(DELAY_MS)
+    },
+    /** Indexes everything committed before the call; a search awaits it. A step that fails leaves its entries for the next. */
+    catchUp,
+    /** The same, synchronously: when the store opens (entries a crash left) and before it closes. */
+    catchUpNow(): void {
+      clearTimeout(timer)
+      timer = undefined
+      while (step.immediate());
+    },
+  }
+}
+
+export type SqliteSearchIndexer = ReturnType<typeof sqliteSearchIndexer>
