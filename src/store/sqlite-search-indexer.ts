@@ -62,16 +62,23 @@ export function sqliteSearchIndexer(client: Database) {
   /** Steps run one after another: a catch-up asked for while one runs follows it. */
   let chain: Promise<void> = Promise.resolve()
 
+  /** Set when the store closes: no step runs on a closed database, however one was scheduled. */
+  let closed = false
+
   async function run(): Promise<void> {
     clearTimeout(timer)
     timer = undefined
     waiting = 0
-    while (await whenFree(() => step.immediate())) await new Promise<void>((resolve) => setImmediate(resolve))
+    while (!closed && (await whenFree(() => !closed && step.immediate()))) await new Promise<void>((resolve) => setImmediate(resolve))
   }
 
   function later(ms: number): void {
+    if (closed) return
     timer = setTimeout(() => void catchUp().catch(() => later(DELAY_MS)), ms)
     timer.unref?.()
+  }
+  function catchUpNow(): void {
+    while (step.immediate());
   }
   function catchUp(): Promise<void> {
     chain = chain.catch(() => {}).then(run)
@@ -93,11 +100,14 @@ export function sqliteSearchIndexer(client: Database) {
     },
     /** Indexes everything committed before the call; a search awaits it. A step that fails leaves its entries for the next. */
     catchUp,
-    /** The same, synchronously: when the store opens (entries a crash left) and before it closes. */
-    catchUpNow(): void {
+    /** The same, synchronously, when the store opens: entries a crash left. */
+    catchUpNow,
+    /** Before the store closes: everything indexed, and nothing scheduled after. */
+    close(): void {
+      catchUpNow()
+      closed = true
       clearTimeout(timer)
       timer = undefined
-      while (step.immediate());
     },
   }
 }

@@ -137,7 +137,7 @@ export function openSqliteStore(path: string): Store {
     },
     async close() {
       await drain()
-      indexer.catchUpNow()
+      indexer.close()
       // Folds the WAL back into the main file so a copied database is complete on its own.
       client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       client.close()

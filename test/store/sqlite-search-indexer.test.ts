@@ -142,3 +142,16 @@ test('two stores on one file index each entry once, however their steps interlea
     }
   })
 }, 30_000)
+
+test('closing the store indexes what is waiting and leaves nothing scheduled on the closed database', async () => {
+  await withDir(async (file) => {
+    const store = openSqliteStore(file)
+    const alice = await addUser(store, 'alice')
+    const posted = await Promise.all(Array.from({ length: 5 }, (_, i) => post(store, 'lobby', alice, `closing words ${i}`)))
+    // A step is due within 100 ms; the close comes first.
+    await store.close()
+    expect(indexState(file)).toEqual({ entries: 5, through: Math.max(...ids(posted)) })
+    await Bun.sleep(250)
+    expect(indexState(file)).toEqual({ entries: 5, through: Math.max(...ids(posted)) })
+  })
+})
