@@ -74,8 +74,8 @@ export const BOTS = 20
 
 export type RoomKind = 'public' | 'registered' | 'private' | 'dm'
 
-/** mulberry32. */
-function prng(seed: number) {
+/** mulberry32: the same data on every run and in both stores (bench/search.ts uses it too). */
+export function prng(seed: number) {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)

@@ -31,6 +31,7 @@ import { ALL_INDEXED_SQL } from '../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
 import { startPostgres } from '../test/support/services.ts'
+import { prng } from './generate-data.ts'
 import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc } from './report.ts'
 
 /** The target: every search under this at p99 on 1 M messages. */
@@ -57,16 +58,6 @@ const WORDS =
   )
 const CJK = ['東京都', '大阪府', '北海道', '你好吗', '謝謝你', '안녕하세요']
 const EMOJI = ['🎉🎉🎉', '👍🏽', '🙂', '🚀✨💫', '❤️']
-
-/** mulberry32: the same data on every run and in both stores. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Row {
   room: string
