@@ -36,13 +36,21 @@ const SECRET = 'correct horse battery staple'
 const WAIT_MS = 5_000
 
 function recordingWebSocket() {
-  const log = { urls: [] as string[], protocols: [] as (string | string[] | undefined)[], sent: [] as string[], received: [] as string[], blocked: false }
+  const log = {
+    urls: [] as string[],
+    protocols: [] as (string | string[] | undefined)[],
+    sent: [] as string[],
+    received: [] as string[],
+    closes: [] as number[],
+    blocked: false,
+  }
   class Recording extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
       log.urls.push(url)
       log.protocols.push(protocols)
       super(log.blocked ? 'ws://127.0.0.1:1/' : url, protocols)
       this.addEventListener('message', (e) => log.received.push(String(e.data)))
+      this.addEventListener('close', (e) => log.closes.push(e.code))
     }
     override send(data: Parameters<WebSocket['send']>[0]): void {
       log.sent.push(String(data))
@@ -355,6 +363,37 @@ test('4001 is never retried with the same token (invalid, then revoked); a new s
   expect(recording.log.urls).toHaveLength(2)
   client.close()
 })
+
+test('a password change whose answer arrives after the server closed the sockets with 4001 moves them to the new token', async () => {
+  await using server = await startTestServer()
+  // The password change's answer is held until the server has closed the old token's sockets, as a
+  // slow network may deliver it.
+  let revokedSeen: () => void = () => {}
+  const closedFirst = new Promise<void>((resolve) => (revokedSeen = resolve))
+  const holding = async (input: string, init?: RequestInit) => {
+    const response = await fetch(input, init)
+    if (input.endsWith('/password')) await closedFirst
+    return response
+  }
+  const recording = recordingWebSocket()
+  const alice = await loggedIn(server, 'alice', { fetch: holding, WebSocket: recording.WebSocket })
+  const room = alice.room('lobby')
+  await nextState(room, 'open')
+  const states: SocketState[] = []
+  room.on('state', (s) => states.push(s))
+  const changed = alice.changePassword(SECRET, 'a new secret')
+  // The server closes the old token's socket with 4001 within 2 s (spec §5), the answer still held.
+  await until(() => recording.log.closes.includes(4001), WAIT_MS, 'the old token’s socket closed with 4001')
+  await Bun.sleep(100)
+  expect(recording.log.urls).toHaveLength(1)
+  const reopened = nextState(room, 'open')
+  revokedSeen()
+  await changed
+  await withTimeout(reopened, WAIT_MS, 'the socket on the new token')
+  expect(states.filter((s) => s.kind === 'closed')).toEqual([])
+  expect(recording.log.protocols.at(-1)).toEqual([alice.token!])
+  alice.close()
+}, 15_000)
 
 test('4004 and 4003 are final; 4029 backs off far longer than a dropped connection', async () => {
   await using server = await startTestServer({ config: { maxConnectionsPerAddress: 2 } })

@@ -73,6 +73,8 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** The admin API (`/api/v1/admin/…`), for a session of an admin. */
   readonly admin: AdminApi
   private current: Session | undefined
+  /** A password change in flight: it revokes the token every socket uses before its answer brings the new one. */
+  private passwordChange: Promise<Session> | undefined
   /** Set only while there is no session: adopting a session, or ending one, drops it. */
   private apiToken: string | undefined
   private readonly fetchFn: FetchLike
@@ -96,6 +98,7 @@ export class ChatClient extends Emitter<ClientEvents> {
       wsBase: this.url.replace(/^http/, 'ws'),
       WebSocket: opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
       token: () => this.token,
+      tokenChanging: () => this.passwordChange,
       reconnect: { ...DEFAULT_RECONNECT, ...opts.reconnect },
     }
     this.admin = new AdminApi(<T>(method: string, path: string, opts?: RequestOptions) => this.authed<T>(method, path, opts))
@@ -184,9 +187,15 @@ export class ChatClient extends Emitter<ClientEvents> {
 
   /** `PUT /api/v1/users/me/password`: the answer's token, kept here, is the only valid one from now on. */
   async changePassword(secret: string, newSecret: string): Promise<Session> {
-    const session = await this.authed<Session>('PUT', ACCOUNT_PATHS.password, { json: { secret, newSecret } })
-    this.setSession(session, 'password')
-    return session
+    const request = this.authed<Session>('PUT', ACCOUNT_PATHS.password, { json: { secret, newSecret } })
+    this.passwordChange = request
+    try {
+      const session = await request
+      this.setSession(session, 'password')
+      return session
+    } finally {
+      if (this.passwordChange === request) this.passwordChange = undefined
+    }
   }
 
   /** `DELETE /api/v1/users/me`: deletes the account (its messages stay, under a placeholder name) and ends the session. */

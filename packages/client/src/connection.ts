@@ -74,6 +74,8 @@ export interface ConnectionDeps {
   WebSocket: WebSocketConstructor | undefined
   /** The token to connect with now; undefined to connect read-only. */
   token(): string | undefined
+  /** A request of this client's in flight that revokes its token and answers with a new one (a password change). */
+  tokenChanging?(): Promise<unknown> | undefined
   reconnect: ReconnectOptions
 }
 
@@ -190,7 +192,19 @@ export class Connection {
         // Never again with the same token; a newer one (refreshed or logged in since) is used at once.
         const now = this.deps.token()
         if (now !== undefined && now !== token) return this.reconnect()
-        return stop('token')
+        // This client's own password change revoked it, and its answer, with the new token, may arrive
+        // after the close: decide once it has (unless the connection was closed or restarted meanwhile).
+        const changing = this.deps.tokenChanging?.()
+        if (!changing) return stop('token')
+        const before = this.state
+        const decide = () => {
+          if (this.state !== before || this.ws !== undefined) return
+          const fresh = this.deps.token()
+          if (fresh !== undefined && fresh !== token) this.reconnect()
+          else stop('token')
+        }
+        void changing.then(decide, decide)
+        return
       }
       case CLOSE.BANNED.code:
         return stop('banned')
