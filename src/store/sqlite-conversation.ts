@@ -58,10 +58,9 @@ export function sqliteConversation(client: Database, indexer: SqliteSearchIndexe
       if (attachments.length !== wanted.length) return new MessageRefused('attachments must be your own uploads to this room that no message uses yet')
       return { quote, attachments: attachments.map(({ width, height, ...a }) => (width === null || height === null ? a : { ...a, width, height })) }
     },
-    /** After the insert: the message's attachments are its own, and it is marked private if its room is (for the search index). */
+    /** After the insert: the message's attachments are its own. */
     stored(m: NewMessage, id: number): void {
       if (m.attachments?.length) claim.run({ message: id, ids: JSON.stringify([...new Set(m.attachments)]) })
-      search.stored(id, m.room)
     },
     edited(id: number, text: string): void {
       search.edited(id, text)

@@ -116,14 +116,12 @@ export const INDEX_PRIVATE_SQL = `INSERT INTO messages_private_fts (rowid, text)
 export const privateRowid = (room: string, id: number): number => privateBase(room) + STRETCH - id
 
 /**
- * The writer's half, called in the message's transaction after its row is written: a new message is
- * marked private when its room is (the indexer, sqlite-search-indexer.ts, adds its text to the index
- * of its room's visibility later); an edit of an indexed message replaces its entry, a deletion
- * removes it. One not indexed yet is left to the indexer, which reads it as it is then.
+ * The writer's half, called in the change's transaction: an edit of an indexed message replaces its
+ * entry, a deletion removes it. One not indexed yet is left to the indexer (sqlite-search-indexer.ts),
+ * which reads it as it is then. A new message is written with `private` set from its room's row
+ * (sqlite-stream.ts), and the indexer adds it to the index of that visibility.
  */
 export function sqliteSearchIndex(client: Database, indexer: { covers(id: number): boolean }) {
-  const isPrivate = client.query<{ one: number }, { room: string }>(`SELECT 1 AS one FROM rooms WHERE name = $room AND visibility = 'private'`)
-  const markPrivate = client.query(`UPDATE messages SET private = 1 WHERE id = $id`)
   const placeOf = client.query<{ room: string; private: number }, { id: number }>(`SELECT room, private FROM messages WHERE id = $id`)
   const addPublic = client.query(INDEX_PUBLIC_SQL)
   const addPrivate = client.query(INDEX_PRIVATE_SQL)
@@ -131,10 +129,6 @@ export function sqliteSearchIndex(client: Database, indexer: { covers(id: number
   const removePrivate = client.query(`DELETE FROM messages_private_fts WHERE rowid = $rowid`)
   const remove = (id: number, room: string, inPrivate: boolean) => (inPrivate ? removePrivate.run({ rowid: privateRowid(room, id) }) : removePublic.run({ id }))
   return {
-    /** A new message of `room`: one look-up of the room's visibility (a message in a public room writes nothing more). */
-    stored(id: number, room: string): void {
-      if (isPrivate.get({ room })) markPrivate.run({ id })
-    },
     edited(id: number, text: string): void {
       if (!indexer.covers(id)) return
       const { room, private: inPrivate } = placeOf.get({ id })!

@@ -36,7 +36,7 @@ type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
 type PageParams = { room: string; before: number; after: number; limit: number }
 
 /** The columns the insert names (toMessageRow and toEventRow give each of them, null when empty). */
-type InsertParams = Omit<MessageRow, 'id' | 'editedAt' | 'deleted'> & { kind: string; targetId: number | null }
+type InsertParams = Omit<MessageRow, 'id' | 'editedAt' | 'deleted'> & { kind: string; targetId: number | null; private: 0 | 1 }
 
 type Work = { message: NewMessage } | { change: MessageChange }
 
@@ -61,7 +61,7 @@ export function sqliteStream(
   // Drizzle's placeholder filling and row mapping on each call.
   const insertRow = client.query<{ id: number }, InsertParams>(
     `INSERT INTO messages (id, room, user_id, username, text, nonce, created_at, kind, target_id, edited_at, deleted, mentions, reply_to, attachments, private)
-      VALUES (null, $room, $userId, $username, $text, $nonce, $createdAt, $kind, $targetId, null, 0, $mentions, $replyTo, $attachments, 0) RETURNING id`,
+      VALUES (null, $room, $userId, $username, $text, $nonce, $createdAt, $kind, $targetId, null, 0, $mentions, $replyTo, $attachments, $private) RETURNING id`,
   )
   const messagePage = client.query<PageRow, PageParams>(MESSAGE_PAGE_SQL)
   const streamPage = streamQuery(db).prepare()
@@ -96,7 +96,7 @@ export function sqliteStream(
     // spec §6: an edit mentions whoever its new text names (of those who can read the room).
     const change = c.type === 'edited' ? { ...c, mentions: counters.keepReaders(c.room, visibility, c.mentions) } : c
     const event = toEventRow(change)
-    const { id } = insertRow.get(event)!
+    const { id } = insertRow.get({ ...event, private: 0 })!
     const row = { ...event, editedAt: null, deleted: false }
     let mentioned: User[] = []
     let dropped: string[] = []
@@ -160,7 +160,8 @@ export function sqliteStream(
       const after = room.head
       const m = { ...work.message, mentions: counters.keepReaders(work.message.room, room.visibility, work.message.mentions) }
       const stored = toMessageRow(m, prepared.attachments)
-      const { id } = insertRow.get({ ...stored, kind: 'message', targetId: null })!
+      // Marked private from its room's row, read above in this transaction: search indexes it by that (sqlite-search.ts).
+      const { id } = insertRow.get({ ...stored, kind: 'message', targetId: null, private: room.visibility === 'private' ? 1 : 0 })!
       conversation.stored(m, id)
       counters.countMessage(m.room, id, m.user.id, m.mentions)
       room.head = id
