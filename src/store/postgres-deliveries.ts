@@ -105,7 +105,10 @@ export function postgresDeliveries(db: BunSQLDatabase<typeof schema>): Pick<Webh
             .select(deliveryColumns)
             .from(webhookDeliveries)
             .where(and(eq(webhookDeliveries.webhookId, webhookId), before === undefined ? undefined : lt(webhookDeliveries.id, before)))
-            .orderBy(desc(webhookDeliveries.id))
+            // Ordered as webhook_deliveries_webhook_id is (webhook_id is one value here): judged by the
+            // statistics, a webhook with most of the rows looked cheaper to find by walking the primary
+            // key down, which reads every other webhook's deliveries on the way to a quiet one's.
+            .orderBy(desc(webhookDeliveries.webhookId), desc(webhookDeliveries.id))
             .limit(limit)
         ).map((d) => ({
           id: Number(d.id),
