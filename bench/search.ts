@@ -128,9 +128,12 @@ export async function fillSqlite(file: string, count: number): Promise<void> {
 export async function fillPostgres(url: string, count: number): Promise<void> {
   await (await openPostgresStore(url)).close()
   const sql = new SQL(url)
-  // Load first, index after, as a restore would: the same indexes migration 0010 creates.
-  await sql`DROP INDEX messages_public_text_trgm`
-  await sql`DROP INDEX messages_private_text_trgm`
+  // Load first, index after, as a restore would: the search indexes the migrations created (their names end in trgm).
+  const indexes = (await sql`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'messages' AND indexname LIKE '%trgm'`) as {
+    indexname: string
+    indexdef: string
+  }[]
+  for (const { indexname } of indexes) await sql.unsafe(`DROP INDEX "${indexname}"`)
   let rows: Row[] = []
   const flush = async () => {
     const json = JSON.stringify(
@@ -146,9 +149,7 @@ export async function fillPostgres(url: string, count: number): Promise<void> {
     if (rows.length === 20_000) await flush()
   }
   await flush()
-  await sql`CREATE INDEX messages_public_text_trgm ON messages USING gin ((CASE WHEN private THEN NULL ELSE text END) gin_trgm_ops)
-    WHERE kind = 'message' AND NOT deleted AND NOT private`
-  await sql`CREATE INDEX messages_private_text_trgm ON messages USING gin (room, text gin_trgm_ops) WHERE kind = 'message' AND NOT deleted AND private`
+  for (const { indexdef } of indexes) await sql.unsafe(indexdef)
   for (const name of privateNames()) await sql`INSERT INTO rooms (name, last_message_id, last_active_at, visibility) VALUES (${name}, 0, 0, 'private')`
   for (const name of memberRooms()) await sql`INSERT INTO room_members (room, user_id, joined_at) VALUES (${name}, ${SEARCHER}, 0)`
   // The count the message writer keeps, by which a search judges the searcher's private rooms.

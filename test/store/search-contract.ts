@@ -163,6 +163,51 @@ export function describeSearchContract(name: string, open: () => Promise<StoreFi
       expect(await f.store.searchMessages({ q: 'renamed', userId: carol.id, limit: 5 })).toEqual([])
     })
 
+    test('in private rooms: a word inside a longer one in any script and case; rooms whose names run into one another find their own only', async () => {
+      await using f = await open()
+      const { alice, bob } = await people(f.store)
+      // PostgreSQL keys a private message by its room and each of its trigrams, hashed; a trigram of a
+      // character of several bytes is itself a hash, and one at a word's edge is never a key.
+      const rooms = ['ab', 'ab.c', 'ab-c', 'abc', 'ab0x1']
+      for (const room of rooms) expect(await f.store.createRoom({ name: room, visibility: 'private', topic: null, owner: alice, at: T0 })).toBe(true)
+      expect(await f.store.addMember('ab', bob, T0)).toBe(true)
+      const posted: Record<string, number> = {}
+      for (const room of rooms) posted[room] = (await post(f.store, room, alice, `Les Cafés de ${room}: naïvetés, 東京都庁, SHOUTED`)).id
+      const newest = rooms.map((room) => posted[room]!).reverse()
+      const search = (q: string, userId: number, room?: string) => f.store.searchMessages({ q, userId, room, limit: 10 }).then(ids)
+      for (const q of ['café', 'CAFÉS', 'naïve', 'aïveté', '東京都', 'shout', 'de ab']) expect(await search(q, alice.id)).toEqual(newest)
+      expect(await search('ab.c:', alice.id)).toEqual([posted['ab.c']!])
+      expect(await search('café', alice.id, 'ab.c')).toEqual([posted['ab.c']!])
+      expect(await search('café', bob.id)).toEqual([posted['ab']!])
+      expect(await search('café', bob.id, 'abc')).toEqual([])
+      expect(await search('cafés du', alice.id)).toEqual([])
+    })
+
+    test('a busy private room: its newest matches, whether among its newest messages or far back, paged, edits and deletions followed', async () => {
+      await using f = await open()
+      const { alice, bob, carol } = await people(f.store)
+      expect(await f.store.createRoom({ name: 'busy', visibility: 'private', topic: null, owner: alice, at: T0 })).toBe(true)
+      expect(await f.store.addMember('busy', bob, T0)).toBe(true)
+      // More messages than PostgreSQL reads from its index at once (BUSY_ROOM, postgres-search.ts): every third
+      // holds a common word, the oldest two a rare one.
+      const posted: Message[] = []
+      for (let i = 0; i < 1100; i++) posted.push(await post(f.store, 'busy', alice, `${i % 3 === 0 ? 'often' : 'filler'} ${i}${i < 2 ? ' seldom' : ''}`))
+      const often = ids(posted.filter((_, i) => i % 3 === 0)).reverse()
+      const search = (q: string, userId: number, before?: number) => f.store.searchMessages({ q, userId, before, limit: 21 }).then(ids)
+      expect(await search('often', bob.id)).toEqual(often.slice(0, 21))
+      expect(await search('often', bob.id, often[20])).toEqual(often.slice(21, 42))
+      // Below the 30th message: 10 matches, fewer than a page, among many more messages that do not match.
+      expect(await search('often', alice.id, posted[30]!.id)).toEqual(often.slice(-10))
+      expect(await search('seldom', bob.id)).toEqual([posted[1]!.id, posted[0]!.id])
+      expect(await search('often', carol.id)).toEqual([])
+      const [newest, second] = often
+      expect(
+        (await f.store.changeMessage({ type: 'edited', room: 'busy', messageId: newest!, user: alice, text: 'reworded', mentions: [], at: T0 + 1 })).ok,
+      ).toBe(true)
+      expect((await f.store.changeMessage({ type: 'deleted', room: 'busy', messageId: second!, user: alice, byAdmin: false, at: T0 + 2 })).ok).toBe(true)
+      expect(await search('often', bob.id)).toEqual(often.slice(2, 23))
+    }, 60_000)
+
     test('pages with before and limit, newest first', async () => {
       await using f = await open()
       const { alice } = await people(f.store)
