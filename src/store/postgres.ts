@@ -21,11 +21,14 @@ import { guard, isUnavailable, isUniqueViolation, migrate } from './postgres-con
 /**
  * Connects and migrates. Given `startupTimeoutMs` (STARTUP_TIMEOUT), a database that is not up yet is
  * retried until then, so instances may start alongside PostgreSQL, and one that never answers ends it.
+ * The migrations themselves are not timed: on a large database one may take minutes (an index built
+ * over every message), and giving up would roll it back only for the next start to try it again.
  */
 export async function openPostgresStore(url: string, startupTimeoutMs?: number): Promise<Store> {
   const client = new SQL(url, { max: 20, idleTimeout: 30, connectionTimeout: 5 })
   try {
-    await waitForService(startupTimeoutMs, () => migrate(client), isUnavailable)
+    await waitForService(startupTimeoutMs, () => client`SELECT 1`, isUnavailable)
+    await migrate(client)
   } catch (err) {
     // An open client would keep the process alive and keep trying in the background.
     void client.close({ timeout: 0 }).catch(() => {})
