@@ -3,6 +3,7 @@ import { expect } from 'bun:test'
 import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/bun-sql'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
+import { LOCK_CLASS } from '../../src/store/postgres-connection.ts'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres, type Service } from '../support/services.ts'
@@ -138,4 +139,18 @@ describe('on a throwaway PostgreSQL server', () => {
     // What each instance reads back is that chain, in the same order.
     for (const { store } of [one, two]) expect((await store.listStream('busy', { limit: 1000 })).map((e) => e.data.id)).toEqual(chain.map((c) => c.id))
   })
+})
+
+test('STARTUP_TIMEOUT bounds the wait for PostgreSQL to answer, not the migrations: one running longer than it completes', async () => {
+  await openAt(pg.url).then((f) => f[Symbol.asyncDispose]())
+  // Another instance holds the migration lock for longer than the timeout (as a long index build would).
+  const other = new SQL(pg.url, { max: 1 })
+  await other`SELECT pg_advisory_lock(${LOCK_CLASS}, 1)`
+  const opening = openPostgresStore(pg.url, 300)
+  await Bun.sleep(900)
+  await other`SELECT pg_advisory_unlock(${LOCK_CLASS}, 1)`
+  await other.close()
+  const store = await opening
+  expect(typeof (await store.lastUserChangeId())).toBe('number')
+  await store.close()
 })
