@@ -287,9 +287,10 @@ async function preparePostgres(sizes: DataSizes, log: (line: string) => void): P
     generatedSeconds,
     plans: () => readPlans(raw, (list) => postgresPlans(pg.url, pg.logFile!, (url) => openPostgresStore(url), list, false)),
     files: () =>
-      // The relations' files (base/); not the WAL or the statistics' temporary files.
+      // The relations' files (base/); not the WAL, the statistics' or the queries' temporary files
+      // (pgsql_tmp: one may be gone by the time it would be read).
       readdirSync(join(pg.dataDir!, 'base'), { recursive: true, withFileTypes: true })
-        .filter((entry) => entry.isFile())
+        .filter((entry) => entry.isFile() && !entry.parentPath.includes('pgsql_tmp'))
         .map((entry) => join(entry.parentPath, entry.name)),
     async bytes() {
       const rows = await raw.all<{ name: string; bytes: number }>(
@@ -689,9 +690,10 @@ async function measureStore(
     for (const label of ['empty', 'big'] as const) {
       const s = sizes[label]
       const prepared = await prepare(s, log)
-      warmPageCache(prepared.files())
       const side: Partial<Side> = { label, sizes: s, prepared, startMs: [] }
+      // Kept before anything else can fail, so that `finally` releases it (stops a PostgreSQL server).
       sides.push(side as Side)
+      warmPageCache(prepared.files())
       // Starts measured one after another; the last server stays up for the requests.
       for (let k = 0; k < sizes.starts; k++) {
         const { server, startMs } = await startProduct(prepared.database)
