@@ -4,7 +4,7 @@
  * lease's end, so two instances never claim the same delivery, and a claim whose instance dies comes
  * due again when the lease runs out.
  */
-import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm'
 import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import { guard } from './postgres-connection.ts'
@@ -104,10 +104,16 @@ export function postgresDeliveries(db: BunSQLDatabase<typeof schema>): Pick<Webh
           await db
             .select(deliveryColumns)
             .from(webhookDeliveries)
-            .where(and(eq(webhookDeliveries.webhookId, webhookId), before === undefined ? undefined : lt(webhookDeliveries.id, before)))
-            // Ordered as webhook_deliveries_webhook_id is (webhook_id is one value here): judged by the
-            // statistics, a webhook with most of the rows looked cheaper to find by walking the primary
-            // key down, which reads every other webhook's deliveries on the way to a quiet one's.
+            // The webhook as a range of one, ordered as webhook_deliveries_webhook_id is: with `webhook_id = $1`
+            // the planner drops webhook_id from the order (it is constant) and, for a webhook holding most
+            // rows, walks the primary key down instead, reading the other webhooks' deliveries on its way.
+            .where(
+              and(
+                gte(webhookDeliveries.webhookId, webhookId),
+                lte(webhookDeliveries.webhookId, webhookId),
+                before === undefined ? undefined : lt(webhookDeliveries.id, before),
+              ),
+            )
             .orderBy(desc(webhookDeliveries.webhookId), desc(webhookDeliveries.id))
             .limit(limit)
         ).map((d) => ({

@@ -5,6 +5,7 @@ import { drizzle } from 'drizzle-orm/bun-sql'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { LOCK_CLASS } from '../../src/store/postgres-connection.ts'
 import { openPostgresStore } from '../../src/store/postgres.ts'
+import { postgresPlans, violations, type Step } from '../support/query-plans.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres, type Service } from '../support/services.ts'
 import { describeAccountContract } from './accounts-contract.ts'
@@ -153,4 +154,19 @@ test('STARTUP_TIMEOUT bounds the wait for PostgreSQL to answer, not the migratio
   const store = await opening
   expect(typeof (await store.lastUserChangeId())).toBe('number')
   await store.close()
+})
+
+test("a webhook's deliveries are read by their own index, for one with nearly all of them as for a quiet one", async () => {
+  await using f = await openFixture()
+  const admin = new SQL(pg.url, { max: 1 })
+  // Webhook 1 has 20 000 deliveries, webhook 2 the 5 oldest: walking the primary key down would read all of 1's.
+  await admin`INSERT INTO webhook_deliveries (webhook_id, event, room, message_id, payload, status, created_at, updated_at)
+    SELECT CASE WHEN g <= 5 THEN 2 ELSE 1 END, 'message', 'r', g, '{}', 'delivered', g, g FROM generate_series(1, 20005) g`
+  await admin`ANALYZE webhook_deliveries`
+  await admin.close()
+  const steps: Step[] = [1, 2].map((id) => ({ name: `webhook ${id}`, path: 'admin', writes: false, run: (s) => s.listDeliveries(id, { limit: 51 }) }))
+  const planned = await postgresPlans(pg.url, pg.logFile!, (url) => openPostgresStore(url), steps, false)
+  for (const p of planned) expect(p.plan.join('\n')).toContain('using webhook_deliveries_webhook_id')
+  expect(violations(planned)).toEqual([])
+  expect((await f.store.listDeliveries(2, { limit: 51 })).map((d) => d.messageId)).toEqual([5, 4, 3, 2, 1])
 })
