@@ -1,5 +1,6 @@
 /** Tables of the PostgreSQL store (multi-instance). Mirrors db/schema.ts; change both, then `bun run db:generate`. */
 import { bigint, boolean, customType, index, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
+import { sql } from 'drizzle-orm'
 
 /** Raw bytes (bytea); drizzle has no built-in column for it. */
 const bytes = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' })
@@ -79,7 +80,10 @@ export const messages = pgTable(
   (t) => [
     index('messages_room_id').on(t.room, t.id),
     index('messages_room_kind_id').on(t.room, t.kind, t.id),
-    index('messages_target_id').on(t.targetId),
+    // Events only (edits, deletions, reactions): a message has no target (migration 0014, as SQLite's 0015).
+    index('messages_target_id')
+      .on(t.targetId)
+      .where(sql`${t.targetId} IS NOT NULL`),
     index('messages_user_id').on(t.userId),
   ],
 )
