@@ -6,6 +6,7 @@
  * from the room's members and present users, and 4004 (a private room) handed to the owner.
  */
 import {
+  BATCH,
   CLOSE,
   ROOM_LIMITS,
   type Attachment,
@@ -35,13 +36,6 @@ export type ConnectionState =
   | { kind: 'idle' }
   /** 4004 (spec §6): a private room this user may not read (or no longer may); not retried. */
   | { kind: 'gone' }
-
-/**
- * Batched delivery (docs/PROTOCOL.md): the server may hold the room's frames this long and send them
- * together. One animation frame at 60 Hz: the page could not show them sooner anyway, and a busy
- * room costs the server and the browser one WebSocket message per batch instead of one per frame.
- */
-const LIVE_BATCH_MS = 16
 
 /** How long the box stays disabled after a RATE_LIMITED error frame. */
 const RATE_LIMIT_PAUSE_MS = 2000
@@ -182,7 +176,7 @@ export class RoomView {
 
   /** A new socket: no `?since=`, and its first welcome is a first one. client.room() connects at once. */
   private open(): void {
-    const socket = client.room(this.room, { batchMs: LIVE_BATCH_MS })
+    const socket = client.room(this.room, { batchMs: BATCH.WEB_CLIENT_MS })
     this.socket = socket
     const { deps } = this
     socket.on('state', (state) => this.socketState(state))

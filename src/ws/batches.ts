@@ -2,10 +2,12 @@
  * Batched delivery (docs/PROTOCOL.md "Batched delivery"). A room socket opened with `?batch=<ms>` is
  * subscribed to a topic of its room and delay instead of the room's own topic. Every frame the hub
  * publishes to the room is also kept for each such topic, and published there as one WebSocket
- * message, the frames joined with a newline, `ms` after the first of them (or at once past
- * BATCH.MAX_CHARS). What a socket costs per message and per subscriber (a WebSocket frame, a
- * send() to the kernel, waking the reader) is then paid once per batch. Plain sockets keep the
- * room's topic: their frames are exactly what they were.
+ * message, the frames joined with a newline: at most one such message per `ms` (or at once past
+ * BATCH.MAX_CHARS). A frame made `ms` or more after the topic's last message goes at the end of
+ * the event-loop turn (a quiet room waits for nothing); one made sooner waits until `ms` after that
+ * message. What a socket costs per message and per subscriber (a WebSocket frame, a send() to the
+ * kernel, waking the reader) is then paid once per batch. Plain sockets keep the room's topic:
+ * their frames are exactly what they were.
  *
  * Order: a batch is sent before a socket joins its topic (what it held is in that socket's welcome)
  * and before any frame sent to one of its sockets alone (socket-data.ts sendAlone), so every socket
@@ -24,6 +26,8 @@ class Batch implements PendingFrames {
   /** How many of the frames are `message` frames (chat_messages_delivered_total counts them per subscriber). */
   private messages = 0
   private timer: ReturnType<typeof setTimeout> | undefined
+  /** performance.now() when the topic's last WebSocket message had gone out to its sockets. */
+  private sentAt = Number.NEGATIVE_INFINITY
   /** Sockets subscribed to the topic. */
   members = 0
   readonly topic: string
@@ -42,7 +46,8 @@ class Batch implements PendingFrames {
     this.chars += frame.length + 1
     if (message) this.messages++
     if (this.chars >= BATCH.MAX_CHARS) this.flush()
-    else this.timer ??= setTimeout(this.due, this.delayMs)
+    // The turn's other frames join it either way: a timer of 0 fires after this turn.
+    else this.timer ??= setTimeout(this.due, Math.max(0, this.sentAt + this.delayMs - performance.now()))
   }
 
   /** Sends what is held now, as one WebSocket message to every socket of the topic. */
@@ -56,6 +61,8 @@ class Batch implements PendingFrames {
     this.chars = 0
     this.messages = 0
     this.out.publish(this.topic, text, messages)
+    // Counted from when the sends are done: under load the next batch then holds what came in meanwhile.
+    this.sentAt = performance.now()
   }
 
   /** The last socket left: nobody is left to send to. */

@@ -5,6 +5,7 @@
  * (`?batch=`: several frames to a WebSocket message, shown one by one, in order).
  */
 import { expect } from 'bun:test'
+import { BATCH } from '../../src/protocol-batch.ts'
 import { register } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
@@ -257,7 +258,7 @@ test(
     })
     await a.page.goto(`${server.url}/#/room/lobby`)
     await waitForConnected(a.page)
-    expect(urls.find((u) => u.includes('/rooms/lobby/'))).toMatch(/[?&]batch=16(&|$)/)
+    expect(urls.find((u) => u.includes('/rooms/lobby/'))).toMatch(new RegExp(`[?&]batch=${BATCH.WEB_CLIENT_MS}(&|$)`))
 
     using writer = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [bob.token])
     await writer.next('welcome')

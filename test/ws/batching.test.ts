@@ -85,22 +85,32 @@ test('a burst reaches a batched socket whole, in order, in fewer WebSocket messa
   for (const s of [writer, batched, plain, zero]) s.close()
 })
 
-test('a lone message is held for the delay, not much longer', async () => {
+test('a message after a quiet spell goes at once; what follows within the delay waits for it, not much longer', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
   const writer = await connect(server, '', alice.token)
-  const batched = await connect(server, '?batch=40')
+  const batched = await connect(server, `?batch=${BATCH.MAX_MS}`)
   const plain = await connect(server)
   const batchedAt = arrivals(batched)
   const plainAt = arrivals(plain)
+  const lag = (id: number) => batchedAt.get(id)! - plainAt.get(id)!
+  const lone: number[] = []
+  const held: number[] = []
   for (let i = 0; i < 3; i++) {
-    const { id } = await post(writer, `lone ${i}`)
-    await lastMessage(batched, id)
-    await lastMessage(plain, id)
-    const lag = batchedAt.get(id)! - plainAt.get(id)!
-    expect(lag).toBeGreaterThan(20)
-    expect(lag).toBeLessThan(40 + 80)
+    await Bun.sleep(BATCH.MAX_MS + 20)
+    const first = await post(writer, `lone ${i}`)
+    await lastMessage(batched, first.id)
+    // Posted as soon as the first was delivered: within the delay after that WebSocket message went out.
+    const next = await post(writer, `next ${i}`)
+    await lastMessage(batched, next.id)
+    await lastMessage(plain, next.id)
+    lone.push(lag(first.id))
+    held.push(lag(next.id))
   }
+  // Held for the whole delay, a lone message would lag its plain copy by 50 ms every time.
+  expect(Math.min(...lone)).toBeLessThan(BATCH.MAX_MS / 2)
+  expect(Math.max(...held)).toBeGreaterThan(BATCH.MAX_MS / 4)
+  for (const l of [...lone, ...held]) expect(l).toBeLessThan(BATCH.MAX_MS + 80)
   expect(batched.messages.length).toBe(batched.frames.length)
 })
 
@@ -112,13 +122,15 @@ test('frames sent to a batched socket alone (pong, error, typing) come after the
   await writer.next('join')
   const kinds = (from: number) => batched.frames.slice(from).map((f) => f.type)
 
-  // Each time: a room frame is held for 50 ms when bob's own frame is made; it must not overtake.
+  // Each time: a room frame is held (its batch sent one less than 50 ms before) when bob's own frame is made; it must not overtake.
   const cases: [string, () => void, Frame['type']][] = [
     ['pong', () => batched.send({ type: 'ping' }), 'pong'],
     ['error', () => batched.send({ type: 'message', text: '' }), 'error'],
     ['typing', () => writer.send({ type: 'typing' }), 'typing'],
   ]
   for (const [what, act, answer] of cases) {
+    const opened = await post(writer, `opens the window before the ${what}`)
+    await lastMessage(batched, opened.id)
     const from = batched.frames.length
     await post(writer, `before the ${what}`)
     act()
