@@ -4,8 +4,8 @@
  * publishes to the room is also kept for each such topic, and published there as one WebSocket
  * message, the frames joined with a newline: at most one such message per `ms` (or at once past
  * BATCH.MAX_CHARS). A frame made `ms` or more after the topic's last message goes at the end of
- * the event-loop turn (a quiet room waits for nothing); one made sooner waits until `ms` after that
- * message. What a socket costs per message and per subscriber (a WebSocket frame, a send() to the
+ * the event-loop turn (a quiet room waits for nothing); otherwise the batch goes `ms` after its first
+ * frame. What a socket costs per message and per subscriber (a WebSocket frame, a send() to the
  * kernel, waking the reader) is then paid once per batch. Plain sockets keep the room's topic:
  * their frames are exactly what they were.
  *
@@ -46,8 +46,10 @@ class Batch implements PendingFrames {
     this.chars += frame.length + 1
     if (message) this.messages++
     if (this.chars >= BATCH.MAX_CHARS) this.flush()
-    // The turn's other frames join it either way: a timer of 0 fires after this turn.
-    else this.timer ??= setTimeout(this.due, Math.max(0, this.sentAt + this.delayMs - performance.now()))
+    // After a quiet spell the frame goes at the end of this turn (with the turn's other frames: a timer
+    // of 0 fires after it); otherwise the batch is held its whole delay from its first frame, so under
+    // load each send carries as many frames as before.
+    else this.timer ??= setTimeout(this.due, performance.now() - this.sentAt >= this.delayMs ? 0 : this.delayMs)
   }
 
   /** Sends what is held now, as one WebSocket message to every socket of the topic. */
