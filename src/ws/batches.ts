@@ -3,11 +3,11 @@
  * subscribed to a topic of its room and delay instead of the room's own topic. Every frame the hub
  * publishes to the room is also kept for each such topic, and published there as one WebSocket
  * message, the frames joined with a newline: at most one such message per `ms` (or at once past
- * BATCH.MAX_CHARS). A frame made `ms` or more after the topic's last message goes at the end of
- * the event-loop turn (a quiet room waits for nothing); otherwise the batch goes `ms` after its first
- * frame. What a socket costs per message and per subscriber (a WebSocket frame, a send() to the
- * kernel, waking the reader) is then paid once per batch. Plain sockets keep the room's topic:
- * their frames are exactly what they were.
+ * BATCH.MAX_CHARS). A frame made `ms` or more after both the topic's last frame and its last
+ * message goes at the end of the event-loop turn (a quiet room waits for nothing); otherwise the
+ * batch goes `ms` after its first frame. What a socket costs per message and per subscriber (a
+ * WebSocket frame, a send() to the kernel, waking the reader) is then paid once per batch. Plain
+ * sockets keep the room's topic: their frames are exactly what they were.
  *
  * Order: a batch is sent before a socket joins its topic (what it held is in that socket's welcome)
  * and before any frame sent to one of its sockets alone (socket-data.ts sendAlone), so every socket
@@ -26,8 +26,9 @@ class Batch implements PendingFrames {
   /** How many of the frames are `message` frames (chat_messages_delivered_total counts them per subscriber). */
   private messages = 0
   private timer: ReturnType<typeof setTimeout> | undefined
-  /** performance.now() when the topic's last WebSocket message had gone out to its sockets. */
+  /** performance.now() when the topic's last WebSocket message had gone out to its sockets, and when its last frame came. */
   private sentAt = Number.NEGATIVE_INFINITY
+  private addedAt = Number.NEGATIVE_INFINITY
   /** Sockets subscribed to the topic. */
   members = 0
   readonly topic: string
@@ -45,11 +46,14 @@ class Batch implements PendingFrames {
     this.frames.push(frame)
     this.chars += frame.length + 1
     if (message) this.messages++
+    const now = performance.now()
+    // Quiet for the delay (no frame came, nothing went): this one goes at the end of the turn, with the
+    // turn's other frames (a timer of 0 fires after it). Otherwise the batch is held its whole delay
+    // from its first frame, so a busy room's sends carry as many frames as ever, however late a turn ran.
+    const quiet = now - this.addedAt >= this.delayMs && now - this.sentAt >= this.delayMs
+    this.addedAt = now
     if (this.chars >= BATCH.MAX_CHARS) this.flush()
-    // After a quiet spell the frame goes at the end of this turn (with the turn's other frames: a timer
-    // of 0 fires after it); otherwise the batch is held its whole delay from its first frame, so under
-    // load each send carries as many frames as before.
-    else this.timer ??= setTimeout(this.due, performance.now() - this.sentAt >= this.delayMs ? 0 : this.delayMs)
+    else this.timer ??= setTimeout(this.due, quiet ? 0 : this.delayMs)
   }
 
   /** Sends what is held now, as one WebSocket message to every socket of the topic. */
