@@ -67,7 +67,7 @@ class Batch implements PendingFrames {
     this.chars = 0
     this.messages = 0
     this.out.publish(this.topic, text, messages)
-    // Counted from when the sends are done: under load the next batch then holds what came in meanwhile.
+    // Taken once the sends are done: a frame that came during a long send finds no quiet spell.
     this.sentAt = performance.now()
   }
 
