@@ -1,6 +1,7 @@
 /**
  * The SQLite store's room streams: messages and changes (spec §5) written by group commit, one
- * transaction per event-loop turn in the order they were asked for, and read back by index.
+ * transaction per event-loop turn (under load at most one a millisecond) in the order they were
+ * asked for, and read back by index.
  */
 import type { Database } from 'bun:sqlite'
 import type { User } from '../protocol.ts'
@@ -31,6 +32,8 @@ import {
 
 const { messages, audit } = schema
 const placeholder = sql.placeholder
+/** The least time between two group commits under load (docs/PERFORMANCE.md, "Batched delivery"). */
+const COMMIT_SPACING_MS = 1
 
 type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
 type PageParams = { room: string; before: number; after: number; limit: number }
@@ -128,8 +131,9 @@ export function sqliteStream(
   }
 
   /**
-   * Group commit: what is asked in the same event-loop turn is written in one transaction, in order,
-   * and every caller learns its outcome only after that transaction committed (spec §3: stored, then broadcast).
+   * Group commit: what is asked in the same event-loop turn (under load, the same millisecond) is
+   * written in one transaction, in order, and every caller learns its outcome only after that
+   * transaction committed (spec §3: stored, then broadcast).
    */
   let batch: Job[] = []
   const writeAll = client.transaction((jobs: Job[]): unknown[] => {
@@ -177,7 +181,12 @@ export function sqliteStream(
   })
   // A batch waiting for another process's write lock; later batches queue behind it to keep id order.
   let waiting: Promise<void> | undefined
+  // A commit costs its ~8 WAL pages however many messages it holds, so under load one waits until
+  // COMMIT_SPACING_MS after the last to carry what came meanwhile; after a quiet spell, the next turn.
+  let committedAt = Number.NEGATIVE_INFINITY
   function flush(): void {
+    if (batch.length === 0) return
+    committedAt = performance.now()
     const jobs = batch
     batch = []
     try {
@@ -204,7 +213,8 @@ export function sqliteStream(
   function enqueue<T>(work: Work): Promise<T> {
     const pending = Promise.withResolvers<T>()
     batch.push({ work, resolve: pending.resolve as (value: unknown) => void, reject: pending.reject })
-    if (batch.length === 1 && !waiting) setImmediate(flush)
+    const wait = committedAt + COMMIT_SPACING_MS - performance.now()
+    if (batch.length === 1 && !waiting) void (wait > 0 ? setTimeout(flush, wait) : setImmediate(flush))
     return pending.promise
   }
 
