@@ -213,8 +213,11 @@ export function sqliteStream(
   function enqueue<T>(work: Work): Promise<T> {
     const pending = Promise.withResolvers<T>()
     batch.push({ work, resolve: pending.resolve as (value: unknown) => void, reject: pending.reject })
-    const wait = committedAt + COMMIT_SPACING_MS - performance.now()
-    if (batch.length === 1 && !waiting) void (wait > 0 ? setTimeout(flush, wait) : setImmediate(flush))
+    if (batch.length === 1 && !waiting) {
+      const wait = committedAt + COMMIT_SPACING_MS - performance.now()
+      if (wait > 0) setTimeout(flush, wait)
+      else setImmediate(flush)
+    }
     return pending.promise
   }
 
