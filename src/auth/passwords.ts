@@ -21,6 +21,7 @@ export function createPasswordHasher(opts: { memoryKib: number; iterations: numb
   // Made up front, so the first unknown-name login doesn't also pay for making it. It is also the
   // reference for needsRehash: whatever the library records for a hash made now is current.
   const dummy = hash('not a real password', options)
+  const current = dummy.then(parseOptions)
   return {
     hash: (secret) => hash(secret, options),
     async verify(passwordHash, secret) {
@@ -34,7 +35,7 @@ export function createPasswordHasher(opts: { memoryKib: number; iterations: numb
       await verify(await dummy, secret)
     },
     async needsRehash(passwordHash) {
-      const [used, now] = [parseOptions(passwordHash), parseOptions(await dummy)]
+      const [used, now] = [parseOptions(passwordHash), await current]
       return (['algorithm', 'version', 'memoryCost', 'timeCost', 'parallelism', 'outputLen'] as const).some((k) => used[k] !== now[k])
     },
   }
