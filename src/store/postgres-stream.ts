@@ -2,13 +2,14 @@
  * The PostgreSQL store's room streams: messages and changes (spec §5) written by group commit per
  * room, serialised across instances by an advisory lock on the room, and read back by index.
  */
-import { and, desc, eq, gt, inArray, lt, lte, or, sql as dsql, type SQL as Condition } from 'drizzle-orm'
+import { and, eq, inArray, lt, sql as dsql } from 'drizzle-orm'
 import type { SQL } from 'bun'
 import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import type { User } from '../protocol.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
-import { claimAttachments, dropWithMessage, postgresConversationReads, prepareMessages, react, type Prepared, type Tx } from './postgres-conversation.ts'
+import { claimAttachments, dropWithMessage, prepareMessages, react, type Prepared, type Tx } from './postgres-conversation.ts'
+import { postgresHistory } from './postgres-history.ts'
 import { countDeletion, countMessages, keepReaders, recountEdit } from './postgres-rooms.ts'
 import { insertMessages, isPlain, writePlain } from './postgres-writes.ts'
 import type { Visibility } from './rooms.ts'
@@ -24,7 +25,6 @@ import {
   type ChangeOutcome,
   type Committed,
   type MessageChange,
-  type MessageQuery,
   type NewMessage,
   type StreamStore,
 } from './stream.ts'
@@ -40,14 +40,6 @@ interface Job {
 }
 
 const mentionsOf = ({ m }: { m: NewMessage }) => m.mentions
-
-/** `room` and an id range, for both history queries. */
-function rangeOf(room: string, q: MessageQuery): Condition[] {
-  const where: Condition[] = [eq(messages.room, room)]
-  if (q.before !== undefined) where.push(lt(messages.id, q.before))
-  if (q.after !== undefined) where.push(gt(messages.id, q.after))
-  return where
-}
 
 /** Checks and applies one change inside the room's locked transaction; `after` is the room's head before it. */
 async function applyChange(tx: Tx, c: MessageChange, after: number, visibility: Visibility): Promise<ChangeOutcome> {
@@ -102,7 +94,6 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
    * committed before it (`after`) from the rooms row, updated in the same transaction. The lock is
    * not held while anyone delivers: the sequencer orders deliveries by `after` (ws/sequencer.ts).
    */
-  const reads = postgresConversationReads(db)
   const queues = new Map<string, Job[]>()
   /** Rooms with a flush scheduled or running; the running flush picks up whatever queues meanwhile. */
   const active = new Set<string>()
@@ -228,30 +219,7 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
       return outcome
     },
     changeMessage: (change) => enqueue<ChangeOutcome>(change.room, { change }),
-    listMessages: (room, q) =>
-      guard(async () => {
-        const rows = await db
-          .select()
-          .from(messages)
-          .where(and(...rangeOf(room, q), eq(messages.kind, 'message')))
-          .orderBy(desc(messages.id))
-          .limit(q.limit)
-        const quotes = await reads.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
-        return rows.reverse().map((row) => toMessage(row, row.replyTo ? quotes.get(row.replyTo) : undefined))
-      }),
-    listStream: (room, q) =>
-      guard(async () => {
-        const changes = and(eq(messages.deleted, false), q.changesUpTo === undefined ? undefined : lte(messages.targetId, q.changesUpTo))
-        const rows = await db
-          .select()
-          .from(messages)
-          .where(and(...rangeOf(room, q), or(eq(messages.kind, 'message'), changes)))
-          .orderBy(desc(messages.id))
-          .limit(q.limit)
-        const quotes = await reads.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
-        return rows.reverse().map((row) => toStreamEvent(row, row.replyTo ? quotes.get(row.replyTo) : undefined))
-      }),
-    listReactions: (ids) => guard(() => reads.listReactions(ids)),
+    ...postgresHistory(db),
     drain: () => idle.promise,
   }
 }

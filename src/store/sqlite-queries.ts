@@ -19,6 +19,10 @@ export const MESSAGE_PAGE_SQL = `SELECT id, room, user_id AS userId, username, t
   WHERE room = $room AND kind = 'message' AND id < $before AND id > $after
   ORDER BY id DESC LIMIT $limit`
 
+/** The id of the message just before a room's newest `$n` (none when it has no more than `$n`), from the index: no row is read. */
+export const BEFORE_NEWEST_SQL = `SELECT id FROM messages INDEXED BY messages_room_kind_id
+  WHERE room = $room AND kind = 'message' ORDER BY id DESC LIMIT 1 OFFSET $n`
+
 /**
  * A stretch of a room's whole stream, by the (room, id) index. An edit erased by a later deletion
  * (`deleted` set on the event row) is no longer in the stream. Exported, as MESSAGE_PAGE_SQL, so a

@@ -9,7 +9,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { isBusy, whenFree } from './sqlite-file.ts'
-import { MESSAGE_PAGE_SQL, streamQuery } from './sqlite-queries.ts'
+import { BEFORE_NEWEST_SQL, MESSAGE_PAGE_SQL, streamQuery } from './sqlite-queries.ts'
 import { sqliteConversation } from './sqlite-conversation.ts'
 import type { SqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import type { SqliteCounters } from './sqlite-rooms.ts'
@@ -68,6 +68,7 @@ export function sqliteStream(
   )
   const messagePage = client.query<PageRow, PageParams>(MESSAGE_PAGE_SQL)
   const streamPage = streamQuery(db).prepare()
+  const beforeNewest = client.query<{ id: number }, { room: string; n: number }>(BEFORE_NEWEST_SQL)
   // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
   const touchRoom = client.query<unknown, { name: string; lastMessageId: number; lastActiveAt: number; lastEventId: number; posted: number }>(
     `INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, visibility, topic, owner_id, registered_at, message_count)
@@ -235,7 +236,9 @@ export function sqliteStream(
     },
     async listStream(room, q) {
       const upTo = q.changesUpTo ?? Number.MAX_SAFE_INTEGER
-      const rows = streamPage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, upTo, limit: q.limit }).reverse()
+      const start = q.fromNewest === undefined ? 0 : (beforeNewest.get({ room, n: q.fromNewest })?.id ?? 0)
+      const after = Math.max(q.after ?? 0, start)
+      const rows = streamPage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after, upTo, limit: q.limit }).reverse()
       const quotes = conversation.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
       return rows.map((row) => toStreamEvent(row, row.replyTo ? quotes.get(row.replyTo) : undefined))
     },

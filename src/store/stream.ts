@@ -52,6 +52,12 @@ export interface MessageQuery {
 export interface StreamQuery extends MessageQuery {
   /** Only changes to messages with an id up to this one (a resume: those the client has). */
   changesUpTo?: number
+  /**
+   * Only entries from the room's `fromNewest`-th newest message on (all of them when it has no more
+   * messages): a room's newest messages and what followed them. The id that bounds it is read from the
+   * (room, kind, id) index alone, so the rows read are those returned.
+   */
+  fromNewest?: number
 }
 
 export interface StreamStore {

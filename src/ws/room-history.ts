@@ -45,7 +45,10 @@ export class RoomHistory {
   /** Who reacted how to the messages held here (messages above coveredFrom). */
   private reactors: Reactors = new Map()
   private loading: Promise<void> | undefined
+  /** The most messages (and, apart, changes) held: new ones push the oldest out. */
   private readonly cacheSize: number
+  /** The messages a first load reads, with the changes that followed the oldest of them. */
+  private readonly loadSize: number
   /** What memory answered, serialised, by cursor (-1: none): sockets resuming from the same place share it. Emptied by every entry. */
   private readonly answers = new Map<number, History>()
 
@@ -54,6 +57,7 @@ export class RoomHistory {
     private readonly opts: HistoryOptions,
   ) {
     this.cacheSize = Math.max(opts.historySize, 100)
+    this.loadSize = Math.max(opts.historySize, 1)
   }
 
   get loaded(): boolean {
@@ -69,14 +73,19 @@ export class RoomHistory {
   load(): Promise<void> {
     if (this.loaded) return Promise.resolve()
     const read = async () => {
-      const entries = await this.opts.store.listStream(this.room, { limit: this.cacheSize })
+      // The welcome's messages and what followed them: on a big database each row is a page read of
+      // its own (a room's rows lie far apart), so the first welcome reads no more than it shows.
+      const limit = 2 * this.cacheSize
+      const entries = await this.opts.store.listStream(this.room, { fromNewest: this.loadSize, limit })
       const ids = entries.flatMap((e) => (e.type === 'message' ? [e.data.id] : []))
-      return { entries, reactors: toReactors(await this.opts.store.listReactions(ids)) }
+      // Fewer messages than asked for, and no entry cut off by the limit: that is the room's whole stream.
+      const whole = entries.length < limit && ids.length < this.loadSize
+      return { entries, whole, reactors: toReactors(await this.opts.store.listReactions(ids)) }
     }
     this.loading ??= read().then(
-      ({ entries, reactors }) => {
+      ({ entries, whole, reactors }) => {
         this.reactors = reactors
-        this.coveredFrom = entries.length < this.cacheSize ? 0 : entries[0]!.data.id - 1
+        this.coveredFrom = whole ? 0 : entries[0]!.data.id - 1
         for (const entry of entries) this.apply(entry)
         // What the store read already had is in it; only later entries are news.
         const read = this.newest

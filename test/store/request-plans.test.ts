@@ -53,6 +53,7 @@ sqliteTest(
         ['rooms list: first page', 'SEARCH rooms USING INDEX rooms_visibility_last_message_id (visibility=? AND last_message_id>? AND last_message_id<?)'],
         ['history: newest page', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
         ['history: a page further back', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
+        ["welcome: the room's recent stream", 'SEARCH messages USING COVERING INDEX messages_room_kind_id (room=? AND kind=?)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING INDEX messages_room_id (room=? AND id>? AND id<?)'],
         ['user stream: unread counts of a room', 'SEARCH m USING INDEX sqlite_autoindex_room_members_1 (room=? AND user_id=?)'],
         ['mark read', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>?)'],
@@ -93,7 +94,9 @@ pgTest(
       ['rooms list: first page', /Index Scan on rooms using rooms_visibility_last_message_id/],
       ['history: newest page', /Index Scan on messages using messages_room_kind_id/],
       ['history: a page further back', /Index Scan on messages using messages_room_kind_id/],
-      ["welcome: the room's recent stream", /using messages_room_(kind_)?id \(\(room = /],
+      // Its newest messages from (room, kind, id) alone, then the stream from the oldest of them by (room, id).
+      ["welcome: the room's recent stream", /Index Only Scan on messages using messages_room_kind_id \(+room = /],
+      ["welcome: the room's recent stream", /using messages_room_id \(+room = .* AND \(id > /],
       ['user stream: unread counts of a room', /using room_members_room_user_id_pk/],
       ['attachment: quota used', /using attachments_user_id/],
       ['incoming webhook: by token hash', /Index Scan on incoming_webhooks using incoming_webhooks_token_hash_unique/],

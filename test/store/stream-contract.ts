@@ -209,6 +209,28 @@ export function describeStreamContract(name: string, open: () => Promise<StoreFi
         { ...fresh, text: 'new, edited', editedAt: iso(10) },
       ])
     })
+
+    test("listStream with fromNewest: the room's newest messages and every entry after the oldest of them, tombstones counted", async () => {
+      await using f = await open()
+      const first = await post(f.store, message('n1', 'first'))
+      const second = await post(f.store, message('n1', 'second'))
+      await post(f.store, message('elsewhere', 'not this room'))
+      const third = await post(f.store, message('n1', 'third'))
+      const gone = await change(f.store, remove('n1', third.id))
+      const edited = await change(f.store, edit('n1', first.id, 'first, edited'))
+      const fourth = await post(f.store, message('n1', 'fourth'))
+      const ids = async (q: { fromNewest: number; limit: number; after?: number }) => (await f.store.listStream('n1', q)).map((e) => e.data.id)
+      // The two newest messages are the deleted third and the fourth: from the third on, with the edit of the first that followed it.
+      expect(await ids({ fromNewest: 2, limit: 10 })).toEqual([third.id, gone.committed.event.data.id, edited.committed.event.data.id, fourth.id])
+      expect(await ids({ fromNewest: 3, limit: 10 })).toEqual([second.id, third.id, gone.committed.event.data.id, edited.committed.event.data.id, fourth.id])
+      // As many messages as the room has, or more: its whole stream.
+      const whole = await ids({ fromNewest: 1000, limit: 10 })
+      expect(whole).toEqual((await f.store.listStream('n1', { limit: 10 })).map((e) => e.data.id))
+      expect(whole[0]).toBe(first.id)
+      // The limit still keeps the newest, and `after` still bounds it.
+      expect(await ids({ fromNewest: 3, limit: 2 })).toEqual([edited.committed.event.data.id, fourth.id])
+      expect(await ids({ fromNewest: 3, limit: 10, after: third.id })).toEqual([gone.committed.event.data.id, edited.committed.event.data.id, fourth.id])
+    })
   })
 
   describe(`${name} store: replies, reactions and attachments`, () => {

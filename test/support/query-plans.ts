@@ -117,7 +117,7 @@ export function steps(t: Targets): Step[] {
     read('room: is member', 'request', (s) => s.isMember(t.privateRoom, t.privateMember)),
     read('room: info', 'request', (s) => s.findRoom(t.room)),
     read('room: members', 'request', (s) => s.listMembers(t.privateRoom)),
-    read("welcome: the room's recent stream", 'request', (s) => s.listStream(t.room, { limit: 100 })),
+    read("welcome: the room's recent stream", 'request', (s) => s.listStream(t.room, { fromNewest: 50, limit: 200 })),
     read('welcome: resume after an id', 'request', (s) => s.listStream(t.room, { after: t.messageId, changesUpTo: t.messageId, limit: 1001 })),
     read('history: newest page', 'request', (s) => s.listMessages(t.room, { limit: 51 })),
     read('history: a page further back', 'request', (s) => s.listMessages(t.room, { before: t.newestId, limit: 51 })),

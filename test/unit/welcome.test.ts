@@ -91,7 +91,10 @@ test('encodeWelcome writes the same bytes as the whole welcome serialised, with 
 /** A room history over a store holding `entries` and `reactions`. */
 function roomHistory(entries: StreamEvent[], reactions: ReactionRow[] = []) {
   const store = {
-    listStream: async (_room: string, q: { after?: number; limit: number }) => entries.filter((e) => e.data.id > (q.after ?? 0)).slice(-q.limit),
+    listStream: async (_room: string, q: { after?: number; fromNewest?: number; limit: number }) => {
+      const start = q.fromNewest === undefined ? 0 : (entries.filter((e) => e.type === 'message').at(-q.fromNewest - 1)?.data.id ?? 0)
+      return entries.filter((e) => e.data.id > Math.max(q.after ?? 0, start)).slice(-q.limit)
+    },
     listMessages: async () => [],
     listReactions: async (ids: number[]) => reactions.filter((r) => ids.includes(r.messageId)),
   }

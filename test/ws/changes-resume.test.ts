@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import type { Change, Message, TextMessage, Welcome } from '../../src/protocol.ts'
 import { change, registerAdmin } from '../support/changes.ts'
 import { register, type Account } from '../support/http.ts'
-import { post, roomWs, storedMessages } from '../support/rooms.ts'
+import { post, postMany, roomWs, storedMessages } from '../support/rooms.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
 import { openSocket, type Frame, type TestSocket } from '../support/socket.ts'
 import { until } from '../support/wait.ts'
@@ -228,6 +228,39 @@ test("a deleted message's text, and its edits' texts, are gone from the database
     expect(bytes.includes('KEPT-TEXT-4b1d')).toBe(true)
     expect(bytes.includes('ORIGINAL-SECRET-7f3a')).toBe(false)
     expect(bytes.includes('EDITED-SECRET-9c2e')).toBe(false)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('after a restart a room loads only its welcome’s messages and what followed them: resumes on either side of that get what the database holds', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-cold-load-'))
+  try {
+    let sent: TextMessage[]
+    let edit: Frame
+    {
+      await using server = await startTestServer({ dir, config: FAST })
+      const alice = await registerAdmin(server, 'alice')
+      using socket = await connect(server, alice.token)
+      sent = await postMany(socket, 80)
+      // An edit of an old message, after them all: a change to a message the first welcome does not load.
+      edit = await change(socket, { type: 'edit', id: sent[5]!.id, text: 'six, edited' })
+    }
+    await using server = await startTestServer({ dir, config: FAST })
+    const bob = await register(server.url, 'bob')
+    // Bob's socket keeps the room loaded: its welcome (the newest 50) is the first load after the restart.
+    using held = await connect(server, bob.token)
+    expect(await welcome(server)).toMatchObject({ history: sent.slice(30), changes: [], truncated: false })
+    const edited = { ...sent[5]!, text: 'six, edited', editedAt: expect.any(String) }
+    const asEdited = (m: TextMessage) => (m.id === edited.id ? edited : m)
+    const changes = [{ type: edit.type, ...edit.data } as Change]
+    // Around the oldest message loaded (sent[30]), from memory above it and from the database below.
+    for (const at of [0, 5, 6, 28, 29, 30, 31, 60, 79]) {
+      const since = sent[at]!.id
+      const expected = { history: sent.slice(at + 1).map(asEdited), changes: at >= 5 ? changes : [], truncated: false }
+      expect({ at, welcome: await welcome(server, `?since=${since}`) }).toMatchObject({ at, welcome: expected })
+    }
+    held.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -3,7 +3,8 @@
  * the newest `historySize` (50) messages, oldest first; with it, every message with a larger id, at
  * most `resumeMax` (500) of them — the newest — and `truncated: true` when some were left out.
  *
- * The server keeps a per-room cache of recent messages (at least 100): several tests post more than
+ * The server keeps a per-room cache of recent messages (up to 100; a room opened after a restart
+ * starts with its newest 50 and what followed them): several tests post more than
  * that so the answer has to come from the database and be merged, and some ask while the room is
  * busy (cache warm), some after everyone has left (cache gone).
  */
