@@ -111,6 +111,14 @@ export function createTokenService({ secret, ttlSeconds, standing, now = Date.no
 const expired = () => new AppError('TOKEN_INVALID', 'the token has expired; log in again or refresh it before it expires')
 
 /** The token's user as the standing cache knows them, if the token is still theirs (spec §5). */
+/** One User per standing read from the store: the sockets of a user keep that object, not one each. */
+const usersOf = new WeakMap<Standing, User>()
+function userOf(standing: Standing): User {
+  let user = usersOf.get(standing)
+  if (!user) usersOf.set(standing, (user = { id: standing.id, username: standing.username }))
+  return user
+}
+
 async function checkStanding(
   standing: TokenOptions['standing'],
   id: number,
@@ -125,5 +133,5 @@ async function checkStanding(
   if (!owns(user)) throw new AppError('TOKEN_INVALID', 'the API token is not valid (revoked, or replaced by a newer one)')
   if (user.banned) throw new AppError('USER_BANNED', 'this account is banned')
   if (ver !== user.tokenVersion) throw new AppError('TOKEN_INVALID', REVOKED_MESSAGE)
-  return { user: { id: user.id, username: user.username }, role: user.role, exp, ver }
+  return { user: userOf(user), role: user.role, exp, ver }
 }

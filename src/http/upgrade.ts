@@ -71,7 +71,11 @@ export async function upgradeSocket(
       refuse(CLOSE.ROOM_NOT_FOUND, err)
     }
   }
-  if (!handover.refusal && !admission.reserve(ctx.address)) refuse(CLOSE.CONNECTION_LIMIT)
+  if (!handover.refusal) {
+    const kept = admission.reserve(ctx.address)
+    if (kept === undefined) refuse(CLOSE.CONNECTION_LIMIT)
+    else handover.address = kept
+  }
   const data = createSocketData(handover)
   if (ctx.server.upgrade(req, { data, headers: token === undefined ? undefined : { 'Sec-WebSocket-Protocol': token } })) return undefined
   if (!handover.refusal) admission.release(ctx.address)

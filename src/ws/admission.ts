@@ -2,26 +2,27 @@
 
 export class Admission {
   private open = 0
-  private readonly perAddress = new Map<string, number>()
+  /** Slots taken per address, and the address as first seen: its sockets all keep that one string. */
+  private readonly perAddress = new Map<string, { address: string; taken: number }>()
 
   constructor(
     private readonly maxConnections: number,
     private readonly maxPerAddress: number,
   ) {}
 
-  /** Takes a slot for `address`; false past the total or the per-address cap. */
-  reserve(address: string): boolean {
-    const mine = this.perAddress.get(address) ?? 0
-    if (this.open >= this.maxConnections || mine >= this.maxPerAddress) return false
+  /** Takes a slot for `address`: the address to keep (the same string for all of its sockets), or undefined past the total or the per-address cap. */
+  reserve(address: string): string | undefined {
+    const mine = this.perAddress.get(address)
+    if (this.open >= this.maxConnections || (mine?.taken ?? 0) >= this.maxPerAddress) return undefined
     this.open++
-    this.perAddress.set(address, mine + 1)
-    return true
+    if (!mine) this.perAddress.set(address, { address, taken: 1 })
+    else mine.taken++
+    return mine?.address ?? address
   }
 
   release(address: string): void {
     this.open--
-    const mine = (this.perAddress.get(address) ?? 1) - 1
-    if (mine <= 0) this.perAddress.delete(address)
-    else this.perAddress.set(address, mine)
+    const mine = this.perAddress.get(address)
+    if (mine && --mine.taken <= 0) this.perAddress.delete(address)
   }
 }

@@ -40,6 +40,8 @@ export interface HubOptions {
 }
 
 interface Room {
+  /** The room's name, which its sockets keep (one string, not one per socket). */
+  name: string
   topic: string
   history: RoomHistory
   /** Resolves once the broker follows the room (its frames and presence from other instances). */
@@ -74,7 +76,9 @@ export class Hub {
   /** Registers an opened socket with its room, before its welcome history is known. */
   admit(ws: RoomSocket): void {
     this.sockets.add(ws)
-    this.ref(ws.data.room).sockets.add(ws)
+    const room = this.ref(ws.data.room)
+    room.sockets.add(ws)
+    ws.data.room = room.name
   }
 
   /** Every entry the hub emits, in order and once, also goes to `observer` (the user streams' unread counts). */
@@ -209,7 +213,7 @@ export class Hub {
     if (!room) {
       const { store, log, historySize, resumeMax } = this.opts
       const history = new RoomHistory(name, { store, log, historySize, resumeMax })
-      room = { topic: roomTopic(name), history, following: Promise.resolve(), sockets: new Set(), watchers: 0 }
+      room = { name, topic: roomTopic(name), history, following: Promise.resolve(), sockets: new Set(), watchers: 0 }
       this.rooms.set(name, room)
       this.sequencer.open(name)
       room.following = this.opts.broker.follow(name, this.sinkFor(name, room))
