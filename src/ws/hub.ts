@@ -40,8 +40,6 @@ export interface HubOptions {
 }
 
 interface Room {
-  /** The room's name, which its sockets keep (one string, not one per socket). */
-  name: string
   topic: string
   history: RoomHistory
   /** Resolves once the broker follows the room (its frames and presence from other instances). */
@@ -73,12 +71,12 @@ export class Hub {
     this.server = server
   }
 
-  /** Registers an opened socket with its room, before its welcome history is known. */
+  /** Registers an opened socket with its room (keeping the room's own name string: one, not one a socket), before its welcome history is known. */
   admit(ws: RoomSocket): void {
     this.sockets.add(ws)
     const room = this.ref(ws.data.room)
     room.sockets.add(ws)
-    ws.data.room = room.name
+    ws.data.room = room.history.room
   }
 
   /** Every entry the hub emits, in order and once, also goes to `observer` (the user streams' unread counts). */
@@ -213,7 +211,7 @@ export class Hub {
     if (!room) {
       const { store, log, historySize, resumeMax } = this.opts
       const history = new RoomHistory(name, { store, log, historySize, resumeMax })
-      room = { name, topic: roomTopic(name), history, following: Promise.resolve(), sockets: new Set(), watchers: 0 }
+      room = { topic: roomTopic(name), history, following: Promise.resolve(), sockets: new Set(), watchers: 0 }
       this.rooms.set(name, room)
       this.sequencer.open(name)
       room.following = this.opts.broker.follow(name, this.sinkFor(name, room))
