@@ -110,7 +110,6 @@ export function createTokenService({ secret, ttlSeconds, standing, now = Date.no
 
 const expired = () => new AppError('TOKEN_INVALID', 'the token has expired; log in again or refresh it before it expires')
 
-/** The token's user as the standing cache knows them, if the token is still theirs (spec §5). */
 /** One User per standing read from the store: the sockets of a user keep that object, not one each. */
 const usersOf = new WeakMap<Standing, User>()
 function userOf(standing: Standing): User {
@@ -119,6 +118,7 @@ function userOf(standing: Standing): User {
   return user
 }
 
+/** The token's user as the standing cache knows them, if the token is still theirs (spec §5). */
 async function checkStanding(
   standing: TokenOptions['standing'],
   id: number,
