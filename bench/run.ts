@@ -453,7 +453,7 @@ async function main(): Promise<number> {
     if (args.cluster) failed = !(await clusterScenario(args, gens, meta, log)) || failed
     if (args.search) failed = !(await searchScenario(args.smoke, args.write, meta, log)) || failed
     if (args.attachments) failed = !(await attachmentsScenario(args, meta, log)) || failed
-    if (args.growth) failed = !(await growthScenario(args.smoke, args.write, meta, log)) || failed
+    if (args.growth) failed = !(await growthScenario(args.smoke, args.rounds, args.write, meta, log)) || failed
     if (args.reconnect) failed = !(await reconnectScenario(args, gens, meta, log)) || failed
     if (args.batch) failed = !(await batchScenario(args, gens, meta, log)) || failed
     if (args.sweep) {
