@@ -61,7 +61,7 @@ import {
   type DataSizes,
   type RawReader,
 } from './generate-data.ts'
-import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc } from './report.ts'
+import { DOC_TEMPLATE, loadNow, runLine, updatePerformanceDoc, writePerformanceSvg } from './report.ts'
 import { CHEAP_ARGON2_ENV, PRODUCT_BENCH_ENV, readRssBytes } from './servers.ts'
 
 export interface GrowthSizes {
@@ -932,6 +932,7 @@ export async function growthScenario(
     updatePerformanceDoc(join(import.meta.dir, '../docs/PERFORMANCE.md'), DOC_TEMPLATE, {
       growth: [runLine(meta, [loadBefore, loadNow()], what, seconds), '', table, '', verdict].join('\n'),
     })
+    writePerformanceSvg(join(import.meta.dir, '..'))
   }
   return record.ok
 }
