@@ -17,8 +17,8 @@
  * OS's page cache kept), and a request's ratio is the median of its rounds' ratios, as the other
  * scenarios report theirs (issue 16: "medians of the rounds"):
  *
- * - `login`: POST /api/v1/login of a user not logged in before (argon2id at the bench's cheap cost, so
- *   the look-up shows);
+ * - `login`: POST /api/v1/login of a user not logged in before on that server (argon2id at the bench's
+ *   cheap cost, so the look-up shows);
  * - `welcome`: an authenticated room socket of one of the user's rooms, from `new WebSocket` to its
  *   `welcome` frame, each in a room no socket opened before (the server reads its history from the store;
  *   as many samples as the small database has rooms for);
@@ -740,7 +740,10 @@ async function measureStore(
         for (let i = 0; i < count && performance.now() < until; i++) {
           for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
             const ms = await sample(side, op, i, round === 0 && i < 5)
-            if (i >= warmup) side.times[round]!.set(op, [...(side.times[round]!.get(op) ?? []), ms])
+            if (i < warmup) continue
+            const times = side.times[round]!
+            if (!times.has(op)) times.set(op, [])
+            times.get(op)!.push(ms)
           }
         }
         const [empty, big] = sides.map((s) => s.times[round]!.get(op) ?? []) as [number[], number[]]
