@@ -116,7 +116,7 @@ export const roomMembers = pgTable(
     readCount: bigint('read_count', { mode: 'number' }).notNull().default(0),
     mentions: bigint('mentions', { mode: 'number' }).notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.room, t.userId] }), index('room_members_user_id').on(t.userId)],
+  (t) => [primaryKey({ columns: [t.userId, t.room] }), index('room_members_room').on(t.room, t.userId)],
 )
 
 /** Who each message mentions (see db/schema.ts). */

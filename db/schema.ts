@@ -158,7 +158,7 @@ export const roomMembers = sqliteTable(
     readCount: integer('read_count').notNull().default(0),
     mentions: integer('mentions').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.room, t.userId] }), index('room_members_user_id').on(t.userId)],
+  (t) => [primaryKey({ columns: [t.userId, t.room] }), index('room_members_room').on(t.room, t.userId)],
 )
 
 /** Who each message mentions (spec §6): mention counts after a read marker, and the user stream's resume. */

@@ -48,14 +48,15 @@ sqliteTest(
       // What the issue names, by the index each uses.
       const uses: [string, string][] = [
         ['login: user by username key', 'SEARCH users USING INDEX users_username_key_unique (username_key=?)'],
-        ['my rooms with unread counts', 'SEARCH m USING INDEX room_members_user_id (user_id=?)'],
+        // Migration 0016: a user's memberships are one stretch of room_members, stored by (user_id, room).
+        ['my rooms with unread counts', 'SEARCH m USING PRIMARY KEY (user_id=?)'],
         ['my rooms with unread counts', 'SEARCH r USING INDEX sqlite_autoindex_rooms_1 (name=?) LEFT-JOIN'],
         ['rooms list: first page', 'SEARCH rooms USING INDEX rooms_visibility_last_message_id (visibility=? AND last_message_id>? AND last_message_id<?)'],
         ['history: newest page', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
         ['history: a page further back', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING COVERING INDEX messages_room_kind_id (room=? AND kind=?)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING INDEX messages_room_id (room=? AND id>? AND id<?)'],
-        ['user stream: unread counts of a room', 'SEARCH m USING INDEX sqlite_autoindex_room_members_1 (room=? AND user_id=?)'],
+        ['user stream: unread counts of a room', 'SEARCH m USING INDEX room_members_room (room=? AND user_id=?)'],
         ['mark read', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>?)'],
         ['mark read', 'SEARCH mentions USING COVERING INDEX mentions_user_room_message (user_id=? AND room=? AND message_id>?)'],
         ['attachment: by id', 'SEARCH attachments USING INDEX sqlite_autoindex_attachments_1 (id=?)'],
@@ -90,14 +91,14 @@ pgTest(
     expect(violations(planned).map(({ step, scan, sql }) => `${step}: ${scan}\n  ${sql.replace(/\s+/g, ' ').slice(0, 200)}`)).toEqual([])
     const uses: [string, RegExp][] = [
       ['login: user by username key', /Index Scan on users using users_username_key_unique/],
-      ['my rooms with unread counts', /using room_members_user_id \(\(user_id = /],
+      ['my rooms with unread counts', /using room_members_user_id_room_pk \(\(user_id = /],
       ['rooms list: first page', /Index Scan on rooms using rooms_visibility_last_message_id/],
       ['history: newest page', /Index Scan on messages using messages_room_kind_id/],
       ['history: a page further back', /Index Scan on messages using messages_room_kind_id/],
       // Its newest messages from (room, kind, id) alone, then the stream from the oldest of them by (room, id).
       ["welcome: the room's recent stream", /Index Only Scan on messages using messages_room_kind_id \(+room = /],
       ["welcome: the room's recent stream", /using messages_room_id \(+room = .* AND \(id > /],
-      ['user stream: unread counts of a room', /using room_members_room_user_id_pk/],
+      ['user stream: unread counts of a room', /using room_members_(room|user_id_room_pk) /],
       ['attachment: quota used', /using attachments_user_id/],
       ['incoming webhook: by token hash', /Index Scan on incoming_webhooks using incoming_webhooks_token_hash_unique/],
       ['webhook worker: claim due deliveries', /Index Scan on webhook_deliveries using webhook_deliveries_status_next/],
