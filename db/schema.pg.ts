@@ -102,7 +102,7 @@ export const rooms = pgTable(
     registeredAt: bigint('registered_at', { mode: 'number' }),
     messageCount: bigint('message_count', { mode: 'number' }).notNull().default(0),
   },
-  (t) => [index('rooms_visibility_last_message_id').on(t.visibility, t.lastMessageId)],
+  (t) => [index('rooms_visibility_last_message_id').on(t.visibility, t.lastMessageId, t.name)],
 )
 
 /** Who is in a room, with their unread counters (see db/schema.ts). */

@@ -139,7 +139,9 @@ export const rooms = sqliteTable(
     /** Messages ever posted (deleted ones included): a member's unread count is this minus their read_count. */
     messageCount: integer('message_count').notNull().default(0),
   },
-  (t) => [index('rooms_visibility_last_message_id').on(t.visibility, t.lastMessageId)],
+  // The room list's page comes from this index alone (name included): its entry moves with every
+  // message anyway, and the page reads one stretch of it instead of a row page per room.
+  (t) => [index('rooms_visibility_last_message_id').on(t.visibility, t.lastMessageId, t.name)],
 )
 
 /**

@@ -36,7 +36,7 @@ export async function openPostgresStore(url: string, startupTimeoutMs?: number):
   }
   const db = drizzle({ client, schema })
   const { users, rooms, settings } = schema
-  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt, visibility: rooms.visibility }
+  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, visibility: rooms.visibility }
   const { drain, ...stream } = postgresStream(client, db)
 
   return {

@@ -25,7 +25,7 @@ export const MIGRATIONS = readMigrations('sqlite')
  */
 export function roomActivityQueries(db: BunSQLiteDatabase<typeof schema>) {
   const { rooms } = schema
-  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, lastActiveAt: rooms.lastActiveAt, visibility: rooms.visibility }
+  const activity = { room: rooms.name, lastMessageId: rooms.lastMessageId, visibility: rooms.visibility }
   return {
     // Public rooms with messages only (spec §6: a private room is in no list), by (visibility, last_message_id).
     page: db

@@ -40,8 +40,6 @@ export interface RoomActivity {
   room: string
   /** 0 while the room has no message (registered, or joined, before anyone posted). */
   lastMessageId: number
-  /** Epoch milliseconds of that message. */
-  lastActiveAt: number
   visibility: string
 }
 

@@ -1,0 +1,2 @@
+DROP INDEX "rooms_visibility_last_message_id";--> statement-breakpoint
+CREATE INDEX "rooms_visibility_last_message_id" ON "rooms" USING btree ("visibility","last_message_id","name");
