@@ -51,7 +51,10 @@ sqliteTest(
         // Migration 0016: a user's memberships are one stretch of room_members, stored by (user_id, room).
         ['my rooms with unread counts', 'SEARCH m USING PRIMARY KEY (user_id=?)'],
         ['my rooms with unread counts', 'SEARCH r USING INDEX sqlite_autoindex_rooms_1 (name=?) LEFT-JOIN'],
-        ['rooms list: first page', 'SEARCH rooms USING COVERING INDEX rooms_visibility_last_message_id (visibility=? AND last_message_id>? AND last_message_id<?)'],
+        [
+          'rooms list: first page',
+          'SEARCH rooms USING COVERING INDEX rooms_visibility_last_message_id (visibility=? AND last_message_id>? AND last_message_id<?)',
+        ],
         ['history: newest page', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
         ['history: a page further back', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING COVERING INDEX messages_room_kind_id (room=? AND kind=?)'],
