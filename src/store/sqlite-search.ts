@@ -76,8 +76,12 @@ export const SEARCH_STRETCH_SQL = `SELECT $end - rowid AS id FROM messages_priva
   WHERE messages_private_fts MATCH $text AND rowid > $from AND rowid < $end
   ORDER BY rowid LIMIT $chunk`
 
-/** The private rooms and DMs the caller is a member of now. */
-const PRIVATE_ROOMS_SQL = `SELECT rm.room FROM room_members rm JOIN rooms r ON r.name = rm.room
+/**
+ * The private rooms and DMs the caller is a member of now: the caller's memberships first, then each
+ * room's row. CROSS JOIN holds that order: without statistics the planner may instead walk every
+ * private room in the (visibility, …) index and probe the caller's membership of each.
+ */
+const PRIVATE_ROOMS_SQL = `SELECT rm.room FROM room_members rm CROSS JOIN rooms r ON r.name = rm.room
   WHERE rm.user_id = $user AND r.visibility = 'private'`
 
 /**

@@ -60,6 +60,9 @@ sqliteTest(
         ["welcome: the room's recent stream", 'SEARCH messages USING COVERING INDEX messages_room_kind_id (room=? AND kind=?)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING INDEX messages_room_id (room=? AND id>? AND id<?)'],
         ['user stream: unread counts of a room', 'SEARCH m USING INDEX room_members_room (room=? AND user_id=?)'],
+        // The caller's private rooms: their memberships, then each room by name (never every private room).
+        ['search: a common word', 'SEARCH rm USING PRIMARY KEY (user_id=?)'],
+        ['search: a common word', 'SEARCH r USING INDEX sqlite_autoindex_rooms_1 (name=?)'],
         ['mark read', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>?)'],
         ['mark read', 'SEARCH mentions USING COVERING INDEX mentions_user_room_message (user_id=? AND room=? AND message_id>?)'],
         ['attachment: by id', 'SEARCH attachments USING INDEX sqlite_autoindex_attachments_1 (id=?)'],
