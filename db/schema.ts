@@ -148,7 +148,9 @@ export const rooms = sqliteTable(
  * Who is in a room (spec §6): the members of a private room or DM, and the users who joined a public
  * one. Unread state is kept as counters, so reading it never scans a room's messages: `unread` is the
  * room's message_count minus read_count (a message by the member, or deleted after the marker, raises
- * read_count at once); `mentions` counts unread messages that mention the member.
+ * read_count at once); `mentions` counts unread messages that mention the member. The table is
+ * `WITHOUT ROWID` (migration 0016; drizzle cannot declare it), stored in key order: a user's
+ * memberships are one stretch of it.
  */
 export const roomMembers = sqliteTable(
   'room_members',
