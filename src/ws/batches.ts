@@ -1,23 +1,25 @@
 /**
  * Batched delivery (docs/PROTOCOL.md "Batched delivery"). A room socket opened with `?batch=<ms>` is
- * subscribed to a topic of its room and delay instead of the room's own topic. Every frame the hub
- * publishes to the room is also kept for each such topic, and published there as one WebSocket
- * message, the frames joined with a newline: at most one such message per `ms` (or at once past
- * BATCH.MAX_CHARS). A frame made `ms` or more after both the topic's last frame and its last
- * message goes at the end of the event-loop turn (a quiet room waits for nothing); otherwise the
- * batch goes `ms` after its first frame. What a socket costs per message and per subscriber (a
+ * not subscribed to its room's topic: it joins its room's batch for that delay instead. Every frame
+ * the hub publishes to the room is also kept for each batch, and sent to its sockets as one
+ * WebSocket message, the frames joined with a newline: at most one such message per `ms` (or at once
+ * past BATCH.MAX_CHARS). A batch goes `ms` after the last one started going out, or at the end of the
+ * event-loop turn when that was `ms` ago already (a quiet room waits for nothing). So a frame is held
+ * at most `ms` from the moment it reached the server, even one that waited in the kernel while the
+ * last batch's sends held the event loop. What a socket costs per message and per subscriber (a
  * WebSocket frame, a send() to the kernel, waking the reader) is then paid once per batch. Plain
  * sockets keep the room's topic: their frames are exactly what they were.
  *
- * Order: a batch is sent before a socket joins its topic (what it held is in that socket's welcome)
- * and before any frame sent to one of its sockets alone (socket-data.ts sendAlone), so every socket
- * sees every frame in the order the server made them.
+ * A batch is sent socket by socket rather than published on a topic of its own: Bun publishes a
+ * message under 16 KiB (its cork buffer) through a per-subscriber queue that copies it twice, which
+ * made a 5–16 KiB batch cost 13–19 µs per socket against 9.5–11 sent directly (docs/PERFORMANCE.md).
+ *
+ * Order: a batch is sent before a socket joins it (what it held is in that socket's welcome) and
+ * before any frame sent to one of its sockets alone (socket-data.ts sendAlone), so every socket sees
+ * every frame in the order the server made them.
  */
-import type { Server } from 'bun'
 import { BATCH } from '../protocol-batch.ts'
 import type { PendingFrames, RoomSocket } from './socket-data.ts'
-
-type Topics = Pick<Server<unknown>, 'publish' | 'subscriberCount'>
 
 /** One room's frames for the sockets that asked for one delay. */
 class Batch implements PendingFrames {
@@ -26,37 +28,31 @@ class Batch implements PendingFrames {
   /** How many of the frames are `message` frames (chat_messages_delivered_total counts them per subscriber). */
   private messages = 0
   private timer: ReturnType<typeof setTimeout> | undefined
-  /** performance.now() when the topic's last WebSocket message had gone out to its sockets, and when its last frame came. */
-  private sentAt = Number.NEGATIVE_INFINITY
-  private addedAt = Number.NEGATIVE_INFINITY
-  /** Sockets subscribed to the topic. */
-  members = 0
-  readonly topic: string
+  /** performance.now() when the batch's last WebSocket message started going out to its sockets. */
+  private flushedAt = Number.NEGATIVE_INFINITY
+  readonly sockets = new Set<RoomSocket>()
 
   constructor(
-    /** The room's own topic. */
+    /** The room's topic. */
     readonly room: string,
     readonly delayMs: number,
     private readonly out: Batches,
-  ) {
-    this.topic = `${room}#${delayMs}`
-  }
+  ) {}
 
   add(frame: string, message: boolean): void {
     this.frames.push(frame)
     this.chars += frame.length + 1
     if (message) this.messages++
-    const now = performance.now()
-    // Quiet for the delay (no frame came, nothing went): this one goes at the end of the turn, with the
-    // turn's other frames (a timer of 0 fires after it). Otherwise the batch is held its whole delay
-    // from its first frame, so a busy room's sends carry as many frames as ever, however late a turn ran.
-    const quiet = now - this.addedAt >= this.delayMs && now - this.sentAt >= this.delayMs
-    this.addedAt = now
-    if (this.chars >= BATCH.MAX_CHARS) this.flush()
-    else this.timer ??= setTimeout(this.due, quiet ? 0 : this.delayMs)
+    if (this.chars >= BATCH.MAX_CHARS) return this.flush()
+    // Timed from when the last message started going, not from this frame: frames that came while a
+    // fan-out of 1 000 sends held the event loop reached the server then, and the wait for the turn
+    // counts against their delay (timing from here held them ~10 ms past it; docs/PERFORMANCE.md).
+    // A delay already past (a quiet spell, or sends longer than the delay) leaves the turn's frames to
+    // go together at its end: a timer of 0 fires after it.
+    this.timer ??= setTimeout(this.due, Math.max(0, Math.ceil(this.flushedAt + this.delayMs - performance.now())))
   }
 
-  /** Sends what is held now, as one WebSocket message to every socket of the topic. */
+  /** Sends what is held now, as one WebSocket message to each of the batch's sockets. */
   flush(): void {
     if (this.frames.length === 0) return
     clearTimeout(this.timer)
@@ -66,18 +62,23 @@ class Batch implements PendingFrames {
     this.frames = []
     this.chars = 0
     this.messages = 0
-    this.out.publish(this.topic, text, messages)
-    // Taken once the sends are done: a frame that came during a long send finds no quiet spell.
-    this.sentAt = performance.now()
+    this.flushedAt = performance.now()
+    for (const ws of this.sockets) ws.sendText(text)
+    if (messages > 0) this.out.delivered(messages * this.sockets.size)
   }
 
-  /** The last socket left: nobody is left to send to. */
-  drop(): void {
+  /** The socket gets no more of the room's frames (it closed, or the server is closing it). */
+  leave(ws: RoomSocket): void {
+    if (!this.sockets.delete(ws)) return
+    ws.data.batch = undefined
+    if (this.sockets.size > 0) return
+    // The last socket left: nobody is left to send to.
     clearTimeout(this.timer)
     this.timer = undefined
     this.frames = []
     this.chars = 0
     this.messages = 0
+    this.out.forget(this)
   }
 
   private readonly due = () => {
@@ -90,17 +91,13 @@ export class Batches {
   /** By room topic: the room's batches by delay, while a socket follows each. */
   private readonly rooms = new Map<string, Map<number, Batch>>()
   constructor(
-    private readonly out: {
-      /** The server whose topics carry the frames, once it listens. */
-      server: () => Topics | undefined
-      /** Counts `message` frames handed to subscribers (chat_messages_delivered_total). */
-      delivered: (frames: number) => void
-    },
+    /** Counts `message` frames handed to subscribers (chat_messages_delivered_total). */
+    readonly delivered: (frames: number) => void,
   ) {}
 
   /**
    * Subscribes an entering socket to its room, whose topic is `topic`: to that topic, or (batched)
-   * to its batch's, once the batch has sent what it held: those frames came before this socket's
+   * to its batch, once the batch has sent what it held: those frames came before this socket's
    * welcome, which has them already.
    */
   subscribe(ws: RoomSocket, topic: string): void {
@@ -111,8 +108,7 @@ export class Batches {
     let batch = room.get(ms)
     if (!batch) room.set(ms, (batch = new Batch(topic, ms, this)))
     batch.flush()
-    ws.subscribe(batch.topic)
-    batch.members++
+    batch.sockets.add(ws)
     ws.data.batch = batch
   }
 
@@ -122,22 +118,10 @@ export class Batches {
     if (room) for (const batch of room.values()) batch.add(frame, message)
   }
 
-  /** A socket left its room (it closed). */
-  leave(ws: RoomSocket): void {
-    const batch = ws.data.batch as Batch | undefined
-    if (!batch) return
-    ws.data.batch = undefined
-    if (--batch.members > 0) return
-    batch.drop()
+  /** A batch whose last socket left. */
+  forget(batch: Batch): void {
     const room = this.rooms.get(batch.room)
     room?.delete(batch.delayMs)
     if (room?.size === 0) this.rooms.delete(batch.room)
-  }
-
-  publish(topic: string, text: string, messages: number): void {
-    const server = this.out.server()
-    if (!server) return
-    server.publish(topic, text)
-    if (messages > 0) this.out.delivered(messages * server.subscriberCount(topic))
   }
 }

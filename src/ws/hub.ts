@@ -60,7 +60,7 @@ export class Hub {
   private emptied: PromiseWithResolvers<void> | undefined
   private observer: (event: StreamEvent) => void = () => {}
   private readonly evictions = new Evictions()
-  private readonly batches = new Batches({ server: () => this.server, delivered: (n) => this.opts.metrics.messagesDelivered.inc(n) })
+  private readonly batches = new Batches((n) => this.opts.metrics.messagesDelivered.inc(n))
 
   constructor(private readonly opts: HubOptions) {
     this.sequencer = new Sequencer({ store: opts.store, log: opts.log, emit: (m) => this.emit(m), catchUpMs: opts.catchUpMs })
@@ -148,7 +148,7 @@ export class Hub {
   /** Undoes admit/enter when a socket has closed: a user's last connection leaving publishes `leave`. */
   leave(ws: RoomSocket): void {
     if (!this.sockets.delete(ws)) return
-    this.batches.leave(ws)
+    ws.data.batch?.leave(ws)
     const { room: name, user } = ws.data
     const room = this.rooms.get(name)
     if (room && user && this.counted.delete(ws)) {

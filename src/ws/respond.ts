@@ -35,8 +35,11 @@ export function createResponder(log: Logger, metrics: Metrics): SocketResponder 
       metrics.framesRejected.inc({ reason: spec.reason })
       ws.data.state = 'closing'
       // A batched socket gets what its batch holds first (at shutdown: every message acknowledged before the 1001).
-      ws.data.batch?.flush()
-      ws.unsubscribe(ws.data.batch?.topic ?? roomTopic(ws.data.room))
+      const batch = ws.data.batch
+      if (batch) {
+        batch.flush()
+        batch.leave(ws)
+      } else ws.unsubscribe(roomTopic(ws.data.room))
       if (err) ws.send(encodeError(err.type, err.message))
       ws.close(spec.code, spec.reason)
     },

@@ -50,10 +50,11 @@ export interface SocketData extends Handover {
   batch: PendingFrames | undefined
 }
 
-/** What a batched socket needs of its batch: its topic, and sending what it holds now. */
+/** What a batched socket needs of its batch: sending what it holds now, and leaving it. */
 export interface PendingFrames {
-  readonly topic: string
   flush(): void
+  /** No more of the room's frames for `ws` (it closed, or the server is closing it). */
+  leave(ws: RoomSocket): void
 }
 
 export type RoomSocket = ServerWebSocket<SocketData>

@@ -114,6 +114,30 @@ test('a message after a quiet spell goes at once; what follows within the delay 
   expect(batched.messages.length).toBe(batched.frames.length)
 })
 
+test('in a busy room a batch goes every `ms`, timed from the batch before it rather than from the first frame after it', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const alice = await register(server.url, 'alice')
+  const writer = await connect(server, '', alice.token)
+  const batched = await connect(server, `?batch=${BATCH.MAX_MS}`)
+  const sentAt: number[] = []
+  batched.ws.addEventListener('message', () => sentAt.push(performance.now()))
+
+  // A message every ~42 ms: each batch's next frame comes 0–42 ms after it went. Timed from that
+  // frame, batches would go 50–92 ms apart (median ~71); timed from the batch before, 50.
+  let last = 0
+  for (let i = 0; i < 40; i++) {
+    last = (await post(writer, `tick ${i}`)).id
+    await Bun.sleep(40)
+  }
+  await lastMessage(batched, last)
+  const gaps = sentAt.slice(2).map((at, i) => at - sentAt[i + 1]!)
+  gaps.sort((a, b) => a - b)
+  expect(gaps[Math.floor(gaps.length / 2)]!).toBeLessThan(BATCH.MAX_MS + 10)
+  // Still one WebSocket message per delay, not one per frame.
+  expect(batched.messages.length).toBeLessThan(batched.frames.length)
+  for (const s of [writer, batched]) s.close()
+})
+
 test('frames sent to a batched socket alone (pong, error, typing) come after the room frames made before them', async () => {
   await using server = await startTestServer({ config: FAST })
   const [alice, bob] = await Promise.all([register(server.url, 'alice'), register(server.url, 'bob')])
