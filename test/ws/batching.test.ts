@@ -9,6 +9,7 @@
 import { expect, test } from 'bun:test'
 import { BATCH } from '../../src/protocol-batch.ts'
 import { CLOSE } from '../../src/protocol.ts'
+import { call, closedWithin2s } from '../support/accounts.ts'
 import { register } from '../support/http.ts'
 import { rawUpgrade } from '../support/raw-ws.ts'
 import { post, postMany, roomWs } from '../support/rooms.ts'
@@ -216,6 +217,33 @@ test('join and leave go through the batch too', async () => {
   await frameWhere(batched, (f) => f.type === 'leave', WAIT_MS, 'leave')
   await frameWhere(plain, (f) => f.type === 'leave', WAIT_MS, 'leave')
   expect(batched.frames.slice(1)).toEqual(plain.frames.slice(1))
+})
+
+test('a batched socket the server closes leaves its batch: the others keep every frame, and a batch emptied and made again works', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const admin = await register(server.url, 'admin')
+  const [bob, carol, dave] = await Promise.all([register(server.url, 'bob'), register(server.url, 'carol'), register(server.url, 'dave')])
+  const writer = await connect(server, '', admin.token)
+  const banned = await connect(server, '?batch=20', bob.token)
+  const stays = await connect(server, '?batch=20', carol.token)
+  const plain = await connect(server)
+
+  const ban = await call(server.url, 'PUT', `/api/v1/admin/users/${bob.user.id}/ban`, admin.token, { reason: 'spam' })
+  expect(ban.status).toBe(204)
+  expect((await closedWithin2s(banned)).code).toBe(CLOSE.BANNED.code)
+  const after = await postMany(writer, 20)
+  await Promise.all([stays, plain].map((s) => lastMessage(s, after.at(-1)!.id)))
+  expect(messageIds(stays)).toEqual(messageIds(plain))
+  expect(messageIds(banned).some((id) => id >= after[0]!.id)).toBe(false)
+
+  // The batch's last socket leaves; a new one makes the room's batch again.
+  stays.close()
+  await stays.closed
+  const again = await connect(server, '?batch=20', dave.token)
+  const later = await postMany(writer, 5)
+  await lastMessage(again, later.at(-1)!.id)
+  expect(messageIds(again)).toEqual(later.map((m) => m.id))
+  for (const s of [writer, plain, again]) s.close()
 })
 
 test('shutdown sends what a batch holds before closing with 1001', async () => {
