@@ -60,7 +60,7 @@ export class Hub {
   private emptied: PromiseWithResolvers<void> | undefined
   private observer: (event: StreamEvent) => void = () => {}
   private readonly evictions = new Evictions()
-  private readonly batches = new Batches((n) => this.opts.metrics.messagesDelivered.inc(n))
+  private readonly batches = new Batches({ server: () => this.server, delivered: (n) => this.opts.metrics.messagesDelivered.inc(n) })
 
   constructor(private readonly opts: HubOptions) {
     this.sequencer = new Sequencer({ store: opts.store, log: opts.log, emit: (m) => this.emit(m), catchUpMs: opts.catchUpMs })

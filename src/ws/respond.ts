@@ -36,10 +36,9 @@ export function createResponder(log: Logger, metrics: Metrics): SocketResponder 
       ws.data.state = 'closing'
       // A batched socket gets what its batch holds first (at shutdown: every message acknowledged before the 1001).
       const batch = ws.data.batch
-      if (batch) {
-        batch.flush()
-        batch.leave(ws)
-      } else ws.unsubscribe(roomTopic(ws.data.room))
+      batch?.flush()
+      batch?.leave(ws)
+      ws.unsubscribe(batch?.topic ?? roomTopic(ws.data.room))
       if (err) ws.send(encodeError(err.type, err.message))
       ws.close(spec.code, spec.reason)
     },

@@ -50,8 +50,9 @@ export interface SocketData extends Handover {
   batch: PendingFrames | undefined
 }
 
-/** What a batched socket needs of its batch: sending what it holds now, and leaving it. */
+/** What a batched socket needs of its batch: its topic, sending what it holds now, and leaving it. */
 export interface PendingFrames {
+  readonly topic: string
   flush(): void
   /** No more of the room's frames for `ws` (it closed, or the server is closing it). */
   leave(ws: RoomSocket): void

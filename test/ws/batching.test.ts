@@ -86,6 +86,38 @@ test('a burst reaches a batched socket whole, in order, in fewer WebSocket messa
   for (const s of [writer, batched, plain, zero]) s.close()
 })
 
+test('batches of ASCII (sent socket by socket) and of any other text (published on the batch topic) keep every socket whole and in order', async () => {
+  await using server = await startTestServer({ config: FAST })
+  const alice = await register(server.url, 'alice')
+  const writer = await connect(server, '', alice.token)
+  const batched = [await connect(server, '?batch=10'), await connect(server, '?batch=10')]
+  const plain = await connect(server)
+  // Alternate bursts: some batches are all ASCII, some hold accents and emoji; a pong in between keeps its place.
+  const texts = ['plain ascii', 'café 😀 中文', 'more ascii', 'ünïcödé ✓']
+  let last = 0
+  for (let round = 0; round < 8; round++) {
+    const acked = await postMany(writer, 15, texts[round % texts.length])
+    last = acked.at(-1)!.id
+    batched[0]!.send({ type: 'ping' })
+    await batched[0]!.next('pong')
+    await Bun.sleep(round % 3)
+  }
+  await Promise.all([...batched, plain].map((s) => lastMessage(s, last)))
+  const messageFrames = (socket: TestSocket) => socket.frames.filter((f) => f.type === 'message')
+  for (const socket of batched) expect(messageFrames(socket)).toEqual(messageFrames(plain))
+  expect(messageFrames(plain).map((f) => f.data.text)).toContain('café 😀 中文 1')
+  // Both kinds of batch were sent: several frames in one WebSocket message, all ASCII or not.
+  const joined = batched[1]!.messages.filter((m) => m.includes('\n'))
+  expect(joined.some((m) => /^[\x00-\x7f]*$/.test(m))).toBe(true)
+  expect(joined.some((m) => m.includes('😀'))).toBe(true)
+  // Each pong came after every message acknowledged before its ping.
+  const kinds = batched[0]!.frames.map((f) => (f.type === 'pong' ? 'pong' : f.type === 'message' ? 'm' : f.type))
+  expect(kinds.filter((k) => k === 'pong').length).toBe(8)
+  const pongAt = kinds.flatMap((k, i) => (k === 'pong' ? [i] : []))
+  pongAt.forEach((at, round) => expect(kinds.slice(0, at).filter((k) => k === 'm').length).toBeGreaterThanOrEqual(15 * (round + 1)))
+  for (const s of [writer, ...batched, plain]) s.close()
+})
+
 test('a message after a quiet spell goes at once; what follows within the delay waits for it, not much longer', async () => {
   await using server = await startTestServer()
   const alice = await register(server.url, 'alice')
