@@ -163,6 +163,34 @@ export function describeSearchContract(name: string, open: () => Promise<StoreFi
       expect(await f.store.searchMessages({ q: 'renamed', userId: carol.id, limit: 5 })).toEqual([])
     })
 
+    test("pages full of public matches still take in a private room's newer matches in their place, and its older ones on the later pages", async () => {
+      await using f = await open()
+      const { alice, bob } = await people(f.store)
+      for (const room of ['old-crew', 'new-crew', 'quiet', 'secret'])
+        expect(await f.store.createRoom({ name: room, visibility: 'private', topic: null, owner: alice, at: T0 })).toBe(true)
+      for (const room of ['old-crew', 'new-crew', 'quiet']) expect(await f.store.addMember(room, bob, T0)).toBe(true)
+      const posted: Message[] = []
+      for (let i = 0; i < 3; i++) posted.push(await post(f.store, 'old-crew', alice, `status report old ${i}`))
+      for (let i = 0; i < 12; i++) {
+        posted.push(await post(f.store, 'lobby', alice, `status report public ${i}`))
+        if (i === 5 || i === 10) posted.push(await post(f.store, 'new-crew', alice, `status report new ${i}`))
+      }
+      posted.push(await post(f.store, 'secret', alice, 'status report not for bob'))
+      await post(f.store, 'quiet', alice, 'nothing to find here')
+      const bobs = ids(posted.filter((m) => m.room !== 'secret')).reverse()
+      const search = (before?: number, limit = 5) => f.store.searchMessages({ q: 'status report', userId: bob.id, before, limit })
+      expect(ids(await search())).toEqual(bobs.slice(0, 5))
+      const pages: number[] = []
+      for (let before: number | undefined, i = 0; i < 10; i++) {
+        const page = ids(await search(before))
+        pages.push(...page)
+        if (page.length < 5) break
+        before = page.at(-1)
+      }
+      expect(pages).toEqual(bobs)
+      expect(ids(await search(undefined, 50))).toEqual(bobs)
+    })
+
     test('in private rooms: a word inside a longer one in any script and case; rooms whose names run into one another find their own only', async () => {
       await using f = await open()
       const { alice, bob } = await people(f.store)
