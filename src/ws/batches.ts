@@ -3,13 +3,12 @@
  * not subscribed to its room's topic: it joins its room's batch for that delay instead (and the
  * batch's own topic). Every frame the hub publishes to the room is also kept for each batch, and
  * sent to its sockets as one WebSocket message, the frames joined with a newline: at most one such
- * message per `ms` (or at once
- * past BATCH.MAX_CHARS). A batch goes `ms` after the last one started going out, or at the end of the
- * event-loop turn when that was `ms` ago already (a quiet room waits for nothing). So a frame is held
- * at most `ms` from the moment it reached the server, even one that waited in the kernel while the
- * last batch's sends held the event loop. What a socket costs per message and per subscriber (a
- * WebSocket frame, a send() to the kernel, waking the reader) is then paid once per batch. Plain
- * sockets keep the room's topic: their frames are exactly what they were.
+ * message per `ms` (or at once past BATCH.MAX_CHARS). A batch goes `ms` after the last one started
+ * going out, or at the end of the event-loop turn when that was `ms` ago already (a quiet room waits
+ * for nothing). So a frame is held at most `ms` from the moment it reached the server, even one that
+ * waited in the kernel while the last batch's sends held the event loop. What a socket costs per
+ * message and per subscriber (a WebSocket frame, a send() to the kernel, waking the reader) is then
+ * paid once per batch. Plain sockets keep the room's topic: their frames are exactly what they were.
  *
  * A batch of ASCII text is sent socket by socket: Bun publishes a message under 16 KiB (its cork
  * buffer) through a per-subscriber queue that copies it twice, 13–19 µs a socket for 5–16 KB against
