@@ -43,8 +43,8 @@ import { join } from 'node:path'
 import { usernameKey } from '../src/chat/usernames.ts'
 import { dmName } from '../src/protocol-rooms.ts'
 import { openPostgresStore } from '../src/store/postgres.ts'
-import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from '../src/store/sqlite-search.ts'
-import { ALL_INDEXED_SQL } from '../src/store/sqlite-search-indexer.ts'
+import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, searchScope } from '../src/store/sqlite-search.ts'
+import { ALL_INDEXED_SQL, sortedForIndex } from '../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
 import { findPostgresBin } from '../test/support/require-services.ts'
@@ -510,33 +510,39 @@ export async function generateSqlite(file: string, sizes: DataSizes, log: (line:
       db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`),
     ]),
   )
-  const indexPublic = db.prepare<unknown, [{ id: number; text: string; scope: string }]>(INDEX_PUBLIC_SQL)
+  const indexPublic = db.prepare<unknown, [{ rowid: number; text: string; scope: string }]>(INDEX_PUBLIC_SQL)
   const indexPrivate = db.prepare<unknown, [{ rowid: number; text: string }]>(INDEX_PRIVATE_SQL)
   const scopes = new Map<string, string>()
+  // Each transaction's index entries, added in ascending rowids before it commits (sortedForIndex).
+  let entries: { id: number; room: string; text: string; private: boolean }[] = []
+  const commit = () => {
+    const sorted = sortedForIndex(entries)
+    for (const { rowid, room, text } of sorted.public) {
+      let scope = scopes.get(room)
+      if (scope === undefined) scopes.set(room, (scope = searchScope(room)))
+      indexPublic.run({ rowid, text, scope })
+    }
+    for (const { rowid, text } of sorted.private) indexPrivate.run({ rowid, text })
+    entries = []
+    db.exec('COMMIT')
+  }
   let pending = 0
   db.exec('BEGIN')
   const sink: Sink = {
     add(table, row) {
       const values = row.map((v) => (typeof v === 'boolean' ? Number(v) : v))
       inserts.get(table)!.run(...(values as (string | number | null)[]))
-      if (table === 'messages' && row[7] === 'message' && row[10] === false) {
-        const [id, room, text] = [row[0] as number, row[1] as string, row[4] as string]
-        if (row[14] === true) indexPrivate.run({ rowid: privateRowid(room, id), text })
-        else {
-          let scope = scopes.get(room)
-          if (scope === undefined) scopes.set(room, (scope = searchScope(room)))
-          indexPublic.run({ id, text, scope })
-        }
-      }
+      if (table === 'messages' && row[7] === 'message' && row[10] === false)
+        entries.push({ id: row[0] as number, room: row[1] as string, text: row[4] as string, private: row[14] === true })
       if (++pending === 100_000) {
-        db.exec('COMMIT')
+        commit()
         db.exec('BEGIN')
         pending = 0
       }
     },
   }
   const rows = await generate(sizes, sink, log)
-  db.exec('COMMIT')
+  commit()
   log(`generate: rows written in ${Math.round(performance.now() - started) / 1000} s; building indexes`)
   for (const { sql } of indexes) db.exec(sql)
   // The search index was written above, beside each message, as the store's indexer would have.

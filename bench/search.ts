@@ -26,8 +26,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { searchMessages } from '../src/chat/search.ts'
 import { openPostgresStore } from '../src/store/postgres.ts'
-import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from '../src/store/sqlite-search.ts'
-import { ALL_INDEXED_SQL } from '../src/store/sqlite-search-indexer.ts'
+import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, searchScope } from '../src/store/sqlite-search.ts'
+import { ALL_INDEXED_SQL, sortedForIndex } from '../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
 import { startPostgres } from '../test/support/services.ts'
@@ -102,11 +102,10 @@ export async function fillSqlite(file: string, count: number): Promise<void> {
   const indexPublic = db.query(INDEX_PUBLIC_SQL)
   const indexPrivate = db.query(INDEX_PRIVATE_SQL)
   const batch = db.transaction((rows: (Row & { id: number })[]) => {
-    for (const r of rows) {
-      insert.run({ ...r, username: `user${r.userId}`, private: isPrivate(r.room) })
-      if (isPrivate(r.room)) indexPrivate.run({ rowid: privateRowid(r.room, r.id), text: r.text })
-      else indexPublic.run({ id: r.id, text: r.text, scope: searchScope(r.room) })
-    }
+    for (const r of rows) insert.run({ ...r, username: `user${r.userId}`, private: isPrivate(r.room) })
+    const sorted = sortedForIndex(rows.map((r) => ({ ...r, private: isPrivate(r.room) })))
+    for (const r of sorted.public) indexPublic.run({ rowid: r.rowid, text: r.text, scope: searchScope(r.room) })
+    for (const r of sorted.private) indexPrivate.run({ rowid: r.rowid, text: r.text })
   })
   let rows: (Row & { id: number })[] = []
   let id = 0

@@ -18,7 +18,7 @@
  */
 import type { Database } from 'bun:sqlite'
 import { whenFree } from './sqlite-file.ts'
-import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, searchScope } from './sqlite-search.ts'
+import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, publicRowid, searchScope } from './sqlite-search.ts'
 
 /** The `settings` key of the last stream id indexed (migration 0014 sets it for a database from before). */
 export const INDEXED_THROUGH = 'search_indexed_through'
@@ -29,6 +29,27 @@ export const ALL_INDEXED_SQL = `INSERT INTO settings (key, value) SELECT '${INDE
 const STEP = 1024
 /** How long committed messages wait for a step when fewer than STEP are waiting. */
 const DELAY_MS = 100
+
+/**
+ * Entries to add, each with its rowid in its index, in ascending rowids. FTS5 flushes its pending
+ * entries as a new segment whenever a rowid is not above the one before: added in id order (public
+ * rowids descending, private ones jumping between rooms' stretches) 1 024 entries cost ~3–4× as much.
+ */
+export function sortedForIndex<E extends { id: number; room: string; private: number | boolean }>(
+  entries: E[],
+): { public: (E & { rowid: number })[]; private: (E & { rowid: number })[] } {
+  const byRowid = (x: { rowid: number }, y: { rowid: number }) => x.rowid - y.rowid
+  return {
+    public: entries
+      .filter((e) => !e.private)
+      .map((e) => ({ ...e, rowid: publicRowid(e.id) }))
+      .sort(byRowid),
+    private: entries
+      .filter((e) => e.private)
+      .map((e) => ({ ...e, rowid: privateRowid(e.room, e.id) }))
+      .sort(byRowid),
+  }
+}
 
 type Entry = { id: number; room: string; text: string; kind: string; deleted: number; private: number }
 
@@ -47,11 +68,9 @@ export function sqliteSearchIndexer(client: Database) {
   /** One step, in a write transaction: the next STEP entries, the messages among them indexed. True when more may follow. */
   const step = client.transaction((): boolean => {
     const entries = after.all({ after: indexedThrough(), limit: STEP })
-    for (const e of entries) {
-      if (e.kind !== 'message' || e.deleted !== 0) continue
-      if (e.private) addPrivate.run({ rowid: privateRowid(e.room, e.id), text: e.text })
-      else addPublic.run({ id: e.id, text: e.text, scope: searchScope(e.room) })
-    }
+    const sorted = sortedForIndex(entries.filter((e) => e.kind === 'message' && e.deleted === 0))
+    for (const e of sorted.public) addPublic.run({ rowid: e.rowid, text: e.text, scope: searchScope(e.room) })
+    for (const e of sorted.private) addPrivate.run({ rowid: e.rowid, text: e.text })
     if (entries.length > 0) writeThrough.run({ value: String(entries.at(-1)!.id) })
     return entries.length === STEP
   })

@@ -65,13 +65,21 @@ export const STRETCH = 2 ** 33
 export const privateBase = (room: string): number => (fnv1a(room) >>> 12) * STRETCH
 
 /**
- * The newest `chunk` ids below `before` that match, as FTS5 walks the index (it answers the ORDER BY
- * and the rowid bounds itself, no sorter): the public index down from `before`, and one private room's
- * stretch up from the rowid of `before` (`from`) to its end.
+ * A public message's rowid in the public index: its id down from 2^53 - 1, so that newest first is
+ * ascending rowids, the one direction FTS5 seeks in (migration 0019). Read descending, as ids were,
+ * a common word's page stepped back through the lists: 0.77 against 0.26 ms on 10 M messages.
  */
-export const SEARCH_PUBLIC_SQL = `SELECT rowid AS id FROM messages_public_fts
-  WHERE messages_public_fts MATCH $public AND rowid < $before
-  ORDER BY rowid DESC LIMIT $chunk`
+export const PUBLIC_TOP = Number.MAX_SAFE_INTEGER
+export const publicRowid = (id: number): number => PUBLIC_TOP - id
+
+/**
+ * The newest `chunk` ids below `before` that match, as FTS5 walks the index (it answers the ORDER BY
+ * and the rowid bounds itself, no sorter): the public index up from the rowid of `before`, and one
+ * private room's stretch up from the rowid of `before` (`from`) to its end.
+ */
+export const SEARCH_PUBLIC_SQL = `SELECT ${PUBLIC_TOP} - rowid AS id FROM messages_public_fts
+  WHERE messages_public_fts MATCH $public AND rowid > ${PUBLIC_TOP} - $before
+  ORDER BY rowid LIMIT $chunk`
 export const SEARCH_STRETCH_SQL = `SELECT $end - rowid AS id FROM messages_private_fts
   WHERE messages_private_fts MATCH $text AND rowid > $from AND rowid < $end
   ORDER BY rowid LIMIT $chunk`
@@ -115,8 +123,12 @@ export function ftsQuery(q: string, room?: string): string {
   return room === undefined ? text : `${text} AND scope : ${ftsPhrase(searchScope(room))}`
 }
 
-/** A public message's entry: its id, its text and its room's scope; a private one's: its rowid (privateRowid) and its text. */
-export const INDEX_PUBLIC_SQL = `INSERT INTO messages_public_fts (rowid, text, scope) VALUES ($id, $text, $scope)`
+/**
+ * A public message's entry: its rowid (publicRowid), its text and its room's scope; a private one's: its
+ * rowid (privateRowid) and its text. FTS5 writes out what it holds whenever a rowid is not above the one
+ * before, so many entries are added in ascending rowids (sqlite-search-indexer.ts, sortedForIndex).
+ */
+export const INDEX_PUBLIC_SQL = `INSERT INTO messages_public_fts (rowid, text, scope) VALUES ($rowid, $text, $scope)`
 export const INDEX_PRIVATE_SQL = `INSERT INTO messages_private_fts (rowid, text) VALUES ($rowid, $text)`
 
 /** A private message's rowid in the private index: in its room's stretch, its id down from the end. */
@@ -132,16 +144,17 @@ export function sqliteSearchIndex(client: Database, indexer: { covers(id: number
   const placeOf = client.query<{ room: string; private: number }, { id: number }>(`SELECT room, private FROM messages WHERE id = $id`)
   const addPublic = client.query(INDEX_PUBLIC_SQL)
   const addPrivate = client.query(INDEX_PRIVATE_SQL)
-  const removePublic = client.query(`DELETE FROM messages_public_fts WHERE rowid = $id`)
+  const removePublic = client.query(`DELETE FROM messages_public_fts WHERE rowid = $rowid`)
   const removePrivate = client.query(`DELETE FROM messages_private_fts WHERE rowid = $rowid`)
-  const remove = (id: number, room: string, inPrivate: boolean) => (inPrivate ? removePrivate.run({ rowid: privateRowid(room, id) }) : removePublic.run({ id }))
+  const remove = (id: number, room: string, inPrivate: boolean) =>
+    inPrivate ? removePrivate.run({ rowid: privateRowid(room, id) }) : removePublic.run({ rowid: publicRowid(id) })
   return {
     edited(id: number, text: string): void {
       if (!indexer.covers(id)) return
       const { room, private: inPrivate } = placeOf.get({ id })!
       remove(id, room, inPrivate === 1)
       if (inPrivate === 1) addPrivate.run({ rowid: privateRowid(room, id), text })
-      else addPublic.run({ id, text, scope: searchScope(room) })
+      else addPublic.run({ rowid: publicRowid(id), text, scope: searchScope(room) })
     },
     deleted(id: number): void {
       if (!indexer.covers(id)) return

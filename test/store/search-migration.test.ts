@@ -1,5 +1,5 @@
 /**
- * Migrations 0010 and 0013 on a populated database (spec §7): messages stored before them, in a public room, a
+ * Migrations 0010, 0013 and 0019 on a populated database (spec §7): messages stored before them, in a public room, a
  * private room and a DM, are found afterwards by exactly those who may read them, and only those,
  * on both stores. In SQLite the migrations compute each room's scope token and private stretch in SQL; a search computes
  * them in TypeScript (searchScope, privateBase), so finding the private messages at all shows the two agree.
@@ -15,14 +15,15 @@ import { drizzle as sqliteDrizzle } from 'drizzle-orm/bun-sqlite'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
+import { privateRowid, searchScope } from '../../src/store/sqlite-search.ts'
 import type { Store } from '../../src/store/store.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres } from '../support/services.ts'
 
 const { test: pgTest } = requireServices('postgresql')
 
-/** Migrations 0000–0009: the schema of a server from before the search was split by visibility. */
-const before = (folder: string) => readMigrationFiles({ migrationsFolder: join(import.meta.dir, '../../db', folder) }).slice(0, 10)
+/** Migrations 0000–0009: the schema of a server from before the search was split by visibility (or the first `n`). */
+const before = (folder: string, n = 10) => readMigrationFiles({ migrationsFolder: join(import.meta.dir, '../../db', folder) }).slice(0, n)
 
 type Migrator = { dialect: { migrate(m: ReturnType<typeof before>, s: unknown, c: object): unknown }; session: unknown }
 
@@ -84,6 +85,48 @@ sqliteTest('SQLite: messages stored before migration 0010 are searchable by thei
     } finally {
       await store.close()
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+sqliteTest('SQLite: after migration 0019 the public index answers newest first, and what the indexer had not reached is indexed once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-search-migration-'))
+  try {
+    const file = join(dir, 'chat.db')
+    const client = new Database(file, { create: true, strict: true })
+    const internals = sqliteDrizzle({ client }) as unknown as Migrator
+    internals.dialect.migrate(before('migrations', 19), internals.session, {})
+    client.exec(ROOMS)
+    client.exec(MEMBERS)
+    const insert = client.query<{ id: number }, { room: string; text: string; private: number }>(
+      `INSERT INTO messages (room, user_id, username, text, created_at, private) VALUES ($room, 1, 'alice', $text, 0, $private) RETURNING id`,
+    )
+    // As 0013–0018 indexed: a public message by its id, with its room's scope; a private one in its room's stretch.
+    const indexPublic = client.query(`INSERT INTO messages_public_fts (rowid, text, scope) VALUES ($id, $text, $scope)`)
+    const indexPrivate = client.query(`INSERT INTO messages_private_fts (rowid, text) VALUES ($rowid, $text)`)
+    const ids = POSTED.map(([room, text], i) => {
+      const inPrivate = room === 'team' || room === 'dm.1.2'
+      const { id } = insert.get({ room, text, private: Number(inPrivate) })!
+      // The last one was committed but not indexed yet when the server stopped.
+      if (i < POSTED.length - 1) {
+        if (inPrivate) indexPrivate.run({ rowid: privateRowid(room, id), text })
+        else indexPublic.run({ id, text, scope: searchScope(room) })
+      }
+      return id
+    })
+    client.query(`UPDATE settings SET value = $through WHERE key = 'search_indexed_through'`).run({ through: String(ids.at(-2)) })
+    client.close()
+    const store = openSqliteStore(file)
+    try {
+      await expectSearches(store, ids)
+    } finally {
+      await store.close()
+    }
+    // Each public message once: 'lobby', 'Lobby' and nothing twice.
+    const after = new Database(file, { readonly: true })
+    expect(after.query<{ n: number }, []>(`SELECT count(*) AS n FROM messages_public_fts WHERE messages_public_fts MATCH 'launch'`).get()!.n).toBe(2)
+    after.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -35,9 +35,9 @@ sqliteTest('SQLite: candidates come from the FTS5 index in rowid order, then one
         .query<{ detail: string }, [Record<string, string | number | null>]>(`EXPLAIN QUERY PLAN ${sql}`)
         .all(params)
         .map((r) => r.detail)
-    // M: the MATCH, <: the rowid bound; no sorter, so FTS5 itself yields descending rowids.
+    // M: the MATCH, >: the rowid bound; no sorter, so FTS5 itself yields ascending rowids (newest first, migration 0019).
     expect(plan(SEARCH_PUBLIC_SQL, { public: ftsQuery('needle'), before: 10, chunk: 256 })).toEqual([
-      expect.stringMatching(/^SCAN messages_public_fts VIRTUAL TABLE INDEX \d+:M\d*</),
+      expect.stringMatching(/^SCAN messages_public_fts VIRTUAL TABLE INDEX \d+:M\d*>$/),
     ])
     // A private room's stretch: the MATCH within both rowid bounds (> and <), in order, no sorter.
     const end = privateBase('team') + STRETCH

@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Message, User } from '../../src/protocol.ts'
-import { INDEXED_THROUGH } from '../../src/store/sqlite-search-indexer.ts'
+import { privateRowid, publicRowid } from '../../src/store/sqlite-search.ts'
+import { INDEXED_THROUGH, sortedForIndex } from '../../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { addUser } from './contract.ts'
@@ -154,4 +155,21 @@ test('closing the store indexes what is waiting and leaves nothing scheduled on 
     await Bun.sleep(250)
     expect(indexState(file)).toEqual({ entries: 5, through: Math.max(...ids(posted)) })
   })
+})
+
+test("a step's entries go to each index in ascending rowids (FTS5 writes a segment out whenever one is not above the one before)", () => {
+  const rooms = ['team', 'vault', 'dm.1.2', 'ops']
+  const entries = Array.from({ length: 200 }, (_, i) => ({ id: i + 1, room: rooms[i % 4]!, private: i % 5 !== 0 }))
+  const { public: pub, private: priv } = sortedForIndex(entries)
+  // Public: newest first, each under its public rowid; private: by stretch, newest first within each.
+  expect(pub.map((e) => e.id)).toEqual(
+    entries
+      .filter((e) => !e.private)
+      .map((e) => e.id)
+      .reverse(),
+  )
+  expect(pub.every((e) => e.rowid === publicRowid(e.id))).toBe(true)
+  expect(priv).toHaveLength(entries.filter((e) => e.private).length)
+  expect(priv.every((e) => e.rowid === privateRowid(e.room, e.id))).toBe(true)
+  for (const list of [pub, priv]) for (let i = 1; i < list.length; i++) expect(list[i]!.rowid).toBeGreaterThan(list[i - 1]!.rowid)
 })
