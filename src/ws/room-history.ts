@@ -77,9 +77,13 @@ export class RoomHistory {
       // its own (a room's rows lie far apart), so the first welcome reads no more than it shows.
       const limit = 2 * this.cacheSize
       const entries = await this.opts.store.listStream(this.room, { fromNewest: this.loadSize, limit })
-      const ids = entries.flatMap((e) => (e.type === 'message' ? [e.data.id] : []))
+      const messages = entries.filter((e) => e.type === 'message').length
       // Fewer messages than asked for, and no entry cut off by the limit: that is the room's whole stream.
-      const whole = entries.length < limit && ids.length < this.loadSize
+      const whole = entries.length < limit && messages < this.loadSize
+      // Every reaction is a stream entry after its message, written with it, so a message that no entry
+      // read here reacted to has none: only the others' reactions are looked up (a page each on a big database).
+      const reacted = new Set(entries.flatMap((e) => (e.type === 'reaction' ? [e.data.messageId] : [])))
+      const ids = entries.flatMap((e) => (e.type === 'message' && reacted.has(e.data.id) ? [e.data.id] : []))
       return { entries, whole, reactors: toReactors(await this.opts.store.listReactions(ids)) }
     }
     this.loading ??= read().then(

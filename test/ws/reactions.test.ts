@@ -369,6 +369,8 @@ for (const store of STORES()) {
       let alice: Account
       let bob: Account
       let m: Message
+      let later: Message
+      let plain: Message
       try {
         ;({ alice, bob } = await trio(first))
         using aliceIn = await connectRoom(first, 'lobby', alice)
@@ -379,6 +381,10 @@ for (const store of STORES()) {
         await react(aliceIn, alice, m.id, '🇫🇷')
         await react(bobIn, bob, m.id, '🎉')
         await react(bobIn, bob, m.id, '🎉', false)
+        // Later messages, one reacted to and one not: the first welcome after the restart reads them all.
+        later = await post(aliceIn, 'after it')
+        plain = await post(bobIn, 'and more')
+        await react(aliceIn, alice, later.id, '🎉')
       } finally {
         await first.stop()
       }
@@ -388,10 +394,13 @@ for (const store of STORES()) {
         { emoji: '🇫🇷', count: 1, me: true },
       ]
       expect(reactionsOf(await restHistory(second, 'lobby', alice), m.id)).toEqual(asAlice)
-      expect(reactionsOf((await welcomeOf(second, 'lobby', bob)).history, m.id)).toEqual([
+      const welcomed = (await welcomeOf(second, 'lobby', bob)).history
+      expect(reactionsOf(welcomed, m.id)).toEqual([
         { emoji: '👍', count: 2, me: true },
         { emoji: '🇫🇷', count: 1, me: false },
       ])
+      expect(reactionsOf(welcomed, later.id)).toEqual([{ emoji: '🎉', count: 1, me: false }])
+      expect(reactionsOf(welcomed, plain.id)).toBeUndefined()
       // The state carries on: taking one back after the restart.
       using aliceIn = await connectRoom(second, 'lobby', alice)
       await react(aliceIn, alice, m.id, '👍', false)
