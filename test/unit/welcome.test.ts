@@ -88,15 +88,18 @@ test('encodeWelcome writes the same bytes as the whole welcome serialised, with 
       }
 })
 
-/** A room history over a store holding `entries` and `reactions`. */
-function roomHistory(entries: StreamEvent[], reactions: ReactionRow[] = []) {
+/** A room history over a store holding `entries` and `reactions`; `asked` collects the ids each reactions look-up was for. */
+function roomHistory(entries: StreamEvent[], reactions: ReactionRow[] = [], asked: number[][] = []) {
   const store = {
     listStream: async (_room: string, q: { after?: number; fromNewest?: number; limit: number }) => {
       const start = q.fromNewest === undefined ? 0 : (entries.filter((e) => e.type === 'message').at(-q.fromNewest - 1)?.data.id ?? 0)
       return entries.filter((e) => e.data.id > Math.max(q.after ?? 0, start)).slice(-q.limit)
     },
     listMessages: async () => [],
-    listReactions: async (ids: number[]) => reactions.filter((r) => ids.includes(r.messageId)),
+    listReactions: async (ids: number[]) => {
+      asked.push(ids)
+      return reactions.filter((r) => ids.includes(r.messageId))
+    },
   }
   return new RoomHistory(ROOM, { store, log: createLogger('silent', 'text'), historySize: 50, resumeMax: 500 })
 }
@@ -125,15 +128,20 @@ test('the room history answers from memory at once once loaded, shares the seria
 })
 
 test('with reactions, each reader sees their own `me` and nothing is shared', async () => {
-  const history = roomHistory([1, 2].map(entry), [{ messageId: 2, emoji: '👍', userId: 7 }])
+  // As the store keeps them: the reaction's row, and its event in the stream after the message.
+  const reacted: StreamEvent = { type: 'reaction', room: ROOM, data: { id: 3, messageId: 2, emoji: '👍', user: user(7), on: true } }
+  const asked: number[][] = []
+  const history = roomHistory([entry(1), entry(2), reacted], [{ messageId: 2, emoji: '👍', userId: 7 }], asked)
   await history.welcome(undefined, null)
+  // The first load looks up the reactions of the message the stream says was reacted to, and no other.
+  expect(asked).toEqual([[2]])
   const mine = history.welcomeNow(undefined, 7)!
   const theirs = history.welcomeNow(undefined, 8)!
   expect(mine.json).toBeUndefined()
   expect(mine.history[1]!.reactions).toEqual([{ emoji: '👍', count: 1, me: true }])
   expect(theirs.history[1]!.reactions).toEqual([{ emoji: '👍', count: 1, me: false }])
   // Taken back: shared again, and without reactions.
-  history.remember({ type: 'reaction', room: ROOM, data: { id: 3, messageId: 2, emoji: '👍', user: user(7), on: false } })
+  history.remember({ type: 'reaction', room: ROOM, data: { id: 4, messageId: 2, emoji: '👍', user: user(7), on: false } })
   const none = history.welcomeNow(undefined, 7)!
   expect(none.json).toBeDefined()
   expect(none.history[1]!.reactions).toBeUndefined()
