@@ -100,35 +100,13 @@ export const messages = sqliteTable(
     /** On a message: its room is private (a room's visibility never changes once it has messages), so search indexes it apart (spec §7). */
     private: integer('private', { mode: 'boolean' }).notNull().default(false),
   },
-  // messages_room_id walks a room's whole stream (welcome, resume, gap repair) and its history pages.
-  // It carries every column after its key (room, id): rows are stored in id order, that is by time, so
-  // on a big database each of a room's rows sits on a page of its own, and a page of 50 read from the
-  // table read 50 pages; read from this index, a room's recent rows are a few neighbouring pages
-  // (migration 0018; docs/PERFORMANCE.md "Cost as data grows"). It costs a second copy of each row
-  // (~170 bytes a message). PostgreSQL's is (room, id) alone: its B-tree refuses an entry over ~2.7 kB,
-  // and a message may be 16 kB. messages_room_kind_id finds a room's messages without reading events
-  // (the welcome's bound, unread counts, search's newest message).
+  // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
+  // alone (history pages), so events never slow a history read down.
   // messages_user_id: a deleted account's name is replaced on its messages without reading every message.
   // messages_target_id holds the events (edits, deletions, reactions) only: a message has no target, and
   // leaving it out spares every message's commit a page of this index (migration 0015).
   (t) => [
-    index('messages_room_id').on(
-      t.room,
-      t.id,
-      t.userId,
-      t.username,
-      t.text,
-      t.nonce,
-      t.createdAt,
-      t.kind,
-      t.targetId,
-      t.editedAt,
-      t.deleted,
-      t.mentions,
-      t.replyTo,
-      t.attachments,
-      t.private,
-    ),
+    index('messages_room_id').on(t.room, t.id),
     index('messages_room_kind_id').on(t.room, t.kind, t.id),
     index('messages_target_id')
       .on(t.targetId)

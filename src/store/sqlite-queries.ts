@@ -10,14 +10,12 @@ const { messages } = schema
 const placeholder = sql.placeholder
 
 /**
- * A page of a room's messages, read from (room, id), which holds every column (db/schema.ts): the page
- * is a few neighbouring index pages where the table would give a page per row. The room's events are
- * stepped over in the index, a few bytes each. It is named because without statistics SQLite's planner
- * would take (room, kind, id) and then read each row from the table. An absent bound is one no id can
- * cross (ids are ≥ 1 and safe integers).
+ * A page of a room's messages. Without statistics SQLite's planner takes (room, id) for this, and
+ * would then step over every event of the room; (room, kind, id) reads the page's own rows and
+ * nothing else, so it is named. An absent bound is one no id can cross (ids are ≥ 1 and safe integers).
  */
 export const MESSAGE_PAGE_SQL = `SELECT id, room, user_id AS userId, username, text, nonce, created_at AS createdAt, edited_at AS editedAt, deleted, mentions, reply_to AS replyTo, attachments
-  FROM messages INDEXED BY messages_room_id
+  FROM messages INDEXED BY messages_room_kind_id
   WHERE room = $room AND kind = 'message' AND id < $before AND id > $after
   ORDER BY id DESC LIMIT $limit`
 

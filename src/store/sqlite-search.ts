@@ -66,7 +66,7 @@ export const privateBase = (room: string): number => (fnv1a(room) >>> 12) * STRE
 
 /**
  * A public message's rowid in the public index: its id down from 2^53 - 1, so that newest first is
- * ascending rowids, the one direction FTS5 seeks in (migration 0019). Read descending, as ids were,
+ * ascending rowids, the one direction FTS5 seeks in (migration 0018). Read descending, as ids were,
  * a common word's page stepped back through the lists: 0.77 against 0.26 ms on 10 M messages.
  */
 export const PUBLIC_TOP = Number.MAX_SAFE_INTEGER

@@ -55,19 +55,17 @@ sqliteTest(
           'rooms list: first page',
           'SEARCH rooms USING COVERING INDEX rooms_visibility_last_message_id (visibility=? AND last_message_id>? AND last_message_id<?)',
         ],
-        // Migration 0018: (room, id) holds every column, so a room's page is read from neighbouring index pages, not a row page each.
-        ['history: newest page', 'SEARCH messages USING COVERING INDEX messages_room_id (room=? AND id>? AND id<?)'],
-        ['history: a page further back', 'SEARCH messages USING COVERING INDEX messages_room_id (room=? AND id>? AND id<?)'],
+        ['history: newest page', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
+        ['history: a page further back', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING COVERING INDEX messages_room_kind_id (room=? AND kind=?)'],
-        ["welcome: the room's recent stream", 'SEARCH messages USING COVERING INDEX messages_room_id (room=? AND id>? AND id<?)'],
+        ["welcome: the room's recent stream", 'SEARCH messages USING INDEX messages_room_id (room=? AND id>? AND id<?)'],
         ['user stream: unread counts of a room', 'SEARCH m USING INDEX room_members_room (room=? AND user_id=?)'],
         // The caller's private rooms: their memberships, then each room by name (never every private room).
         ['search: a common word', 'SEARCH rm USING PRIMARY KEY (user_id=?)'],
         ['search: a common word', 'SEARCH r USING INDEX sqlite_autoindex_rooms_1 (name=?)'],
         // Each of them's newest message, so that a full page of public matches skips the older ones' stretches.
         ['search: a common word', 'SEARCH m USING COVERING INDEX messages_room_kind_id (room=? AND kind=?)'],
-        // What was unread is counted from the index alone (it holds the author and the deleted flag).
-        ['mark read', 'SEARCH messages USING COVERING INDEX messages_room_id (room=? AND id>?)'],
+        ['mark read', 'SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>?)'],
         ['mark read', 'SEARCH mentions USING COVERING INDEX mentions_user_room_message (user_id=? AND room=? AND message_id>?)'],
         ['attachment: by id', 'SEARCH attachments USING INDEX sqlite_autoindex_attachments_1 (id=?)'],
         ['attachment: quota used', 'SEARCH attachments USING INDEX attachments_user_id (user_id=?)'],

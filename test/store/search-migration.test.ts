@@ -1,5 +1,5 @@
 /**
- * Migrations 0010, 0013 and 0019 on a populated database (spec §7): messages stored before them, in a public room, a
+ * Migrations 0010, 0013 and 0018 on a populated database (spec §7): messages stored before them, in a public room, a
  * private room and a DM, are found afterwards by exactly those who may read them, and only those,
  * on both stores. In SQLite the migrations compute each room's scope token and private stretch in SQL; a search computes
  * them in TypeScript (searchScope, privateBase), so finding the private messages at all shows the two agree.
@@ -90,19 +90,19 @@ sqliteTest('SQLite: messages stored before migration 0010 are searchable by thei
   }
 })
 
-sqliteTest('SQLite: after migration 0019 the public index answers newest first, and what the indexer had not reached is indexed once', async () => {
+sqliteTest('SQLite: after migration 0018 the public index answers newest first, and what the indexer had not reached is indexed once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chat-search-migration-'))
   try {
     const file = join(dir, 'chat.db')
     const client = new Database(file, { create: true, strict: true })
     const internals = sqliteDrizzle({ client }) as unknown as Migrator
-    internals.dialect.migrate(before('migrations', 19), internals.session, {})
+    internals.dialect.migrate(before('migrations', 18), internals.session, {})
     client.exec(ROOMS)
     client.exec(MEMBERS)
     const insert = client.query<{ id: number }, { room: string; text: string; private: number }>(
       `INSERT INTO messages (room, user_id, username, text, created_at, private) VALUES ($room, 1, 'alice', $text, 0, $private) RETURNING id`,
     )
-    // As 0013–0018 indexed: a public message by its id, with its room's scope; a private one in its room's stretch.
+    // As 0013–0017 indexed: a public message by its id, with its room's scope; a private one in its room's stretch.
     const indexPublic = client.query(`INSERT INTO messages_public_fts (rowid, text, scope) VALUES ($id, $text, $scope)`)
     const indexPrivate = client.query(`INSERT INTO messages_private_fts (rowid, text) VALUES ($rowid, $text)`)
     const ids = POSTED.map(([room, text], i) => {

@@ -35,7 +35,7 @@ sqliteTest('SQLite: candidates come from the FTS5 index in rowid order, then one
         .query<{ detail: string }, [Record<string, string | number | null>]>(`EXPLAIN QUERY PLAN ${sql}`)
         .all(params)
         .map((r) => r.detail)
-    // M: the MATCH, >: the rowid bound; no sorter, so FTS5 itself yields ascending rowids (newest first, migration 0019).
+    // M: the MATCH, >: the rowid bound; no sorter, so FTS5 itself yields ascending rowids (newest first, migration 0018).
     expect(plan(SEARCH_PUBLIC_SQL, { public: ftsQuery('needle'), before: 10, chunk: 256 })).toEqual([
       expect.stringMatching(/^SCAN messages_public_fts VIRTUAL TABLE INDEX \d+:M\d*>$/),
     ])
