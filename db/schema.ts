@@ -100,14 +100,20 @@ export const messages = sqliteTable(
     /** On a message: its room is private (a room's visibility never changes once it has messages), so search indexes it apart (spec §7). */
     private: integer('private', { mode: 'boolean' }).notNull().default(false),
   },
-  // messages_room_id walks a room's whole stream (resume, gap repair); messages_room_kind_id its messages
-  // alone (history pages), so events never slow a history read down.
+  // A room's rows are in exactly one of two partial indexes by (room, id): its messages (history pages,
+  // unread counts), so events never slow a history read down, and its events (edits, deletions,
+  // reactions). A message's commit writes one of them, not two (migration 0019); the whole stream
+  // (resume, gap repair) is the two merged by id.
   // messages_user_id: a deleted account's name is replaced on its messages without reading every message.
   // messages_target_id holds the events (edits, deletions, reactions) only: a message has no target, and
   // leaving it out spares every message's commit a page of this index (migration 0015).
   (t) => [
-    index('messages_room_id').on(t.room, t.id),
-    index('messages_room_kind_id').on(t.room, t.kind, t.id),
+    index('messages_room_message_id')
+      .on(t.room, t.id)
+      .where(sql`${t.kind} = 'message'`),
+    index('messages_room_event_id')
+      .on(t.room, t.id)
+      .where(sql`${t.kind} <> 'message'`),
     index('messages_target_id')
       .on(t.targetId)
       .where(sql`${t.targetId} IS NOT NULL`),

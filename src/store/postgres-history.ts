@@ -1,5 +1,5 @@
 /** The PostgreSQL store's history reads (spec §3, §7): pages of a room's messages, stretches of its stream, reactions. */
-import { and, desc, eq, gt, lt, lte, or, type SQL as Condition } from 'drizzle-orm'
+import { and, desc, eq, gt, lt, lte, sql, type SQL as Condition } from 'drizzle-orm'
 import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
 import * as schema from '../../db/schema.pg.ts'
 import { guard } from './postgres-connection.ts'
@@ -7,6 +7,14 @@ import { postgresConversationReads } from './postgres-conversation.ts'
 import { toMessage, toStreamEvent, type MessageQuery, type StreamStore } from './stream.ts'
 
 const { messages } = schema
+
+/**
+ * A room's messages and its events are in two partial indexes (db/schema.pg.ts). Their predicates are
+ * written into the query's text: a bound parameter would not prove to a generic plan that it implies
+ * the index's predicate, and that plan would leave both indexes aside.
+ */
+const IS_MESSAGE = sql`${messages.kind} = 'message'`
+const IS_EVENT = sql`${messages.kind} <> 'message'`
 
 /** `room` and an id range, for both history queries. */
 function rangeOf(room: string, q: MessageQuery): Condition[] {
@@ -18,12 +26,12 @@ function rangeOf(room: string, q: MessageQuery): Condition[] {
 
 export function postgresHistory(db: BunSQLDatabase<typeof schema>): Pick<StreamStore, 'listMessages' | 'listStream' | 'listReactions'> {
   const reads = postgresConversationReads(db)
-  /** The id of the message just before the room's newest `n` (0 when it has no more), from the (room, kind, id) index. */
+  /** The id of the message just before the room's newest `n` (0 when it has no more), from the index of the room's messages. */
   const beforeNewest = async (room: string, n: number): Promise<number> => {
     const [row] = await db
       .select({ id: messages.id })
       .from(messages)
-      .where(and(eq(messages.room, room), eq(messages.kind, 'message')))
+      .where(and(eq(messages.room, room), IS_MESSAGE))
       .orderBy(desc(messages.id))
       .limit(1)
       .offset(n)
@@ -35,7 +43,7 @@ export function postgresHistory(db: BunSQLDatabase<typeof schema>): Pick<StreamS
         const rows = await db
           .select()
           .from(messages)
-          .where(and(...rangeOf(room, q), eq(messages.kind, 'message')))
+          .where(and(...rangeOf(room, q), IS_MESSAGE))
           .orderBy(desc(messages.id))
           .limit(q.limit)
         const quotes = await reads.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
@@ -45,10 +53,19 @@ export function postgresHistory(db: BunSQLDatabase<typeof schema>): Pick<StreamS
       guard(async () => {
         const changes = and(eq(messages.deleted, false), q.changesUpTo === undefined ? undefined : lte(messages.targetId, q.changesUpTo))
         const start = q.fromNewest === undefined ? 0 : await beforeNewest(room, q.fromNewest)
+        const range = rangeOf(room, { ...q, after: Math.max(q.after ?? 0, start) })
+        // Each index walked newest first and the two merged by id (a Merge Append): no sort, and the
+        // limit stops both walks.
         const rows = await db
           .select()
           .from(messages)
-          .where(and(...rangeOf(room, { ...q, after: Math.max(q.after ?? 0, start) }), or(eq(messages.kind, 'message'), changes)))
+          .where(and(...range, IS_MESSAGE))
+          .unionAll(
+            db
+              .select()
+              .from(messages)
+              .where(and(...range, IS_EVENT, changes)),
+          )
           .orderBy(desc(messages.id))
           .limit(q.limit)
         const quotes = await reads.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))

@@ -203,7 +203,7 @@ export function postgresRooms(db: Db): RoomStore {
         const lastReadId = num(found.lastReadId)
         const target = Math.min(id, num(found.newest))
         if (target <= lastReadId) return { lastReadId, moved: false }
-        // Only what comes after the new marker: what was unread (indexes messages_room_kind_id, mentions_user_room_message).
+        // Only what comes after the new marker: what was unread (indexes messages_room_message_id, mentions_user_room_message).
         const [after] = await rows(
           tx,
           sql`SELECT (SELECT count(*) FROM messages WHERE room = ${room} AND kind = 'message' AND id > ${target} AND user_id <> ${userId} AND NOT deleted) AS unread,

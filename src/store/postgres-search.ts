@@ -106,12 +106,12 @@ const privateWalked = (match: SQL, below: number, limit: number) =>
  * (`OPERATOR(pg_catalog.@>)`: the array operator of the index's opclass, even where intarray's `@>` for
  * int[] is installed), then their room, id and text are checked. That is the only condition the index
  * subquery has (OFFSET 0 keeps the others out of it), so the planner cannot read the room's rows by
- * `messages_room_id` instead, nor the primary key down: either reads as much as the room or the table.
+ * `messages_room_message_id` instead, nor the primary key down: either reads as much as the room or the table.
  *
  * The index yields a room's matches unordered, so in a busy room a common word would read thousands to
  * keep `limit`. When `walk` (the caller is in a busy room, and the word is common: `commonWords`),
  * the newest `WALK × limit` messages of a room of more than BUSY_ROOM are walked first (ids from
- * `messages_room_kind_id` alone, then each row by id), and when they hold `limit` matches those are the
+ * `messages_room_message_id` alone, then each row by id), and when they hold `limit` matches those are the
  * answer and the index is not read. Smaller rooms (nearly all) go to the index at once: a walk would read
  * their rows, which lie spread over the whole table; so does a rarer word, which a walk would not find.
  */

@@ -137,7 +137,7 @@ export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCou
     `SELECT m.last_read_id AS lastReadId, coalesce(r.last_message_id, 0) AS newest, coalesce(r.message_count, 0) AS total
      FROM room_members m LEFT JOIN rooms r ON r.name = m.room WHERE m.room = $room AND m.user_id = $user`,
   )
-  // Only what comes after the new marker: what was unread (index messages_room_kind_id, mentions_user_room_message).
+  // Only what comes after the new marker: what was unread (index messages_room_message_id, mentions_user_room_message).
   const unreadAfter = q<{ n: number }, { room: string; user: number; id: number }>(
     `SELECT count(*) AS n FROM messages WHERE room = $room AND kind = 'message' AND id > $id AND user_id != $user AND deleted = 0`,
   )

@@ -86,7 +86,7 @@ export const SEARCH_STRETCH_SQL = `SELECT $end - rowid AS id FROM messages_priva
 
 /**
  * The private rooms and DMs the caller is a member of now, with each one's newest message id (one
- * seek of `messages_room_kind_id`; read from the messages themselves, which the index holds, rather
+ * seek of `messages_room_message_id`; read from the messages themselves, which the index holds, rather
  * than from the room's row): the caller's memberships first, then each room's row. CROSS JOIN holds
  * that order: without statistics the planner may instead walk every private room in the
  * (visibility, …) index and probe the caller's membership of each.

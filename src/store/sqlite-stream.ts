@@ -9,7 +9,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { isBusy, whenFree } from './sqlite-file.ts'
-import { BEFORE_NEWEST_SQL, MESSAGE_PAGE_SQL, streamQuery } from './sqlite-queries.ts'
+import { BEFORE_NEWEST_SQL, MESSAGE_PAGE_SQL, STREAM_PAGE_SQL } from './sqlite-queries.ts'
 import { sqliteConversation } from './sqlite-conversation.ts'
 import type { SqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import type { SqliteCounters } from './sqlite-rooms.ts'
@@ -27,6 +27,7 @@ import {
   type MessageChange,
   type MessageRow,
   type NewMessage,
+  type StreamRow,
   type StreamStore,
 } from './stream.ts'
 
@@ -37,6 +38,7 @@ const COMMIT_SPACING_MS = 1
 
 type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
 type PageParams = { room: string; before: number; after: number; limit: number }
+type EntryRow = Omit<StreamRow, 'deleted'> & { deleted: number }
 
 /** The columns the insert names (toMessageRow and toEventRow give each of them, null when empty). */
 type InsertParams = Omit<MessageRow, 'id' | 'editedAt' | 'deleted'> & { kind: string; targetId: number | null; private: 0 | 1 }
@@ -67,7 +69,7 @@ export function sqliteStream(
       VALUES (null, $room, $userId, $username, $text, $nonce, $createdAt, $kind, $targetId, null, 0, $mentions, $replyTo, $attachments, $private) RETURNING id`,
   )
   const messagePage = client.query<PageRow, PageParams>(MESSAGE_PAGE_SQL)
-  const streamPage = streamQuery(db).prepare()
+  const streamPage = client.query<EntryRow, PageParams & { upTo: number }>(STREAM_PAGE_SQL)
   const beforeNewest = client.query<{ id: number }, { room: string; n: number }>(BEFORE_NEWEST_SQL)
   // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
   const touchRoom = client.query<unknown, { name: string; lastMessageId: number; lastActiveAt: number; lastEventId: number; posted: number }>(
@@ -240,7 +242,7 @@ export function sqliteStream(
       const after = Math.max(q.after ?? 0, start)
       const rows = streamPage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after, upTo, limit: q.limit }).reverse()
       const quotes = conversation.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
-      return rows.map((row) => toStreamEvent(row, row.replyTo ? quotes.get(row.replyTo) : undefined))
+      return rows.map((row) => toStreamEvent({ ...row, deleted: row.deleted === 1 }, row.replyTo ? quotes.get(row.replyTo) : undefined))
     },
     listReactions: async (ids) => conversation.listReactions(ids),
     async drain() {

@@ -105,7 +105,7 @@ test('the SQLite and PostgreSQL schemas declare the same tables, columns and ind
     'webhookDeliveries',
   ])
   expect(sqlite.users!.columns.find((c) => c.name === 'username_key')).toMatchObject({ unique: 'users_username_key_unique' })
-  expect(sqlite.messages!.indexes).toContainEqual({ name: 'messages_room_id', columns: ['room', 'id'], unique: false })
+  expect(sqlite.messages!.indexes).toContainEqual({ name: 'messages_room_message_id', columns: ['room', 'id'], unique: false })
   expect(pg).toEqual(sqlite)
 })
 

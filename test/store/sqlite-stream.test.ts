@@ -8,10 +8,8 @@ import { expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { drizzle } from 'drizzle-orm/bun-sqlite'
-import * as schema from '../../db/schema.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
-import { MESSAGE_PAGE_SQL, streamQuery } from '../../src/store/sqlite-queries.ts'
+import { MESSAGE_PAGE_SQL, STREAM_PAGE_SQL } from '../../src/store/sqlite-queries.ts'
 
 const alice = { id: 1, username: 'alice' }
 
@@ -20,12 +18,13 @@ function tempFile(): { file: string; [Symbol.dispose](): void } {
   return { file: join(dir, 'chat.db'), [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-test('a history page searches the (room, kind, id) index: no scan, no sort, whatever the events', async () => {
+test("a history page walks the index of the room's messages alone, and the stream merges it with the events' index: no scan, no sort", async () => {
   using tmp = tempFile()
   const store = openSqliteStore(tmp.file)
   const { message } = await store.insertMessage({ room: 'lobby', user: alice, text: 'x', nonce: undefined, mentions: [], createdAt: 0 })
   for (let i = 0; i < 50; i++)
     await store.changeMessage({ type: 'edited', room: 'lobby', messageId: message.id, user: alice, text: `x${i}`, mentions: [], at: i })
+  const { message: later } = await store.insertMessage({ room: 'lobby', user: alice, text: 'y', nonce: undefined, mentions: [], createdAt: 60 })
   await store.close()
 
   const reader = new Database(tmp.file, { readonly: true })
@@ -35,13 +34,25 @@ test('a history page searches the (room, kind, id) index: no scan, no sort, what
       .all(params)
       .map((r) => r.detail)
   const page = { $room: 'lobby', $before: 100, $after: 0, $limit: 50 }
-  expect(plan(MESSAGE_PAGE_SQL, page)).toEqual(['SEARCH messages USING INDEX messages_room_kind_id (room=? AND kind=? AND id>? AND id<?)'])
-  const stream = streamQuery(drizzle({ client: reader, schema })).toSQL()
-  expect(plan(stream.sql, Object.fromEntries(stream.params.map((_, i) => [`?${i + 1}`, 1])))).toEqual([
-    'SEARCH messages USING INDEX messages_room_id (room=? AND id>? AND id<?)',
+  expect(plan(MESSAGE_PAGE_SQL, page)).toEqual(['SEARCH messages USING INDEX messages_room_message_id (room=? AND id>? AND id<?)'])
+  expect(plan(STREAM_PAGE_SQL, { ...page, $upTo: 100 })).toEqual([
+    'MERGE (UNION ALL)',
+    'LEFT',
+    'SEARCH messages USING INDEX messages_room_message_id (room=? AND id>? AND id<?)',
+    'RIGHT',
+    'SEARCH messages USING INDEX messages_room_event_id (room=? AND id>? AND id<?)',
   ])
-  // And the page is right: the message as it is now, none of its 50 edits.
-  expect(reader.query(MESSAGE_PAGE_SQL).all(page)).toEqual([expect.objectContaining({ id: message.id, text: 'x49' })])
+  // And the answers are right: the page holds the two messages as they are now, none of the 50 edits;
+  // the stream holds every entry newest first, and the LIMIT cuts across both indexes.
+  expect(reader.query(MESSAGE_PAGE_SQL).all(page)).toEqual([
+    expect.objectContaining({ id: later.id, text: 'y' }),
+    expect.objectContaining({ id: message.id, text: 'x49' }),
+  ])
+  const stream = reader.query<{ id: number; kind: string }, Record<string, string | number>>(STREAM_PAGE_SQL)
+  expect(stream.all({ ...page, $upTo: 100, $limit: 100 }).map((r) => r.id)).toEqual(Array.from({ length: 52 }, (_, i) => later.id - i))
+  expect(stream.all({ ...page, $upTo: 100, $limit: 3 }).map((r) => r.kind)).toEqual(['message', 'edited', 'edited'])
+  // Changes to a message past the reader's cursor are not in its stretch.
+  expect(stream.all({ ...page, $upTo: message.id - 1 }).map((r) => r.id)).toEqual([later.id, message.id])
   reader.close()
 })
 
