@@ -10,22 +10,18 @@ import { expect, test as sqliteTest } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { drizzle as pgDrizzle } from 'drizzle-orm/bun-sql'
-import { drizzle as sqliteDrizzle } from 'drizzle-orm/bun-sqlite'
-import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import { privateRowid, searchScope } from '../../src/store/sqlite-search.ts'
 import type { Store } from '../../src/store/store.ts'
+import { migratePostgresTo, migrateSqliteTo } from '../support/old-schema.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres } from '../support/services.ts'
 
 const { test: pgTest } = requireServices('postgresql')
 
-/** Migrations 0000–0009: the schema of a server from before the search was split by visibility (or the first `n`). */
-const before = (folder: string, n = 10) => readMigrationFiles({ migrationsFolder: join(import.meta.dir, '../../db', folder) }).slice(0, n)
-
-type Migrator = { dialect: { migrate(m: ReturnType<typeof before>, s: unknown, c: object): unknown }; session: unknown }
+/** Migrations 0000–0009: the schema of a server from before the search was split by visibility. */
+const BEFORE_SPLIT = 10
 
 /** Users 1 (alice), 2 (bob), 3 (carol); `team` is alice's and bob's, `dm.1.2` alice's and bob's DM. */
 const ROOMS = `INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, visibility, registered_at, message_count)
@@ -65,8 +61,7 @@ sqliteTest('SQLite: messages stored before migration 0010 are searchable by thei
   try {
     const file = join(dir, 'chat.db')
     const client = new Database(file, { create: true, strict: true })
-    const internals = sqliteDrizzle({ client }) as unknown as Migrator
-    internals.dialect.migrate(before('migrations'), internals.session, {})
+    migrateSqliteTo(client, BEFORE_SPLIT)
     client.exec(ROOMS)
     client.exec(MEMBERS)
     const insert = client.query<{ id: number }, { room: string; text: string }>(
@@ -95,8 +90,7 @@ sqliteTest('SQLite: after migration 0018 the public index answers newest first, 
   try {
     const file = join(dir, 'chat.db')
     const client = new Database(file, { create: true, strict: true })
-    const internals = sqliteDrizzle({ client }) as unknown as Migrator
-    internals.dialect.migrate(before('migrations', 18), internals.session, {})
+    migrateSqliteTo(client, 18)
     client.exec(ROOMS)
     client.exec(MEMBERS)
     const insert = client.query<{ id: number }, { room: string; text: string; private: number }>(
@@ -139,8 +133,7 @@ pgTest(
     const client = new SQL(pg.url)
     const ids: number[] = []
     try {
-      const internals = pgDrizzle({ client }) as unknown as Migrator
-      await internals.dialect.migrate(before('migrations-pg'), internals.session, {})
+      await migratePostgresTo(client, BEFORE_SPLIT)
       await client.unsafe(ROOMS)
       await client.unsafe(MEMBERS)
 
