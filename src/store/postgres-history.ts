@@ -54,8 +54,8 @@ export function postgresHistory(db: BunSQLDatabase<typeof schema>): Pick<StreamS
         const changes = and(eq(messages.deleted, false), q.changesUpTo === undefined ? undefined : lte(messages.targetId, q.changesUpTo))
         const start = q.fromNewest === undefined ? 0 : await beforeNewest(room, q.fromNewest)
         const range = rangeOf(room, { ...q, after: Math.max(q.after ?? 0, start) })
-        // Each index walked newest first and the two merged by id (a Merge Append): no sort, and the
-        // limit stops both walks.
+        // The messages' index and the events', never the table: merged by id (a Merge Append, which
+        // the limit stops early) or, for a stretch the planner expects to be short, fetched and sorted.
         const rows = await db
           .select()
           .from(messages)
