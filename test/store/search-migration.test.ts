@@ -7,14 +7,11 @@
 import { SQL } from 'bun'
 import { Database } from 'bun:sqlite'
 import { expect, test as sqliteTest } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import { privateRowid, searchScope } from '../../src/store/sqlite-search.ts'
 import type { Store } from '../../src/store/store.ts'
-import { migratePostgresTo, migrateSqliteTo } from '../support/old-schema.ts'
+import { migratePostgresTo, oldSqliteFile } from '../support/old-schema.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres } from '../support/services.ts'
 
@@ -57,40 +54,29 @@ async function expectSearches(store: Store, ids: number[]): Promise<void> {
 }
 
 sqliteTest('SQLite: messages stored before migration 0010 are searchable by their readers only after it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'chat-search-migration-'))
-  try {
-    const file = join(dir, 'chat.db')
-    const client = new Database(file, { create: true, strict: true })
-    migrateSqliteTo(client, BEFORE_SPLIT)
+  using old = oldSqliteFile(BEFORE_SPLIT, (client) => {
     client.exec(ROOMS)
     client.exec(MEMBERS)
     const insert = client.query<{ id: number }, { room: string; text: string }>(
       `INSERT INTO messages (room, user_id, username, text, created_at) VALUES ($room, 1, 'alice', $text, 0) RETURNING id`,
     )
     const index = client.query(`INSERT INTO messages_fts (rowid, text) VALUES ($id, $text)`)
-    const ids = POSTED.map(([room, text]) => {
+    return POSTED.map(([room, text]) => {
       const { id } = insert.get({ room, text })!
       index.run({ id, text })
       return id
     })
-    client.close()
-    const store = openSqliteStore(file)
-    try {
-      await expectSearches(store, ids)
-    } finally {
-      await store.close()
-    }
+  })
+  const store = openSqliteStore(old.file)
+  try {
+    await expectSearches(store, old.filled)
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    await store.close()
   }
 })
 
 sqliteTest('SQLite: after migration 0018 the public index answers newest first, and what the indexer had not reached is indexed once', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'chat-search-migration-'))
-  try {
-    const file = join(dir, 'chat.db')
-    const client = new Database(file, { create: true, strict: true })
-    migrateSqliteTo(client, 18)
+  using old = oldSqliteFile(18, (client) => {
     client.exec(ROOMS)
     client.exec(MEMBERS)
     const insert = client.query<{ id: number }, { room: string; text: string; private: number }>(
@@ -110,20 +96,18 @@ sqliteTest('SQLite: after migration 0018 the public index answers newest first, 
       return id
     })
     client.query(`UPDATE settings SET value = $through WHERE key = 'search_indexed_through'`).run({ through: String(ids.at(-2)) })
-    client.close()
-    const store = openSqliteStore(file)
-    try {
-      await expectSearches(store, ids)
-    } finally {
-      await store.close()
-    }
-    // Each public message once: 'lobby', 'Lobby' and nothing twice.
-    const after = new Database(file, { readonly: true })
-    expect(after.query<{ n: number }, []>(`SELECT count(*) AS n FROM messages_public_fts WHERE messages_public_fts MATCH 'launch'`).get()!.n).toBe(2)
-    after.close()
+    return ids
+  })
+  const store = openSqliteStore(old.file)
+  try {
+    await expectSearches(store, old.filled)
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    await store.close()
   }
+  // Each public message once: 'lobby', 'Lobby' and nothing twice.
+  const after = new Database(old.file, { readonly: true })
+  expect(after.query<{ n: number }, []>(`SELECT count(*) AS n FROM messages_public_fts WHERE messages_public_fts MATCH 'launch'`).get()!.n).toBe(2)
+  after.close()
 })
 
 pgTest(

@@ -4,16 +4,12 @@
  * messages alone, and what is written afterwards joins it in id order, on both stores.
  */
 import { SQL } from 'bun'
-import { Database } from 'bun:sqlite'
 import { expect, test as sqliteTest } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { StreamEvent } from '../../src/store/entries.ts'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
-import { migratePostgresTo, migrateSqliteTo } from '../support/old-schema.ts'
+import { migratePostgresTo, oldSqliteFile } from '../support/old-schema.ts'
 import { requireServices } from '../support/require-services.ts'
 import { startPostgres } from '../support/services.ts'
 
@@ -72,21 +68,12 @@ async function expectStream(store: Store): Promise<void> {
 }
 
 sqliteTest('SQLite: a stream stored before migration 0019 reads the same after it, and new entries join it in order', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'chat-stream-migration-'))
+  using old = oldSqliteFile(19, (client) => client.exec(ROWS))
+  const store = openSqliteStore(old.file)
   try {
-    const file = join(dir, 'chat.db')
-    const client = new Database(file, { create: true, strict: true })
-    migrateSqliteTo(client, 19)
-    client.exec(ROWS)
-    client.close()
-    const store = openSqliteStore(file)
-    try {
-      await expectStream(store)
-    } finally {
-      await store.close()
-    }
+    await expectStream(store)
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    await store.close()
   }
 })
 

@@ -3,7 +3,9 @@
  * the first `n` migrations of a store's folder are applied, by Drizzle's own migrator.
  */
 import type { SQL } from 'bun'
-import type { Database } from 'bun:sqlite'
+import { Database } from 'bun:sqlite'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { drizzle as pgDrizzle } from 'drizzle-orm/bun-sql'
 import { drizzle as sqliteDrizzle } from 'drizzle-orm/bun-sqlite'
@@ -14,9 +16,28 @@ const firstOf = (folder: string, n: number) => readMigrationFiles({ migrationsFo
 type Migrator = { dialect: { migrate(m: ReturnType<typeof firstOf>, s: unknown, c: object): unknown }; session: unknown }
 
 /** Applies SQLite's migrations 0000 to `n - 1`. */
-export function migrateSqliteTo(client: Database, n: number): void {
+function migrateSqliteTo(client: Database, n: number): void {
   const internals = sqliteDrizzle({ client }) as unknown as Migrator
   internals.dialect.migrate(firstOf('migrations', n), internals.session, {})
+}
+
+/**
+ * A SQLite file in a temp folder at the schema of migrations 0000 to `n - 1`, filled by `fill` (whose
+ * answer is `filled`) and closed, ready for a store to open; the folder goes when it is disposed.
+ */
+export function oldSqliteFile<T>(n: number, fill: (client: Database) => T): { file: string; filled: T; [Symbol.dispose](): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-old-schema-'))
+  const file = join(dir, 'chat.db')
+  const client = new Database(file, { create: true, strict: true })
+  try {
+    migrateSqliteTo(client, n)
+    return { file, filled: fill(client), [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) }
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  } finally {
+    client.close()
+  }
 }
 
 /** Applies PostgreSQL's migrations 0000 to `n - 1`. */
