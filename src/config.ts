@@ -29,6 +29,7 @@ export interface Config {
   redisUrl: string | undefined
   instanceTtlSeconds: number
   startupTimeoutSeconds: number
+  searchMergeQuietSeconds: number
   jwtSecret: string | undefined
   tokenTtlSeconds: number
   hideUserNotFound: boolean
@@ -202,6 +203,15 @@ export const SETTINGS: readonly Setting[] = [
     parse: toDuration,
     accepts: 'seconds, or a duration such as 30s or 2m',
     help: 'how long start-up waits for PostgreSQL and Redis to answer before it gives up (exit 1)',
+  },
+  {
+    key: 'searchMergeQuietSeconds',
+    env: 'SEARCH_MERGE_QUIET',
+    flag: '--search-merge-quiet',
+    default: 30,
+    parse: (raw) => (raw.trim() === '0' ? 0 : toDuration(raw)),
+    accepts: 'seconds, or a duration such as 30s or 5m; 0 turns merging off',
+    help: 'SQLite: after this long without a new message, the search index is merged on a worker thread when it has grown by a sixteenth since it last was (docs/OPERATIONS.md)',
   },
   {
     key: 'jwtSecret',

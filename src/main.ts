@@ -29,7 +29,17 @@ async function main(): Promise<void> {
 
   let running
   try {
-    const store = await openStore(config.database, config.startupTimeoutSeconds * 1000)
+    const store = await openStore(config.database, {
+      startupTimeoutMs: config.startupTimeoutSeconds * 1000,
+      searchMergeQuietMs: config.searchMergeQuietSeconds * 1000,
+      // From this entry module: in the compiled binary import.meta.url is the entry's, and the worker an entry of its own.
+      searchMergeWorker: new URL('./store/sqlite-search-merge-worker.ts', import.meta.url),
+      onSearchMerge: (outcome, ms) => {
+        const took = { ms: Math.round(ms) }
+        if (outcome.outcome === 'failed') log.warn('search index merge failed; it is tried again after the next quiet spell', { ...took, err: outcome.error })
+        else log.info(outcome.outcome === 'merged' ? 'search index merged' : 'search index merge paused for new messages', took)
+      },
+    })
     const exposure = describeExposure(config.database)
     if (exposure) log.warn(exposure)
     // The web client (spec §2 `GET /`): embedded in a compiled binary, bundled in memory from source.

@@ -37,7 +37,8 @@ export async function runCli(argv: readonly string[], env: Record<string, string
   }
   let store
   try {
-    store = await openStore(config.database, config.startupTimeoutSeconds * 1000)
+    // A command is over in moments: no merge of the search index is started for it.
+    store = await openStore(config.database, { startupTimeoutMs: config.startupTimeoutSeconds * 1000, searchMergeQuietMs: 0 })
   } catch (err) {
     return fail(describeStartupFailure(err, config), 1)
   }

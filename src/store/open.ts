@@ -4,16 +4,20 @@ import { settingFailure } from '../startup.ts'
 import { openPostgresStore } from './postgres.ts'
 import { describeSqliteExposure } from './sqlite-file.ts'
 import { openSqliteStore } from './sqlite.ts'
+import type { SqliteOptions } from './sqlite.ts'
 import type { Store } from './store.ts'
 
-/**
- * Opens and migrates the store, or throws a StartupError naming DATABASE. PostgreSQL gets
- * `startupTimeoutMs` to answer (STARTUP_TIMEOUT); without it, one attempt.
- */
-export async function openStore(database: string, startupTimeoutMs?: number): Promise<Store> {
+export interface StoreOptions extends SqliteOptions {
+  /** How long PostgreSQL gets to answer (STARTUP_TIMEOUT); without it, one attempt. */
+  startupTimeoutMs?: number
+}
+
+/** Opens and migrates the store, or throws a StartupError naming DATABASE. */
+export async function openStore(database: string, options: StoreOptions = {}): Promise<Store> {
+  const { startupTimeoutMs, ...sqlite } = options
   if (!isPostgresUrl(database)) {
     try {
-      return openSqliteStore(database)
+      return openSqliteStore(database, sqlite)
     } catch (err) {
       throw settingFailure('cannot open', 'database', database, err)
     }

@@ -53,7 +53,8 @@ export function sortedForIndex<E extends { id: number; room: string; private: nu
 
 type Entry = { id: number; room: string; text: string; kind: string; deleted: number; private: number }
 
-export function sqliteSearchIndexer(client: Database) {
+/** `onCommitted` hears of each commit of the writer (the search index merge waits for a quiet spell). */
+export function sqliteSearchIndexer(client: Database, onCommitted: () => void = () => {}) {
   const readThrough = client.query<{ value: string }, []>(`SELECT value FROM settings WHERE key = '${INDEXED_THROUGH}'`)
   const writeThrough = client.query<unknown, { value: string }>(
     `INSERT INTO settings (key, value) VALUES ('${INDEXED_THROUGH}', $value) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
@@ -111,6 +112,7 @@ export function sqliteSearchIndexer(client: Database) {
     },
     /** The writer committed `count` messages: a step within DELAY_MS, or at once when STEP are waiting. */
     committed(count: number): void {
+      onCommitted()
       waiting += count
       if (waiting >= STEP) {
         clearTimeout(timer)

@@ -12,6 +12,7 @@ import { sqliteWebhooks } from './sqlite-webhooks.ts'
 import { sqliteRooms } from './sqlite-rooms.ts'
 import { sqliteSearch } from './sqlite-search.ts'
 import { sqliteSearchIndexer } from './sqlite-search-indexer.ts'
+import { MERGE_WORKER_FROM_SOURCE, sqliteSearchMerger, type MergeOutcome } from './sqlite-search-merge.ts'
 import { sqliteStream } from './sqlite-stream.ts'
 import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, whenFree } from './sqlite-file.ts'
 
@@ -38,8 +39,17 @@ export function roomActivityQueries(db: BunSQLiteDatabase<typeof schema>) {
   }
 }
 
+export interface SqliteOptions {
+  /** Quiet time before the search index is merged (SEARCH_MERGE_QUIET, sqlite-search-merge.ts); 0 never merges. Default 30 s. */
+  searchMergeQuietMs?: number
+  /** The merge worker's module, when not run from source (the compiled binary's). */
+  searchMergeWorker?: URL
+  /** Told how each merge ended. */
+  onSearchMerge?: (outcome: MergeOutcome, ms: number) => void
+}
+
 /** Opens (creating file and folder if needed) and migrates the SQLite database at `path`. */
-export function openSqliteStore(path: string): Store {
+export function openSqliteStore(path: string, options: SqliteOptions = {}): Store {
   if (path !== ':memory:') createPrivately(path)
   const client = new Database(path, { create: true, strict: true })
   // Nothing is served while opening, so the set-up and migrations may wait for a lock in SQLite.
@@ -73,8 +83,13 @@ export function openSqliteStore(path: string): Store {
   )
   const activityQueries = roomActivityQueries(db)
   const { counters, ...roomStore } = sqliteRooms(client)
+  const merger = sqliteSearchMerger(client, path, {
+    quietMs: options.searchMergeQuietMs ?? 30_000,
+    worker: options.searchMergeWorker ?? MERGE_WORKER_FROM_SOURCE,
+    onOutcome: options.onSearchMerge ?? (() => {}),
+  })
   // Entries a crash left unindexed are indexed before anything is served (at most a few steps' worth).
-  const indexer = sqliteSearchIndexer(client)
+  const indexer = sqliteSearchIndexer(client, merger.wrote)
   indexer.catchUpNow()
   const { drain, ...stream } = sqliteStream(db, client, counters, indexer)
   const activityPage = activityQueries.page.prepare()
@@ -138,6 +153,7 @@ export function openSqliteStore(path: string): Store {
     async close() {
       await drain()
       indexer.close()
+      await merger.close()
       // Folds the WAL back into the main file so a copied database is complete on its own.
       client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       client.close()

@@ -9,7 +9,10 @@ import type { Subprocess } from 'bun'
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { Database } from 'bun:sqlite'
 import pkg from '../../package.json' with { type: 'json' }
+import { openSqliteStore } from '../../src/store/sqlite.ts'
+import { addUser } from '../store/contract.ts'
 import { request } from '../support/http.ts'
 import { openSocket } from '../support/socket.ts'
 
@@ -159,6 +162,43 @@ test(
     expect(stderr.text()).toContain('http')
     expect(stderr.text()).not.toContain(secret)
     expect(stderr.text()).not.toContain(login.body.data.token)
+  },
+  TEST_TIMEOUT_MS,
+)
+
+test(
+  'the binary merges the search index on its worker thread after a quiet spell (SEARCH_MERGE_QUIET), and searches find the same',
+  async () => {
+    const dir = folderWithBinary()
+    const file = join(dir, 'data', 'chat.db')
+    // A database whose index is in many segments: messages indexed in several steps, never merged.
+    const store = openSqliteStore(file, { searchMergeQuietMs: 0 })
+    const alice = await addUser(store, 'alice')
+    for (let chunk = 0; chunk < 6; chunk++) {
+      const texts = Array.from({ length: 250 }, (_, i) => `chunk ${chunk} note ${i}${i === 7 ? ' needle' : ''}`)
+      await Promise.all(texts.map((text) => store.insertMessage({ room: 'lobby', user: alice, text, nonce: undefined, mentions: [], createdAt: Date.now() })))
+      await store.searchMessages({ q: 'needle', userId: null, limit: 1 })
+    }
+    await store.close()
+    const segments = () => {
+      const db = new Database(file, { readonly: true })
+      try {
+        return db.query<{ n: number }, []>('SELECT count(DISTINCT segid) AS n FROM messages_public_fts_idx').get()!.n
+      } finally {
+        db.close()
+      }
+    }
+    expect(segments()).toBeGreaterThan(1)
+
+    const { proc, url, stderr } = await startBinary(dir, { SEARCH_MERGE_QUIET: '1' })
+    await stderr.waitForMatch(/search index merged ms=\d+/)
+    expect(segments()).toBe(1)
+    const found = await request(`${url}/api/v1/search?q=needle&limit=50`)
+    expect(found.status).toBe(200)
+    expect(found.body.data.messages.map((m: { text: string }) => m.text)).toEqual([5, 4, 3, 2, 1, 0].map((c) => `chunk ${c} note 7 needle`))
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+    expect(stderr.text()).not.toContain('merge failed')
   },
   TEST_TIMEOUT_MS,
 )

@@ -293,6 +293,19 @@ describe('STARTUP_TIMEOUT', () => {
   })
 })
 
+describe('SEARCH_MERGE_QUIET', () => {
+  test('defaults to 30 s, takes seconds or a duration, and 0 turns merging off', () => {
+    expect(configOf([]).searchMergeQuietSeconds).toBe(30)
+    expect(configOf(['--search-merge-quiet', '5m']).searchMergeQuietSeconds).toBe(300)
+    expect(configOf([], { SEARCH_MERGE_QUIET: '2' }).searchMergeQuietSeconds).toBe(2)
+    expect(configOf([], { SEARCH_MERGE_QUIET: ' 0 ' }).searchMergeQuietSeconds).toBe(0)
+  })
+
+  test('what is not a duration is refused', () => {
+    for (const raw of ['-1', '1.5', 'off', '', '00x']) expect(configErrorOf([], { SEARCH_MERGE_QUIET: raw })).toContain('SEARCH_MERGE_QUIET')
+  })
+})
+
 describe('credentials in URLs', () => {
   test('redactUrl masks the password and keeps the user name', () => {
     expect(redactUrl('postgres://chat:s3cret@db.internal:5432/chat')).toBe('postgres://chat:***@db.internal:5432/chat')

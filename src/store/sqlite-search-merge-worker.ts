@@ -1,0 +1,30 @@
+/**
+ * The search index merge's thread (sqlite-search-merge.ts): its own connection to the database file,
+ * so a step that takes a while holds the write lock, never the event loop. One merge per worker; it
+ * answers with its outcome and the store ends it.
+ */
+import { Database } from 'bun:sqlite'
+import { isBusy } from './sqlite-file.ts'
+import { mergeSearchIndexes, type MergeOrder, type MergeOutcome } from './sqlite-search-merge.ts'
+
+/** A step waits this long for a write lock held by the server's writer before the merge stops until the next quiet spell. */
+const LOCK_WAIT_MS = 1000
+
+declare const self: Worker
+
+self.onmessage = (event: MessageEvent<MergeOrder>) => {
+  const stop = new Int32Array(event.data.stop)
+  let answer: MergeOutcome
+  let client: Database | undefined
+  try {
+    client = new Database(event.data.path, { strict: true })
+    client.exec(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`)
+    client.exec('PRAGMA synchronous = NORMAL')
+    answer = { outcome: mergeSearchIndexes(client, () => Atomics.load(stop, 0) === 1) ? 'merged' : 'stopped' }
+  } catch (err) {
+    answer = isBusy(err) ? { outcome: 'stopped' } : { outcome: 'failed', error: err instanceof Error ? err.message : String(err) }
+  } finally {
+    client?.close()
+  }
+  postMessage(answer)
+}
