@@ -14,7 +14,7 @@
  * from there after the next quiet spell (a 'merge' begun again continues the one in progress). Every
  * step is a transaction of its own, so a crash or a stop anywhere leaves a whole index.
  *
- * The price: the merge rewrites the index (~35 s of one core for 10 M messages, the index's size
+ * The price: the merge rewrites the index (35–90 s of one core for 10 M messages, the index's size
  * again on disk until it ends), at most once for each sixteenth it grows; a write waits for the
  * step in progress (~10 ms, a few hundred for a step through a very common trigram).
  */
