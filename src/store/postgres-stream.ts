@@ -121,13 +121,10 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
   async function writeLocked(room: string, jobs: Job[]): Promise<unknown[]> {
     // The lock is the transaction's: taken first, released by COMMIT (or ROLLBACK) once the batch is
     // visible, so the next holder's read of the rooms row sees it; the membership writers of
-    // postgres-rooms.ts take the same key. No session lock, no reserved connection, no unlock.
+    // postgres-rooms.ts take the same key. No session lock, no reserved connection, no unlock. A batch
+    // of plain messages is one call, which takes it in the call's own transaction (writePlain).
     const plain = jobs.map((job) => ('message' in job.work && isPlain(job.work.message) ? job.work.message : undefined))
-    if (plain.every((m) => m !== undefined))
-      return client.begin(async (sql) => {
-        await sql`SELECT pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${room}))`
-        return writePlain(sql, room, plain)
-      })
+    if (plain.every((m) => m !== undefined)) return writePlain(client, LOCK_CLASS, room, plain)
     return db.transaction(async (tx) => {
       await tx.execute(dsql`SELECT pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${room}))`)
       const [row] = (await tx.execute(dsql`SELECT last_event_id AS id, visibility FROM rooms WHERE name = ${room}`)) as unknown as {

@@ -2,7 +2,7 @@
  * The PostgreSQL writer's hot path (postgres-stream.ts): statements whose text never changes, built
  * without a query builder, run under the room's lock.
  */
-import type { TransactionSQL } from 'bun'
+import type { SQL } from 'bun'
 import { sql as dsql } from 'drizzle-orm'
 import type { Tx } from './postgres-conversation.ts'
 import type { MessageRow } from './rows.ts'
@@ -44,33 +44,17 @@ export async function insertMessages(tx: Tx, rows: NewRow[]): Promise<number[]> 
 export const isPlain = (m: NewMessage) => m.replyTo === undefined && !m.attachments?.length && m.mentions.length === 0
 
 /**
- * A batch of plain messages, under the room's lock, in one statement: what the general path does
- * in four (read the rooms row; insert the run; count each sender's own messages read; move the rooms
- * row), with the same effects. The statement's snapshot is taken after the lock was granted, so it
- * reads the rooms row as the previous holder committed it. Its ids come back in the run's order.
- * It runs on the driver's own transaction (`sql`), without Drizzle: the writer's hot path.
+ * A batch of plain messages in one call of `chat_write_plain` (migration 0018): the room's lock, then one
+ * statement that does what the general path does in four (read the rooms row; insert the run; count
+ * each sender's own messages read; move the rooms row), with the same effects, all in the call's own
+ * transaction. One round trip where BEGIN, the lock, the statement and COMMIT took four: the writer's
+ * hot path, on the driver itself, without Drizzle. Its ids come back in the run's order.
  */
-export async function writePlain(sql: TransactionSQL, room: string, run: NewMessage[]): Promise<Committed[]> {
+export async function writePlain(sql: SQL, lockClass: number, room: string, run: NewMessage[]): Promise<Committed[]> {
   const json = JSON.stringify(
     run.map((m) => ({ user_id: m.user.id, username: m.user.username, text: m.text, nonce: m.nonce ?? null, created_at: m.createdAt })),
   )
-  const [row] = (await sql`WITH r AS (SELECT last_event_id, visibility FROM rooms WHERE name = ${room}),
-    ins AS (
-      INSERT INTO messages (room, user_id, username, text, nonce, created_at, private)
-      SELECT ${room}, v.user_id, v.username, v.text, v.nonce, v.created_at, coalesce((SELECT visibility = 'private' FROM r), false)
-      FROM json_to_recordset(${json}::text::json) AS v(user_id bigint, username text, text text, nonce text, created_at bigint)
-      RETURNING id, user_id, created_at),
-    newest AS (SELECT id, created_at FROM ins ORDER BY id DESC LIMIT 1),
-    counted AS (
-      UPDATE room_members m SET read_count = m.read_count + own.n FROM (SELECT user_id, count(*) AS n FROM ins GROUP BY user_id) own
-      WHERE m.room = ${room} AND m.user_id = own.user_id),
-    moved AS (
-      INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, message_count)
-      SELECT ${room}, newest.id, newest.created_at, newest.id, (SELECT count(*) FROM ins) FROM newest
-      ON CONFLICT (name) DO UPDATE SET last_message_id = excluded.last_message_id, last_active_at = excluded.last_active_at,
-        last_event_id = excluded.last_event_id, message_count = rooms.message_count + excluded.message_count
-      WHERE rooms.last_message_id < excluded.last_message_id)
-    SELECT (SELECT last_event_id FROM r) AS before, (SELECT string_agg(id::text, ',' ORDER BY id) FROM ins) AS ids`) as {
+  const [row] = (await sql`SELECT before, ids FROM chat_write_plain(${lockClass}::integer, ${room}, ${json}::text::json)`) as {
     before: string | number | null
     ids: string
   }[]
