@@ -17,7 +17,8 @@ self.onmessage = (event: MessageEvent<MergeOrder>) => {
   let answer: MergeOutcome
   let client: Database | undefined
   try {
-    client = new Database(event.data.path, { strict: true })
+    // Never creates the file: one removed meanwhile makes the merge fail, not an empty database appear.
+    client = new Database(event.data.path, { strict: true, readwrite: true, create: false })
     client.exec(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`)
     client.exec('PRAGMA synchronous = NORMAL')
     answer = { outcome: mergeSearchIndexes(client, () => Atomics.load(stop, 0) === 1) ? 'merged' : 'stopped' }
