@@ -29,7 +29,7 @@ const INDEXES = ['messages_public_fts', 'messages_private_fts'] as const
 const STEP_PAGES = 64
 /** The least growth, in stream entries, that a merge waits for. */
 export const MIN_GROWTH = 1024
-/** The share of the index that must be new since the last merge: each entry is rewritten ~16 times at most. */
+/** The share of the index that must be new since the last merge: each entry is rewritten ~16 times over as the index doubles. */
 const GROWTH_SHARE = 16
 /** How long a merge waits for a stopped worker to let go of the database when the store closes. */
 const CLOSE_WAIT_MS = 5000
