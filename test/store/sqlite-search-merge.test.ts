@@ -175,9 +175,9 @@ test('no merge begins while messages keep coming, nor until the index has grown 
   await withDir(async (file) => {
     const { alice } = await filled(file, 1500, 4)
     const unmerged = segments(file)
-    const { store, outcomes, until } = openWatched(file, 300)
+    const { store, outcomes, until } = openWatched(file, 1000)
     try {
-      // A message every 100 ms for 1.5 s: never 300 ms without one.
+      // A message every 100 ms for 1.5 s: never a second without one, however slow the machine.
       for (let i = 0; i < 15; i++) {
         await post(store, 'lobby', alice, `steady ${i}`)
         await Bun.sleep(100)
@@ -188,7 +188,7 @@ test('no merge begins while messages keep coming, nor until the index has grown 
       // Fewer than MIN_GROWTH new entries since: quiet spells go by with no merge.
       const few = await Promise.all(Array.from({ length: 20 }, (_, i) => post(store, 'lobby', alice, `a few more ${i}`)))
       expect(few.length).toBeLessThan(MIN_GROWTH)
-      await Bun.sleep(1000)
+      await Bun.sleep(2500)
       expect(outcomes).toEqual(['merged'])
       expect(await store.searchMessages({ q: 'a few more', userId: null, limit: 100 })).toHaveLength(20)
     } finally {
