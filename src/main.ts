@@ -1,4 +1,8 @@
-/** Entry point, wiring only: an owner command (cli/), or config → store → app → server → signal handlers. */
+/**
+ * Entry point, wiring only: an owner command (cli/), or config → store → app → server → signal
+ * handlers; on a worker thread, the search index merge (the binary holds no other entry).
+ */
+import { isMainThread } from 'node:worker_threads'
 import pkg from '../package.json' with { type: 'json' }
 import { createApp } from './app.ts'
 import { isCommand, renderCommandsHelp } from './cli/args.ts'
@@ -32,8 +36,8 @@ async function main(): Promise<void> {
     const store = await openStore(config.database, {
       startupTimeoutMs: config.startupTimeoutSeconds * 1000,
       searchMergeQuietMs: config.searchMergeQuietSeconds * 1000,
-      // From this entry module: in the compiled binary import.meta.url is the entry's, and the worker an entry of its own.
-      searchMergeWorker: new URL('./store/sqlite-search-merge-worker.ts', import.meta.url),
+      // This very module, run again as the merge's thread (below): whatever built the binary, its entry is inside it.
+      searchMergeWorker: new URL(import.meta.url),
       onSearchMerge: (outcome, ms) => {
         const took = { ms: Math.round(ms) }
         if (outcome.outcome === 'failed') log.warn('search index merge failed; it is tried again after the next quiet spell', { ...took, err: outcome.error })
@@ -66,4 +70,6 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'))
 }
 
-await main()
+// The search index merge's worker thread starts this module too (store/sqlite-search-merge.ts): there it is that worker.
+if (isMainThread) await main()
+else await import('./store/sqlite-search-merge-worker.ts')

@@ -1,11 +1,12 @@
 /**
  * The search index merge's thread (sqlite-search-merge.ts): its own connection to the database file,
  * so a step that takes a while holds the write lock, never the event loop. One merge per worker; it
- * answers with its outcome and the store ends it.
+ * answers with its outcome and the store ends it. The server's worker runs main.ts, which imports
+ * this on a worker thread (so any build of the binary holds it); tests and tools run it directly.
  */
 import { Database } from 'bun:sqlite'
 import { isBusy } from './sqlite-file.ts'
-import { mergeSearchIndexes, type MergeOrder, type MergeOutcome } from './sqlite-search-merge.ts'
+import { mergeSearchIndexes, READY, type MergeOrder, type MergeOutcome } from './sqlite-search-merge.ts'
 
 /** A step waits this long for a write lock held by the server's writer before the merge stops until the next quiet spell. */
 const LOCK_WAIT_MS = 1000
@@ -29,3 +30,5 @@ self.onmessage = (event: MessageEvent<MergeOrder>) => {
   }
   postMessage(answer)
 }
+// The order comes once the handler is there: imported from main.ts, this module may load after the worker began.
+postMessage(READY)

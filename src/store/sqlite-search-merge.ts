@@ -70,16 +70,18 @@ export interface MergeOrder {
   path: string
   stop: SharedArrayBuffer
 }
+/** What the worker says first, once it listens: the order is sent then. */
+export const READY = 'ready'
 /** What the worker answers when it is done: merged, stopped, or failed (with why). */
 export type MergeOutcome = { outcome: 'merged' | 'stopped' } | { outcome: 'failed'; error: string }
 
-/** The worker's module, run from source. A compiled binary has it as an entry point of its own (package.json `build`). */
+/** The worker's module, run from source (tests, tools). The server passes its entry module instead, which becomes the worker on a worker thread (main.ts). */
 export const MERGE_WORKER_FROM_SOURCE = new URL('./sqlite-search-merge-worker.ts', import.meta.url)
 
 export interface MergerOptions {
   /** Time without a write before a merge; 0 turns merging off (so does an in-memory database). */
   quietMs: number
-  /** The worker's module: MERGE_WORKER_FROM_SOURCE, or where the binary holds it. */
+  /** The worker's module: MERGE_WORKER_FROM_SOURCE, or an entry module that runs it on a worker thread. */
   worker: URL
   /** Told how each merge ended. */
   onOutcome: (outcome: MergeOutcome, ms: number) => void
@@ -129,9 +131,10 @@ export function sqliteSearchMerger(client: Database, path: string, { quietMs, wo
       } catch (err) {
         return end({ outcome: 'failed', error: err instanceof Error ? err.message : String(err) })
       }
-      worker.onmessage = (event: MessageEvent<MergeOutcome>) => end(event.data)
-      worker.onerror = (event) => end({ outcome: 'failed', error: event.message })
-      worker.postMessage({ path, stop: stopFlag.buffer } satisfies MergeOrder)
+      const thread = worker
+      thread.onmessage = (event: MessageEvent<MergeOutcome | typeof READY>) =>
+        event.data === READY ? thread.postMessage({ path, stop: stopFlag.buffer } satisfies MergeOrder) : end(event.data)
+      thread.onerror = (event) => end({ outcome: 'failed', error: event.message })
     })
   }
 

@@ -42,7 +42,7 @@ export function roomActivityQueries(db: BunSQLiteDatabase<typeof schema>) {
 export interface SqliteOptions {
   /** Quiet time before the search index is merged (SEARCH_MERGE_QUIET, sqlite-search-merge.ts); 0 never merges. Default 30 s. */
   searchMergeQuietMs?: number
-  /** The merge worker's module, when not run from source (the compiled binary's). */
+  /** The merge worker's module, when not the one in this folder (the server's entry module, which is inside any binary). */
   searchMergeWorker?: URL
   /** Told how each merge ended. */
   onSearchMerge?: (outcome: MergeOutcome, ms: number) => void

@@ -13,6 +13,7 @@ import type { Message, User } from '../../src/protocol.ts'
 import { MERGED_THROUGH, MIN_GROWTH, mergeSearchIndexes, type MergeOutcome } from '../../src/store/sqlite-search-merge.ts'
 import { openSqliteStore, type SqliteOptions } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
+import { startChildServer } from '../support/child-server.ts'
 import { addUser } from './contract.ts'
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0, 0)
@@ -260,5 +261,18 @@ test('messages posted at any point of merges begun and stopped between bursts ar
     } finally {
       await store.close()
     }
+  })
+})
+
+test('the server (`bun src/main.ts`) runs its merge on a worker thread of its own entry module, and searches find the same', async () => {
+  await withDir(async (file) => {
+    await filled(file, 1200, 3)
+    await using server = await startChildServer({ database: file, env: { SEARCH_MERGE_QUIET: '1' } })
+    const deadline = performance.now() + 20_000
+    while (!server.logs.some((l) => l.includes('search index merged')) && performance.now() < deadline) await Bun.sleep(50)
+    expect(server.logs.filter((l) => /search index merge(d| failed| paused)/.test(l))).toEqual([expect.stringContaining('search index merged ms=')])
+    expect(segments(file)).toEqual([1, 1])
+    const found = await (await fetch(`${server.url}/api/v1/search?q=${encodeURIComponent('number 1111')}&limit=10`)).json()
+    expect(found.data.messages.map((m: { text: string }) => m.text)).toEqual([expect.stringContaining('number 1111 ')])
   })
 })
