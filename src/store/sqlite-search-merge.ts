@@ -106,8 +106,8 @@ export function sqliteSearchMerger(client: Database, path: string, { quietMs, wo
     timer = undefined
     const quietFor = performance.now() - lastWrite
     if (quietFor < quietMs) return schedule(quietMs - quietFor)
-    // Nothing new to merge: nothing happens until the next write.
-    if (closed || !mergeDue(client)) return
+    // Nothing new to merge (or the database cannot say): nothing happens until the next write.
+    if (closed || !dueNow()) return
     Atomics.store(stopFlag, 0, 0)
     running = merge().then((outcome) => {
       running = undefined
@@ -116,11 +116,25 @@ export function sqliteSearchMerger(client: Database, path: string, { quietMs, wo
     })
   }
 
+  /** mergeDue, never throwing out of a timer: a database that fails to answer is asked again after the next write. */
+  function dueNow(): boolean {
+    try {
+      return mergeDue(client)
+    } catch (err) {
+      onOutcome({ outcome: 'failed', error: err instanceof Error ? err.message : String(err) }, 0)
+      return false
+    }
+  }
+
   function merge(): Promise<MergeOutcome['outcome']> {
     const started = performance.now()
     return new Promise((resolve) => {
       let worker: Worker | undefined
+      let ended = false
+      // Once: an error after the answer (or a second one) changes nothing.
       const end = (outcome: MergeOutcome) => {
+        if (ended) return
+        ended = true
         worker?.terminate()
         onOutcome(outcome, performance.now() - started)
         resolve(outcome.outcome)
