@@ -22,20 +22,25 @@ return math.max(1, tonumber(oldest[2]) + window - now)
 
 // One message per key, in the order given: a key given twice is two messages of that user, the second
 // judged on what the first left, exactly as two checks in a row at the same time would be.
+//
+// The token bucket as GCRA (the generic cell rate algorithm): one number per user, the time at which
+// their bucket will be full again (`tat`). A message passes if that is at most `tolerance` ahead of
+// now, and moves it `interval` further; its key expires when the bucket is full, which is what an
+// absent key means. The same answers as refilling `rate` tokens a second up to `burst` (rate-limit.ts),
+// with interval = 1000 / rate ms and tolerance = (burst - 1) × interval, for two Redis commands per
+// message, not three on a hash (a third of the script's cost per message, measured).
 const BUCKET_SCRIPT = `
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local ttl = math.ceil(burst / rate * 1000) + 1000
+local now, interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for i, key in ipairs(KEYS) do
-  local state = redis.call('HMGET', key, 'tokens', 'at')
-  local tokens = tonumber(state[1]) or burst
-  local at = tonumber(state[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-  local ok = 0
-  if tokens >= 1 then tokens = tokens - 1; ok = 1 end
-  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
-  redis.call('PEXPIRE', key, ttl)
-  out[i] = ok
+  local tat = math.max(now, tonumber(redis.call('GET', key)) or now)
+  if tat - now <= tolerance then
+    tat = tat + interval
+    redis.call('SET', key, string.format('%.3f', tat), 'PX', math.ceil(tat - now))
+    out[i] = 1
+  else
+    out[i] = 0
+  end
 end
 return out
 `
@@ -148,8 +153,11 @@ export class RedisMessageBuckets implements MessageLimiter {
     if (batch.length === 0) return
     let answers: number[]
     try {
-      const keys = batch.map(({ userId }) => `chat:limit:${this.name}:${userId}`)
-      answers = await bucket.run<number[]>(this.redis, keys, [String(this.now()), String(this.rate), String(this.burst)])
+      // `chat:rate:`, not the `chat:limit:` hashes of the three-command script this replaced: an
+      // instance of either version meeting the other's key would fail on its type.
+      const keys = batch.map(({ userId }) => `chat:rate:${this.name}:${userId}`)
+      const interval = 1000 / this.rate
+      answers = await bucket.run<number[]>(this.redis, keys, [String(this.now()), String(interval), String((this.burst - 1) * interval)])
     } catch (err) {
       this.log.warn('message limiter: Redis unreachable, using this instance alone', { err: String(err) })
       for (const { userId, answer } of batch) answer.resolve(this.fallback.allow(userId))

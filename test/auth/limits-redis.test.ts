@@ -5,6 +5,8 @@
  */
 import { RedisClient } from 'bun'
 import { expect } from 'bun:test'
+import fc from 'fast-check'
+import { MessageBuckets } from '../../src/auth/rate-limit.ts'
 import { RedisMessageBuckets, RedisSlidingWindow } from '../../src/auth/redis-limits.ts'
 import { createLogger, type Logger } from '../../src/log.ts'
 import { requireServices } from '../support/require-services.ts'
@@ -127,6 +129,38 @@ describe('on a throwaway redis-server', () => {
       }
       const stats: string = await client.send('INFO', ['commandstats'])
       expect(Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1])).toBe(2)
+      expect(lines).toEqual([])
+    } finally {
+      client.close()
+    }
+  })
+
+  test('the Redis bucket answers as the in-memory one does, message by message, on any schedule', async () => {
+    const client = await connect(redis.url)
+    try {
+      const { log, lines } = recordingLogger()
+      // Steps of a quarter or a half token, so both sides' sums are exact and a boundary is a boundary.
+      const schedule = fc.record({
+        limits: fc.constantFrom({ rate: 10, step: 25 }, { rate: 4, step: 125 }),
+        burst: fc.integer({ min: 1, max: 6 }),
+        sends: fc.array(fc.record({ user: fc.integer({ min: 1, max: 3 }), steps: fc.nat({ max: 12 }), atOnce: fc.integer({ min: 1, max: 4 }) }), {
+          maxLength: 40,
+        }),
+      })
+      await fc.assert(
+        fc.asyncProperty(schedule, async ({ limits: { rate, step }, burst, sends }) => {
+          await client.send('FLUSHDB', [])
+          const c = manualClock()
+          const local = new MessageBuckets(rate, burst, c.now)
+          const shared = new RedisMessageBuckets(client, 'messages', rate, burst, log, c.now)
+          for (const { user, steps, atOnce } of sends) {
+            c.advance(steps * step)
+            const expected = Array.from({ length: atOnce }, () => local.allow(user))
+            expect(await Promise.all(Array.from({ length: atOnce }, () => shared.allow(user)))).toEqual(expected)
+          }
+        }),
+        { numRuns: 60 },
+      )
       expect(lines).toEqual([])
     } finally {
       client.close()
