@@ -113,7 +113,7 @@ export class Batches {
   /**
    * Subscribes an entering batched socket to its batch for its room, whose topic is `topic`, once
    * the batch has sent what it held: those frames came before this socket's welcome, which has them
-   * already. (A plain socket subscribes to the topic: join-window.ts.)
+   * already. (A plain socket subscribes to the topic: presence-window.ts.)
    */
   subscribe(ws: RoomSocket, topic: string): void {
     const ms = ws.data.batchMs

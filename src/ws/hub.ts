@@ -15,7 +15,7 @@ import type { Store, StreamEvent } from '../store/store.ts'
 import { Batches } from './batches.ts'
 import type { Broker } from './broker.ts'
 import { encodeFrame, encodeWelcome } from './frames.ts'
-import { JoinWindow } from './join-window.ts'
+import { PresenceWindow } from './presence-window.ts'
 import type { Presence } from './presence.ts'
 import { RoomHistory } from './room-history.ts'
 import { evicts, Evictions, recheckAccess } from './evictions.ts'
@@ -49,8 +49,8 @@ interface Room {
   sockets: Set<RoomSocket>
   /** User streams here that follow the room for their users' unread counts (spec §6). */
   watchers: number
-  /** Joins on their way to the plain sockets (join-window.ts). */
-  joins: JoinWindow
+  /** Its `join`/`leave` frames, and its plain sockets' subscription (presence-window.ts). */
+  window: PresenceWindow
 }
 
 export class Hub {
@@ -115,7 +115,7 @@ export class Hub {
 
   /** To the room's open sockets but the typist's (other tabs too): one by one, after the typist's join; typing is throttled. */
   private sendTyping(name: string, user: User): void {
-    this.rooms.get(name)?.joins.flush()
+    this.rooms.get(name)?.window.flush()
     const frame = encodeFrame({ type: 'typing', data: { user } })
     for (const ws of this.rooms.get(name)?.sockets ?? []) if (ws.data.state === 'open' && ws.data.user?.id !== user.id) sendAlone(ws, frame)
   }
@@ -141,8 +141,8 @@ export class Hub {
       if (change.room) joined = user
       if (change.here) this.opts.broker.announce(name, user, true)
     }
-    // A plain socket subscribes through the room's join window (join-window.ts), a batched one to its batch.
-    room.joins.enter(ws.data.batchMs ? undefined : ws, joined)
+    // A plain socket subscribes through the room's presence window, a batched one to its batch.
+    room.window.enter(ws.data.batchMs ? undefined : ws, joined)
     if (ws.data.batchMs) this.batches.subscribe(ws, room.topic)
     ws.data.state = 'open'
     ws.send(encodeWelcome({ room: name, user, readOnly: user === null }, this.opts.presence.membersJson(name), found))
@@ -156,7 +156,7 @@ export class Hub {
     const room = this.rooms.get(name)
     if (room && user && this.counted.delete(ws)) {
       const change = this.opts.presence.exit(name, user)
-      if (change.room) room.joins.leave(user)
+      if (change.room) room.window.leave(user)
       if (change.here) this.opts.broker.announce(name, user, false)
     }
     if (room) {
@@ -190,11 +190,11 @@ export class Hub {
     return { authenticated, readOnly: this.sockets.size - authenticated, userStreams: 0, rooms: this.rooms.size }
   }
 
-  /** Fans an entry out, in order and once (the sequencer's output), after the room's waiting joins; kept (or applied to what is kept) for welcomes. */
+  /** Fans an entry out, in order and once (the sequencer's output), after the room's waiting presence frames; kept (or applied to what is kept) for welcomes. */
   private emit(event: StreamEvent): void {
     const room = this.rooms.get(event.room)
     room?.history.remember(event)
-    room?.joins.flush()
+    room?.window.flush()
     const topic = roomTopic(event.room)
     const frame = encodeFrame(event)
     this.server?.publish(topic, frame)
@@ -211,8 +211,8 @@ export class Hub {
       const { store, log, historySize, resumeMax } = this.opts
       const history = new RoomHistory(name, { store, log, historySize, resumeMax })
       const topic = roomTopic(name)
-      const joins = new JoinWindow({ topic, server: () => this.server, batches: this.batches })
-      room = { topic, history, following: Promise.resolve(), sockets: new Set(), watchers: 0, joins }
+      const window = new PresenceWindow({ topic, server: () => this.server, batches: this.batches })
+      room = { topic, history, following: Promise.resolve(), sockets: new Set(), watchers: 0, window }
       this.rooms.set(name, room)
       this.sequencer.open(name)
       room.following = this.opts.broker.follow(name, this.sinkFor(name, room))
@@ -223,7 +223,7 @@ export class Hub {
   private unref(name: string, room: Room): void {
     if (room.sockets.size > 0 || room.watchers > 0 || this.rooms.get(name) !== room) return
     this.rooms.delete(name)
-    room.joins.stop()
+    room.window.stop()
     this.sequencer.close(name)
     this.opts.presence.drop(name)
     this.opts.broker.unfollow(name)
@@ -238,11 +238,11 @@ export class Hub {
         if (live()) this.sequencer.offer(event, after)
       },
       presence: (instance, user, present) => {
-        if (live() && presence.remote(name, instance, user, present)) present ? room.joins.join(user) : room.joins.leave(user)
+        if (live() && presence.remote(name, instance, user, present)) present ? room.window.enter(undefined, user) : room.window.leave(user)
       },
       instances: () => presence.instances(name),
       forget: (instance) => {
-        if (live()) for (const user of presence.forget(name, instance)) room.joins.leave(user)
+        if (live()) for (const user of presence.forget(name, instance)) room.window.leave(user)
       },
       repair: async () => {
         if (!live()) return

@@ -1,8 +1,9 @@
 /**
- * Joins that come close together go out together (src/ws/join-window.ts), and no socket can tell:
- * each socket's welcome and the presence frames after it tell one consistent story, in the same order
- * as when every join went out at once. Users arriving back to back here fall within one window (100 ms)
- * on any machine that connects a socket in less, and the checks hold however the arrivals fall.
+ * Joins and leaves that come close together go out together (src/ws/presence-window.ts), and no
+ * socket can tell: each socket's welcome and the presence frames after it tell one consistent story,
+ * in the same order as when every frame went out at once. Users arriving (or leaving) back to back
+ * here fall within one window (100 ms) on any machine that opens a socket in less, and the checks
+ * hold however they fall.
  */
 import { expect, test } from 'bun:test'
 import { register, type Account } from '../support/http.ts'
@@ -36,8 +37,8 @@ async function framesUntilMarker(poster: TestSocket, sockets: TestSocket[]): Pro
   )
 }
 
-const joinOf = (user: User) => ({ type: 'join', error: null, data: { user } })
-const leaveOf = (user: User) => ({ type: 'leave', error: null, data: { user } })
+const joinOf = (user: User) => ({ type: 'join' as const, error: null, data: { user } })
+const leaveOf = (user: User) => ({ type: 'leave' as const, error: null, data: { user } })
 const ids = (users: User[]) => users.map((u) => u.id).sort((a, b) => a - b)
 
 test('users arriving back to back: each socket gets the joins of those after it, in order, once, and none it was welcomed with', async () => {
@@ -82,6 +83,31 @@ test('a message, typing or a leave that follows a join reaches the others after 
     }
     expect(seen).toEqual([joinOf(dave!.user), leaveOf(dave!.user)])
   }
+})
+
+test('users leaving back to back: the others get each leave once, in order, and a socket opened meanwhile none for those its welcome left out', async () => {
+  await using server = await startTestServer()
+  const accounts = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map((name) => register(server.url, name)))
+  const sockets: (TestSocket & { members: User[] })[] = []
+  for (const account of accounts) sockets.push(await enter(server, account))
+  const [a, ...rest] = sockets
+  expect(await framesUntilMarker(a!, sockets)).toEqual(sockets.map((_, i) => accounts.slice(i + 1).map((x) => joinOf(x.user))))
+  // Bob and carol go; a reader comes; dave and erin go.
+  for (const socket of rest.slice(0, 2)) {
+    socket.close()
+    await socket.closed
+  }
+  const reader = await enter(server)
+  expect(ids(reader.members)).toEqual(ids([accounts[0]!.user, accounts[3]!.user, accounts[4]!.user]))
+  for (const socket of rest.slice(2)) {
+    socket.close()
+    await socket.closed
+  }
+  const [fromA, fromReader] = await framesUntilMarker(a!, [a!, reader])
+  expect(fromA).toEqual(accounts.slice(1).map((x) => leaveOf(x.user)))
+  expect(fromReader).toEqual(accounts.slice(3).map((x) => leaveOf(x.user)))
+  a!.close()
+  reader.close()
 })
 
 test('sockets opening and closing in any order: every open socket ends with the room as it is, never hearing a join or leave out of turn', async () => {
