@@ -9,8 +9,10 @@
  *
  * Every socket sees exactly the frames it would without the wait, in the same order:
  * - a plain socket that enters while frames wait gets its welcome at once (listing everyone present
- *   then) but is subscribed to the room's topic only when the frames go out: it gets, sent to it
- *   alone, the frames that came after it, and none of those before it, nor its own join;
+ *   then) but is subscribed to the room's topic only when the frames go out, in its turn: after the
+ *   frames that came before it (and its own join) are published, before those that came after it.
+ *   Bun delivers a message published in a turn to the sockets subscribed when it was published,
+ *   and still writes each socket's messages of the turn together;
  * - any other frame to the room (a message, an edit, typing) sends the waiting ones first, so
  *   nothing reaches a socket before the presence frames it would have had before it;
  * - batched sockets (batches.ts) get presence frames at once, in their batch: it shares the writes.
@@ -58,10 +60,7 @@ export class PresenceWindow {
     this.announce(encodeFrame({ type: 'leave', data: { user } }), undefined)
   }
 
-  /**
-   * Sends the waiting frames to the sockets subscribed before them, then subscribes the waiting
-   * sockets, each sent alone (one write) the frames that came after it: before any other frame to the room.
-   */
+  /** Publishes the waiting frames and subscribes the waiting sockets, in the order they came: before any other frame to the room. */
   flush(): void {
     if (this.waiting.length === 0) return
     clearTimeout(this.timer)
@@ -70,14 +69,11 @@ export class PresenceWindow {
     const waiting = this.waiting
     this.waiting = []
     const server = this.room.server()
-    for (const { frame } of waiting) if (frame) server?.publish(this.room.topic, frame)
-    waiting.forEach(({ ws }, i) => {
+    for (const { frame, ws } of waiting) {
+      if (frame) server?.publish(this.room.topic, frame)
       // A socket the server closed, or that closed, while it waited has nothing more to read.
-      if (!ws || ws.data.state !== 'open') return
-      ws.subscribe(this.room.topic)
-      const later = waiting.slice(i + 1).flatMap(({ frame }) => (frame ? [frame] : []))
-      if (later.length > 0) ws.cork(() => later.forEach((frame) => ws.send(frame)))
-    })
+      if (ws && ws.data.state === 'open') ws.subscribe(this.room.topic)
+    }
   }
 
   /** The room is no longer followed here: nobody is left to tell. */
