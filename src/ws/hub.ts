@@ -15,7 +15,6 @@ import type { Store, StreamEvent } from '../store/store.ts'
 import { Batches } from './batches.ts'
 import type { Broker } from './broker.ts'
 import { encodeFrame, encodeWelcome } from './frames.ts'
-import { PresenceWindow } from './presence-window.ts'
 import type { Presence } from './presence.ts'
 import { RoomHistory } from './room-history.ts'
 import { evicts, Evictions, recheckAccess } from './evictions.ts'
@@ -49,8 +48,6 @@ interface Room {
   sockets: Set<RoomSocket>
   /** User streams here that follow the room for their users' unread counts (spec §6). */
   watchers: number
-  /** Its `join`/`leave` frames, and its plain sockets' subscription (presence-window.ts). */
-  window: PresenceWindow
 }
 
 export class Hub {
@@ -98,7 +95,10 @@ export class Hub {
     this.unref(name, room)
   }
 
-  /** Closes with 4004 the sockets to `room` that may no longer read it (spec §6): the user's, or (`userId` null) everyone's but `keep`'s. */
+  /**
+   * Closes with 4004 the sockets to `room` that may no longer read it (spec §6), admitted or open:
+   * the user's (a removed member), or (`userId` null) everyone's but `keep`'s (registered private).
+   */
   evict(name: string, userId: number | null, keep?: number): void {
     this.evictions.record(name, userId, keep)
     for (const ws of this.rooms.get(name)?.sockets ?? [])
@@ -113,16 +113,16 @@ export class Hub {
     this.opts.broker.typing(room, user)
   }
 
-  /** To the room's open sockets but the typist's (other tabs too): one by one, after the typist's join; typing is throttled. */
+  /** To the room's open sockets but the typist's (other tabs too): one by one, as the topic has publishToSelf; typing is throttled. */
   private sendTyping(name: string, user: User): void {
-    this.rooms.get(name)?.window.flush()
     const frame = encodeFrame({ type: 'typing', data: { user } })
     for (const ws of this.rooms.get(name)?.sockets ?? []) if (ws.data.state === 'open' && ws.data.user?.id !== user.id) sendAlone(ws, frame)
   }
 
   /**
-   * Loads the socket's welcome history, then (if it is still open) counts it in presence (a user's first connection
-   * announces `join`), subscribes it and sends `welcome` as its first frame, in one synchronous step: no broadcast slips in between.
+   * Loads the socket's welcome history, then (if it is still open) counts it in presence (a user's
+   * first connection publishes `join`), subscribes it and sends `welcome` as its first frame, all in
+   * one synchronous step so that no broadcast slips in between.
    */
   async enter(ws: RoomSocket): Promise<void> {
     const { room: name, user, since } = ws.data
@@ -134,16 +134,13 @@ export class Hub {
     if (ws.data.state !== 'opening') return
     // An eviction since the upgrade's check, before this socket was in the room to be closed by it.
     if (this.evictions.since(name, user?.id, ws.data.checkedAt)) throw roomNotFound()
-    let joined: User | undefined
     if (user) {
       this.counted.add(ws)
       const change = this.opts.presence.enter(name, user)
-      if (change.room) joined = user
+      if (change.room) this.publish(room.topic, encodeFrame({ type: 'join', data: { user } }))
       if (change.here) this.opts.broker.announce(name, user, true)
     }
-    // A plain socket subscribes through the room's presence window, a batched one to its batch.
-    room.window.enter(ws.data.batchMs ? undefined : ws, joined)
-    if (ws.data.batchMs) this.batches.subscribe(ws, room.topic)
+    this.batches.subscribe(ws, room.topic)
     ws.data.state = 'open'
     ws.send(encodeWelcome({ room: name, user, readOnly: user === null }, this.opts.presence.membersJson(name), found))
   }
@@ -156,7 +153,7 @@ export class Hub {
     const room = this.rooms.get(name)
     if (room && user && this.counted.delete(ws)) {
       const change = this.opts.presence.exit(name, user)
-      if (change.room) room.window.leave(user)
+      if (change.room) this.publish(room.topic, encodeFrame({ type: 'leave', data: { user } }))
       if (change.here) this.opts.broker.announce(name, user, false)
     }
     if (room) {
@@ -190,19 +187,23 @@ export class Hub {
     return { authenticated, readOnly: this.sockets.size - authenticated, userStreams: 0, rooms: this.rooms.size }
   }
 
-  /** Fans an entry out, in order and once (the sequencer's output), after the room's waiting presence frames; kept (or applied to what is kept) for welcomes. */
+  /**
+   * Fans an entry out, in order and once (the sequencer's output) as a `message`, `edited` or
+   * `deleted` frame: serialised once, kept (or applied to what is kept) for welcomes.
+   */
   private emit(event: StreamEvent): void {
-    const room = this.rooms.get(event.room)
-    room?.history.remember(event)
-    room?.window.flush()
+    this.rooms.get(event.room)?.history.remember(event)
     const topic = roomTopic(event.room)
-    const frame = encodeFrame(event)
-    this.server?.publish(topic, frame)
-    this.batches.add(topic, frame, event.type === 'message')
+    this.publish(topic, encodeFrame(event), event.type === 'message')
     this.observer(event)
     if (event.type !== 'message') return
     this.opts.metrics.messagesReceived.inc()
     if (this.server) this.opts.metrics.messagesDelivered.inc(this.server.subscriberCount(topic))
+  }
+
+  private publish(topic: string, frame: string, message = false): void {
+    this.server?.publish(topic, frame)
+    this.batches.add(topic, frame, message)
   }
 
   private ref(name: string): Room {
@@ -210,9 +211,7 @@ export class Hub {
     if (!room) {
       const { store, log, historySize, resumeMax } = this.opts
       const history = new RoomHistory(name, { store, log, historySize, resumeMax })
-      const topic = roomTopic(name)
-      const window = new PresenceWindow({ topic, server: () => this.server, batches: this.batches })
-      room = { topic, history, following: Promise.resolve(), sockets: new Set(), watchers: 0, window }
+      room = { topic: roomTopic(name), history, following: Promise.resolve(), sockets: new Set(), watchers: 0 }
       this.rooms.set(name, room)
       this.sequencer.open(name)
       room.following = this.opts.broker.follow(name, this.sinkFor(name, room))
@@ -223,7 +222,6 @@ export class Hub {
   private unref(name: string, room: Room): void {
     if (room.sockets.size > 0 || room.watchers > 0 || this.rooms.get(name) !== room) return
     this.rooms.delete(name)
-    room.window.stop()
     this.sequencer.close(name)
     this.opts.presence.drop(name)
     this.opts.broker.unfollow(name)
@@ -238,11 +236,11 @@ export class Hub {
         if (live()) this.sequencer.offer(event, after)
       },
       presence: (instance, user, present) => {
-        if (live() && presence.remote(name, instance, user, present)) present ? room.window.enter(undefined, user) : room.window.leave(user)
+        if (live() && presence.remote(name, instance, user, present)) this.announceToRoom(room, user, present)
       },
       instances: () => presence.instances(name),
       forget: (instance) => {
-        if (live()) for (const user of presence.forget(name, instance)) room.window.leave(user)
+        if (live()) for (const user of presence.forget(name, instance)) this.announceToRoom(room, user, false)
       },
       repair: async () => {
         if (!live()) return
@@ -253,5 +251,9 @@ export class Hub {
         if (live()) this.sendTyping(name, user)
       },
     }
+  }
+
+  private announceToRoom(room: Room, user: User, present: boolean): void {
+    this.publish(room.topic, encodeFrame({ type: present ? 'join' : 'leave', data: { user } }))
   }
 }
