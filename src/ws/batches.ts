@@ -111,13 +111,12 @@ export class Batches {
   ) {}
 
   /**
-   * Subscribes an entering socket to its room, whose topic is `topic`: to that topic, or (batched)
-   * to its batch, once the batch has sent what it held: those frames came before this socket's
-   * welcome, which has them already.
+   * Subscribes an entering batched socket to its batch for its room, whose topic is `topic`, once
+   * the batch has sent what it held: those frames came before this socket's welcome, which has them
+   * already. (A plain socket subscribes to the topic: presence-window.ts.)
    */
   subscribe(ws: RoomSocket, topic: string): void {
     const ms = ws.data.batchMs
-    if (!ms) return void ws.subscribe(topic)
     let room = this.rooms.get(topic)
     if (!room) this.rooms.set(topic, (room = new Map()))
     let batch = room.get(ms)

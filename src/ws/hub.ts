@@ -15,6 +15,7 @@ import type { Store, StreamEvent } from '../store/store.ts'
 import { Batches } from './batches.ts'
 import type { Broker } from './broker.ts'
 import { encodeFrame, encodeWelcome } from './frames.ts'
+import { PresenceWindows, type PresenceWindow } from './presence-window.ts'
 import type { Presence } from './presence.ts'
 import { RoomHistory } from './room-history.ts'
 import { evicts, Evictions, recheckAccess } from './evictions.ts'
@@ -48,6 +49,8 @@ interface Room {
   sockets: Set<RoomSocket>
   /** User streams here that follow the room for their users' unread counts (spec §6). */
   watchers: number
+  /** Its `join`/`leave` frames, and its plain sockets' subscription (presence-window.ts). */
+  window: PresenceWindow
 }
 
 export class Hub {
@@ -61,6 +64,7 @@ export class Hub {
   private observer: (event: StreamEvent) => void = () => {}
   private readonly evictions = new Evictions()
   private readonly batches = new Batches({ server: () => this.server, delivered: (n) => this.opts.metrics.messagesDelivered.inc(n) })
+  private readonly windows = new PresenceWindows({ server: () => this.server, batches: this.batches })
 
   constructor(private readonly opts: HubOptions) {
     this.sequencer = new Sequencer({ store: opts.store, log: opts.log, emit: (m) => this.emit(m), catchUpMs: opts.catchUpMs })
@@ -95,10 +99,7 @@ export class Hub {
     this.unref(name, room)
   }
 
-  /**
-   * Closes with 4004 the sockets to `room` that may no longer read it (spec §6), admitted or open:
-   * the user's (a removed member), or (`userId` null) everyone's but `keep`'s (registered private).
-   */
+  /** Closes with 4004 the sockets to `room` that may no longer read it (spec §6): the user's, or (`userId` null) everyone's but `keep`'s. */
   evict(name: string, userId: number | null, keep?: number): void {
     this.evictions.record(name, userId, keep)
     for (const ws of this.rooms.get(name)?.sockets ?? [])
@@ -113,16 +114,16 @@ export class Hub {
     this.opts.broker.typing(room, user)
   }
 
-  /** To the room's open sockets but the typist's (other tabs too): one by one, as the topic has publishToSelf; typing is throttled. */
+  /** To the room's open sockets but the typist's (other tabs too): one by one, after the typist's join; typing is throttled. */
   private sendTyping(name: string, user: User): void {
+    this.rooms.get(name)?.window.flush()
     const frame = encodeFrame({ type: 'typing', data: { user } })
     for (const ws of this.rooms.get(name)?.sockets ?? []) if (ws.data.state === 'open' && ws.data.user?.id !== user.id) sendAlone(ws, frame)
   }
 
   /**
-   * Loads the socket's welcome history, then (if it is still open) counts it in presence (a user's
-   * first connection publishes `join`), subscribes it and sends `welcome` as its first frame, all in
-   * one synchronous step so that no broadcast slips in between.
+   * Loads the socket's welcome history, then (if it is still open) counts it in presence (a user's first connection
+   * announces `join`), subscribes it and sends `welcome` as its first frame, in one synchronous step: no broadcast slips in between.
    */
   async enter(ws: RoomSocket): Promise<void> {
     const { room: name, user, since } = ws.data
@@ -134,13 +135,16 @@ export class Hub {
     if (ws.data.state !== 'opening') return
     // An eviction since the upgrade's check, before this socket was in the room to be closed by it.
     if (this.evictions.since(name, user?.id, ws.data.checkedAt)) throw roomNotFound()
+    let joined: User | undefined
     if (user) {
       this.counted.add(ws)
       const change = this.opts.presence.enter(name, user)
-      if (change.room) this.publish(room.topic, encodeFrame({ type: 'join', data: { user } }))
+      if (change.room) joined = user
       if (change.here) this.opts.broker.announce(name, user, true)
     }
-    this.batches.subscribe(ws, room.topic)
+    // A plain socket subscribes through the room's presence window, a batched one to its batch.
+    room.window.enter(ws.data.batchMs ? undefined : ws, joined)
+    if (ws.data.batchMs) this.batches.subscribe(ws, room.topic)
     ws.data.state = 'open'
     ws.send(encodeWelcome({ room: name, user, readOnly: user === null }, this.opts.presence.membersJson(name), found))
   }
@@ -153,7 +157,7 @@ export class Hub {
     const room = this.rooms.get(name)
     if (room && user && this.counted.delete(ws)) {
       const change = this.opts.presence.exit(name, user)
-      if (change.room) this.publish(room.topic, encodeFrame({ type: 'leave', data: { user } }))
+      if (change.room) room.window.leave(user)
       if (change.here) this.opts.broker.announce(name, user, false)
     }
     if (room) {
@@ -187,23 +191,19 @@ export class Hub {
     return { authenticated, readOnly: this.sockets.size - authenticated, userStreams: 0, rooms: this.rooms.size }
   }
 
-  /**
-   * Fans an entry out, in order and once (the sequencer's output) as a `message`, `edited` or
-   * `deleted` frame: serialised once, kept (or applied to what is kept) for welcomes.
-   */
+  /** Fans an entry out, in order and once (the sequencer's output), after the room's waiting presence frames; kept (or applied to what is kept) for welcomes. */
   private emit(event: StreamEvent): void {
-    this.rooms.get(event.room)?.history.remember(event)
+    const room = this.rooms.get(event.room)
+    room?.history.remember(event)
+    room?.window.flush()
     const topic = roomTopic(event.room)
-    this.publish(topic, encodeFrame(event), event.type === 'message')
+    const frame = encodeFrame(event)
+    this.server?.publish(topic, frame)
+    this.batches.add(topic, frame, event.type === 'message')
     this.observer(event)
     if (event.type !== 'message') return
     this.opts.metrics.messagesReceived.inc()
     if (this.server) this.opts.metrics.messagesDelivered.inc(this.server.subscriberCount(topic))
-  }
-
-  private publish(topic: string, frame: string, message = false): void {
-    this.server?.publish(topic, frame)
-    this.batches.add(topic, frame, message)
   }
 
   private ref(name: string): Room {
@@ -211,7 +211,9 @@ export class Hub {
     if (!room) {
       const { store, log, historySize, resumeMax } = this.opts
       const history = new RoomHistory(name, { store, log, historySize, resumeMax })
-      room = { topic: roomTopic(name), history, following: Promise.resolve(), sockets: new Set(), watchers: 0 }
+      const topic = roomTopic(name)
+      const sockets = new Set<RoomSocket>()
+      room = { topic, history, following: Promise.resolve(), sockets, watchers: 0, window: this.windows.open(topic, sockets) }
       this.rooms.set(name, room)
       this.sequencer.open(name)
       room.following = this.opts.broker.follow(name, this.sinkFor(name, room))
@@ -222,6 +224,7 @@ export class Hub {
   private unref(name: string, room: Room): void {
     if (room.sockets.size > 0 || room.watchers > 0 || this.rooms.get(name) !== room) return
     this.rooms.delete(name)
+    room.window.stop()
     this.sequencer.close(name)
     this.opts.presence.drop(name)
     this.opts.broker.unfollow(name)
@@ -236,11 +239,11 @@ export class Hub {
         if (live()) this.sequencer.offer(event, after)
       },
       presence: (instance, user, present) => {
-        if (live() && presence.remote(name, instance, user, present)) this.announceToRoom(room, user, present)
+        if (live() && presence.remote(name, instance, user, present)) present ? room.window.enter(undefined, user) : room.window.leave(user)
       },
       instances: () => presence.instances(name),
       forget: (instance) => {
-        if (live()) for (const user of presence.forget(name, instance)) this.announceToRoom(room, user, false)
+        if (live()) for (const user of presence.forget(name, instance)) room.window.leave(user)
       },
       repair: async () => {
         if (!live()) return
@@ -251,9 +254,5 @@ export class Hub {
         if (live()) this.sendTyping(name, user)
       },
     }
-  }
-
-  private announceToRoom(room: Room, user: User, present: boolean): void {
-    this.publish(room.topic, encodeFrame({ type: present ? 'join' : 'leave', data: { user } }))
   }
 }
