@@ -11,6 +11,8 @@ export interface Logger {
   info(msg: string, fields?: Fields): void
   warn(msg: string, fields?: Fields): void
   error(msg: string, fields?: Fields): void
+  /** Whether a line at `level` is written: for a caller whose fields cost something to build on every request. */
+  enabled(level: Exclude<LogLevel, 'silent'>): boolean
 }
 
 function renderText(level: string, msg: string, fields: Fields | undefined): string {
@@ -44,5 +46,5 @@ export function createLogger(level: LogLevel, format: LogFormat, write: (line: s
   const at = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Fields) => {
     if (RANK[lvl] >= min) write(render(lvl, redactUrl(msg), fields && prepareFields(fields)))
   }
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), enabled: (lvl) => RANK[lvl] >= min }
 }

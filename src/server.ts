@@ -80,7 +80,7 @@ export function startServer(app: App): RunningServer {
       app.metrics.httpRequests.inc({ route, method: req.method, status })
       app.metrics.httpDuration.observe({ route, method: req.method }, seconds)
       // Path only: query strings are not logged, and tokens never travel in them.
-      log.info('http', { method: req.method, path: quotePath(target.path), status, ms: Math.round(seconds * 10_000) / 10 })
+      if (log.enabled('info')) log.info('http', { method: req.method, path: quotePath(target.path), status, ms: Math.round(seconds * 10_000) / 10 })
       return res
     },
     error(err) {

@@ -40,16 +40,10 @@ export function createRouter<C>(routes: Route<C>[]): Router<C> {
     const hit = exact.get(path)
     if (hit) return { compiled: hit, params: {} }
     const parts = path.split('/')
-    outer: for (const compiled of patterned) {
-      if (compiled.segments.length !== parts.length) continue
-      const params: Params = {}
-      for (let i = 0; i < parts.length; i++) {
-        const want = compiled.segments[i]!
-        const got = parts[i]!
-        if (want.startsWith(':')) params[want.slice(1)] = decodeSegment(got)
-        else if (want !== got) continue outer
-      }
-      return { compiled, params }
+    // The literal segments decide the route; only then are its params decoded (an upgrade's path
+    // passes many routes of its length first).
+    for (const compiled of patterned) {
+      if (fits(compiled.segments, parts)) return { compiled, params: paramsOf(compiled.segments, parts) }
     }
     return undefined
   }
@@ -66,6 +60,24 @@ export function createRouter<C>(routes: Route<C>[]): Router<C> {
       return { handler, params, route: compiled.route.path }
     },
   }
+}
+
+/** Whether `parts` has the route's length and its literal segments (a `:name` segment takes anything). */
+function fits(segments: string[], parts: string[]): boolean {
+  if (segments.length !== parts.length) return false
+  for (let i = 0; i < parts.length; i++) {
+    const want = segments[i]!
+    if (want !== parts[i] && !want.startsWith(':')) return false
+  }
+  return true
+}
+
+function paramsOf(segments: string[], parts: string[]): Params {
+  const params: Params = {}
+  segments.forEach((want, i) => {
+    if (want.startsWith(':')) params[want.slice(1)] = decodeSegment(parts[i]!)
+  })
+  return params
 }
 
 /** Percent-decodes one segment; an undecodable one becomes a value no check accepts. */

@@ -28,3 +28,13 @@ for (const format of ['text', 'json'] as const) {
     expect(lines[2]).toContain('postgres://chat:***@db.internal/chat')
   })
 }
+
+test('enabled tells which levels are written, so a caller can skip building what would not be', () => {
+  const lines: string[] = []
+  const log = createLogger('warn', 'text', (line) => lines.push(line))
+  const levels = ['debug', 'info', 'warn', 'error'] as const
+  expect(levels.map((level) => log.enabled(level))).toEqual([false, false, true, true])
+  for (const level of levels) log[level](level)
+  expect(lines.map((line) => line.split(' ')[1])).toEqual(['WARN', 'ERROR'])
+  expect(createLogger('silent', 'json', () => {}).enabled('error')).toBe(false)
+})
