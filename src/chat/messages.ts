@@ -7,6 +7,7 @@ import type { Message, Role } from '../protocol.ts'
 import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
 import { MessageRefused, type CommittedEvent, type MessageChange, type Store, type User } from '../store/store.ts'
 import { resolveMentions } from './mentions.ts'
+import { roomNotFound } from './room-access.ts'
 import type { Notify } from './notices.ts'
 
 /**
@@ -57,6 +58,9 @@ const REFUSALS = {
   MESSAGE_INVALID: `a message takes at most ${CONVERSATION_LIMITS.REACTIONS_MAX} different emoji`,
 } as const
 
+/** A message the store refused as it wrote it: not the sender's to send (spec §7), or a private room's non-member's (spec §6). */
+const refused = (err: MessageRefused) => (err.type === 'ROOM_NOT_FOUND' ? roomNotFound() : new AppError('MESSAGE_INVALID', err.message))
+
 export function createPoster(store: Store, publish: Publish, notify: Notify, discard: Discard, now: () => number): Poster {
   const inFlight = new Set<Promise<unknown>>()
   let closed = false
@@ -78,6 +82,10 @@ export function createPoster(store: Store, publish: Publish, notify: Notify, dis
     const outcome = await store.changeMessage(c)
     if (!outcome.ok) {
       if (outcome.refusal === 'UNCHANGED') return
+      if (outcome.refusal === 'ROOM_NOT_FOUND') throw roomNotFound()
+      // spec §7: every refusal of a `react` frame is MESSAGE_INVALID (§5's MESSAGE_NOT_FOUND is edits' and deletions').
+      if (c.type === 'reaction' && outcome.refusal === 'MESSAGE_NOT_FOUND')
+        throw new AppError('MESSAGE_INVALID', 'no such message in this room to react to (it may have been deleted)')
       throw new AppError(outcome.refusal, REFUSALS[outcome.refusal])
     }
     publish(outcome.committed)
@@ -96,7 +104,7 @@ export function createPoster(store: Store, publish: Publish, notify: Notify, dis
         const mentions = text.includes('@') ? await resolveMentions(store, room, text) : []
         const { message, after } = await store
           .insertMessage({ room, user, text, nonce, mentions, replyTo, attachments, createdAt: now() })
-          .catch((err: unknown) => Promise.reject(err instanceof MessageRefused ? new AppError('MESSAGE_INVALID', err.message) : err))
+          .catch((err: unknown) => Promise.reject(err instanceof MessageRefused ? refused(err) : err))
         publish({ event: { type: 'message', room, data: message }, after })
         if (message.mentions) tellMentioned(room, message, message.mentions)
         return message

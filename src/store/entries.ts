@@ -23,9 +23,20 @@ export interface NewMessage {
   createdAt: number
 }
 
-/** A message the store would not take (spec §7: a reply to no message of the room, attachments not the sender's to use). */
+/**
+ * A message the store would not take, nothing written: MESSAGE_INVALID for a reply to no message of
+ * the room or attachments not the sender's to use (spec §7); ROOM_NOT_FOUND when, as it is written, the
+ * room is private and the sender not one of its members (spec §6: registered private, or the sender
+ * removed, after the message was accepted and before it was stored).
+ */
 export class MessageRefused extends Error {
   override name = 'MessageRefused'
+  constructor(
+    message: string,
+    readonly type: 'MESSAGE_INVALID' | 'ROOM_NOT_FOUND' = 'MESSAGE_INVALID',
+  ) {
+    super(message)
+  }
 }
 
 /** An entry of a room's stream: a message (as it is now, when read back), or a change to one. */

@@ -40,11 +40,13 @@ const lockRoom = (tx: Runner, room: string) => tx.execute(sql`SELECT pg_advisory
 export async function keepReaders(tx: Runner, room: string, visibility: Visibility, mentions: User[][]): Promise<User[][]> {
   const named = [...new Set(mentions.flat().map((u) => u.id))]
   if (visibility === 'public' || named.length === 0) return mentions
-  const members = new Set(
-    (await rows(tx, sql`SELECT user_id AS id FROM room_members WHERE room = ${room} AND user_id IN ${idsIn(named)}`)).map((r) => num(r.id)),
-  )
+  const members = await membersIn(tx, room, named)
   return mentions.map((list) => list.filter((u) => members.has(u.id)))
 }
+
+/** Of `ids`, the room's members (one query). */
+export const membersIn = async (tx: Runner, room: string, ids: number[]) =>
+  new Set((await rows(tx, sql`SELECT user_id AS id FROM room_members WHERE room = ${room} AND user_id IN ${idsIn(ids)}`)).map((r) => num(r.id)))
 
 /** Messages were stored: each sender has read their own, each member mentioned by someone else has one more mention. */
 export async function countMessages(tx: Runner, room: string, posted: { id: number; sender: number; mentions: User[] }[]): Promise<void> {

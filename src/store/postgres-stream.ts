@@ -10,7 +10,7 @@ import type { User } from '../protocol.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
 import { claimAttachments, dropWithMessage, prepareMessages, react, type Prepared, type Tx } from './postgres-conversation.ts'
 import { postgresHistory } from './postgres-history.ts'
-import { countDeletion, countMessages, keepReaders, recountEdit } from './postgres-rooms.ts'
+import { countDeletion, countMessages, keepReaders, membersIn, recountEdit } from './postgres-rooms.ts'
 import { insertMessages, isPlain, writePlain } from './postgres-writes.ts'
 import type { Visibility } from './rooms.ts'
 import type { MessageRow } from './rows.ts'
@@ -41,8 +41,20 @@ interface Job {
 
 const mentionsOf = ({ m }: { m: NewMessage }) => m.mentions
 
+/**
+ * Of `users`, those who may not write to the room as it is now: nobody in a public room, everyone but
+ * its members in a private one (spec §6: registered private, or a member removed, after the frame was
+ * accepted and before its batch took the room's lock, which the membership writers take too).
+ */
+async function outsiders(tx: Tx, room: string, visibility: Visibility, users: number[]): Promise<Set<number>> {
+  if (visibility === 'public' || users.length === 0) return new Set()
+  const members = await membersIn(tx, room, users)
+  return new Set(users.filter((id) => !members.has(id)))
+}
+
 /** Checks and applies one change inside the room's locked transaction; `after` is the room's head before it. */
 async function applyChange(tx: Tx, c: MessageChange, after: number, visibility: Visibility): Promise<ChangeOutcome> {
+  if ((await outsiders(tx, c.room, visibility, [c.user.id])).size > 0) return { ok: false, refusal: 'ROOM_NOT_FOUND' }
   const [found] = await tx
     .select({ userId: messages.userId, username: messages.username, deleted: messages.deleted })
     .from(messages)
@@ -124,7 +136,11 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
     // postgres-rooms.ts take the same key. No session lock, no reserved connection, no unlock. A batch
     // of plain messages is one call, which takes it in the call's own transaction (writePlain).
     const plain = jobs.map((job) => ('message' in job.work && isPlain(job.work.message) ? job.work.message : undefined))
-    if (plain.every((m) => m !== undefined)) return writePlain(client, LOCK_CLASS, room, plain)
+    if (plain.every((m) => m !== undefined)) {
+      // Undefined when the room is private and a sender not its member: written below, refused alone.
+      const written = await writePlain(client, LOCK_CLASS, room, plain)
+      if (written) return written
+    }
     return db.transaction(async (tx) => {
       await tx.execute(dsql`SELECT pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(${room}))`)
       const [row] = (await tx.execute(dsql`SELECT last_event_id AS id, visibility FROM rooms WHERE name = ${room}`)) as unknown as {
@@ -151,8 +167,17 @@ export function postgresStream(client: SQL, db: BunSQLDatabase<typeof schema>): 
         while (end < jobs.length && 'message' in jobs[end]!.work) end++
         const run = jobs.slice(i, end).map((job) => (job.work as { message: NewMessage }).message)
         i = end
-        // spec §7: a reply to no message of the room, or attachments not the sender's to use, is refused alone.
-        const prepared = await prepareMessages(tx, room, run)
+        // spec §7: a reply to no message of the room, or attachments not the sender's to use, is refused
+        // alone; so is a private room's non-member's (spec §6).
+        const barred = await outsiders(
+          tx,
+          room,
+          visibility,
+          run.map((m) => m.user.id),
+        )
+        const prepared = (await prepareMessages(tx, room, run)).map((p, k) =>
+          barred.has(run[k]!.user.id) ? new MessageRefused('the sender is not a member of this private room', 'ROOM_NOT_FOUND') : p,
+        )
         const taken = run.flatMap((m, k) => (prepared[k] instanceof MessageRefused ? [] : [{ m, p: prepared[k] as Prepared }]))
         let rows: MessageRow[] = []
         if (taken.length > 0) {

@@ -48,16 +48,20 @@ export const isPlain = (m: NewMessage) => m.replyTo === undefined && !m.attachme
  * statement that does what the general path does in four (read the rooms row; insert the run; count
  * each sender's own messages read; move the rooms row), with the same effects, all in the call's own
  * transaction. One round trip where BEGIN, the lock, the statement and COMMIT took four: the writer's
- * hot path, on the driver itself, without Drizzle. Its ids come back in the run's order.
+ * hot path, on the driver itself, without Drizzle. Its ids come back in the run's order. Undefined, nothing
+ * written, when the room is private and a sender is not its member (migration 0019): the caller writes
+ * the run in its general path, which refuses those messages alone.
  */
-export async function writePlain(sql: SQL, lockClass: number, room: string, run: NewMessage[]): Promise<Committed[]> {
+export async function writePlain(sql: SQL, lockClass: number, room: string, run: NewMessage[]): Promise<Committed[] | undefined> {
   const json = JSON.stringify(
     run.map((m) => ({ user_id: m.user.id, username: m.user.username, text: m.text, nonce: m.nonce ?? null, created_at: m.createdAt })),
   )
   const [row] = (await sql`SELECT before, ids FROM chat_write_plain(${lockClass}::integer, ${room}, ${json}::text::json)`) as {
     before: string | number | null
-    ids: string
+    ids: string | null
   }[]
+  // A private room and a sender who is not its member (migration 0019): nothing written.
+  if (row!.ids === null) return undefined
   const ids = row!.ids.split(',').map(Number)
   let after = Number(row!.before ?? 0)
   return run.map((m, k) => {

@@ -14,6 +14,8 @@ import { whenFree } from './sqlite-file.ts'
 export interface SqliteCounters {
   /** Those of `mentions` who can read the room: everyone in a public room, the members of a private one. */
   keepReaders(room: string, visibility: Visibility, mentions: User[]): User[]
+  /** Whether `user` may write to the room as it is now: anyone to a public room, its members to a private one. */
+  mayWrite(room: string, visibility: Visibility, user: User): boolean
   /** A message was stored: the sender has read it, each mentioned member has one more mention. */
   countMessage(room: string, messageId: number, sender: number, mentions: User[]): void
   /** A message was deleted: it is no longer unread (nor a mention) for those who had not read it. */
@@ -48,6 +50,7 @@ export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCou
       const members = new Set(memberIn.all({ room, ids: ids(mentions) }).map((r) => r.id))
       return mentions.filter((u) => members.has(u.id))
     },
+    mayWrite: (room, visibility, user) => visibility === 'public' || memberIn.all({ room, ids: ids([user]) }).length > 0,
     countMessage(room, id, sender, mentions) {
       readOwn.run({ room, user: sender })
       for (const u of mentions) {

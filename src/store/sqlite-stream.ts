@@ -90,6 +90,9 @@ export function sqliteStream(
 
   /** Checks and applies one change (inside the batch's transaction); `after` is the room's head before it. */
   function applyChange(c: MessageChange, after: number, visibility: Visibility): ChangeOutcome & { id?: number } {
+    // Access was checked as the frame was accepted; the room may have turned private (registered) or
+    // dropped the member since: a private room takes only its members' changes and messages (spec §6).
+    if (!counters.mayWrite(c.room, visibility, c.user)) return { ok: false, refusal: 'ROOM_NOT_FOUND' }
     const found = target.get({ id: c.messageId, room: c.room })
     if (!found || found.deleted) return { ok: false, refusal: 'MESSAGE_NOT_FOUND' }
     const author = { id: found.userId, username: found.username }
@@ -161,9 +164,11 @@ export function sqliteStream(
         if (id !== undefined) room.head = id
         return outcome
       }
+      const room = roomOf(work.message.room)
+      if (!counters.mayWrite(work.message.room, room.visibility, work.message.user))
+        return new MessageRefused('the sender is not a member of this private room', 'ROOM_NOT_FOUND')
       const prepared = conversation.prepare(work.message)
       if (prepared instanceof MessageRefused) return prepared
-      const room = roomOf(work.message.room)
       const after = room.head
       const m = { ...work.message, mentions: counters.keepReaders(work.message.room, room.visibility, work.message.mentions) }
       const stored = toMessageRow(m, prepared.attachments)

@@ -29,7 +29,8 @@ export interface CommittedEvent {
 /**
  * What came of a change: committed (with the message's author), or refused with the spec's error
  * type, nothing written: MESSAGE_NOT_FOUND when the room has no such message or it is deleted,
- * FORBIDDEN when the user may not make that change.
+ * FORBIDDEN when the user may not make that change, ROOM_NOT_FOUND when the room is private and the
+ * user no longer one of its members.
  */
 export type ChangeOutcome =
   /**
@@ -38,7 +39,7 @@ export type ChangeOutcome =
    */
   | { ok: true; committed: CommittedEvent; author: User; mentioned: User[]; dropped: string[] }
   /** MESSAGE_INVALID: a 21st emoji (spec §7); UNCHANGED: a reaction already (or not) there, nothing written. */
-  | { ok: false; refusal: 'MESSAGE_NOT_FOUND' | 'FORBIDDEN' | 'MESSAGE_INVALID' | 'UNCHANGED' }
+  | { ok: false; refusal: 'MESSAGE_NOT_FOUND' | 'FORBIDDEN' | 'MESSAGE_INVALID' | 'ROOM_NOT_FOUND' | 'UNCHANGED' }
 
 export interface MessageQuery {
   /** Only messages with a smaller id. */

@@ -100,8 +100,9 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
       if (!allowed) return respond.error(ws, new AppError('RATE_LIMITED', `at most ${opts.messageRate} messages a second; this one was dropped`))
       if (frame.type === 'message') {
         poster.post(data.room, user, frame.text, frame.nonce, frame).catch((err: unknown) => {
-          // A reply or attachments it may not use (spec §7) say why; a failure to store asks for a resend.
-          if (err instanceof AppError && err.type === 'MESSAGE_INVALID') respond.error(ws, err)
+          // A reply or attachments it may not use (spec §7), or a room that turned private under the
+          // sender (spec §6), say why; a failure to store asks for a resend.
+          if (err instanceof AppError && (err.type === 'MESSAGE_INVALID' || err.type === 'ROOM_NOT_FOUND')) respond.error(ws, err)
           else if (err instanceof AppError) respond.error(ws, new AppError(err.type, 'the message could not be stored; send it again'))
           else respond.error(ws, err, 'storing a message')
         })

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'bun:test'
 import type { TextMessage, User } from '../../src/protocol.ts'
-import type { MessageChange, Store } from '../../src/store/store.ts'
+import { MessageRefused, type MessageChange, type Store } from '../../src/store/store.ts'
 import { addUser, type StoreFixture } from './contract.ts'
 
 /** A store that can be restarted on the same data, and can open a second instance beside itself. */
@@ -116,6 +116,50 @@ export function describeRoomsContract(name: string, open: () => Promise<RoomsFix
       expect(await f.store.isMember('nothing', alice.id)).toBe(false)
       expect(await f.store.membersAmong('team', [bob.id, alice.id, 999])).toEqual([alice.id])
       expect(await f.store.membersAmong('team', [])).toEqual([])
+    })
+
+    test("a private room takes only its members' messages and changes as they are written: registered private, or the sender removed, after the frame was accepted", async () => {
+      await using f = await open()
+      const [alice, bob, eve] = await users(f.store, 'alice', 'bob', 'eve')
+      const refusal = async (work: Promise<unknown>) => {
+        const err = await work.then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(err).toBeInstanceOf(MessageRefused)
+        return (err as MessageRefused).type
+      }
+      // Eve was let in while `open` was a public room without messages; Alice registered it private first.
+      expect(await f.store.createRoom({ name: 'open', visibility: 'private', topic: null, owner: alice, at: T0 })).toBe(true)
+      expect(await refusal(post(f.store, 'open', eve, 'plain'))).toBe('ROOM_NOT_FOUND')
+      // In one batch with a member's messages (a reply, a mention: the general path), only Eve's is refused.
+      const first = await post(f.store, 'open', alice, 'first')
+      const batch = await Promise.allSettled([
+        post(f.store, 'open', alice, 'plain'),
+        post(f.store, 'open', eve, 'plain too'),
+        f.store.insertMessage({ room: 'open', user: eve, text: 'a reply', nonce: undefined, mentions: [alice], replyTo: first.id, createdAt: T0 }),
+        f.store.insertMessage({ room: 'open', user: alice, text: 'a reply', nonce: undefined, mentions: [], replyTo: first.id, createdAt: T0 }),
+      ])
+      expect(batch.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled'])
+      for (const r of batch) if (r.status === 'rejected') expect((r.reason as MessageRefused).type).toBe('ROOM_NOT_FOUND')
+      // A batch of plain messages only (PostgreSQL's one-call path): the same.
+      const plain = await Promise.allSettled([post(f.store, 'open', eve, 'plain 3'), post(f.store, 'open', alice, 'plain 4')])
+      expect(plain.map((r) => r.status)).toEqual(['rejected', 'fulfilled'])
+      // Bob, removed while his frames were on their way: his message, edit and reaction are refused.
+      await f.store.addMember('open', bob, T0)
+      const his = await post(f.store, 'open', bob, 'mine')
+      await f.store.removeMember('open', bob, T0)
+      expect(await refusal(post(f.store, 'open', bob, 'after'))).toBe('ROOM_NOT_FOUND')
+      expect(await f.store.changeMessage(edit('open', his.id, bob, 'edited'))).toEqual({ ok: false, refusal: 'ROOM_NOT_FOUND' })
+      expect(await f.store.changeMessage({ type: 'reaction', room: 'open', messageId: first.id, user: bob, emoji: '👍', on: true, at: T0 })).toEqual({
+        ok: false,
+        refusal: 'ROOM_NOT_FOUND',
+      })
+      // Nothing of theirs was stored; the members' messages were, and count as before.
+      const texts = (await f.store.listMessages('open', { limit: 50 })).map((m) => `${m.user.username}: ${m.text}`)
+      expect(texts).toEqual(['alice: first', 'alice: plain', 'alice: a reply', 'alice: plain 4', 'bob: mine'])
+      // A public room takes anyone's, as before.
+      expect((await post(f.store, 'lobby', eve, 'hi')).text).toBe('hi')
     })
 
     test('openDm makes the one private room of a pair, the same from either side, and a DM with oneself', async () => {

@@ -196,7 +196,8 @@ test('no merge begins while messages keep coming, nor until the index has grown 
       await store.close()
     }
   })
-})
+  // ~4 s of it is waiting on purpose (the steady messages, then a quiet spell that must pass with no merge).
+}, 15_000)
 
 test('a merge that fails is reported once, and tried again only after new messages and another quiet spell', async () => {
   await withDir(async (file) => {

@@ -147,6 +147,25 @@ for (const store of STORES()) {
       await expectRoomNotFoundSocket(server, 'hideout', bob)
     })
 
+    test('a message sent into an empty room as it is registered private: the registration or the message wins, never both', async () => {
+      await using server = await store.start()
+      const [, alice, eve] = (await cast(server, 'root', 'alice', 'eve')) as [Account, Account, Account]
+      for (let i = 0; i < 8; i++) {
+        const room = `race-${i}`
+        using eveIn = await connectRoom(server, room, eve)
+        // The frame is accepted while the room is public; the registration commits before or after it is stored.
+        const registering = call(server.url, 'POST', '/api/v1/rooms', alice.token, { name: room, visibility: 'private' })
+        eveIn.send({ type: 'message', text: 'racing', nonce: `race-${i}` })
+        const { status } = await registering
+        expect([201, 409]).toContain(status)
+        // Alice's own message is stored after Eve's frame was settled, stored or refused (one writer, in order).
+        using aliceIn = await connectRoom(server, room, alice)
+        await post(aliceIn, 'settled')
+        const texts = ((await get(server, historyPath(room), alice)).body.data.messages as { text: string }[]).map((m) => m.text)
+        expect({ status, texts }).toEqual(status === 201 ? { status, texts: ['settled'] } : { status, texts: ['racing', 'settled'] })
+      }
+    })
+
     test('registering a room public while people read it leaves them connected', async () => {
       await using server = await store.start()
       const [, alice, bob] = (await cast(server, 'root', 'alice', 'bob')) as [Account, Account, Account]

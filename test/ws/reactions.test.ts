@@ -5,7 +5,8 @@
  * REST pages, resumes) carries `reactions` [{emoji,count,me}] in the order the emoji were first put,
  * `me` for the reader (always false for anonymous readers); a message without reactions carries none.
  * A toggle that changes nothing is silently nothing; the 21st different emoji, a non-emoji and a
- * non-boolean `on` are MESSAGE_INVALID; a message not in the room or deleted is MESSAGE_NOT_FOUND; a
+ * non-boolean `on` are MESSAGE_INVALID, and so is a message not in the room or deleted (every refusal of
+ * a §7 frame is); a
  * read-only socket is closed 1008. Reaction events are resumed in `welcome.changes` like edits, count
  * against the edit bucket (20, +10 a second), disappear with their message and survive a restart.
  */
@@ -214,7 +215,7 @@ for (const store of STORES()) {
       await post(socket, 'still here')
     })
 
-    test('a reaction to an unknown id, a deleted message, another room’s message or an event id is MESSAGE_NOT_FOUND', async () => {
+    test('a reaction to an unknown id, a deleted message, another room’s message or an event id is MESSAGE_INVALID, nothing stored', async () => {
       await using server = await store.start(NO_LIMIT)
       const { alice } = await trio(server)
       using lobby = await connectRoom(server, 'lobby', alice)
@@ -227,7 +228,7 @@ for (const store of STORES()) {
       const reaction = await react(lobby, alice, m.id, '👍')
       for (const id of [999_999, gone.id, there.id, edit.data.id, reaction.id]) {
         for (const on of [true, false]) {
-          expect({ id, on, answer: await reactRefusal(lobby, alice, { id, emoji: '🎉', on }) }).toEqual({ id, on, answer: 'MESSAGE_NOT_FOUND' })
+          expect({ id, on, answer: await reactRefusal(lobby, alice, { id, emoji: '🎉', on }) }).toEqual({ id, on, answer: 'MESSAGE_INVALID' })
         }
       }
       expect(reactionsOf(await restHistory(server, 'lobby', alice), m.id)).toEqual([{ emoji: '👍', count: 1, me: true }])
@@ -321,7 +322,7 @@ for (const store of STORES()) {
       expect(reactionsOf(await restHistory(server, 'lobby', alice), m.id)!.map((r) => r.emoji)).toEqual(MANY_EMOJI.slice(0, 10))
     })
 
-    test('deleting a message removes its reactions: the tombstone carries none, and reacting to it is MESSAGE_NOT_FOUND', async () => {
+    test('deleting a message removes its reactions: the tombstone carries none, and reacting to it is MESSAGE_INVALID', async () => {
       await using server = await store.start()
       const { alice, bob } = await trio(server)
       using aliceIn = await connectRoom(server, 'lobby', alice)
@@ -339,7 +340,7 @@ for (const store of STORES()) {
         expect(reactionsOf(page, kept.id)).toEqual([{ emoji: '👍', count: 1, me: reader === bob }])
         expect(byId((await welcomeOf(server, 'lobby', reader)).history, m.id)).toEqual(tombstone)
       }
-      expect(await reactRefusal(bobIn, bob, { id: m.id, emoji: '👍', on: false })).toBe('MESSAGE_NOT_FOUND')
+      expect(await reactRefusal(bobIn, bob, { id: m.id, emoji: '👍', on: false })).toBe('MESSAGE_INVALID')
     })
 
     // PROTOCOL.md: reactions are "resumed like edits", and "an edit of a message deleted since is not listed
