@@ -28,7 +28,7 @@ export interface Caller {
   role: Role
 }
 
-const taken = () => new AppError('ROOM_EXISTS', 'that room name is taken (registered, used, or a direct message name)')
+const taken = () => new AppError('ROOM_EXISTS', 'that room name is taken (registered, has messages, or a direct message name)')
 const fixedDm = () => new AppError('FORBIDDEN', 'a direct message has its two members for good')
 
 /** `{username}` as at login (case as for uniqueness); 404 USER_NOT_FOUND when no one has it. */
@@ -81,9 +81,13 @@ export function createMemberships({ store, gate, notify, now }: MembershipDeps) 
     /** `POST /api/v1/rooms`: 409 ROOM_EXISTS for a name taken, in the DM namespace included. */
     async register(owner: User, name: string, visibility: Visibility, topic: string | null): Promise<RoomInfo> {
       checkRoomName(name)
-      if (isDmName(name) || !(await store.createRoom({ name, visibility, topic, owner, at: now() }))) throw taken()
+      if (isDmName(name)) throw taken()
+      // Who joined the name without messages before it is registered private is no longer a member: told so.
+      const joined = visibility === 'private' ? await store.listMembers(name) : []
+      if (!(await store.createRoom({ name, visibility, topic, owner, at: now() }))) throw taken()
       // Anyone reading the (empty) name until now may not read a private room.
       if (visibility === 'private') notify({ kind: 'evict', room: name, userId: null, keep: owner.id })
+      for (const { id } of joined) if (id !== owner.id) tellRoom(id, name, visibility, false)
       tellRoom(owner.id, name, visibility, true)
       return { name, visibility, topic, owner }
     },

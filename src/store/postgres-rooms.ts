@@ -132,9 +132,14 @@ export function postgresRooms(db: Db): RoomStore {
       locked(room.name, async (tx) => {
         const created = await rows(
           tx,
+          // A name only joined is registered too, and a private registration drops who joined it (sqlite-rooms.ts).
           sql`INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, visibility, topic, owner_id, registered_at, message_count)
-            VALUES (${room.name}, 0, 0, 0, ${room.visibility}, ${room.topic}, ${room.owner.id}, ${room.at}, 0) ON CONFLICT DO NOTHING RETURNING name`,
+            VALUES (${room.name}, 0, 0, 0, ${room.visibility}, ${room.topic}, ${room.owner.id}, ${room.at}, 0) ON CONFLICT (name) DO UPDATE SET
+              visibility = excluded.visibility, topic = excluded.topic, owner_id = excluded.owner_id, registered_at = excluded.registered_at
+            WHERE rooms.registered_at IS NULL AND rooms.last_message_id = 0 RETURNING name`,
         )
+        if (created.length > 0 && room.visibility === 'private')
+          await tx.execute(sql`DELETE FROM room_members WHERE room = ${room.name} AND user_id <> ${room.owner.id}`)
         if (created.length > 0) await insertMember(tx, room.name, room.owner.id, room.at)
         return created.length > 0
       }),

@@ -61,7 +61,8 @@ export interface UnreadRow {
 export interface RoomStore {
   /**
    * Registers a room and makes the owner a member, in one transaction; false when the name is taken
-   * (registered already, or it has messages), with nothing written.
+   * (registered already, or it has messages), with nothing written. A name people only joined is
+   * registered too; registered private, it keeps none of them but the owner.
    */
   createRoom(room: NewRoom): Promise<boolean>
   /** The room's row; undefined for a name that was never registered nor used for a message. */

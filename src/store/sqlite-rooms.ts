@@ -82,10 +82,15 @@ export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCou
     },
   }
 
+  // A name someone only joined (no messages, never registered) is registered too (spec §6: taken once
+  // registered or with messages); a private registration drops those who joined it (`dropJoined`).
   const insertRoom = q<{ name: string }, Record<string, string | number | null>>(
     `INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, visibility, topic, owner_id, registered_at, message_count)
-     VALUES ($name, 0, 0, 0, $visibility, $topic, $owner, $at, 0) ON CONFLICT DO NOTHING RETURNING name`,
+     VALUES ($name, 0, 0, 0, $visibility, $topic, $owner, $at, 0) ON CONFLICT (name) DO UPDATE SET visibility = excluded.visibility,
+       topic = excluded.topic, owner_id = excluded.owner_id, registered_at = excluded.registered_at
+     WHERE rooms.registered_at IS NULL AND rooms.last_message_id = 0 RETURNING name`,
   )
+  const dropJoined = q(`DELETE FROM room_members WHERE room = $room AND user_id != $owner`)
   // A name in the DM namespace used as a public room before DMs existed becomes the pair's DM.
   const insertDm = q(
     `INSERT INTO rooms (name, last_message_id, last_active_at, last_event_id, visibility, registered_at, message_count)
@@ -172,6 +177,7 @@ export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCou
     createRoom: (room) =>
       write(() => {
         const created = insertRoom.get({ name: room.name, visibility: room.visibility, topic: room.topic, owner: room.owner.id, at: room.at })
+        if (created && room.visibility === 'private') dropJoined.run({ room: room.name, owner: room.owner.id })
         if (created) insertMember.run({ room: room.name, user: room.owner.id, at: room.at })
         return created !== null
       }),

@@ -11,7 +11,20 @@
 import { expect } from 'bun:test'
 import { call, expectError, expectNoContent, expectOk } from '../support/accounts.ts'
 import type { Account } from '../support/http.ts'
-import { addMember, auditOf, cast, connectRoom, createRoom, get, historyPath, joinRoom, myRoom, removeMember } from '../support/private-rooms.ts'
+import {
+  addMember,
+  auditOf,
+  cast,
+  connectRoom,
+  createRoom,
+  frameOf,
+  get,
+  historyPath,
+  joinRoom,
+  myRoom,
+  openUserStream,
+  removeMember,
+} from '../support/private-rooms.ts'
 import { post } from '../support/rooms.ts'
 import type { TestServer } from '../support/server.ts'
 import { STORES } from '../support/stores.ts'
@@ -108,16 +121,32 @@ for (const store of STORES()) {
       // Nothing was registered by any of them.
       expectOk(await get(server, roomPath('r1')), { name: 'r1', visibility: 'public', topic: null, owner: null })
 
-      // Taken: registered (whatever the visibility), with messages, joined, or any DM name.
+      // Taken: registered (whatever the visibility), with messages, or any DM name.
       await createRoom(server, alice, 'taken', 'public')
       using socket = await connectRoom(server, 'chatty', bob)
       await post(socket, 'first!')
-      await joinRoom(server, bob, 'joined')
-      for (const name of ['taken', 'chatty', 'joined', 'dm.1.2', `dm.${alice.user.id}.${bob.user.id}`, 'dm.x', 'dm.'])
+      for (const name of ['taken', 'chatty', 'dm.1.2', `dm.${alice.user.id}.${bob.user.id}`, 'dm.x', 'dm.'])
         for (const visibility of ['public', 'private']) expectError(await register(bob.token, { name, visibility }), 409, 'ROOM_EXISTS')
       // The first registration stands.
       expectOk(await get(server, roomPath('taken')), { name: 'taken', visibility: 'public', topic: null, owner: alice.user })
       expectOk(await get(server, roomPath('chatty')), { name: 'chatty', visibility: 'public', topic: null, owner: null })
+    })
+
+    test('a name people joined but never used can be registered: private, it keeps only the owner, and those who joined are told; public, they stay', async () => {
+      await using server = await store.start()
+      const [, alice, bob] = (await cast(server, 'root', 'alice', 'bob')) as [Account, Account, Account]
+      await joinRoom(server, bob, 'squatted')
+      await joinRoom(server, bob, 'followed')
+      const { stream } = await openUserStream(server, bob)
+      await createRoom(server, alice, 'squatted', 'private')
+      expect((await frameOf(stream, 'room', (d) => d.room === 'squatted')).data).toEqual({ room: 'squatted', visibility: 'private', member: false })
+      stream.close()
+      expectError(await get(server, historyPath('squatted'), bob), 404, 'ROOM_NOT_FOUND')
+      expect(await myRoom(server, bob, 'squatted')).toBeUndefined()
+      expect(await myRoom(server, alice, 'squatted')).toMatchObject({ name: 'squatted', visibility: 'private' })
+      await createRoom(server, alice, 'followed', 'public')
+      expect(await myRoom(server, bob, 'followed')).toMatchObject({ name: 'followed', visibility: 'public' })
+      expectOk(await get(server, roomPath('followed')), { name: 'followed', visibility: 'public', topic: null, owner: alice.user })
     })
 
     test('every §6 endpoint: a bad token 401 TOKEN_INVALID, a banned user 403 USER_BANNED, a bad room name 400 ROOM_INVALID; a wrong method 405 with Allow', async () => {

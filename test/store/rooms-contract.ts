@@ -62,7 +62,7 @@ async function recounted(store: Store, room: string, u: User) {
 
 export function describeRoomsContract(name: string, open: () => Promise<RoomsFixture>): void {
   describe(`${name} store: rooms, members and unread state`, () => {
-    test('createRoom registers a free name with its owner as member; a registered, used or joined name is taken', async () => {
+    test('createRoom registers a free name with its owner as member; a registered or used name is taken, a joined one is not', async () => {
       await using f = await open()
       const [alice, bob] = await users(f.store, 'alice', 'bob')
       const team = { name: 'team', visibility: 'private' as const, topic: 'plans', owner: alice, at: T0 }
@@ -83,9 +83,23 @@ export function describeRoomsContract(name: string, open: () => Promise<RoomsFix
       })
       expect(await f.store.listMembers('used')).toEqual([])
 
+      // Joined but never used (spec §6: taken once registered or with messages): registered private, it keeps
+      // only its owner; registered public, whoever joined stays.
       expect(await f.store.addMember('joined', bob, T0)).toBe(true)
-      expect(await f.store.createRoom({ ...team, name: 'joined' })).toBe(false)
-      expect(await f.store.findRoom('joined')).toEqual({ name: 'joined', visibility: 'public', topic: null, owner: null, registered: false, lastMessageId: 0 })
+      expect(await f.store.createRoom({ ...team, name: 'joined' })).toBe(true)
+      expect(await f.store.findRoom('joined')).toEqual({
+        name: 'joined',
+        visibility: 'private',
+        topic: 'plans',
+        owner: alice,
+        registered: true,
+        lastMessageId: 0,
+      })
+      expect(await f.store.listMembers('joined')).toEqual([alice])
+      expect(await f.store.createRoom({ ...team, name: 'joined', owner: bob })).toBe(false)
+      expect(await f.store.addMember('followed', bob, T0)).toBe(true)
+      expect(await f.store.createRoom({ ...team, name: 'followed', visibility: 'public' })).toBe(true)
+      expect((await f.store.listMembers('followed')).sort((a, b) => a.id - b.id)).toEqual([alice, bob])
       expect(await f.store.findRoom('nothing')).toBeUndefined()
 
       // Registered at once from two sides: one wins, and only its owner is in.
@@ -96,7 +110,7 @@ export function describeRoomsContract(name: string, open: () => Promise<RoomsFix
       await post(f.store, 'team', alice, 'first')
       expect((await f.store.listRoomActivity({ limit: 10 })).map((r) => r.room)).toEqual(['used'])
       expect((await f.store.findRoomActivity(['joined', 'team'])).sort((a, b) => a.room.localeCompare(b.room))).toEqual([
-        { room: 'joined', lastMessageId: 0, visibility: 'public' },
+        { room: 'joined', lastMessageId: 0, visibility: 'private' },
         { room: 'team', lastMessageId: expect.any(Number), visibility: 'private' },
       ])
     })
