@@ -3,6 +3,7 @@ import type { Server } from 'bun'
 import type { App } from './app.ts'
 import { AppError, ClientGone, INTERNAL_MESSAGE } from './errors.ts'
 import type { RequestContext } from './http/context.ts'
+import { refuseDeclaredTooLarge } from './http/body.ts'
 import { fail } from './http/respond.ts'
 import { quotePath, readTarget, type RequestTarget } from './http/target.ts'
 import type { SocketData } from './ws/socket-data.ts'
@@ -40,6 +41,7 @@ export function startServer(app: App): RunningServer {
     try {
       const resolved = router.resolve(req.method, target.path)
       route = resolved.route
+      if (!resolved.largeBody) refuseDeclaredTooLarge(req)
       const ctx: RequestContext = { server, address: clientAddress(req, server, config.trustProxy), query: target.query }
       return { res: await resolved.handler(req, ctx, resolved.params), route }
     } catch (err) {

@@ -54,6 +54,7 @@ export function attachmentRoutes({ attachments, tokens }: AttachmentRouteDeps): 
     {
       path: '/api/v1/rooms/:room/attachments',
       check: checkRoom,
+      largeBody: true,
       methods: {
         // spec §7: anyone who may post in the room (logged in; a member of a private one).
         async POST(req, ctx, params) {

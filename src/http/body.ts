@@ -18,9 +18,18 @@ async function readCapped(req: Request): Promise<Uint8Array> {
   }
 }
 
-async function readUpTo(req: Request): Promise<Uint8Array> {
+/**
+ * spec §2: a body declared longer than the limit is 413 before anything else, on every route but an
+ * upload's, whether the route reads a body or not (one it does not read is never read).
+ */
+export function refuseDeclaredTooLarge(req: Request): void {
   const declared = req.headers.get('content-length')
   if (declared !== null && Number(declared) > BODY_LIMIT_BYTES) throw tooLarge()
+}
+
+async function readUpTo(req: Request): Promise<Uint8Array> {
+  refuseDeclaredTooLarge(req)
+  const declared = req.headers.get('content-length')
   if (!req.body) return new Uint8Array(0)
   // A declared length within the cap bounds the body (HTTP/1.1 framing), so it can be read in one go,
   // which is much cheaper than a stream reader; a chunked body is read chunk by chunk below.

@@ -55,8 +55,10 @@ export function roomRoutes({ store, roomList, tokens, admission, poster, gate, m
     {
       path: '/api/v1/rooms',
       methods: {
-        // spec §2: `?limit=` 1-200 (default 50) and `?cursor=`, the previous page's opaque `next`.
-        async GET(_req, ctx) {
+        // spec §2: `?limit=` 1-200 (default 50) and `?cursor=`, the previous page's opaque `next`. The
+        // list is everyone's, but a token sent with it is checked as anywhere (spec §5: a banned user's is 403).
+        async GET(req, ctx) {
+          await readerOf(req)
           const limit = intParam(ctx.query, 'limit', 1, LIMITS.PAGE_MAX) ?? LIMITS.PAGE_DEFAULT
           return ok(await roomList.list(limit, ctx.query.get('cursor') ?? undefined))
         },

@@ -11,6 +11,8 @@ export interface Route<C> {
   path: string
   /** Validates params before the method is looked at, so a bad room is ROOM_INVALID on any method. */
   check?: (params: Params) => void
+  /** Reads a body past BODY_LIMIT_BYTES itself (an upload); any other route's declared longer body is 413 (spec §2). */
+  largeBody?: true
   methods: Partial<Record<string, Handler<C>>>
 }
 
@@ -22,7 +24,7 @@ interface Compiled<C> {
 
 export interface Router<C> {
   /** The handler for this request, or throws NOT_FOUND / METHOD_NOT_ALLOWED (with Allow). */
-  resolve(method: string, path: string): { handler: Handler<C>; params: Params; route: string }
+  resolve(method: string, path: string): { handler: Handler<C>; params: Params; route: string; largeBody: boolean }
   /** Every route path with its methods, in table order (the OpenAPI parity test reads it). */
   table: readonly { path: string; methods: string[] }[]
 }
@@ -57,7 +59,7 @@ export function createRouter<C>(routes: Route<C>[]): Router<C> {
       compiled.route.check?.(params)
       const handler = compiled.route.methods[method]
       if (!handler) throw new AppError('METHOD_NOT_ALLOWED', `${quotePath(path)} accepts ${compiled.allow}`, { Allow: compiled.allow })
-      return { handler, params, route: compiled.route.path }
+      return { handler, params, route: compiled.route.path, largeBody: compiled.route.largeBody === true }
     },
   }
 }

@@ -114,6 +114,10 @@ test('bans: login and tokens 403 USER_BANNED; unban does not revive old tokens, 
   expectNoContent(await call(server.url, 'PUT', path, admin!.token, { reason: 'spam' }))
   expectError(await me(server, bob!), 403, 'USER_BANNED')
   expectError(await call(server.url, 'POST', '/api/v1/token', bob!.token), 403, 'USER_BANNED')
+  // Routes anyone may call check a token sent with them too: the public rooms list as well.
+  expectError(await call(server.url, 'GET', '/api/v1/rooms', bob!.token), 403, 'USER_BANNED')
+  expectError(await call(server.url, 'GET', '/api/v1/rooms', 'not-a-token'), 401, 'TOKEN_INVALID')
+  expect((await call(server.url, 'GET', '/api/v1/rooms')).status).toBe(200)
   expectError(await request(`${server.url}/api/v1/login`, { json: { username: 'bob', secret: SECRET } }), 403, 'USER_BANNED')
   // A wrong password still reads as one: the ban is told only to whoever knows the password.
   expectError(await request(`${server.url}/api/v1/login`, { json: { username: 'bob', secret: 'guess' } }), 401, 'PASSWORD_MATCH_FAILED')

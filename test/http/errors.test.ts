@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LIMITS } from '../../src/protocol.ts'
-import { request, type ApiResponse } from '../support/http.ts'
+import { register, request, type ApiResponse } from '../support/http.ts'
 import { rawRequest } from '../support/raw-http.ts'
 import { startTestServer } from '../support/server.ts'
 
@@ -165,6 +165,12 @@ test('a Content-Length over 16 KiB is 413 PAYLOAD_TOO_LARGE', async () => {
     expectError(await request(`${server.url}${path}`, { method: 'POST', body }), 413, 'PAYLOAD_TOO_LARGE')
   }
   expectError(await request(`${server.url}/api/v1/users`, { method: 'POST', body: new Uint8Array(1024 * 1024) }), 413, 'PAYLOAD_TOO_LARGE')
+  // Routes that read no body refuse one declared too long all the same, before anything else: nothing is done.
+  const { token } = await register(server.url, 'alice')
+  const auth = { Authorization: `Bearer ${token}` }
+  expectError(await request(`${server.url}/api/v1/token`, { method: 'POST', body, headers: auth }), 413, 'PAYLOAD_TOO_LARGE')
+  expectError(await request(`${server.url}/api/v1/users/me/rooms/lobby`, { method: 'PUT', body, headers: auth }), 413, 'PAYLOAD_TOO_LARGE')
+  expect((await request(`${server.url}/api/v1/users/me/rooms`, { headers: auth })).body.data).toEqual({ rooms: [] })
 })
 
 test('a chunked body over 16 KiB without Content-Length is 413 PAYLOAD_TOO_LARGE', async () => {

@@ -42,6 +42,7 @@ export const ROOM_OPERATIONS: OperationTable = {
       operationId: 'listRooms',
       summary: 'Rooms with messages or people in them, most recently active first',
       tag: 'Rooms',
+      auth: 'optional',
       query: { limit: pageLimit, cursor: { schema: { type: 'string' }, description: 'The previous page’s `next`, unchanged.' } },
       success: { status: 200, data: ref('RoomPage'), description: 'A page of public rooms.' },
       errors: ['BAD_QUERY'],
