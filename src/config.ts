@@ -329,7 +329,7 @@ export const SETTINGS: readonly Setting[] = [
     default: 19456,
     parse: toInt(8, 4 * 1024 * 1024),
     accepts: 'KiB, 8 or more',
-    help: 'argon2id memory cost (OWASP: 19456); a hash made with other settings is redone at its next login',
+    help: 'argon2id memory cost (OWASP: 19456); a hash made with other settings is redone at its next login; weaker than every OWASP configuration, start-up warns',
   },
   {
     key: 'argon2Iterations',

@@ -9,6 +9,7 @@ import { isCommand, renderCommandsHelp } from './cli/args.ts'
 import { runCli } from './cli/main.ts'
 import { ConfigError, loadConfig, renderHelp } from './config.ts'
 import { createLogger } from './log.ts'
+import { belowOwasp } from './auth/passwords.ts'
 import { startServer } from './server.ts'
 import { describeStartupFailure } from './startup.ts'
 import { describeExposure, openStore } from './store/open.ts'
@@ -55,6 +56,12 @@ async function main(): Promise<void> {
     process.exit(1)
   }
   log.info('listening', { url: running.url, database: config.database, version: pkg.version })
+  // Once started (a start that fails says only why): spec §2 asks for OWASP's parameters or stronger.
+  if (belowOwasp({ memoryKib: config.argon2MemoryKib, iterations: config.argon2Iterations }))
+    log.warn('ARGON2_MEMORY_KIB and ARGON2_ITERATIONS are below every OWASP argon2id configuration (e.g. 19456 KiB with 2 iterations): fit for tests only', {
+      memoryKib: config.argon2MemoryKib,
+      iterations: config.argon2Iterations,
+    })
 
   const shutdown = (signal: string) => {
     log.info('shutting down', { signal })

@@ -6,6 +6,8 @@
  */
 const CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/"'<>]*):[^\s"'<>]*@/gi
 const STARTS_WITH_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i
+/** A password given as a query parameter (`?password=`, libpq's `sslpassword=`), which PostgreSQL's URLs accept too. */
+const QUERY_PASSWORD = /([?&](?:ssl)?password=)[^&#\s"'<>]*/gi
 
 /**
  * `text` with the password of every URL in it replaced by `***`, the user name kept:
@@ -14,7 +16,7 @@ const STARTS_WITH_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i
  */
 export function redactUrl(text: string): string {
   if (!text.includes('://')) return text
-  const masked = text.replace(CREDENTIALS, '$1:***@')
+  const masked = text.replace(CREDENTIALS, '$1:***@').replace(QUERY_PASSWORD, '$1***')
   // A space or a quote in a password stops the pattern short; for a whole URL the parser knows where it ends.
   const whole = masked.trim()
   if (STARTS_WITH_SCHEME.test(whole) && URL.canParse(whole)) {

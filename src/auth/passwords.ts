@@ -40,3 +40,20 @@ export function createPasswordHasher(opts: { memoryKib: number; iterations: numb
     },
   }
 }
+
+/**
+ * OWASP's argon2id configurations (Password Storage Cheat Sheet), each as strong as the others: memory
+ * in KiB with its iterations, parallelism 1. Spec §2 asks for these or stronger.
+ */
+const OWASP_ARGON2ID: readonly (readonly [memoryKib: number, iterations: number])[] = [
+  [47104, 1],
+  [19456, 2],
+  [12288, 3],
+  [9216, 4],
+  [7168, 5],
+]
+
+/** True when the settings are weaker than every OWASP configuration (fine for tests, not for people's passwords). */
+export function belowOwasp(opts: { memoryKib: number; iterations: number }): boolean {
+  return !OWASP_ARGON2ID.some(([memoryKib, iterations]) => opts.memoryKib >= memoryKib && opts.iterations >= iterations)
+}

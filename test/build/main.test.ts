@@ -47,11 +47,11 @@ function freshDir(): string {
 }
 
 /** Starts `bun src/main.ts` in an empty folder on a free port and waits for its `listening` line. */
-async function startMain() {
+async function startMain(env: Record<string, string> = {}) {
   const dir = freshDir()
   const proc = Bun.spawn([process.execPath, MAIN], {
     cwd: dir,
-    env: ENV,
+    env: { ...ENV, ...env },
     stdout: 'pipe',
     stderr: 'pipe',
   })
@@ -62,11 +62,11 @@ async function startMain() {
   for (;;) {
     const m = /listening url=(http:\/\/\S+)/.exec(text)
     if (m) {
-      // Keep draining stderr so the child never blocks on a full pipe.
+      // Keep draining stderr so the child never blocks on a full pipe; what it logs stays readable.
       void (async () => {
-        for (;;) if ((await reader.read()).done) break
+        for (let read = await reader.read(); !read.done; read = await reader.read()) text += decoder.decode(read.value, { stream: true })
       })()
-      return { dir, proc, url: m[1]! }
+      return { dir, proc, url: m[1]!, logged: () => text }
     }
     const { done, value } = await reader.read()
     if (done) throw new Error(`bun src/main.ts exited before listening:\n${text}`)
@@ -89,6 +89,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     await expect(request(`${url}/healthz`)).rejects.toThrow()
   })
 }
+
+test('argon2 settings weaker than every OWASP configuration start with a warning that names them; OWASP settings without', async () => {
+  // What each logs up to its answer to a request made after it started (the warning comes right after `listening`).
+  const loggedBy = async (started: Awaited<ReturnType<typeof startMain>>) => {
+    expect((await request(`${started.url}/healthz`)).status).toBe(200)
+    for (const until = performance.now() + 5_000; !started.logged().includes('/healthz') && performance.now() < until;) await Bun.sleep(10)
+    started.proc.kill('SIGTERM')
+    expect(await started.proc.exited).toBe(0)
+    return started.logged()
+  }
+  expect(await loggedBy(await startMain())).toMatch(/WARN.*below every OWASP argon2id configuration.*memoryKib=1024 iterations=1/)
+  expect(await loggedBy(await startMain({ ARGON2_MEMORY_KIB: '12288', ARGON2_ITERATIONS: '3' }))).not.toContain('OWASP')
+})
 
 test('SIGINT with no clients exits with status 0', async () => {
   const { proc, url } = await startMain()

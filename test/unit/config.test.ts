@@ -311,6 +311,11 @@ describe('credentials in URLs', () => {
     expect(redactUrl('postgres://chat:s3cret@db.internal:5432/chat')).toBe('postgres://chat:***@db.internal:5432/chat')
     expect(redactUrl('redis://:s3cret@redis.internal:6379')).toBe('redis://:***@redis.internal:6379')
     expect(redactUrl('rediss://default:s3cret@redis.internal')).toBe('rediss://default:***@redis.internal')
+    // PostgreSQL's URLs also take it as a query parameter.
+    expect(redactUrl('postgres://db.internal/chat?password=s3cret')).toBe('postgres://db.internal/chat?password=***')
+    expect(redactUrl('postgres://chat@db/chat?sslmode=require&PASSWORD=s3cret&x=1')).toBe('postgres://chat@db/chat?sslmode=require&PASSWORD=***&x=1')
+    expect(redactUrl('cannot connect to "postgres://db/chat?sslpassword=k3y"')).toBe('cannot connect to "postgres://db/chat?sslpassword=***"')
+    expect(redactUrl('postgres://chat:s3cret@db/chat?password=s3cret')).toBe('postgres://chat:***@db/chat?password=***')
   })
 
   test('redactUrl leaves alone what has no password', () => {
