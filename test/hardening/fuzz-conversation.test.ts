@@ -10,7 +10,7 @@
  *   of this room, attachments that are not the sender's uploads, a bad text); a reply to a deleted
  *   message and an empty `attachments` list, which the docs leave open, may get either;
  * - react: `reaction` by the fuzzer, silence for a toggle that changes nothing, `error` MESSAGE_INVALID
- *   (bad id, emoji or on; a 21st emoji) or MESSAGE_NOT_FOUND (not a live message of this room);
+ *   (bad id, emoji or on; a 21st emoji; not a live message of this room: spec §7's one refusal);
  * - never any other error (INTERNAL above all), the socket stays open, and every frame gets one answer;
  * - after each run the REST history, read as the fuzzer and anonymously, is exactly the model:
  *   nothing stored on a refusal, quotes as they are now, reactions with their counts and `me`.
@@ -193,11 +193,11 @@ class Model {
 /** What the server must answer to one frame. */
 type Prediction =
   | { kind: 'ack'; replyTo?: ReturnType<Model['quote']>; orInvalid?: boolean }
-  | { kind: 'error'; type: 'MESSAGE_INVALID' | 'MESSAGE_NOT_FOUND' }
+  | { kind: 'error'; type: 'MESSAGE_INVALID' }
   | { kind: 'reaction'; messageId: number; emoji: string; on: boolean }
   | { kind: 'silence' }
 
-const ALLOWED_ERRORS = ['MESSAGE_INVALID', 'MESSAGE_NOT_FOUND']
+const ALLOWED_ERRORS = ['MESSAGE_INVALID']
 
 async function historyAs(server: TestServer, reader?: Account): Promise<Message[]> {
   const all: Message[] = []
@@ -340,7 +340,7 @@ for (const store of STORES()) {
               if (!cmd.emoji.absent) frame.emoji = e
               if (!cmd.on.absent) frame.on = on
               if (!isIdShape(id) || !validEmoji(e) || typeof on !== 'boolean') prediction = { kind: 'error', type: 'MESSAGE_INVALID' }
-              else if (!model.messages.get(id) || model.messages.get(id)!.deleted) prediction = { kind: 'error', type: 'MESSAGE_NOT_FOUND' }
+              else if (!model.messages.get(id) || model.messages.get(id)!.deleted) prediction = { kind: 'error', type: 'MESSAGE_INVALID' }
               else {
                 const emojis = model.reactions.get(id) ?? new Map<string, Set<number>>()
                 const has = emojis.get(e)?.has(fuzzer.user.id) ?? false
