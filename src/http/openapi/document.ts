@@ -66,7 +66,9 @@ export function errorTypesOf(path: string, op: OperationSpec): ErrorType[] {
   if (path.includes(':room')) types.add('ROOM_INVALID')
   if (op.auth && op.auth !== 'none') types.add('TOKEN_INVALID').add('USER_BANNED')
   if (op.auth === 'admin') types.add('FORBIDDEN')
-  if (op.body) types.add('BAD_BINDING').add('PAYLOAD_TOO_LARGE')
+  if (op.body) types.add('BAD_BINDING')
+  // spec §2: a body declared over 16 KiB is refused on every route, whether it reads one or not (server.ts).
+  types.add('PAYLOAD_TOO_LARGE')
   for (const type of op.errors) types.add(type)
   if (op.store !== false) types.add('UNAVAILABLE')
   types.add('INTERNAL')
