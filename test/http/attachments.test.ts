@@ -136,6 +136,30 @@ for (const store of STORES()) {
       }
     })
 
+    test('a Range request: the bytes asked for (206) from a file on disk, the whole file (200) from PostgreSQL; past the end 416; the same headers', async () => {
+      await using server = await store.start()
+      const [alice] = (await cast(server, 'alice')) as [Account]
+      const { url } = (await upload(server, alice.token, 'lobby', 'hello world', 'a.txt')).body.data
+      const ranged = async (range: string) => {
+        const res = await fetch(`${server.url}${url}`, { headers: { Range: range } })
+        return { res, text: await res.text() }
+      }
+      const part = await ranged('bytes=0-3')
+      for (const { res } of [part, await ranged('bytes=99-')]) {
+        expect(res.headers.get('content-disposition')).toBe(`attachment; filename*=UTF-8''a.txt`)
+        expect(res.headers.get('content-security-policy')).toBe('sandbox')
+        expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      }
+      const fromDisk = !server.config.database.startsWith('postgres')
+      expect({ status: part.res.status, text: part.text, range: part.res.headers.get('content-range') }).toEqual(
+        fromDisk ? { status: 206, text: 'hell', range: 'bytes 0-3/11' } : { status: 200, text: 'hello world', range: null },
+      )
+      const past = await ranged('bytes=99-')
+      expect({ status: past.res.status, text: past.text, range: past.res.headers.get('content-range') }).toEqual(
+        fromDisk ? { status: 416, text: '', range: 'bytes */11' } : { status: 200, text: 'hello world', range: null },
+      )
+    })
+
     test('the type comes from the bytes: a PNG named .html is image/png, a "PNG" that is not one is octet-stream', async () => {
       await using server = await store.start()
       const [alice] = (await cast(server, 'alice')) as [Account]

@@ -161,6 +161,7 @@ function operation(path: string, method: string, op: OperationSpec): Schema {
     requestBody,
     responses: Object.fromEntries([
       successResponse(op),
+      ...Object.entries(op.also ?? {}).map(([status, r]) => [status, { description: r.description, headers: headers(r.headers), content: r.content }]),
       ...[...byStatus].sort(([a], [b]) => a - b).map(([status, types]) => [String(status), errorResponse(types)]),
     ]),
     callbacks: op.callbacks,

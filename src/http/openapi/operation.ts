@@ -41,6 +41,8 @@ export interface OperationSpec {
   /** Extra request headers (the WebSocket handshake). */
   headers?: Record<string, HeaderSpec>
   success: Success
+  /** Other answers than the success and the envelope's errors, by status (OpenAPI Response Objects). */
+  also?: Record<number, { description: string; headers?: Record<string, HeaderSpec>; content?: Record<string, { schema: Schema }> }>
   /** Error types of this operation beyond those its auth, path and body imply. */
   errors: ErrorType[]
   /** Where this route answers a type with another status than respond.ts STATUS (ADMIN_STATUS). */

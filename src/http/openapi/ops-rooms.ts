@@ -130,6 +130,21 @@ export const ROOM_OPERATIONS: OperationTable = {
           'Cross-Origin-Resource-Policy': { schema: { const: 'same-origin' }, description: 'No other site embeds it.', required: true },
         },
       },
+      // Bun answers a Range request itself for a file served from disk (SQLite); from PostgreSQL it is 200, whole.
+      also: {
+        206: {
+          description: 'A `Range` request, where the file is served from disk (SQLite): the bytes asked for, with the same headers.',
+          headers: { 'Content-Range': { schema: { type: 'string' }, description: '`bytes first-last/size`.', required: true } },
+          content: {
+            'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            'image/*': { schema: { type: 'string' } },
+          },
+        },
+        416: {
+          description: 'A `Range` wholly past the end of a file served from disk (SQLite): no body.',
+          headers: { 'Content-Range': { schema: { type: 'string' }, description: '`bytes */size`.', required: true } },
+        },
+      },
       errors: ['NOT_FOUND'],
     },
   },
