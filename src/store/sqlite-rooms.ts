@@ -50,7 +50,7 @@ export function sqliteRooms(client: Database): RoomStore & { counters: SqliteCou
       const members = new Set(memberIn.all({ room, ids: ids(mentions) }).map((r) => r.id))
       return mentions.filter((u) => members.has(u.id))
     },
-    mayWrite: (room, visibility, user) => visibility === 'public' || memberIn.all({ room, ids: ids([user]) }).length > 0,
+    mayWrite: (room, visibility, user) => visibility === 'public' || isMember.get({ room, user: user.id }) !== null,
     countMessage(room, id, sender, mentions) {
       readOwn.run({ room, user: sender })
       for (const u of mentions) {
