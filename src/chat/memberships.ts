@@ -65,7 +65,9 @@ export function createMemberships({ store, gate, notify, now }: MembershipDeps) 
       throw fixedDm()
     }
     const row = await store.roomAccess(room, caller.user.id)
-    const owner = row?.ownerId === caller.user.id
+    // A private room's owner who left it (or was removed by an admin) is an outsider like any other
+    // (spec §6: 404 on every room path) until let back in; the ownership waits for them.
+    const owner = row?.ownerId === caller.user.id && (row.visibility === 'public' || row.member)
     const manage = owner || caller.role === 'admin'
     if (row?.visibility === 'private' && !manage && !row.member) throw roomNotFound()
     return { visibility: row?.visibility ?? 'public', manage, owner }

@@ -330,6 +330,26 @@ for (const store of STORES()) {
       expect((await get(server, historyPath('secret'), bob)).status).toBe(200)
     })
 
+    test('an owner who left their private room is an outsider: 404 on every room path, members included, until an admin adds them back', async () => {
+      await using server = await store.start()
+      const { root, alice, bob, carol, info } = await scene(server)
+      expectNoContent(await call(server.url, 'DELETE', member('secret', 'alice'), alice.token))
+      for (const path of [historyPath('secret'), roomPath('secret'), members('secret')]) expectError(await get(server, path, alice), 404, 'ROOM_NOT_FOUND')
+      // Not even the owner's rights over the members: neither letting themselves or anyone else in, nor putting bob out.
+      for (const [method, name] of [
+        ['PUT', 'alice'],
+        ['PUT', 'carol'],
+        ['DELETE', 'bob'],
+      ] as const)
+        expectError(await call(server.url, method, member('secret', name), alice.token), 404, 'ROOM_NOT_FOUND')
+      expectOk(await get(server, members('secret'), bob), { members: [bob.user] })
+      // The room keeps them as its owner; let back in by an admin, they manage its members again.
+      expectOk(await get(server, roomPath('secret'), bob), info)
+      expectNoContent(await call(server.url, 'PUT', member('secret', 'alice'), root.token))
+      expectNoContent(await call(server.url, 'PUT', member('secret', 'carol'), alice.token))
+      expectOk(await get(server, members('secret'), carol), { members: [bob.user, alice.user, carol.user] })
+    })
+
     test('a public room: anyone lists its members (who joined) and may add or remove themselves; only its owner or an admin others', async () => {
       await using server = await store.start()
       const [root, alice, bob, carol] = (await cast(server, 'root', 'alice', 'bob', 'carol')) as [Account, Account, Account, Account]
