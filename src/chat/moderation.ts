@@ -6,7 +6,7 @@
 import type { PasswordHasher } from '../auth/passwords.ts'
 import { AppError } from '../errors.ts'
 import { LIMITS, type AdminUserPage, type Me, type Role, type User } from '../protocol.ts'
-import type { Actor, UserChange } from '../store/accounts.ts'
+import type { Actor, Asker, UserChange } from '../store/accounts.ts'
 import type { Store } from '../store/store.ts'
 import { changed } from './accounts.ts'
 import { checkSecret } from './users.ts'
@@ -30,8 +30,9 @@ const notFound = () => new AppError('USER_NOT_FOUND', 'no user has that id')
 
 type ChangeDeps = Pick<ModerationDeps, 'store' | 'now' | 'onChange'>
 
-async function apply(deps: ChangeDeps, actor: Actor, id: number, change: UserChange) {
-  const standing = changed(await deps.store.changeUser(id, change, { at: deps.now(), audit: { actor } }), notFound)
+/** `asker`: the admin's token as it was checked (the API's), so that a ban or demotion of theirs meanwhile stops the change. */
+async function apply(deps: ChangeDeps, actor: Actor, id: number, change: UserChange, asker?: Asker) {
+  const standing = changed(await deps.store.changeUser(id, change, { at: deps.now(), audit: { actor }, asker }), notFound)
   await deps.onChange?.(id)
   return standing
 }
@@ -48,28 +49,28 @@ export async function listUsers(
 }
 
 /** Makes the user `role`; a change revokes their tokens (they log in again to use it). */
-export async function setRole(deps: ChangeDeps, actor: Actor, id: number, role: unknown): Promise<Me> {
+export async function setRole(deps: ChangeDeps, actor: Actor, id: number, role: unknown, asker?: Asker): Promise<Me> {
   if (!ROLES.includes(role as Role)) throw new AppError('BAD_BINDING', `role must be one of ${ROLES.join(', ')}`)
-  const standing = await apply(deps, actor, id, { kind: 'role', role: role as Role })
+  const standing = await apply(deps, actor, id, { kind: 'role', role: role as Role }, asker)
   return { id: standing.id, username: standing.username, role: standing.role }
 }
 
 /** Bans the user: their tokens are revoked, their sockets closed 4003, their logins refused until unbanned. */
-export async function banUser(deps: ChangeDeps, actor: Actor, id: number, reason?: string): Promise<void> {
+export async function banUser(deps: ChangeDeps, actor: Actor, id: number, reason?: string, asker?: Asker): Promise<void> {
   if (reason !== undefined && [...reason].length > BAN_REASON_MAX_LENGTH)
     throw new AppError('BAD_BINDING', `reason must be at most ${BAN_REASON_MAX_LENGTH} characters`)
-  await apply(deps, actor, id, { kind: 'ban', reason: reason ?? null })
+  await apply(deps, actor, id, { kind: 'ban', reason: reason ?? null }, asker)
 }
 
 /** Lifts a ban (nothing if there is none). Old tokens stay revoked: the user logs in again. */
-export async function unbanUser(deps: ChangeDeps, actor: Actor, id: number): Promise<void> {
-  await apply(deps, actor, id, { kind: 'unban' })
+export async function unbanUser(deps: ChangeDeps, actor: Actor, id: number, asker?: Asker): Promise<void> {
+  await apply(deps, actor, id, { kind: 'unban' }, asker)
 }
 
 /** Sets the user's password; every token of theirs is revoked. */
-export async function resetPassword(deps: ModerationDeps, actor: Actor, id: number, newSecret: string): Promise<void> {
+export async function resetPassword(deps: ModerationDeps, actor: Actor, id: number, newSecret: string, asker?: Asker): Promise<void> {
   checkSecret(newSecret)
-  await apply(deps, actor, id, { kind: 'password', hash: await deps.passwords.hash(newSecret) })
+  await apply(deps, actor, id, { kind: 'password', hash: await deps.passwords.hash(newSecret) }, asker)
 }
 
 /** Deletes the account (the name becomes free; messages stay under DELETED_USERNAME). */

@@ -25,6 +25,9 @@ const EMOJI_JOINER = /(?<=\p{Extended_Pictographic}\p{Emoji_Modifier}?)\u200d(?=
 
 const bad = (message: string) => new AppError('BAD_USERNAME', message)
 
+/** Opened and closed by brackets or quotation marks of any kind (Unicode's Ps/Pe, Pi/Pf, and < >). */
+const BRACKETED = /^[\p{Ps}\p{Pi}<].*[\p{Pe}\p{Pf}>]$/su
+
 /** Returns the NFC form of a valid username, or throws BAD_USERNAME saying which rule it breaks. */
 export function checkUsername(raw: string): string {
   const name = raw.normalize('NFC')
@@ -44,14 +47,15 @@ export function checkUsername(raw: string): string {
   // Unassigned code points have no appearance or case folding yet (a later Unicode could give them
   // one and change the key); private-use ones look like whatever a font draws.
   if (/[\p{Cn}\p{Co}]/u.test(name)) throw bad('username must not contain unassigned or private-use characters')
-  // Compared folded, so that fullwidth brackets (［deleted］) are refused as well.
-  if (/^\[.*\]$/su.test(usernameKey(name))) throw bad('names in square brackets are reserved for the server, such as [deleted] for deleted accounts')
+  // Compared folded, so that fullwidth brackets (［deleted］) are refused as well; and any other
+  // pair of brackets or quotes ((deleted), ⟦deleted⟧, ‹deleted›), which would pass for the same.
+  if (BRACKETED.test(usernameKey(name))) throw bad('names in brackets are reserved for the server, such as [deleted] for deleted accounts')
   return name
 }
 
 /**
  * The name a deleted account's messages are shown under (spec §5): no account can take it, as
- * checkUsername refuses every name in square brackets.
+ * checkUsername refuses every name in brackets.
  */
 export const DELETED_USERNAME = '[deleted]'
 

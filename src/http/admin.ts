@@ -3,7 +3,8 @@
  * or a bad one 401 TOKEN_INVALID. Users are addressed by id (an unknown one is 404 USER_NOT_FOUND
  * here, ADMIN_STATUS); every change is audited with the admin as its actor.
  */
-import type { TokenService } from '../auth/tokens.ts'
+import type { TokenService, VerifiedToken } from '../auth/tokens.ts'
+import { askerOf } from '../chat/accounts.ts'
 import { listAudit } from '../chat/audit.ts'
 import { createInvite, listInvites, revokeInvite } from '../chat/invites.ts'
 import { banUser, listUsers, resetPassword, setRole, unbanUser } from '../chat/moderation.ts'
@@ -25,9 +26,14 @@ export interface AdminRouteDeps {
 
 /** The token's user, if an admin; else 401 TOKEN_INVALID / 403 USER_BANNED (from verify) or 403 FORBIDDEN. */
 export async function requireAdmin(req: Request, tokens: Pick<TokenService, 'verify'>): Promise<User> {
-  const { user, role } = await requireToken(req, tokens)
-  if (role !== 'admin') throw new AppError('FORBIDDEN', 'only an admin may do that')
-  return user
+  return (await requireAdminToken(req, tokens)).user
+}
+
+/** The admin's verified token: for a change to an account, made only while that token still holds (Asker). */
+export async function requireAdminToken(req: Request, tokens: Pick<TokenService, 'verify'>): Promise<VerifiedToken> {
+  const verified = await requireToken(req, tokens)
+  if (verified.role !== 'admin') throw new AppError('FORBIDDEN', 'only an admin may do that')
+  return verified
 }
 
 /** The `:id` of the path; one that can't be a user id is no user either. */
@@ -71,10 +77,10 @@ export function adminRoutes({ accounts, tokens }: AdminRouteDeps): Route<Request
       path: '/api/v1/admin/users/:id/role',
       methods: {
         async PUT(req, _ctx, params) {
-          const actor = await admin(req)
+          const caller = await requireAdminToken(req, tokens)
           const id = userId(params)
           const body = await readJsonObject(req)
-          return ok(await setRole(accounts, actor, id, body.role))
+          return ok(await setRole(accounts, caller.user, id, body.role, askerOf(caller)))
         },
       },
     },
@@ -82,15 +88,15 @@ export function adminRoutes({ accounts, tokens }: AdminRouteDeps): Route<Request
       path: '/api/v1/admin/users/:id/ban',
       methods: {
         async PUT(req, _ctx, params) {
-          const actor = await admin(req)
+          const caller = await requireAdminToken(req, tokens)
           const id = userId(params)
           const reason = optionalStringField(await readJsonObject(req, { emptyIsObject: true }), 'reason')
-          await banUser(accounts, actor, id, reason)
+          await banUser(accounts, caller.user, id, reason, askerOf(caller))
           return noContent()
         },
         async DELETE(req, _ctx, params) {
-          const actor = await admin(req)
-          await unbanUser(accounts, actor, userId(params))
+          const caller = await requireAdminToken(req, tokens)
+          await unbanUser(accounts, caller.user, userId(params), askerOf(caller))
           return noContent()
         },
       },
@@ -99,9 +105,9 @@ export function adminRoutes({ accounts, tokens }: AdminRouteDeps): Route<Request
       path: '/api/v1/admin/users/:id/password',
       methods: {
         async PUT(req, _ctx, params) {
-          const actor = await admin(req)
+          const caller = await requireAdminToken(req, tokens)
           const id = userId(params)
-          await resetPassword(accounts, actor, id, stringField(await readJsonObject(req), 'newSecret'))
+          await resetPassword(accounts, caller.user, id, stringField(await readJsonObject(req), 'newSecret'), askerOf(caller))
           return noContent()
         },
       },

@@ -29,9 +29,9 @@ export function userRoutes({ accounts, tokens }: { accounts: AccountDeps; tokens
         },
         // spec §5: the account goes, its messages stay under a placeholder name.
         async DELETE(req, ctx) {
-          const { user } = await requireToken(req, tokens)
+          const caller = await requireToken(req, tokens)
           const secret = stringField(await readJsonObject(req), 'secret')
-          await deleteOwnAccount(accounts, user, secret, ctx.address)
+          await deleteOwnAccount(accounts, caller, secret, ctx.address)
           return noContent()
         },
       },
@@ -40,10 +40,10 @@ export function userRoutes({ accounts, tokens }: { accounts: AccountDeps; tokens
       path: '/api/v1/users/me/password',
       methods: {
         async PUT(req, ctx) {
-          const { user } = await requireToken(req, tokens)
+          const caller = await requireToken(req, tokens)
           const body = await readJsonObject(req)
           const change = { secret: stringField(body, 'secret'), newSecret: stringField(body, 'newSecret') }
-          return ok(await changeOwnPassword(accounts, user, change, ctx.address))
+          return ok(await changeOwnPassword(accounts, caller, change, ctx.address))
         },
       },
     },

@@ -57,7 +57,7 @@ export interface BotRecord {
  * that is already the user's change nothing.
  */
 export type UserChange =
-  | { kind: 'password'; hash: string; /** Only while the stored hash is still this one. */ previous?: string }
+  | { kind: 'password'; hash: string }
   | { kind: 'revoke' }
   | { kind: 'role'; role: Role }
   | { kind: 'ban'; reason: string | null }
@@ -75,8 +75,20 @@ export const CHANGE_ACTION: Record<UserChange['kind'], AuditAction | undefined> 
   apiToken: 'bot.token',
 }
 
-/** `STALE`: a password change whose `previous` hash is no longer the stored one. */
-export type ChangeResult = Standing | 'LAST_ADMIN' | 'STALE' | undefined
+/**
+ * Who asked for a change, as their token was checked when the request came in. The change is made
+ * only while that token still holds: a ban, a role or password change or a log-out committed while
+ * the request was under way (an argon2 hash, say) revoked it, and the request with it.
+ */
+export interface Asker {
+  id: number
+  tokenVersion: number
+}
+
+/** Why an asker's request no longer stands: their token was revoked meanwhile (`STALE`), by a ban (`BANNED`). */
+export type AskerRefusal = 'STALE' | 'BANNED'
+
+export type ChangeResult = Standing | 'LAST_ADMIN' | AskerRefusal | undefined
 
 export interface UserSummary {
   id: number
@@ -138,12 +150,12 @@ export interface AccountStore {
    * banning the last one) is `LAST_ADMIN`, decided in the same transaction as the change, so two
    * admins demoting each other at once leave one. Undefined: no such user.
    */
-  changeUser(id: number, change: UserChange, opts: { at: number; audit?: AuditNote }): Promise<ChangeResult>
+  changeUser(id: number, change: UserChange, opts: { at: number; audit?: AuditNote; asker?: Asker }): Promise<ChangeResult>
   /**
    * Deletes the user (the name becomes free) and shows their messages under `placeholder`; a
    * user_changes row tells every instance. `LAST_ADMIN` for the last unbanned admin; false: no such user.
    */
-  deleteUser(id: number, opts: { at: number; placeholder: string; audit?: AuditNote }): Promise<boolean | 'LAST_ADMIN'>
+  deleteUser(id: number, opts: { at: number; placeholder: string; audit?: AuditNote; asker?: Asker }): Promise<boolean | 'LAST_ADMIN' | AskerRefusal>
 
   /** The newest user_changes id (0 for none): where a new instance starts reading the feed. */
   lastUserChangeId(): Promise<number>

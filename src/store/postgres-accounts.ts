@@ -17,12 +17,15 @@ import {
   userTarget,
   type AccountStore,
   type Actor,
+  type Asker,
+  type AskerRefusal,
   type Standing,
   toAuditRecord,
   toStanding,
   toSummary,
 } from './accounts.ts'
 import { guard, LOCK_CLASS } from './postgres-connection.ts'
+import { postgresInvites, usable } from './postgres-invites.ts'
 
 const { users, userChanges, invites, audit, settings, messages, roomMembers } = schema
 
@@ -44,9 +47,6 @@ const standingColumns = {
 const botColumns = { id: users.id, username: users.username, createdAt: users.createdAt, hasToken: sql<boolean>`${users.apiTokenHash} IS NOT NULL` }
 
 const unbannedAdmin = and(eq(users.role, 'admin'), isNull(users.bannedAt))
-
-const usable = (code: string, at: number) =>
-  and(eq(invites.code, code), lt(invites.used, invites.uses), isNull(invites.revokedAt), or(isNull(invites.expiresAt), gt(invites.expiresAt, at)))
 
 /** Thrown inside a transaction to roll it back: the name was taken meanwhile. */
 class NameTaken extends Error {}
@@ -71,14 +71,23 @@ export function postgresAccounts(db: Db): AccountStore {
         .where(eq(users.id, id))
         .for('update')
     )[0]
-  const inviteColumns = { code: invites.code, uses: invites.uses, used: invites.used, expiresAt: invites.expiresAt, createdAt: invites.createdAt }
-  const toInvite = (row: { code: string; uses: number; used: number; expiresAt: number | null; createdAt: number }) => ({
-    code: row.code,
-    uses: Number(row.uses),
-    used: Number(row.used),
-    expiresAt: row.expiresAt === null ? null : Number(row.expiresAt),
-    createdAt: Number(row.createdAt),
-  })
+  /**
+   * Why `asker`'s request about user `id` no longer stands (see Asker). Both rows are locked, in id
+   * order, so that two admins acting on each other at once wait rather than deadlock, and a ban of
+   * the asker committed first is seen.
+   */
+  const refusal = async (tx: Tx, id: number, asker: Asker | undefined): Promise<AskerRefusal | undefined> => {
+    if (!asker) return undefined
+    const rows = await tx
+      .select({ id: users.id, tokenVersion: users.tokenVersion, bannedAt: users.bannedAt })
+      .from(users)
+      .where(inArray(users.id, [id, asker.id]))
+      .orderBy(users.id)
+      .for('update')
+    const row = rows.find((r) => Number(r.id) === asker.id)
+    if (row?.bannedAt != null) return 'BANNED'
+    return row !== undefined && Number(row.tokenVersion) === asker.tokenVersion ? undefined : 'STALE'
+  }
 
   return {
     createUser: (u) =>
@@ -149,13 +158,14 @@ export function postgresAccounts(db: Db): AccountStore {
           hasToken: Boolean(b.hasToken),
         })),
       ),
-    changeUser: (id, c, { at, audit: note }) =>
+    changeUser: (id, c, { at, audit: note, asker }) =>
       guard(() =>
         db.transaction(async (tx) => {
           if (c.kind === 'role' || c.kind === 'ban') await lockAdmins(tx)
+          const refused = await refusal(tx, id, asker)
+          if (refused) return refused
           const before = await readForUpdate(tx, id)
           if (!before) return undefined
-          if (c.kind === 'password' && c.previous !== undefined && before.passwordHash !== c.previous) return 'STALE' as const
           const standing = toStanding(before)
           if (removesAdmin(c, standing) && Number(await otherAdmins(tx, id)) === 0) return 'LAST_ADMIN' as const
           const fields = changedFields(c, standing, at)
@@ -171,10 +181,12 @@ export function postgresAccounts(db: Db): AccountStore {
           return toStanding(row!)
         }),
       ),
-    deleteUser: (id, { at, placeholder, audit: note }) =>
+    deleteUser: (id, { at, placeholder, audit: note, asker }) =>
       guard(() =>
         db.transaction(async (tx) => {
           await lockAdmins(tx)
+          const refused = await refusal(tx, id, asker)
+          if (refused) return refused
           const before = await readForUpdate(tx, id)
           if (!before) return false
           const standing = toStanding(before)
@@ -202,34 +214,7 @@ export function postgresAccounts(db: Db): AccountStore {
       guard(async () => {
         await db.delete(userChanges).where(lt(userChanges.at, before))
       }),
-    createInvite: ({ code, uses, expiresAt, at, audit: note }) =>
-      guard(async () => {
-        const invite = { code, uses, used: 0, expiresAt, createdAt: at }
-        await db.transaction(async (tx) => {
-          await tx.insert(invites).values({ ...invite, createdBy: note.actor?.id ?? null })
-          await writeAudit(tx, at, note.actor, 'invite.create', { code })
-        })
-        return invite
-      }),
-    listInvites: () =>
-      guard(async () =>
-        (
-          await db.select(inviteColumns).from(invites).where(isNull(invites.revokedAt)).orderBy(desc(invites.createdAt), invites.code).limit(INVITES_LISTED)
-        ).map(toInvite),
-      ),
-    isInviteUsable: (code, at) => guard(async () => (await db.select({ code: invites.code }).from(invites).where(usable(code, at))).length > 0),
-    revokeInvite: (code, { at, audit: note }) =>
-      guard(() =>
-        db.transaction(async (tx) => {
-          const rows = await tx
-            .update(invites)
-            .set({ revokedAt: at })
-            .where(and(eq(invites.code, code), isNull(invites.revokedAt)))
-            .returning({ code: invites.code })
-          if (rows.length > 0) await writeAudit(tx, at, note.actor, 'invite.revoke', { code })
-          return rows.length > 0
-        }),
-      ),
+    ...postgresInvites(db, writeAudit),
     getSetting: (key) => guard(async () => (await db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)))[0]?.value),
     setSetting: (key, value, { at, audit: note }) =>
       guard(() =>

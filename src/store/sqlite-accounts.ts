@@ -15,6 +15,8 @@ import {
   userTarget,
   type AccountStore,
   type Actor,
+  type Asker,
+  type AskerRefusal,
   INVITES_LISTED,
   type NewUser,
   type Standing,
@@ -24,6 +26,7 @@ import {
   type UserChange,
 } from './accounts.ts'
 import { whenFree } from './sqlite-file.ts'
+import { sqliteInvites, usable } from './sqlite-invites.ts'
 
 const { users, userChanges, invites, audit, settings, messages, roomMembers } = schema
 
@@ -39,10 +42,6 @@ const standingColumns = {
 const botColumns = { id: users.id, username: users.username, createdAt: users.createdAt, hasToken: sql<boolean>`${users.apiTokenHash} IS NOT NULL` }
 
 const unbannedAdmin = and(eq(users.role, 'admin'), isNull(users.bannedAt))
-
-/** An invitation with a use left at `at`: not revoked, not expired. */
-const usable = (code: string, at: number) =>
-  and(eq(invites.code, code), lt(invites.used, invites.uses), isNull(invites.revokedAt), or(isNull(invites.expiresAt), gt(invites.expiresAt, at)))
 
 export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Database): AccountStore {
   const writeAudit = (at: number, actor: Actor, action: AuditAction, target: Record<string, unknown>) =>
@@ -91,10 +90,19 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     return toStanding(row)
   })
 
-  const change = client.transaction((id: number, c: UserChange, at: number, actor: Actor | undefined) => {
+  /** Why `asker`'s request no longer stands (see Asker), read in the change's own transaction. */
+  const refusal = (asker: Asker | undefined): AskerRefusal | undefined => {
+    if (!asker) return undefined
+    const row = readUser(asker.id)
+    if (row?.bannedAt != null) return 'BANNED'
+    return row?.tokenVersion === asker.tokenVersion ? undefined : 'STALE'
+  }
+
+  const change = client.transaction((id: number, c: UserChange, at: number, actor: Actor | undefined, asker: Asker | undefined) => {
+    const refused = refusal(asker)
+    if (refused) return refused
     const before = readUser(id)
     if (!before) return undefined
-    if (c.kind === 'password' && c.previous !== undefined && before.passwordHash !== c.previous) return 'STALE' as const
     const standing = toStanding(before)
     if (removesAdmin(c, standing) && otherAdmins(id) === 0) return 'LAST_ADMIN' as const
     const fields = changedFields(c, standing, at)
@@ -111,7 +119,9 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     return toStanding(row)
   })
 
-  const remove = client.transaction((id: number, at: number, placeholder: string, actor: Actor | undefined) => {
+  const remove = client.transaction((id: number, at: number, placeholder: string, actor: Actor | undefined, asker: Asker | undefined) => {
+    const refused = refusal(asker)
+    if (refused) return refused
     const before = readUser(id)
     if (!before) return false
     const standing = toStanding(before)
@@ -123,8 +133,6 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     if (actor !== undefined) writeAudit(at, actor, 'user.delete', userTarget(standing))
     return true
   })
-
-  const inviteColumns = { code: invites.code, uses: invites.uses, used: invites.used, expiresAt: invites.expiresAt, createdAt: invites.createdAt }
 
   return {
     async createUser(u) {
@@ -164,11 +172,11 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
         .all()
         .map((b) => ({ ...b, hasToken: Boolean(b.hasToken) }))
     },
-    async changeUser(id, c, { at, audit: note }) {
-      return whenFree(() => change.immediate(id, c, at, note?.actor))
+    async changeUser(id, c, { at, audit: note, asker }) {
+      return whenFree(() => change.immediate(id, c, at, note?.actor, asker))
     },
-    async deleteUser(id, { at, placeholder, audit: note }) {
-      return whenFree(() => remove.immediate(id, at, placeholder, note?.actor))
+    async deleteUser(id, { at, placeholder, audit: note, asker }) {
+      return whenFree(() => remove.immediate(id, at, placeholder, note?.actor, asker))
     },
     async lastUserChangeId() {
       return (
@@ -190,42 +198,7 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     async pruneUserChanges(before) {
       await whenFree(() => db.delete(userChanges).where(lt(userChanges.at, before)).run())
     },
-    async createInvite({ code, uses, expiresAt, at, audit: note }) {
-      const invite = { code, uses, used: 0, expiresAt, createdAt: at }
-      await whenFree(() =>
-        client
-          .transaction(() => {
-            db.insert(invites)
-              .values({ ...invite, createdBy: note.actor?.id ?? null })
-              .run()
-            writeAudit(at, note.actor, 'invite.create', { code })
-          })
-          .immediate(),
-      )
-      return invite
-    },
-    async listInvites() {
-      return db.select(inviteColumns).from(invites).where(isNull(invites.revokedAt)).orderBy(desc(invites.createdAt), invites.code).limit(INVITES_LISTED).all()
-    },
-    async isInviteUsable(code, at) {
-      return db.select({ code: invites.code }).from(invites).where(usable(code, at)).get() !== undefined
-    },
-    async revokeInvite(code, { at, audit: note }) {
-      return whenFree(() =>
-        client
-          .transaction(() => {
-            const rows = db
-              .update(invites)
-              .set({ revokedAt: at })
-              .where(and(eq(invites.code, code), isNull(invites.revokedAt)))
-              .returning({ code: invites.code })
-              .all()
-            if (rows.length > 0) writeAudit(at, note.actor, 'invite.revoke', { code })
-            return rows.length > 0
-          })
-          .immediate(),
-      )
-    },
+    ...sqliteInvites(db, client, writeAudit),
     async getSetting(key) {
       return db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get()?.value
     },

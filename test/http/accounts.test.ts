@@ -36,11 +36,26 @@ test('start-up warns while the server has no admin', async () => {
   void server
 })
 
-test('a name in square brackets is refused, so [deleted] can never be an account', async () => {
+test('a name in brackets of any kind is refused, so [deleted] can never be an account, nor a look-alike', async () => {
   await using server = await startTestServer()
-  for (const username of ['[deleted]', '[admin]', '［deleted］', '[]'])
+  for (const username of [
+    '[deleted]',
+    '[admin]',
+    '［deleted］',
+    '[]',
+    '(deleted)',
+    '⟦deleted⟧',
+    '【deleted】',
+    '〔deleted〕',
+    '❲deleted❳',
+    '⁅deleted⁆',
+    '‹deleted›',
+    '«deleted»',
+    '<deleted>',
+    '{deleted}',
+  ])
     expectError(await request(`${server.url}/api/v1/users`, { json: { username, secret: SECRET } }), 400, 'BAD_USERNAME')
-  for (const username of ['[deleted', 'a[b]', 'x]'])
+  for (const username of ['[deleted', 'a[b]', 'x]', '(bob', 'bob)', 'a(b)', 'deleted'])
     expect((await request(`${server.url}/api/v1/users`, { json: { username, secret: SECRET } })).status).toBe(201)
 })
 
@@ -132,4 +147,29 @@ test('DELETE /users/me refuses: wrong secret 401, bad body 400, the last admin 4
   // With a second admin, the first may go.
   expect((await call(server.url, 'PUT', `/api/v1/admin/users/${bob.user.id}/role`, admin.token, { role: 'admin' })).status).toBe(200)
   expectNoContent(await call(server.url, 'DELETE', '/api/v1/users/me', admin.token, { secret: SECRET }))
+})
+
+test('a ban that lands while my password change or account deletion is under way stops it: 403 USER_BANNED, nothing changed', async () => {
+  // OWASP's argon2 cost, so that checking the secret and hashing the new one take long enough for the ban to land between.
+  await using server = await startTestServer({ config: { argon2MemoryKib: 19456, argon2Iterations: 2 } })
+  const admin = await register(server.url, 'admin')
+  const bob = await register(server.url, 'bob')
+  const ban = (by: string) => call(server.url, 'PUT', `/api/v1/admin/users/${bob.user.id}/ban`, by, {})
+  const unban = () => call(server.url, 'DELETE', `/api/v1/admin/users/${bob.user.id}/ban`, admin.token)
+  const change = call(server.url, 'PUT', '/api/v1/users/me/password', bob.token, { secret: SECRET, newSecret: 'changed while banned' })
+  await Bun.sleep(5)
+  expectNoContent(await ban(admin.token))
+  expectError(await change, 403, 'USER_BANNED')
+  expectNoContent(await unban())
+  const login = (secret: string) => request(`${server.url}/api/v1/login`, { json: { username: 'bob', secret } })
+  expectError(await login('changed while banned'), 401, 'PASSWORD_MATCH_FAILED')
+  const { token } = (await login(SECRET)).body.data as { token: string }
+  // The same for deleting the account: it stays, banned, its name taken.
+  const deletion = call(server.url, 'DELETE', '/api/v1/users/me', token, { secret: SECRET })
+  await Bun.sleep(5)
+  expectNoContent(await ban(admin.token))
+  expectError(await deletion, 403, 'USER_BANNED')
+  expectError(await login(SECRET), 403, 'USER_BANNED')
+  const { entries } = (await call(server.url, 'GET', '/api/v1/admin/audit', admin.token)).body.data as { entries: { action: string }[] }
+  expect(entries.map((e) => e.action)).toEqual(['user.ban', 'user.unban', 'user.ban'])
 })

@@ -83,9 +83,12 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
       const bob = await addUser(f.store, 'bob', 'bob', 'old')
       const start = await f.store.lastUserChangeId()
       const by = { audit: { actor: { id: admin.id, username: 'admin' } } }
-      expect(await f.store.changeUser(bob.id, { kind: 'password', hash: 'new', previous: 'old' }, { at: T0 })).toEqual({ ...bob, tokenVersion: 1 })
+      // Asked with bob's token at version 0: made, and a second asked with the same token is stale.
+      const asker = { id: bob.id, tokenVersion: 0 }
+      expect(await f.store.changeUser(bob.id, { kind: 'password', hash: 'new' }, { at: T0, asker })).toEqual({ ...bob, tokenVersion: 1 })
       expect(await f.store.findPasswordHash(bob.id)).toBe('new')
-      expect(await f.store.changeUser(bob.id, { kind: 'password', hash: 'newer', previous: 'old' }, { at: T0 })).toBe('STALE')
+      expect(await f.store.changeUser(bob.id, { kind: 'password', hash: 'newer' }, { at: T0, asker })).toBe('STALE')
+      expect(await f.store.findPasswordHash(bob.id)).toBe('new')
       expect(await f.store.changeUser(bob.id, { kind: 'revoke' }, { at: T0 })).toMatchObject({ tokenVersion: 2 })
       expect(await f.store.changeUser(bob.id, { kind: 'role', role: 'member' }, { at: T0, ...by })).toMatchObject({ tokenVersion: 2 })
       expect(await f.store.changeUser(bob.id, { kind: 'unban' }, { at: T0, ...by })).toMatchObject({ tokenVersion: 2, banned: false })
@@ -111,6 +114,39 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
         { id: bob.id, username: 'bob', role: 'admin', tokenVersion: 6, banned: false, apiTokenHash: null },
       ])
       expect(await f.store.findStandings([])).toEqual([])
+    })
+
+    test('a change asked with a token is made only while that token holds: a ban, demotion or log-out meanwhile stops it (STALE, BANNED)', async () => {
+      await using f = await open()
+      const admin = await addUser(f.store, 'admin')
+      const other = await addUser(f.store, 'other')
+      const bob = await addUser(f.store, 'bob', 'bob', 'old')
+      await f.store.changeUser(other.id, { kind: 'role', role: 'admin' }, { at: T0 })
+      const asBob = { id: bob.id, tokenVersion: 0 }
+      const asOther = { id: other.id, tokenVersion: 1 }
+      // bob is banned while his password change or account deletion is under way: neither is made.
+      await f.store.changeUser(bob.id, { kind: 'ban', reason: null }, { at: T0 })
+      expect(await f.store.changeUser(bob.id, { kind: 'password', hash: 'mine' }, { at: T0, asker: asBob })).toBe('BANNED')
+      expect(await f.store.deleteUser(bob.id, { at: T0, placeholder: '[deleted]', asker: asBob })).toBe('BANNED')
+      expect(await f.store.findPasswordHash(bob.id)).toBe('old')
+      // Unbanned, his old token is still revoked.
+      await f.store.changeUser(bob.id, { kind: 'unban' }, { at: T0 })
+      expect(await f.store.deleteUser(bob.id, { at: T0, placeholder: '[deleted]', asker: asBob })).toBe('STALE')
+      expect(await f.store.findStandings([bob.id])).toHaveLength(1)
+      // An admin demoted while their change to someone else was under way: not made, nor audited.
+      expect(await f.store.changeUser(bob.id, { kind: 'role', role: 'admin' }, { at: T0, asker: asOther })).toMatchObject({ role: 'admin' })
+      await f.store.changeUser(other.id, { kind: 'role', role: 'member' }, { at: T0 })
+      const audited = (await f.store.listAudit({ limit: 10 })).length
+      expect(await f.store.changeUser(bob.id, { kind: 'ban', reason: null }, { at: T0, asker: asOther, audit: { actor: other } })).toBe('STALE')
+      expect(await f.store.changeUser(bob.id, { kind: 'password', hash: 'x' }, { at: T0, asker: asOther })).toBe('STALE')
+      expect(await f.store.findStandings([bob.id])).toMatchObject([{ banned: false }])
+      expect(await f.store.listAudit({ limit: 10 })).toHaveLength(audited)
+      // An asker who no longer exists asks nothing; one whose token holds is obeyed, on themselves too.
+      expect(await f.store.changeUser(bob.id, { kind: 'revoke' }, { at: T0, asker: { id: bob.id + 1000, tokenVersion: 0 } })).toBe('STALE')
+      const now = (await f.store.findStandings([admin.id]))[0]!
+      expect(
+        await f.store.changeUser(bob.id, { kind: 'ban', reason: null }, { at: T0, asker: { id: admin.id, tokenVersion: now.tokenVersion } }),
+      ).toMatchObject({ banned: true })
     })
 
     test('the last unbanned admin can be neither demoted, banned nor deleted', async () => {
