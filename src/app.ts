@@ -151,6 +151,8 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     log,
     maxTextLength: config.maxTextLength,
     messageRate: config.messageRate,
+    messageBurst: config.messageBurst,
+    now,
     slowConsumerBytes: config.slowConsumerBytes,
     idleTimeoutSeconds: config.wsIdleTimeoutSeconds,
   })

@@ -120,11 +120,11 @@ export function takeToken(bucket: TokenBucket, rate: number, burst: number, now:
 }
 
 /**
- * One token bucket per user, shared by all of the user's sockets (spec §3: bursts of `burst`,
- * `rate` a second sustained). Buckets that have refilled completely hold no information and are swept.
+ * One token bucket per key, in memory: bursts of `burst`, `rate` a second sustained. Buckets that
+ * have refilled completely hold no information and are swept.
  */
-export class MessageBuckets implements MessageLimiter {
-  private readonly buckets = new Map<number, TokenBucket>()
+export class KeyedBuckets<K> {
+  private readonly buckets = new Map<K, TokenBucket>()
   private lastSweep: number
 
   constructor(
@@ -135,14 +135,17 @@ export class MessageBuckets implements MessageLimiter {
     this.lastSweep = now()
   }
 
-  allow(userId: number): boolean {
+  allow(key: K): boolean {
     const now = this.now()
     if (now - this.lastSweep > 60_000) {
       this.lastSweep = now
-      for (const [id, b] of this.buckets) if (b.tokens + ((now - b.at) * this.rate) / 1000 >= this.burst) this.buckets.delete(id)
+      for (const [k, b] of this.buckets) if (b.tokens + ((now - b.at) * this.rate) / 1000 >= this.burst) this.buckets.delete(k)
     }
-    let bucket = this.buckets.get(userId)
-    if (!bucket) this.buckets.set(userId, (bucket = createTokenBucket(this.burst, now)))
+    let bucket = this.buckets.get(key)
+    if (!bucket) this.buckets.set(key, (bucket = createTokenBucket(this.burst, now)))
     return takeToken(bucket, this.rate, this.burst, now)
   }
 }
+
+/** One token bucket per user, shared by all of the user's sockets (spec §3: bursts of `burst`, `rate` a second sustained). */
+export class MessageBuckets extends KeyedBuckets<number> implements MessageLimiter {}

@@ -1,11 +1,12 @@
 /** Bun's WebSocket handlers for room sockets and user streams: opening, frames from clients, closing (spec §3, §6). */
 import type { WebSocketHandler } from 'bun'
-import type { MessageLimiter } from '../auth/rate-limit.ts'
+import { KeyedBuckets, type MessageLimiter } from '../auth/rate-limit.ts'
 import type { Memberships } from '../chat/memberships.ts'
 import type { Poster } from '../chat/messages.ts'
 import { AppError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { CLOSE, LIMITS } from '../protocol.ts'
+import { FRAME_BUDGET } from '../protocol-frames.ts'
 import type { Admission } from './admission.ts'
 import { parseClientFrame, PONG_FRAME } from './frames.ts'
 import type { Hub } from './hub.ts'
@@ -30,7 +31,10 @@ export interface SocketOptions {
   log: Logger
   maxTextLength: number
   messageRate: number
+  messageBurst: number
   slowConsumerBytes: number
+  /** Epoch ms (the frame budget's clock). */
+  now: () => number
   idleTimeoutSeconds: number
 }
 
@@ -39,6 +43,9 @@ const EARLY_FRAMES_MAX = 64
 
 export function createSocketHandler(opts: SocketOptions): WebSocketHandler<SocketData> {
   const { hub, streams, admission, poster, messageLimiter, respond, log } = opts
+  // Per user (an anonymous reader: per address) on this instance; see FRAME_BUDGET.
+  const { rate, burst, perMessage } = FRAME_BUDGET
+  const frames = new KeyedBuckets<number | string>(rate + perMessage * opts.messageRate, burst + perMessage * opts.messageBurst, opts.now)
 
   /** Moves the read marker (spec §6): one write in flight per socket; what comes meanwhile is merged into the next. */
   function markRead(ws: RoomSocket, id: number): void {
@@ -160,6 +167,8 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
       const data = ws.data
       if (data.state === 'closing' || data.state === 'refused') return
       if (typeof raw !== 'string') return respond.shut(ws, CLOSE.BINARY_UNSUPPORTED)
+      if (!frames.allow(data.user?.id ?? data.address))
+        return respond.shut(ws, CLOSE.CONNECTION_LIMIT, new AppError('RATE_LIMITED', 'far more frames than a client sends; back off before reconnecting'))
       if (data.state === 'opening') {
         const early = (data.early ??= [])
         if (early.length >= EARLY_FRAMES_MAX) return respond.shut(ws, CLOSE.INTERNAL)

@@ -11,9 +11,12 @@
  *   the room keeps getting every message.
  * - A token that expires while connected: `error` TOKEN_EXPIRED, then close 4001 TOKEN_EXPIRED (the
  *   hub's sweeper runs every 250 ms).
+ * - Frames of every kind past the frame budget (FRAME_BUDGET, per user or per anonymous address):
+ *   `error` RATE_LIMITED, then close 4029 CONNECTION_LIMIT (back off).
  */
 import { expect, test } from 'bun:test'
 import { CLOSE, LIMITS } from '../../src/protocol.ts'
+import { FRAME_BUDGET } from '../../src/protocol-frames.ts'
 import { register } from '../support/http.ts'
 import { OPCODE, rawUpgrade, readClose, readJson } from '../support/raw-ws.ts'
 import { errorFrame, post, postMany, roomWs, storedMessages } from '../support/rooms.ts'
@@ -103,6 +106,49 @@ test('the rate follows the messageRate and messageBurst settings', async () => {
   expect((await burst(socket, 5, 'a')).accepted).toEqual(nonces('a', 0, 3))
   clock += 1000
   expect((await burst(socket, 3, 'b')).accepted).toEqual(nonces('b', 0, 2))
+})
+
+test("frames of any kind past the frame budget close the socket 4029 CONNECTION_LIMIT, after an error RATE_LIMITED; the user's sockets share it, other users are unaffected", async () => {
+  let clock = START
+  await using server = await startTestServer({ now: () => clock })
+  const alice = await register(server.url, 'alice')
+  const bob = await register(server.url, 'bob')
+  // The defaults: MESSAGE_BURST 20 and MESSAGE_RATE 10 raise the budget's burst and rate.
+  const burstOf = FRAME_BUDGET.burst + FRAME_BUDGET.perMessage * 20
+  const rateOf = FRAME_BUDGET.rate + FRAME_BUDGET.perMessage * 10
+  using tab1 = await connect(server, alice.token)
+  using tab2 = await connect(server, alice.token, 'other')
+  using watcher = await connect(server, bob.token)
+  // The whole burst is answered, pings and read markers alike, over both of alice's sockets.
+  for (let i = 0; i < burstOf - 10; i++) tab1.send(i % 2 === 0 ? { type: 'ping' } : { type: 'read', id: 1 })
+  for (let i = 0; i < 10; i++) tab2.send({ type: 'ping' })
+  for (let i = 0; i < (burstOf - 10) / 2; i++) expect((await tab1.next('pong')).type).toBe('pong')
+  for (let i = 0; i < 10; i++) expect((await tab2.next('pong')).type).toBe('pong')
+  // A second later, the rate's worth more.
+  clock += 1000
+  for (let i = 0; i < rateOf; i++) tab1.send({ type: 'ping' })
+  for (let i = 0; i < rateOf; i++) expect((await tab1.next('pong')).type).toBe('pong')
+  // One more, of any kind: the socket says why and is closed; nothing it sent is stored.
+  tab1.send({ type: 'message', text: 'one too many' })
+  expect(await tab1.next()).toEqual(errorFrame('RATE_LIMITED'))
+  expect(await tab1.closed).toEqual({ code: 4029, reason: 'CONNECTION_LIMIT' })
+  tab2.send({ type: 'ping' })
+  expect(await tab2.closed).toEqual({ code: 4029, reason: 'CONNECTION_LIMIT' })
+  expect(await storedMessages(server, 'lobby')).toEqual([])
+  // bob posts and reads as before.
+  expect((await post(watcher, 'still here')).text).toBe('still here')
+})
+
+test('anonymous readers of one address share a frame budget', async () => {
+  const clock = START
+  await using server = await startTestServer({ now: () => clock })
+  const burstOf = FRAME_BUDGET.burst + FRAME_BUDGET.perMessage * 20
+  using a = await connect(server)
+  using b = await connect(server, undefined, 'other')
+  for (let i = 0; i < burstOf; i++) (i % 2 === 0 ? a : b).send({ type: 'ping' })
+  for (let i = 0; i < burstOf / 2; i++) expect([(await a.next()).type, (await b.next()).type]).toEqual(['pong', 'pong'])
+  b.send({ type: 'ping' })
+  expect(await b.closed).toEqual({ code: 4029, reason: 'CONNECTION_LIMIT' })
 })
 
 test('a binary frame closes the socket with 1003 BINARY_UNSUPPORTED', async () => {
