@@ -70,6 +70,9 @@ export async function unbanUser(deps: ChangeDeps, actor: Actor, id: number, aske
 /** Sets the user's password; every token of theirs is revoked. */
 export async function resetPassword(deps: ModerationDeps, actor: Actor, id: number, newSecret: string, asker?: Asker): Promise<void> {
   checkSecret(newSecret)
+  // A bot never logs in with a password (docs/BOTS.md): it has its API token.
+  if ((await deps.store.listBots()).some((bot) => bot.id === id))
+    throw new AppError('BAD_REQUEST', 'a bot has no password; it authenticates with its API token (POST /api/v1/admin/bots/{id}/token)')
   await apply(deps, actor, id, { kind: 'password', hash: await deps.passwords.hash(newSecret) }, asker)
 }
 

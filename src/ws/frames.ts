@@ -93,6 +93,7 @@ function attachmentIds(value: unknown): string[] {
   const max = CONVERSATION_LIMITS.ATTACHMENTS_PER_MESSAGE
   if (!Array.isArray(value) || value.length > max || !value.every((id) => typeof id === 'string' && /^[\w-]{1,64}$/.test(id)))
     throw invalid(`attachments must be a list of at most ${max} upload ids`)
+  if (new Set(value).size !== value.length) throw invalid('attachments must not name an upload twice')
   return value as string[]
 }
 

@@ -48,6 +48,14 @@ test('an admin makes a bot: its token (shown once) works on REST and sockets, an
   // No password works: the bot's is random and thrown away.
   for (const secret of ['', 'Helper', token])
     expectError(await request(`${server.url}/api/v1/login`, { method: 'POST', json: { username: 'Helper', secret } }), 401, 'PASSWORD_MATCH_FAILED')
+  // Nor can an admin give it one: it authenticates with its API token only (which a reset would have revoked).
+  expectError(await call(server.url, 'PUT', `/api/v1/admin/users/${bot.id}/password`, admin.token, { newSecret: 'known password' }), 400, 'BAD_REQUEST')
+  expectError(
+    await request(`${server.url}/api/v1/login`, { method: 'POST', json: { username: 'Helper', secret: 'known password' } }),
+    401,
+    'PASSWORD_MATCH_FAILED',
+  )
+  expect((await call(server.url, 'GET', '/api/v1/users/me', token)).status).toBe(200)
   botSocket.close()
   watcher.close()
 })

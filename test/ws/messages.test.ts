@@ -193,6 +193,8 @@ const INVALID_FRAMES: [string, string][] = [
   ['a nonce that is a number', JSON.stringify({ type: 'message', text: 'hi', nonce: 7 })],
   ['a nonce that is null', JSON.stringify({ type: 'message', text: 'hi', nonce: null })],
   ['a nonce that is an object', JSON.stringify({ type: 'message', text: 'hi', nonce: { id: 1 } })],
+  // spec §7: a message's attachments are uploads; one named twice is not two.
+  ['attachments naming one upload twice', JSON.stringify({ type: 'message', text: 'hi', attachments: ['upload-1', 'upload-1'] })],
 ]
 
 test.each(INVALID_FRAMES)('a frame with %s gets MESSAGE_INVALID, stores nothing, and the socket keeps working', async (_, raw) => {

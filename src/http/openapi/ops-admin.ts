@@ -59,8 +59,8 @@ export const ADMIN_OPERATIONS: OperationTable = {
       summary: 'Set a user’s password',
       params: { id: userId },
       body: { schema: 'PasswordReset' },
-      success: { status: 204, description: 'Set; their tokens are revoked.' },
-      errors: ['BAD_PASSWORD', 'USER_NOT_FOUND'],
+      success: { status: 204, description: 'Set; their tokens are revoked. A bot has none (400 BAD_REQUEST): it has its API token.' },
+      errors: ['BAD_PASSWORD', 'BAD_REQUEST', 'USER_NOT_FOUND'],
     }),
   },
   '/api/v1/admin/invites': {
