@@ -69,7 +69,8 @@ export const ERROR_TYPES = every<ErrorType>()(
  * each plus `perMessage` times the message rate and burst (MESSAGE_RATE, MESSAGE_BURST), so that a
  * server set to take more messages takes the frames that carry them. A client never comes near it:
  * its messages, edits and reactions are limited far below, typing and read markers follow a person.
- * Past it the socket gets an `error` frame RATE_LIMITED and is closed 4029 CONNECTION_LIMIT (back off): every frame costs the server parsing and an
- * answer, and without a bound one socket could keep the event loop busy for everyone.
+ * Past it the socket gets an `error` frame RATE_LIMITED and is closed 4029 CONNECTION_LIMIT (back
+ * off): every frame costs the server parsing and an answer, and without a bound one socket could
+ * keep the event loop busy for everyone.
  */
 export const FRAME_BUDGET = { rate: 200, burst: 1000, perMessage: 4 } as const
