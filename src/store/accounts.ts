@@ -231,7 +231,8 @@ export function changedFields(
     case 'role':
       return change.role === before.role ? undefined : { role: change.role }
     case 'ban':
-      return { bannedAt: at, banReason: change.reason }
+      // Banned already: the first ban (its time and reason) stands.
+      return before.banned ? undefined : { bannedAt: at, banReason: change.reason }
     case 'unban':
       return before.banned ? { bannedAt: null, banReason: null } : undefined
     case 'apiToken':

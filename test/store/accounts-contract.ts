@@ -94,6 +94,7 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
       expect(await f.store.changeUser(bob.id, { kind: 'unban' }, { at: T0, ...by })).toMatchObject({ tokenVersion: 2, banned: false })
       expect(await f.store.changeUser(bob.id, { kind: 'role', role: 'admin' }, { at: T0, ...by })).toMatchObject({ role: 'admin', tokenVersion: 3 })
       expect(await f.store.changeUser(bob.id, { kind: 'ban', reason: 'spam' }, { at: T0, ...by })).toMatchObject({ banned: true, tokenVersion: 4 })
+      expect(await f.store.changeUser(bob.id, { kind: 'ban', reason: 'again' }, { at: T0, ...by })).toMatchObject({ banned: true, tokenVersion: 4 })
       expect(await f.store.changeUser(bob.id, { kind: 'unban' }, { at: T0, ...by })).toMatchObject({ banned: false, tokenVersion: 5 })
       expect(await f.store.changeUser(bob.id, { kind: 'password', hash: 'reset' }, { at: T0, ...by })).toMatchObject({ tokenVersion: 6 })
       expect(await f.store.changeUser(bob.id + 1000, { kind: 'revoke' }, { at: T0 })).toBeUndefined()
