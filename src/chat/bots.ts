@@ -7,7 +7,7 @@ import type { PasswordHasher } from '../auth/passwords.ts'
 import { formatApiToken, newSecret } from '../auth/api-tokens.ts'
 import { AppError } from '../errors.ts'
 import type { Bot, BotToken } from '../protocol-bots.ts'
-import type { Actor } from '../store/accounts.ts'
+import type { Actor, Asker } from '../store/accounts.ts'
 import type { BotRecord, Store } from '../store/store.ts'
 import { changed } from './accounts.ts'
 import { checkUsername, DELETED_USERNAME, usernameKey } from './usernames.ts'
@@ -56,28 +56,28 @@ export async function createBot(deps: BotDeps, actor: Actor, username: unknown):
 }
 
 /** A new API token for the bot; the one before stops working at once, and its sockets are closed. */
-export async function issueToken(deps: Omit<BotDeps, 'passwords' | 'onBotDeleted'>, actor: Actor, id: number): Promise<BotToken> {
+export async function issueToken(deps: Omit<BotDeps, 'passwords' | 'onBotDeleted'>, actor: Actor, id: number, asker?: Asker): Promise<BotToken> {
   const bot = await findBot(deps.store, id)
   const { secret, hash } = newSecret()
-  const standing = changed(await deps.store.changeUser(id, { kind: 'apiToken', hash }, { at: deps.now(), audit: { actor } }), notFound)
+  const standing = changed(await deps.store.changeUser(id, { kind: 'apiToken', hash }, { at: deps.now(), audit: { actor }, asker }), notFound)
   await deps.onChange(id)
   return { bot: toBot({ ...bot, hasToken: true }), token: formatApiToken({ userId: id, ver: standing.tokenVersion, secret }) }
 }
 
 /** The bot keeps no token: every one it had is revoked. */
-export async function revokeToken(deps: Omit<BotDeps, 'passwords' | 'onBotDeleted'>, actor: Actor, id: number): Promise<void> {
+export async function revokeToken(deps: Omit<BotDeps, 'passwords' | 'onBotDeleted'>, actor: Actor, id: number, asker?: Asker): Promise<void> {
   await findBot(deps.store, id)
-  changed(await deps.store.changeUser(id, { kind: 'apiToken', hash: null }, { at: deps.now(), audit: { actor } }), notFound)
+  changed(await deps.store.changeUser(id, { kind: 'apiToken', hash: null }, { at: deps.now(), audit: { actor }, asker }), notFound)
   await deps.onChange(id)
 }
 
 /** Deletes the bot and its webhooks; its messages stay, shown under the deleted-user name. */
-export async function deleteBot(deps: Omit<BotDeps, 'passwords'>, actor: Actor, id: number): Promise<void> {
+export async function deleteBot(deps: Omit<BotDeps, 'passwords'>, actor: Actor, id: number, asker?: Asker): Promise<void> {
   await findBot(deps.store, id)
   // The account first: its deletion can be refused (a bot made the last admin), its webhooks' cannot.
-  const result = await deps.store.deleteUser(id, { at: deps.now(), placeholder: DELETED_USERNAME, audit: { actor } })
+  const result = await deps.store.deleteUser(id, { at: deps.now(), placeholder: DELETED_USERNAME, audit: { actor }, asker })
   if (result === false) throw notFound()
-  if (result === 'LAST_ADMIN') throw new AppError('LAST_ADMIN', 'that would leave the server without an admin; make someone else admin first')
+  if (result !== true) changed(result, notFound)
   await deps.store.deleteBotWebhooks(id)
   await deps.onChange(id)
   await deps.onBotDeleted()

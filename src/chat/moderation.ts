@@ -80,7 +80,7 @@ export async function resetPassword(deps: ModerationDeps, actor: Actor, id: numb
 export async function deleteUser(deps: ChangeDeps, actor: Actor, id: number): Promise<void> {
   const result = await deps.store.deleteUser(id, { at: deps.now(), placeholder: DELETED_USERNAME, audit: { actor } })
   if (result === false) throw notFound()
-  if (result === 'LAST_ADMIN') changed(result, notFound)
+  if (result !== true) changed(result, notFound)
   await deps.onChange?.(id)
 }
 

@@ -18,7 +18,8 @@ import {
 import { AppError } from '../errors.ts'
 import { LIMITS } from '../protocol.ts'
 import { BOT_PATHS } from '../protocol-bots.ts'
-import { requireAdmin, userId, withAdminStatus } from './admin.ts'
+import { askerOf } from '../chat/accounts.ts'
+import { requireAdmin, requireAdminToken, userId, withAdminStatus } from './admin.ts'
 import { readJsonObject } from './body.ts'
 import type { RequestContext } from './context.ts'
 import { intParam } from './query.ts'
@@ -60,8 +61,8 @@ export function botRoutes({ bots, webhookAdmin, tokens }: BotRouteDeps): Route<R
       path: '/api/v1/admin/bots/:id',
       methods: {
         async DELETE(req, _ctx, params) {
-          const actor = await admin(req)
-          await deleteBot(bots, actor, userId(params))
+          const caller = await requireAdminToken(req, tokens)
+          await deleteBot(bots, caller.user, userId(params), askerOf(caller))
           return noContent()
         },
       },
@@ -70,12 +71,12 @@ export function botRoutes({ bots, webhookAdmin, tokens }: BotRouteDeps): Route<R
       path: '/api/v1/admin/bots/:id/token',
       methods: {
         async POST(req, _ctx, params) {
-          const actor = await admin(req)
-          return ok(await issueToken(bots, actor, userId(params)), 201)
+          const caller = await requireAdminToken(req, tokens)
+          return ok(await issueToken(bots, caller.user, userId(params), askerOf(caller)), 201)
         },
         async DELETE(req, _ctx, params) {
-          const actor = await admin(req)
-          await revokeToken(bots, actor, userId(params))
+          const caller = await requireAdminToken(req, tokens)
+          await revokeToken(bots, caller.user, userId(params), askerOf(caller))
           return noContent()
         },
       },
