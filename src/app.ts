@@ -94,7 +94,8 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   // spec §6: what concerns a user or a room's readers is applied here and on every other instance.
   const apply = (notice: Notice) => {
     if (notice.kind === 'user') streams.deliver(notice.userId, notice.frame)
-    else hub.evict(notice.room, notice.userId, notice.keep)
+    else if (notice.kind === 'evict') hub.evict(notice.room, notice.userId, notice.keep)
+    else void standing.reload(notice.userId).catch((err: unknown) => log.warn('cannot reload a changed user', { err }))
   }
   broker.onNotice(apply)
   const notify = (notice: Notice) => {
@@ -128,8 +129,12 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
     hideUserNotFound: config.hideUserNotFound,
     registration: config.registration,
     now,
-    // A change made here applies here at once; the change feed takes it to the other instances.
-    onChange: (userId) => standing.reload(userId),
+    // A change made here applies here at once, and on the other instances as soon as the broker
+    // tells them (the change feed too, within POLL_MS, whatever made the change).
+    onChange: (userId) => {
+      broker.notify({ kind: 'standing', userId })
+      return standing.reload(userId)
+    },
   }
   const roomList = createRoomLister(store, broker, createCursorSigner(secret, 'rooms'))
   const attachments = createAttachments({ store, gate, maxBytes: config.attachmentMaxBytes, quotaBytes: config.attachmentQuotaBytes, now })

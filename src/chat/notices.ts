@@ -1,6 +1,7 @@
 /**
  * What the domain tells the people concerned, beyond a room's own stream (spec §6): frames for a
- * user's streams wherever they are, and sockets to close when someone may no longer read a room.
+ * user's streams wherever they are, sockets to close when someone may no longer read a room, and a
+ * user's changed standing.
  * Declared here and delivered by the composition root (this instance, and the others through the
  * broker), so the domain never depends on the transport.
  */
@@ -16,6 +17,12 @@ export type Notice =
    * everyone's but the owner's (`userId` null: the room was registered private under its readers).
    */
   | { kind: 'evict'; room: string; userId: number | null; keep?: number }
+  /**
+   * The user's standing changed (a ban, a role or password change, a log-out, the account deleted):
+   * every instance reads it again at once, so that none takes a revoked token for longer than the
+   * notice takes (spec §5: "invalid at once"); the change feed is the backstop for what no broker carries.
+   */
+  | { kind: 'standing'; userId: number }
 
 /** Delivers a notice here and on every other instance. Must not throw. */
 export type Notify = (notice: Notice) => void
