@@ -8,6 +8,7 @@ import { CONVERSATION_LIMITS } from '../protocol-conversation.ts'
 import { MessageRefused, type CommittedEvent, type MessageChange, type Store, type User } from '../store/store.ts'
 import { resolveMentions } from './mentions.ts'
 import { roomNotFound } from './room-access.ts'
+import { Turns } from './turns.ts'
 import type { Notify } from './notices.ts'
 
 /**
@@ -98,30 +99,33 @@ export function createPoster(store: Store, publish: Publish, notify: Notify, dis
     if (original && !original.deleted) tellMentioned(c.room, { ...original, id: messageId, text, editedAt, mentions }, outcome.mentioned)
   }
 
+  const turns = new Turns()
+  const mentionsIn = (room: string, text: string) => (text.includes('@') ? resolveMentions(store, room, text) : [])
+
   return {
     post(room, user, text, nonce, { replyTo, attachments } = {}) {
-      return track(async () => {
-        const mentions = text.includes('@') ? await resolveMentions(store, room, text) : []
-        const { message, after } = await store
-          .insertMessage({ room, user, text, nonce, mentions, replyTo, attachments, createdAt: now() })
-          .catch((err: unknown) => Promise.reject(err instanceof MessageRefused ? refused(err) : err))
-        publish({ event: { type: 'message', room, data: message }, after })
-        if (message.mentions) tellMentioned(room, message, message.mentions)
-        return message
-      })
+      return track(() =>
+        turns.take(room, user.id, mentionsIn(room, text), async (mentions) => {
+          const { message, after } = await store
+            .insertMessage({ room, user, text, nonce, mentions, replyTo, attachments, createdAt: now() })
+            .catch((err: unknown) => Promise.reject(err instanceof MessageRefused ? refused(err) : err))
+          publish({ event: { type: 'message', room, data: message }, after })
+          if (message.mentions) tellMentioned(room, message, message.mentions)
+          return message
+        }),
+      )
     },
     edit(room, user, id, text) {
-      return track(async () => {
-        const mentions = text.includes('@') ? await resolveMentions(store, room, text) : []
-        await change({ type: 'edited', room, messageId: id, user, text, mentions, at: now() })
-      })
+      return track(() =>
+        turns.take(room, user.id, mentionsIn(room, text), (mentions) => change({ type: 'edited', room, messageId: id, user, text, mentions, at: now() })),
+      )
     },
     delete(room, user, role, id) {
       // The store audits a deletion by anyone but the author (an admin's) in the same transaction.
-      return track(() => change({ type: 'deleted', room, messageId: id, user, byAdmin: role === 'admin', at: now() }))
+      return track(() => turns.take(room, user.id, null, () => change({ type: 'deleted', room, messageId: id, user, byAdmin: role === 'admin', at: now() })))
     },
     react(room, user, id, emoji, on) {
-      return track(() => change({ type: 'reaction', room, messageId: id, user, emoji, on, at: now() }))
+      return track(() => turns.take(room, user.id, null, () => change({ type: 'reaction', room, messageId: id, user, emoji, on, at: now() })))
     },
     async close() {
       closed = true

@@ -312,3 +312,22 @@ test('search on B finds what was said on A (public rooms for everyone, a private
   expect((await search(B, 'q=wombatfox')).body.data.messages.map((m: Message) => m.id)).toEqual([said.id])
   for (const s of [aliceOnA, aliceInPrivate]) s.close()
 })
+
+test("one sender's messages are stored and delivered in the order sent, those that mention someone (a look-up first) included", async () => {
+  const [alice, bob] = await people('sent', 'alice', 'bob')
+  const room = 'order-room'
+  const sender = await connectRoom(A, room, alice)
+  const watcher = await connectRoom(B, room, bob)
+  // Back to back, as a reconnecting client sends what it queued: mentions of a member, of no one, and plain text.
+  const texts = ['first @bob-sent', 'second', 'third a@b', 'fourth', 'fifth @nobody', 'sixth']
+  for (const [i, text] of texts.entries()) sender.send({ type: 'message', text, nonce: `n${i}` })
+  for (const socket of [sender, watcher]) {
+    await until(() => socket.frames.filter((f) => f.type === 'message').length >= texts.length, WAIT_MS, 'every message')
+    const got = socket.frames.filter((f) => f.type === 'message').map((f) => f.data as Message)
+    expect(got.map((m) => m.text)).toEqual(texts)
+    expect(got.map((m) => m.id)).toEqual([...got.map((m) => m.id)].sort((x, y) => x - y))
+  }
+  expect((await restHistory(B, room, bob)).map((m) => m.text)).toEqual(texts)
+  sender.close()
+  watcher.close()
+})
