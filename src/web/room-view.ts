@@ -73,6 +73,8 @@ interface PendingSend {
   /** Which connection it went out on; after a reconnect, sends from earlier connections are checked against the welcome. */
   connection: number
   timer: ReturnType<typeof setTimeout> | undefined
+  /** An `error` frame was taken to be this send's (until it is sent again). */
+  refused: boolean
 }
 
 export class RoomView {
@@ -313,10 +315,24 @@ export class RoomView {
     if (others.length > 0) this.deps.messages.add(others)
   }
 
+  /**
+   * An error frame does not say which send it refuses; the newest pending one not refused yet is the
+   * likeliest (a burst past the rate limit loses its last ones, one error each). If its echo arrives
+   * after all, receive() confirms it anyway.
+   */
+  private refuseNewest(): void {
+    const newest = [...this.pending].findLast(([, p]) => !p.refused)
+    if (!newest) return
+    const [nonce, p] = newest
+    clearTimeout(p.timer)
+    p.refused = true
+    this.deps.messages.setPendingState(nonce, 'failed')
+  }
+
   private send(text: string, extras: SendExtras): boolean {
     if (!this.socket?.isOpen || !this.me) return false
     const nonce = crypto.randomUUID()
-    const p: PendingSend = { text, replyTo: extras.replyTo, attachments: extras.attachments, connection: this.connection, timer: undefined }
+    const p: PendingSend = { text, replyTo: extras.replyTo, attachments: extras.attachments, connection: this.connection, timer: undefined, refused: false }
     this.pending.set(nonce, p)
     this.deps.messages.addPending(nonce, text, extras.replyTo)
     this.transmit(nonce, p)
@@ -331,6 +347,7 @@ export class RoomView {
   private transmit(nonce: string, p: PendingSend): void {
     clearTimeout(p.timer)
     p.connection = this.connection
+    p.refused = false
     this.deps.messages.setPendingState(nonce, 'sending')
     const frame: ClientFrame = { type: 'message', text: p.text, nonce }
     if (p.replyTo) frame.replyTo = p.replyTo.id
@@ -354,20 +371,13 @@ export class RoomView {
       return
     }
     if (type === 'RATE_LIMITED') {
-      // The frame does not say which send was dropped; the newest pending one is the likeliest.
-      // If its echo arrives after all, receive() confirms it anyway.
-      const newest = [...this.pending.keys()].at(-1)
-      if (newest) {
-        clearTimeout(this.pending.get(newest)!.timer)
-        this.deps.messages.setPendingState(newest, 'failed')
-      }
+      this.refuseNewest()
       this.rateLimitedUntil = Date.now() + RATE_LIMIT_PAUSE_MS
       clearTimeout(this.rateTimer)
       this.rateTimer = setTimeout(() => this.updateComposer(), RATE_LIMIT_PAUSE_MS)
       this.updateComposer()
     } else if (type === 'MESSAGE_INVALID') {
-      const newest = [...this.pending.keys()].at(-1)
-      if (newest) this.deps.messages.setPendingState(newest, 'failed')
+      this.refuseNewest()
     }
   }
 

@@ -95,7 +95,9 @@ export class SearchBox {
       this.more.hidden = !page.hasMore || page.messages.length === 0
       const count = this.list.childElementCount
       this.status.textContent =
-        count === 0 ? `No messages match “${this.query}”.` : `${count}${page.hasMore ? '+' : ''} message${count === 1 ? '' : 's'} match “${this.query}”.`
+        count === 0
+          ? `No messages match “${this.query}”.`
+          : `${count}${page.hasMore ? '+' : ''} message${count === 1 && !page.hasMore ? ' matches' : 's match'} “${this.query}”.`
     } catch (err) {
       if (generation === this.generation) this.status.textContent = describeError(err)
     }

@@ -5,7 +5,6 @@ const PLAIN_WORDS: Partial<Record<ChatErrorType, string>> = {
   USER_EXISTS: 'That username is taken. Pick another one.',
   USER_NOT_FOUND: 'There is no account with that username.',
   PASSWORD_MATCH_FAILED: 'That username and password do not match.',
-  BAD_USERNAME: `Usernames are 1 to ${LIMITS.USERNAME_MAX_LENGTH} characters, with no spaces at the start or end and no invisible characters.`,
   BAD_PASSWORD: `Choose a password (at most ${LIMITS.SECRET_MAX_BYTES} bytes).`,
   BAD_BINDING: 'Fill in both the username and the password.',
   TOKEN_INVALID: 'Your session has ended. Please log in again.',
@@ -31,6 +30,8 @@ export function describeError(err: unknown): string {
     const wait = err.retryAfter ? ` Try again in ${formatSeconds(err.retryAfter)}.` : ' Try again in a minute.'
     return `Too many attempts.${wait}`
   }
+  // The server says which of the name rules this one breaks (length, spaces, invisible characters, brackets, …).
+  if (err.type === 'BAD_USERNAME') return `That username can't be used: ${err.message}.`
   return PLAIN_WORDS[err.type] ?? err.message
 }
 

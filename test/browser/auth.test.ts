@@ -44,6 +44,11 @@ test(
     await page.locator('#auth-submit').click()
     await page.locator('#auth-error', { hasText: 'That username is taken' }).waitFor()
 
+    // BAD_USERNAME says which rule the name breaks, as the server does.
+    await page.getByLabel('Username').fill('(alice)')
+    await page.locator('#auth-submit').click()
+    await page.locator('#auth-error', { hasText: "That username can't be used: names in brackets are reserved for the server" }).waitFor()
+
     // PASSWORD_MATCH_FAILED and USER_NOT_FOUND, in words.
     await page.getByRole('button', { name: 'Log in instead' }).click()
     await page.getByLabel('Username').fill('alice')

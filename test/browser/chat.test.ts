@@ -244,6 +244,61 @@ test(
 )
 
 test(
+  'a burst past the rate limit: each refused send is marked not sent at once, a different one for each refusal',
+  async () => {
+    await using server = await startTestServer({ config: { messageRate: 1, messageBurst: 2 } })
+    const alice = await register(server.url, 'alice')
+    const a = await openPage(browser(), { session: alice })
+    await a.page.goto(`${server.url}/#/room/lobby`)
+    await waitForConnected(a.page)
+    // Six sends in one turn of the page's event loop, before any answer: two are stored, four refused.
+    await a.page.evaluate(() => {
+      const box = document.querySelector<HTMLTextAreaElement>('#composer-input')!
+      for (let i = 0; i < 6; i++) {
+        box.value = `burst ${i}`
+        box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }))
+      }
+    })
+    await waitForMessage(a.page, 'burst 1')
+    // Well within the 10 s after which an unanswered send is given up on.
+    await until(async () => (await a.page.locator('.message.failed').count()) === 4, 3000, 'four sends marked not sent')
+    expect(await a.page.locator('.message.failed .text').allTextContents()).toEqual(['burst 2', 'burst 3', 'burst 4', 'burst 5'])
+    expect(await a.page.locator('.message.pending:not(.failed)').count()).toBe(0)
+    await a.context.close()
+  },
+  BROWSER_TEST_MS,
+)
+
+test(
+  'on a phone an admin reaches every button of the top bar, and a long name stays inside its message',
+  async () => {
+    await using server = await startTestServer()
+    const admin = await register(server.url, 'admin')
+    const long = await register(server.url, 'W'.repeat(32))
+    using socket = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws`, [long.token])
+    await socket.next('welcome')
+    socket.send({ type: 'message', text: 'hello from a long name' })
+    await socket.next('message')
+    for (const width of [360, 375, 414]) {
+      const a = await openPage(browser(), { session: admin, context: { viewport: { width, height: 740 } } })
+      await a.page.goto(`${server.url}/#/room/lobby`)
+      await waitForConnected(a.page)
+      await waitForMessage(a.page, 'hello from a long name')
+      const sizes = await a.page.evaluate(() => ({
+        page: document.documentElement.scrollWidth,
+        messages: document.querySelector('.messages')!.scrollWidth,
+        logOut: document.querySelector('#logout')!.getBoundingClientRect().right,
+        admin: document.querySelector('#admin-link')!.getBoundingClientRect().right,
+      }))
+      expect({ width, ...sizes }).toEqual({ width, page: width, messages: width, logOut: expect.any(Number), admin: expect.any(Number) })
+      expect(sizes.logOut).toBeLessThanOrEqual(width)
+      await a.context.close()
+    }
+  },
+  BROWSER_TEST_MS,
+)
+
+test(
   'the page asks for batched delivery and shows a burst whole, once and in order, frames arriving several to a WebSocket message',
   async () => {
     await using server = await startTestServer({ config: { messageBurst: 1000, messageRate: 1000 } })
