@@ -226,7 +226,9 @@ export async function createRedisBroker({ url, log, heartbeatMs = 2000, instance
       })
     },
     typing(room, user) {
-      send(room, { i: instanceId, k: 't', u: user }).catch(() => {})
+      // Behind a presence write of the room on its way: a newcomer's `typing` never overtakes their `join` (docs/PROTOCOL.md).
+      const sent = () => send(room, { i: instanceId, k: 't', u: user })
+      ;(presenceChains.get(room)?.then(sent) ?? sent()).catch(() => {})
     },
     notify(notice) {
       redis

@@ -29,6 +29,7 @@ import {
   openUserStream,
   removeMember,
   sync,
+  type AnyFrame,
   unreadReaches,
 } from '../support/private-rooms.ts'
 import { errorFrame, post, roomWs } from '../support/rooms.ts'
@@ -275,6 +276,26 @@ test("a mention posted on A reaches the mentioned user's stream on B as mention,
   await sync(carolStream)
   expect(carolStream.frames.filter((f) => JSON.stringify(f).includes(room))).toEqual([])
   for (const s of [bobStream, carolStream, aliceOnA, aliceInPublic]) s.close()
+})
+
+test("a newcomer's typing, sent as soon as their welcome is in, reaches the other instance after their join", async () => {
+  const [watcher] = await people('arrival', 'watcher')
+  const room = 'arrival-room'
+  const onB = await connectRoom(B, room, watcher)
+  const newcomers = await people('arrival', ...Array.from({ length: 12 }, (_, i) => `new${i}`))
+  for (const newcomer of newcomers) {
+    const onA = await connectRoom(A, room, newcomer)
+    onA.send({ type: 'typing' })
+    await frameOf(onB, 'typing', (d) => d.user.id === newcomer.user.id)
+    onA.close()
+    await frameOf(onB, 'leave', (d) => d.user.id === newcomer.user.id)
+  }
+  // Per newcomer, what the watcher on B saw of them: always join, typing, leave.
+  for (const { user } of newcomers) {
+    const seen = (onB.frames as AnyFrame[]).filter((f) => (f.type === 'join' || f.type === 'typing' || f.type === 'leave') && f.data.user.id === user.id)
+    expect({ user: user.username, seen: seen.map((f) => f.type) }).toEqual({ user: user.username, seen: ['join', 'typing', 'leave'] })
+  }
+  onB.close()
 })
 
 test('typing sent on A reaches the members on B (not the sender), at most one every 2 s per user and room', async () => {
