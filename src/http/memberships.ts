@@ -113,6 +113,7 @@ export function membershipRoutes({ tokens, admission, memberships }: MembershipR
     },
     {
       path: '/api/v1/users/me/ws',
+      upgrade: true,
       methods: {
         GET: (req, ctx) => upgradeSocket(req, ctx, { tokens, admission }, { stream: 'user', room: '', needsUser: true }, async () => ({ recheck: false })),
       },

@@ -99,7 +99,7 @@ export function roomRoutes({ store, roomList, tokens, admission, poster, gate, m
       },
     },
     // Before /messages/:id, which would otherwise take the upgrade's path.
-    { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, methods: { GET: upgrade } },
+    { path: '/api/v1/rooms/:room/messages/ws', check: checkRoom, upgrade: true, methods: { GET: upgrade } },
     {
       path: '/api/v1/rooms/:room/messages/:id',
       check: checkMessage,

@@ -13,6 +13,8 @@ export interface Route<C> {
   check?: (params: Params) => void
   /** Reads a body past BODY_LIMIT_BYTES itself (an upload); any other route's declared longer body is 413 (spec §2). */
   largeBody?: true
+  /** A WebSocket upgrade: GET only, so HEAD is not answered by it. */
+  upgrade?: true
   methods: Partial<Record<string, Handler<C>>>
 }
 
@@ -57,7 +59,10 @@ export function createRouter<C>(routes: Route<C>[]): Router<C> {
       if (!found) throw new AppError('NOT_FOUND', `no such endpoint: ${quotePath(path)}`)
       const { compiled, params } = found
       compiled.route.check?.(params)
-      const handler = compiled.route.methods[method]
+      // HEAD is GET without the body (RFC 9110 §9.3.2; Bun drops the body), so an uptime monitor that
+      // asks HEAD /healthz gets its 200. Allow keeps listing the declared methods, GET implying HEAD.
+      const { methods, upgrade } = compiled.route
+      const handler = methods[method] ?? (method === 'HEAD' && !upgrade ? methods.GET : undefined)
       if (!handler) throw new AppError('METHOD_NOT_ALLOWED', `${quotePath(path)} accepts ${compiled.allow}`, { Allow: compiled.allow })
       return { handler, params, route: compiled.route.path, largeBody: compiled.route.largeBody === true }
     },

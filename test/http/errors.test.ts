@@ -124,6 +124,23 @@ test('a known path with the wrong method is 405 METHOD_NOT_ALLOWED with Allow', 
   }
 })
 
+test('HEAD is GET without the body wherever GET is, but not on the WebSocket paths', async () => {
+  await using server = await startTestServer()
+  const head = async (path: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${server.url}${path}`, { method: 'HEAD', headers })
+    return { status: res.status, type: res.headers.get('content-type'), allow: res.headers.get('allow'), body: await res.text() }
+  }
+  expect(await head('/healthz')).toEqual({ status: 200, type: JSON_TYPE, allow: null, body: '' })
+  expect(await head('/api/v1/rooms')).toEqual({ status: 200, type: JSON_TYPE, allow: null, body: '' })
+  // The GET's own checks still run: no token is 401, as GET's would be.
+  expect((await head('/api/v1/users/me')).status).toBe(401)
+  expect((await head('/api/v1/users/me', { Authorization: 'Bearer nope' })).status).toBe(401)
+  // A path without GET, and the upgrades, keep their 405.
+  expect(await head('/api/v1/login')).toEqual({ status: 405, type: JSON_TYPE, allow: 'POST', body: '' })
+  expect(await head('/api/v1/rooms/lobby/messages/ws')).toEqual({ status: 405, type: JSON_TYPE, allow: 'GET', body: '' })
+  expect(await head('/api/v1/users/me/ws')).toEqual({ status: 405, type: JSON_TYPE, allow: 'GET', body: '' })
+})
+
 test('a wrong method is refused before the body is looked at', async () => {
   await using server = await startTestServer()
   const res = await request(`${server.url}/api/v1/users`, { method: 'PUT', body: 'x'.repeat(BODY_MAX_BYTES + 1) })
