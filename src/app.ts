@@ -73,7 +73,7 @@ const SHUTDOWN_GRACE_MS = 2000
 
 export async function createApp(config: Config, store: Store, log: Logger, { web, now = Date.now, catchUpMs, retryDelaysMs }: AppOptions): Promise<App> {
   // Before anything is served: a login must find every account under the current username key.
-  await rekeyUsernames(store, log)
+  await rekeyUsernames(store, log, now)
   // Shared by every instance, so a room-list cursor made by one is good on the others.
   const secret = await resolveJwtSecret(config.jwtSecret, store)
   // spec §5: until someone is admin, the first account to sign up becomes one (told once listening).

@@ -94,18 +94,42 @@ export function foldedKey(name: string): string {
 }
 
 /**
+ * What usernameKey's output depends on: the rule (bump RULE on any change to usernameKey that changes
+ * a key; test/unit/users.test.ts pins keys of tricky names to catch one) and the Unicode data behind
+ * `normalize` (Bun's ICU), which a Bun upgrade can change.
+ */
+const RULE = 2
+export const KEY_RULE = `${RULE}/unicode-${process.versions.unicode ?? 'unknown'}`
+
+/** Where rekeyUsernames leaves `rule:highest id checked` (the `settings` table). */
+export const KEYS_CHECKED_SETTING = 'username_keys_checked'
+
+/**
+ * Accounts below the highest id checked that are looked at again: on PostgreSQL an id is taken before
+ * its sign-up commits, so one taken by an instance of an older version may commit just after a scan.
+ */
+const RECHECK_IDS = 1_000
+
+/**
  * Rewrites stored username keys that usernameKey now computes differently, so every existing
- * account is found at login. Runs at every start (a read of the users table once keys are current);
- * instances sharing a database may run it together, as each write is the same.
+ * account is found at login. Runs at every start, before anything is served. Once every account is
+ * checked under the current rule (KEY_RULE), the highest id checked is kept, and a later start reads
+ * only the accounts after it (every key this version writes is current): start-up does not grow with
+ * the number of accounts (issue 16). A new rule or a new Unicode checks them all again. Instances
+ * sharing a database may run it together, as each write is the same.
  *
  * Two existing accounts whose names now fold together can't both have the key. The one that holds
  * it keeps it (an account already keyed right, else the older one); the other keeps its old key and
  * all its data, but logging in with its name now reaches the first account. That is logged as a
- * warning at every start, with both ids, until an operator renames or removes one of them.
+ * warning at every start, with both ids, until an operator renames or removes one of them (until
+ * then the highest id checked is not kept, so they are found again).
  */
-export async function rekeyUsernames(store: Store, log: Logger): Promise<void> {
+export async function rekeyUsernames(store: Store, log: Logger, now: () => number = Date.now): Promise<void> {
+  const checked = (await store.getSetting(KEYS_CHECKED_SETTING))?.match(/^(.*):(\d+)$/)
+  const previous = checked?.[1] === KEY_RULE ? Number(checked[2]) : 0
   let stuck: { id: number; username: string; key: string }[] = []
-  for (let after = 0; ;) {
+  let highest = previous
+  for (let after = Math.max(0, previous - RECHECK_IDS); ;) {
     const page = await store.listUserKeys(after, REKEY_PAGE)
     if (page.length === 0) break
     for (const user of page) {
@@ -113,6 +137,7 @@ export async function rekeyUsernames(store: Store, log: Logger): Promise<void> {
       if (key !== user.usernameKey && !(await store.setUsernameKey(user.id, key))) stuck.push({ id: user.id, username: user.username, key })
     }
     after = page.at(-1)!.id
+    highest = Math.max(highest, after)
   }
   // A key held by an account re-keyed later in the scan may have been freed since: retry, older
   // accounts first, until nothing moves.
@@ -122,6 +147,7 @@ export async function rekeyUsernames(store: Store, log: Logger): Promise<void> {
     moved = left.length < stuck.length
     stuck = left
   }
+  if (stuck.length === 0 && highest > previous) await store.setSetting(KEYS_CHECKED_SETTING, `${KEY_RULE}:${highest}`, { at: now() })
   for (const user of stuck) {
     const holder = await store.findUserByKey(user.key)
     log.warn('username now folds to the same key as another account; logging in with it reaches that account until one is renamed', {

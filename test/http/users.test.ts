@@ -13,6 +13,7 @@ import { expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { KEY_RULE, KEYS_CHECKED_SETTING } from '../../src/chat/usernames.ts'
 import { defineConfig } from '../../src/config.ts'
 import { request, type ApiResponse } from '../support/http.ts'
 import { startTestServer } from '../support/server.ts'
@@ -286,9 +287,11 @@ function oldUsernameKey(name: string): string {
 }
 
 /** Rewrites every stored key as the old rule made it, as in a database from before the upgrade. */
+/** Puts back the keys of a version before the current rule, which kept no record of a check. */
 function restoreOldKeys(database: string): void {
   const db = new Database(database)
   try {
+    db.query('DELETE FROM settings WHERE key = ?1').run(KEYS_CHECKED_SETTING)
     for (const { id, username } of db.query<{ id: number; username: string }, []>('SELECT id, username FROM users').all()) {
       db.query('UPDATE users SET username_key = ?1 WHERE id = ?2').run(oldUsernameKey(username), id)
     }
@@ -330,6 +333,59 @@ test('accounts keyed by the old rule log in after a restart, and their look-alik
     }
     for (const lookAlike of ['straße', 'οδοσ', 'BOB', 'ꭰ']) expectError(await signUp(server.url, { username: lookAlike, secret: 'pw' }), 409, 'USER_EXISTS')
     expect(readKeys(join(dir, 'chat.db'))).toEqual({ STRAẞE: 'strasse', ΟΔΟΣ: 'οδοσ', alıce: 'alıce', ｂｏｂ: 'bob', Ꭰ: 'Ꭰ' })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+function readChecked(database: string): string | undefined {
+  const db = new Database(database, { readonly: true })
+  try {
+    return db.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?1').get(KEYS_CHECKED_SETTING)?.value
+  } finally {
+    db.close()
+  }
+}
+
+// docs/OPERATIONS.md: start-up reads only the accounts made since the last check under the same rule.
+test('a start re-keys the accounts made since the last check, and all of them under another rule', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-rekey-'))
+  const database = join(dir, 'chat.db')
+  try {
+    {
+      await using server = await startTestServer({ dir })
+      for (const username of ['STRAẞE', 'ΟΔΟΣ']) expectCreated(await signUp(server.url, { username, secret: 'pw' }), username)
+    }
+    // Accounts made by this version are keyed right: the next start records them as checked.
+    expect(readChecked(database)).toBeUndefined()
+    {
+      await using _restarted = await startTestServer({ dir })
+    }
+    expect(readChecked(database)).toBe(`${KEY_RULE}:2`)
+    // Checked up to id 5 000 under this rule: the two old-keyed accounts are before the ids read again.
+    restoreOldKeys(database)
+    const db = new Database(database)
+    db.query('INSERT INTO settings (key, value) VALUES (?1, ?2)').run(KEYS_CHECKED_SETTING, `${KEY_RULE}:5000`)
+    db.query(
+      "INSERT INTO users (id, username, username_key, password_hash, created_at) SELECT 4500, 'Ꭰ', 'ꭰ', password_hash, created_at FROM users WHERE id = 1",
+    ).run()
+    db.close()
+    {
+      await using server = await startTestServer({ dir })
+      expect(readKeys(database)).toEqual({ STRAẞE: 'straße', ΟΔΟΣ: 'οδος', Ꭰ: 'Ꭰ' })
+      expect((await logIn(server.url, 'Ꭰ', 'pw')).status).toBe(200)
+    }
+    expect(readChecked(database)).toBe(`${KEY_RULE}:5000`)
+    // A check under another rule (or another Unicode) counts for nothing: every account is read.
+    const other = new Database(database)
+    other.query('UPDATE settings SET value = ?1 WHERE key = ?2').run('1/unicode-16.0:5000', KEYS_CHECKED_SETTING)
+    other.close()
+    {
+      await using server = await startTestServer({ dir })
+      expect(readKeys(database)).toEqual({ STRAẞE: 'strasse', ΟΔΟΣ: 'οδοσ', Ꭰ: 'Ꭰ' })
+      for (const username of ['straße', 'ΟΔΟΣ', 'Ꭰ']) expect((await logIn(server.url, username, 'pw')).status).toBe(200)
+    }
+    expect(readChecked(database)).toBe(`${KEY_RULE}:4500`)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

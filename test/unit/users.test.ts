@@ -7,7 +7,7 @@
  * plus NFKC); a secret is 1-1024 bytes of UTF-8.
  */
 import { describe, expect, test } from 'bun:test'
-import { checkUsername, foldedKey, USERNAME_MAX_CODE_POINTS, usernameKey } from '../../src/chat/usernames.ts'
+import { checkUsername, foldedKey, KEY_RULE, USERNAME_MAX_CODE_POINTS, usernameKey } from '../../src/chat/usernames.ts'
 import { checkSecret, SECRET_MAX_BYTES } from '../../src/chat/users.ts'
 import { AppError } from '../../src/errors.ts'
 
@@ -148,6 +148,29 @@ describe('checkUsername', () => {
 })
 
 describe('usernameKey', () => {
+  // Start-up re-keys only accounts made since its last check under the same KEY_RULE: a change to
+  // usernameKey that fails this test must bump RULE in src/chat/usernames.ts, so every account is re-keyed.
+  test('its keys are pinned: a change that moves one needs a new KEY_RULE', () => {
+    const names = ['Alice', 'STRAẞE', 'ΟΔΟΣ', 'alıce', 'ｂｏｂ', 'Ꭰ', 'ﬁ', '\u212a', 'ᾼ', 'Ame\u0301lie', '𝐚𝐥𝐢𝐜𝐞', 'ǅ', '①', 'İstanbul']
+    expect(Object.fromEntries(names.map((n) => [n, usernameKey(n)]))).toEqual({
+      Alice: 'alice',
+      STRAẞE: 'strasse',
+      ΟΔΟΣ: 'οδοσ',
+      alıce: 'alıce',
+      ｂｏｂ: 'bob',
+      Ꭰ: 'Ꭰ',
+      ﬁ: 'fi',
+      '\u212a': 'k',
+      ᾼ: 'αι',
+      'Ame\u0301lie': 'amélie',
+      '𝐚𝐥𝐢𝐜𝐞': 'alice',
+      ǅ: 'dž',
+      '①': '1',
+      İstanbul: 'i̇stanbul',
+    })
+    expect(KEY_RULE).toBe(`2/unicode-${process.versions.unicode}`)
+  })
+
   test('names that differ only in case share a key', () => {
     expect(usernameKey('Alice')).toBe(usernameKey('alice'))
     expect(usernameKey('ALICE')).toBe(usernameKey('aLiCe'))
