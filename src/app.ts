@@ -15,7 +15,7 @@ import { createWebhooks } from './chat/webhooks.ts'
 import type { Notice } from './chat/notices.ts'
 import { RoomGate } from './chat/room-access.ts'
 import { createRoomLister } from './chat/room-list.ts'
-import { rekeyUsernames } from './chat/usernames.ts'
+import { DELETED_USERNAME, rekeyUsernames } from './chat/usernames.ts'
 import type { AccountDeps } from './chat/users.ts'
 import type { Config } from './config.ts'
 import type { RequestContext } from './http/context.ts'
@@ -89,6 +89,8 @@ export async function createApp(config: Config, store: Store, log: Logger, { web
   const gate = new RoomGate(store)
   const { historySize, resumeMax } = config
   const hub = new Hub({ store, broker, presence, log, metrics, gate, respond, historySize, resumeMax, catchUpMs })
+  // spec §5: a deleted account's messages show the placeholder, in the rooms held in memory as in the store.
+  standing.onGone((id) => hub.renameUser({ id, username: DELETED_USERNAME }))
   metrics.countConnections(() => ({ ...hub.counts(), userStreams: streams.count }))
   const admission = new Admission(config.maxConnections, config.maxConnectionsPerAddress)
   // spec §6: what concerns a user or a room's readers is applied here and on every other instance.

@@ -43,6 +43,7 @@ export class StandingCache {
   private stopped = false
   private failing = false
   private lastPrune = 0
+  private gone: (id: number) => void = () => {}
 
   constructor(
     private readonly store: StandingStore,
@@ -90,10 +91,20 @@ export class StandingCache {
     }
   }
 
-  /** Forgets the user and reads them again: after a change made here, or a token newer than the cache. */
-  reload(id: number): Promise<Standing | null> {
+  /**
+   * Told of each changed user found deleted (spec §5: their name then shows as a placeholder), by a
+   * reload or by the change feed; maybe more than once for one user.
+   */
+  onGone(listener: (id: number) => void): void {
+    this.gone = listener
+  }
+
+  /** Forgets the user and reads them again: after a change made here or told by another instance, or a token newer than the cache. */
+  async reload(id: number): Promise<Standing | null> {
     this.forget(id)
-    return this.get(id)
+    const standing = await this.get(id)
+    if (standing === null) this.gone(id)
+    return standing
   }
 
   /** Reads the feed from its current end, then every POLL_MS until stop(). */
@@ -142,9 +153,15 @@ export class StandingCache {
       changed.add(userId)
     }
     for (const id of this.recent) if (id <= this.last - LOOKBACK) this.recent.delete(id)
-    const cached = [...changed].filter((id) => this.entries.has(id) || this.loading.has(id))
+    const cached = new Set([...changed].filter((id) => this.entries.has(id) || this.loading.has(id)))
     for (const id of changed) this.forget(id)
-    if (cached.length > 0) await this.fetch(cached).catch((err: unknown) => this.log.warn('cannot reload changed users', { err }))
+    if (changed.size === 0) return
+    // Every changed user is read, but only those cached here are kept: one deleted may be named in the rooms held here.
+    try {
+      for (const [id, standing] of await this.fetch([...changed], cached)) if (standing === null) this.gone(id)
+    } catch (err) {
+      this.log.warn('cannot reload changed users', { err })
+    }
   }
 
   private forget(id: number): void {
@@ -153,8 +170,8 @@ export class StandingCache {
     this.pending.delete(id)
   }
 
-  /** Reads `ids` and caches each, unless it was forgotten or read again while this read was on its way. */
-  private async fetch(ids: number[]): Promise<Map<number, Standing | null>> {
+  /** Reads `ids` and caches each (of `keep`), unless it was forgotten or read again while this read was on its way. */
+  private async fetch(ids: number[], keep?: Set<number>): Promise<Map<number, Standing | null>> {
     const tickets = ids.map((id) => {
       const ticket = ++this.tickets
       this.pending.set(id, ticket)
@@ -166,7 +183,7 @@ export class StandingCache {
       for (const row of rows) found.set(row.id, row)
       ids.forEach((id, i) => {
         if (!found.has(id)) found.set(id, null)
-        if (this.pending.get(id) === tickets[i]) this.remember(id, found.get(id)!)
+        if (this.pending.get(id) === tickets[i] && (keep?.has(id) ?? true)) this.remember(id, found.get(id)!)
       })
       return found
     } finally {

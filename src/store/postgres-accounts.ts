@@ -52,6 +52,16 @@ const unbannedAdmin = and(eq(users.role, 'admin'), isNull(users.bannedAt))
 class NameTaken extends Error {}
 
 export function postgresAccounts(db: Db): AccountStore {
+  // spec §5: a deleted account is shown under the placeholder wherever it was named, the mentions of
+  // others' messages and edits included (see sqlite-accounts.ts).
+  const renameMentions = (tx: Tx, id: number, placeholder: string) =>
+    tx.execute(sql`UPDATE messages SET mentions = (
+        SELECT json_agg(CASE WHEN (t.m ->> 'id')::bigint = ${id} THEN json_build_object('id', ${id}::bigint, 'username', ${placeholder}::text) ELSE t.m END ORDER BY t.n)::text
+        FROM json_array_elements(messages.mentions::json) WITH ORDINALITY AS t(m, n))
+      WHERE id IN (SELECT message_id FROM mentions WHERE user_id = ${id}
+        UNION SELECT id FROM messages WHERE target_id = ANY (ARRAY(SELECT message_id FROM mentions WHERE user_id = ${id})) AND kind = 'edited'
+        UNION SELECT id FROM messages WHERE user_id = ${id})
+        AND mentions IS NOT NULL`)
   const lockAdmins = (tx: Tx) => tx.execute(sql`SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${ADMINS_LOCK})`)
   const hasAdmin = async (tx: Tx) => (await tx.select({ id: users.id }).from(users).where(unbannedAdmin).limit(1)).length > 0
   const otherAdmins = async (tx: Tx, id: number) =>
@@ -192,6 +202,7 @@ export function postgresAccounts(db: Db): AccountStore {
           const standing = toStanding(before)
           if (standing.role === 'admin' && !standing.banned && Number(await otherAdmins(tx, id)) === 0) return 'LAST_ADMIN' as const
           await tx.update(messages).set({ username: placeholder }).where(eq(messages.userId, id))
+          await renameMentions(tx, id, placeholder)
           await tx.delete(users).where(eq(users.id, id))
           await tx.delete(roomMembers).where(eq(roomMembers.userId, id))
           await tx.insert(userChanges).values({ userId: id, at })

@@ -119,6 +119,18 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     return toStanding(row)
   })
 
+  // spec §5: a deleted account is shown under the placeholder wherever it was named, the mentions of
+  // others' messages and edits included (each row found by index: the mention rows, the edits' target,
+  // the author's own rows).
+  const renameMentions = client.query<unknown, { id: number; placeholder: string }>(
+    `UPDATE messages SET mentions = (
+       SELECT json_group_array(CASE WHEN m.value ->> 'id' = $id THEN json_object('id', $id, 'username', $placeholder) ELSE json(m.value) END)
+       FROM json_each(messages.mentions) AS m)
+     WHERE id IN (SELECT message_id FROM mentions WHERE user_id = $id
+       UNION SELECT e.id FROM mentions n JOIN messages e ON e.target_id = n.message_id WHERE n.user_id = $id AND e.kind = 'edited'
+       UNION SELECT id FROM messages WHERE user_id = $id)
+       AND mentions IS NOT NULL`,
+  )
   const remove = client.transaction((id: number, at: number, placeholder: string, actor: Actor | undefined, asker: Asker | undefined) => {
     const refused = refusal(asker)
     if (refused) return refused
@@ -127,6 +139,7 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
     const standing = toStanding(before)
     if (standing.role === 'admin' && !standing.banned && otherAdmins(id) === 0) return 'LAST_ADMIN' as const
     db.update(messages).set({ username: placeholder }).where(eq(messages.userId, id)).run()
+    renameMentions.run({ id, placeholder })
     db.delete(users).where(eq(users.id, id)).run()
     db.delete(roomMembers).where(eq(roomMembers.userId, id)).run()
     db.insert(userChanges).values({ userId: id, at }).run()

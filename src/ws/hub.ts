@@ -8,9 +8,8 @@ import type { Server } from 'bun'
 import { roomNotFound, type RoomGate } from '../chat/room-access.ts'
 import { roomTopic } from '../chat/rooms.ts'
 import type { Logger } from '../log.ts'
-import { CLOSE } from '../protocol.ts'
+import { CLOSE, type User } from '../protocol.ts'
 import type { ConnectionCounts, Metrics } from '../metrics.ts'
-import type { User } from '../protocol.ts'
 import type { Store, StreamEvent } from '../store/store.ts'
 import { Batches } from './batches.ts'
 import type { Broker } from './broker.ts'
@@ -179,10 +178,11 @@ export class Hub {
 
   /** Resolves once every socket has closed (shutdown waits on it, not on a timer). */
   whenEmpty(): Promise<void> {
-    if (this.sockets.size === 0) return Promise.resolve()
-    this.emptied ??= Promise.withResolvers<void>()
-    return this.emptied.promise
+    return this.sockets.size === 0 ? Promise.resolve() : (this.emptied ??= Promise.withResolvers<void>()).promise
   }
+
+  /** spec §5: an account deleted, shown as `gone` (its placeholder) in every room's history held here. */
+  renameUser = (gone: User): void => this.rooms.forEach((room) => room.history.rename(gone))
 
   /** For the metrics scrape: O(connections), paid per scrape instead of per event. */
   counts(): ConnectionCounts {

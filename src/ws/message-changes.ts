@@ -1,5 +1,5 @@
-/** How a message held in memory follows the changes of its room's stream (spec §5, §7): pure functions for ws/room-history.ts. */
-import type { Change, Message } from '../protocol.ts'
+/** How a message held in memory follows the changes of its room's stream (spec §5, §7) and its authors' deletion: pure functions for ws/room-history.ts. */
+import type { Change, Message, Quote, User } from '../protocol.ts'
 import { cutQuote } from '../store/rows.ts'
 
 /**
@@ -20,3 +20,25 @@ export function applyChange(message: Message, change: Change): Message {
 }
 
 export const byId = (a: { id: number }, b: { id: number }) => a.id - b.id
+
+/** The newest `max` (RESUME_MAX) of messages and changes together, by id; `truncated` when some were left out. */
+export function cutToNewest(max: number, history: Message[], changes: Change[]): { history: Message[]; changes: Change[]; truncated: boolean } {
+  const excess = history.length + changes.length - max
+  if (excess <= 0) return { history, changes, truncated: false }
+  const from = [...history, ...changes].sort(byId)[excess]!.id
+  return { history: history.filter((m) => m.id >= from), changes: changes.filter((c) => c.id >= from), truncated: true }
+}
+
+/**
+ * spec §5: `item` (a message, or a change) with the deleted account `gone` shown under its placeholder
+ * wherever it is named (author, mentions, reply quote), as the store rewrote it.
+ */
+export function renameUser<T extends object>(item: T, gone: User): T {
+  const named = (u: User) => (u.id === gone.id ? gone : u)
+  const { user, mentions, replyTo } = item as { user?: User; mentions?: User[]; replyTo?: Quote }
+  const out: Record<string, unknown> = { ...(item as Record<string, unknown>) }
+  if (user) out.user = named(user)
+  if (mentions) out.mentions = mentions.map(named)
+  if (replyTo) out.replyTo = { ...replyTo, user: named(replyTo.user) }
+  return out as T
+}

@@ -8,9 +8,9 @@
  */
 import { toReactors, withReactions, type Reactors } from '../chat/reactions.ts'
 import type { Logger } from '../log.ts'
-import type { Change, Message } from '../protocol.ts'
+import type { Change, Message, User } from '../protocol.ts'
 import type { StreamEvent, Store } from '../store/store.ts'
-import { applyChange, byId } from './message-changes.ts'
+import { applyChange, byId, cutToNewest, renameUser } from './message-changes.ts'
 
 export interface History {
   history: Message[]
@@ -113,6 +113,14 @@ export class RoomHistory {
     this.trim()
   }
 
+  /** spec §5: an account deleted, shown from now on as `gone` (its placeholder) in what is held here, as in the store. */
+  rename(gone: User): void {
+    this.answers.clear()
+    this.recent = this.recent.map((m) => renameUser(m, gone))
+    this.changes = this.changes.map((c) => renameUser(c, gone))
+    this.early = this.early.map((e) => ({ ...e, data: renameUser(e.data, gone) }) as StreamEvent)
+  }
+
   /** The welcome's history for `reader` (null: anonymous), who asked for everything after `since` (or the newest). */
   async welcome(since: number | undefined, reader: number | null): Promise<History> {
     const found = await this.history(since)
@@ -152,7 +160,8 @@ export class RoomHistory {
       return undefined
     }
     if (since >= this.coveredFrom!)
-      return this.cut(
+      return cutToNewest(
+        this.opts.resumeMax,
         this.recent.filter((m) => m.id > since),
         this.changesAfter(since, since),
       )
@@ -181,7 +190,7 @@ export class RoomHistory {
       if (this.covers(last, attempt)) {
         const rows = entries.flatMap((e) => (e.type === 'message' ? [e.data] : []))
         const changes = entries.flatMap((e): Change[] => (e.type === 'message' ? [] : [{ type: e.type, ...e.data } as Change]))
-        return this.cut(this.merge(rows, last), [...changes, ...this.changesAfter(last, since)])
+        return cutToNewest(this.opts.resumeMax, this.merge(rows, last), [...changes, ...this.changesAfter(last, since)])
       }
     }
   }
@@ -207,14 +216,6 @@ export class RoomHistory {
     const concerning = (m: Message) => [...(later.get(m.id) ?? []), ...((m.replyTo && later.get(m.replyTo.id)) ?? [])].sort(byId)
     const updated = rows.map((m) => concerning(m).reduce(applyChange, m))
     return [...updated, ...this.recent.filter((m) => m.id > last)]
-  }
-
-  /** The newest RESUME_MAX of messages and changes together, by id. */
-  private cut(history: Message[], changes: Change[]): History {
-    const excess = history.length + changes.length - this.opts.resumeMax
-    if (excess <= 0) return { history, changes, truncated: false }
-    const from = [...history, ...changes].sort(byId)[excess]!.id
-    return { history: history.filter((m) => m.id >= from), changes: changes.filter((c) => c.id >= from), truncated: true }
   }
 
   private apply(entry: StreamEvent): void {

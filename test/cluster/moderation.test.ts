@@ -94,6 +94,38 @@ for (const [what, expected, act] of actions) {
   })
 }
 
+// spec §5: the placeholder on every instance, in the rooms they hold in memory too.
+test('an account deleted on A is the placeholder in the history B holds in memory, though B never knew the user', async () => {
+  const user = await register(a.url, `leaver${++users}`)
+  const bystander = await register(b.url, `keeper${users}`)
+  const room = `farewell${users}`
+  const keeper = await openSocket(`${b.wsUrl}/api/v1/rooms/${room}/messages/ws`, [bystander.token])
+  await keeper.next('welcome')
+  const onA = await openSocket(`${a.wsUrl}/api/v1/rooms/${room}/messages/ws`, [user.token])
+  await onA.next('welcome')
+  onA.send({ type: 'message', text: 'goodbye' })
+  const sent = (await keeper.next('message')).data
+  keeper.send({ type: 'message', text: `bye @${user.user.username}` })
+  expect((await keeper.next('message')).data.mentions).toEqual([user.user])
+  onA.close()
+  expect((await call(a.url, 'DELETE', '/api/v1/users/me', user.token, { secret: SECRET })).status).toBe(204)
+  const gone = { id: user.user.id, username: '[deleted]' }
+  const shown = async () => {
+    using socket = await openSocket(`${b.wsUrl}/api/v1/rooms/${room}/messages/ws`)
+    return (await socket.next('welcome')).data.history.map((m: { user: unknown; mentions?: unknown }) => [m.user, m.mentions])
+  }
+  const expected = [
+    [gone, undefined],
+    [bystander.user, [gone]],
+  ]
+  const changed = performance.now()
+  let history = await shown()
+  while (JSON.stringify(history) !== JSON.stringify(expected) && performance.now() - changed < 2_000) history = await shown()
+  expect(history).toEqual(expected)
+  expect(sent.user).toEqual(user.user)
+  keeper.close()
+})
+
 test("a ban written to the database by the CLI closes the user's sockets on every instance within 2 s", async () => {
   const user = await register(a.url, `cli-target${++users}`)
   const sockets = [await join(a, user), await join(b, user)]

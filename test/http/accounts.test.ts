@@ -11,6 +11,9 @@ import { register, request } from '../support/http.ts'
 import { post, roomWs, storedMessages } from '../support/rooms.ts'
 import { startTestServer } from '../support/server.ts'
 import { openSocket } from '../support/socket.ts'
+import { react, reply, restHistory, welcomeOf } from '../support/conversation.ts'
+import type { Message } from '../../src/protocol.ts'
+import { until } from '../support/wait.ts'
 
 const SECRET = 'correct horse battery staple'
 
@@ -133,6 +136,51 @@ test('DELETE /users/me: 204; the token dies, the name is free, the messages stay
   expect(messages.map((m) => [m.user, m.text])).toEqual([[{ id: bob.user.id, username: '[deleted]' }, 'hello from bob']])
   const again = await register(server.url, 'BOB')
   expect(again.user.id).not.toBe(bob.user.id)
+})
+
+// spec §5: "shown under a placeholder name … that cannot be mistaken for a live user", wherever the
+// name was shown: a room held in memory (a socket kept it open) and the mentions of others' messages.
+test('after DELETE /users/me every copy of the name is the placeholder: author, mention, reply quote, reaction, in welcome and resume', async () => {
+  await using server = await startTestServer()
+  const alice = await register(server.url, 'alice')
+  const bob = await register(server.url, 'bob')
+  using watcher = await openSocket(roomWs(server, 'lobby'), [alice.token])
+  await watcher.next('welcome')
+  const before = (await post(watcher, 'before anyone')).id
+  let his: number
+  {
+    using socket = await openSocket(roomWs(server, 'lobby'), [bob.token])
+    await socket.next('welcome')
+    his = (await post(socket, 'hello from bob')).id
+  }
+  const mention = await post(watcher, 'hi @bob')
+  expect(mention.mentions).toEqual([bob.user])
+  const answer = await reply(watcher, 'an answer', his)
+  {
+    using socket = await openSocket(roomWs(server, 'lobby'), [bob.token])
+    await socket.next('welcome')
+    await react(socket, bob, mention.id, '👍')
+  }
+  expectNoContent(await call(server.url, 'DELETE', '/api/v1/users/me', bob.token, { secret: SECRET }))
+  const gone = { id: bob.user.id, username: '[deleted]' }
+  const expected = [
+    [his, gone, undefined, undefined],
+    [mention.id, alice.user, [gone], undefined],
+    [answer.id, alice.user, undefined, gone],
+  ]
+  const shown = (messages: Message[]) =>
+    messages.filter((m) => m.id > before).map((m) => [m.id, m.user, m.deleted ? undefined : m.mentions, m.deleted ? undefined : m.replyTo?.user])
+  const check = async () => {
+    expect(shown((await welcomeOf(server, 'lobby', alice)).history)).toEqual(expected)
+    expect(shown(await restHistory(server, 'lobby', alice))).toEqual(expected)
+    const resumed = await welcomeOf(server, 'lobby', alice, `?since=${answer.id}`)
+    expect(resumed.changes.map((c: { type: string; user?: unknown }) => [c.type, c.user])).toEqual([['reaction', gone]])
+  }
+  // The room held in memory (the watcher keeps it open), then read from the store once nobody has it open.
+  await check()
+  watcher.close()
+  await until(() => server.app.hub.counts().rooms === 0, 5_000, 'the room to be let go')
+  await check()
 })
 
 test('DELETE /users/me refuses: wrong secret 401, bad body 400, the last admin 409 LAST_ADMIN', async () => {

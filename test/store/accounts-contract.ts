@@ -208,6 +208,43 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
       expect(again.id).toBeGreaterThan(bob.id)
     })
 
+    test('a deleted user is the placeholder in every mention of them: messages, edits, their own; others keep theirs', async () => {
+      await using f = await open()
+      const admin = await addUser(f.store, 'admin')
+      const bob = await addUser(f.store, 'bob')
+      const carol = await addUser(f.store, 'carol')
+      const gone = { id: bob.id, username: '[deleted]' }
+      const asUser = (u: Standing) => ({ id: u.id, username: u.username })
+      const both = await f.store.insertMessage({
+        room: 'r',
+        user: admin,
+        text: 'hi @bob @carol',
+        nonce: undefined,
+        mentions: [asUser(bob), asUser(carol)],
+        createdAt: T0,
+      })
+      await f.store.insertMessage({ room: 'r', user: bob, text: 'me @bob', nonce: undefined, mentions: [asUser(bob)], createdAt: T0 })
+      const later = await f.store.insertMessage({ room: 'r', user: carol, text: 'plain', nonce: undefined, mentions: [], createdAt: T0 })
+      const edit = {
+        type: 'edited' as const,
+        room: 'r',
+        messageId: later.message.id,
+        user: asUser(carol),
+        text: 'now @bob',
+        mentions: [asUser(bob)],
+        at: T0 + 1,
+      }
+      expect((await f.store.changeMessage(edit)).ok).toBe(true)
+      expect(await f.store.deleteUser(bob.id, { at: T0 + 2, placeholder: '[deleted]' })).toBe(true)
+      expect((await f.store.listMessages('r', { limit: 10 })).map((m) => [m.user.username, m.text, m.mentions])).toEqual([
+        ['admin', 'hi @bob @carol', [gone, asUser(carol)]],
+        ['[deleted]', 'me @bob', [gone]],
+        ['carol', 'now @bob', [gone]],
+      ])
+      const changes = await f.store.listStream('r', { after: both.message.id, changesUpTo: Number.MAX_SAFE_INTEGER, limit: 10 })
+      expect(changes.flatMap((e) => (e.type === 'edited' ? [e.data.mentions] : []))).toEqual([[gone]])
+    })
+
     test('listUsers pages by id, filters by key prefix, and shows role, ban and creation time', async () => {
       await using f = await open()
       const names = ['anna', 'anton', 'bert', 'ＡＮＤＹ', 'ánne']
