@@ -83,6 +83,29 @@ function inspectBackup(path: string, file: string): string[] {
   }
 }
 
+/**
+ * Ids never go back (PROTOCOL.md: a client resumes from the newest id it saw; a token names its user by
+ * id): each id sequence of the restored database goes on from the higher of the backup's and the
+ * replaced database's, so nothing made after a rollback takes an id someone saw before it. A replaced
+ * database too damaged to read (maybe why it is being restored) has no sequences to keep.
+ */
+function keepIdsGoingUp(lock: Database | undefined, staged: string): void {
+  let old: { name: string; seq: number }[]
+  try {
+    old = lock?.query<{ name: string; seq: number }, []>('SELECT name, seq FROM sqlite_sequence').all() ?? []
+  } catch {
+    return
+  }
+  const db = new Database(staged, { create: false, strict: true })
+  try {
+    const raise = db.query('UPDATE sqlite_sequence SET seq = max(seq, $seq) WHERE name = $name')
+    const add = db.query('INSERT INTO sqlite_sequence (name, seq) SELECT $name, $seq WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = $name)')
+    db.transaction(() => old.forEach((s) => (raise.run(s), add.run(s))))()
+  } finally {
+    db.close()
+  }
+}
+
 /** A database file and the files SQLite may keep beside it (checking the copy may have made a -wal of it). */
 async function removeDatabase(path: string): Promise<void> {
   await Promise.all([path, `${path}-wal`, `${path}-shm`, `${path}-journal`].map((p) => rm(p, { force: true })))
@@ -158,6 +181,7 @@ export async function restoreSqlite(database: string, file: string): Promise<Res
   try {
     await copyPrivately(file, staged)
     const ids = inspectBackup(staged, file)
+    keepIdsGoingUp(lock, staged)
     const { missing } = await restoreAttachments(ids, backupAttachmentFolder(file), attachmentFolderOf(database))
     await replaceDatabase(lock, staged, database)
     return { attachments: ids.length - missing, missing }

@@ -182,6 +182,8 @@ test('rollback: restoring the backup taken before later changes brings the serve
   let kept: Message
   let keptFile: string
   let account: Account
+  let after: Message
+  let latecomer: Account
   {
     await using server = await startChildServer({ database })
     account = await register(server.url, 'owner')
@@ -190,8 +192,8 @@ test('rollback: restoring the backup taken before later changes brings the serve
     keptFile = await upload(server, account, 'lobby', 'kept.png', makePng(1, 1))
     kept = await post(socket, { text: 'before the backup', attachments: [keptFile] })
     expect((await cli(database, ['backup', backup])).code).toBe(0)
-    await post(socket, { text: 'after the backup' })
-    await register(server.url, 'latecomer')
+    after = await post(socket, { text: 'after the backup' })
+    latecomer = await register(server.url, 'latecomer')
     // Killed: the last writes are only in chat.db-wal, which must not be replayed into the restored database.
     server.proc.kill('SIGKILL')
     await server.exited
@@ -208,6 +210,17 @@ test('rollback: restoring the backup taken before later changes brings the serve
   // The JWT secret came back with the database: a token from before the backup is still good.
   expect((await request(`${server.url}/api/v1/users/me`, { headers: auth(account) })).status).toBe(200)
   expect((await fetch(`${server.url}/api/v1/attachments/${keptFile}`, { headers: auth(account) })).status).toBe(200)
+  // Ids go on from the replaced database's, never back: a client resuming from the newest id it saw
+  // gets what is posted now, and the rolled-back account's token names no one new.
+  const newcomer = await register(server.url, 'newcomer')
+  expect(newcomer.user.id).toBeGreaterThan(latecomer.user.id)
+  expect((await request(`${server.url}/api/v1/users/me`, { headers: auth(latecomer) })).status).toBe(401)
+  using socket = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws?since=${after.id}`, [newcomer.token])
+  await withTimeout(socket.next('welcome'), WAIT_MS, 'welcome')
+  const now = await post(socket, { text: 'after the restore' })
+  expect(now.id).toBeGreaterThan(after.id)
+  using resumed = await openSocket(`${server.wsUrl}/api/v1/rooms/lobby/messages/ws?since=${after.id}`)
+  expect((await withTimeout(resumed.next('welcome'), WAIT_MS, 'welcome')).data.history.map((m: Message) => m.id)).toEqual([now.id])
 }, 60_000)
 
 test('backup refuses to overwrite a backup unless --force, and to run without a database (creating none)', async () => {
