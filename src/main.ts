@@ -11,7 +11,7 @@ import { ConfigError, loadConfig, renderHelp } from './config.ts'
 import { createLogger } from './log.ts'
 import { belowOwasp } from './auth/passwords.ts'
 import { startServer } from './server.ts'
-import { describeStartupFailure } from './startup.ts'
+import { checkPortFree, describeStartupFailure } from './startup.ts'
 import { describeExposure, openStore } from './store/open.ts'
 import page from './web/index.html'
 import { loadWebClient } from './web/serve.ts'
@@ -34,7 +34,9 @@ async function main(): Promise<void> {
 
   let running
   try {
+    checkPortFree(config)
     const store = await openStore(config.database, {
+      serving: true,
       startupTimeoutMs: config.startupTimeoutSeconds * 1000,
       searchMergeQuietMs: config.searchMergeQuietSeconds * 1000,
       // This very module, run again as the merge's thread (below): whatever built the binary, its entry is inside it.

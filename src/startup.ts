@@ -47,6 +47,16 @@ export function describeStartupFailure(err: unknown, config: Config): string {
 }
 
 /**
+ * Fails as Bun.serve would (EADDRINUSE, told by describeStartupFailure) when PORT is taken, before the
+ * database is opened: a start refused for its port must not have created or migrated a database, which
+ * an older release may still be running on. Not for port 0, nor with REUSE_PORT, where sharing is the point.
+ */
+export function checkPortFree(config: Pick<Config, 'port' | 'host' | 'reusePort'>): void {
+  if (config.port === 0 || config.reusePort) return
+  Bun.listen({ hostname: config.host, port: config.port, socket: { data() {} } }).stop(true)
+}
+
+/**
  * Start-up's wait for a backing service: `attempt` is repeated while it fails in a way `retryable`
  * says may pass (the service is still coming up), and abandoned, even mid-attempt, once `timeoutMs`
  * have passed, with the last cause. Without `timeoutMs`: one attempt, unbounded.

@@ -1,8 +1,8 @@
 /** Picks the store for the DATABASE setting: a postgres:// URL or a SQLite file path. */
 import { isPostgresUrl } from '../config.ts'
-import { settingFailure } from '../startup.ts'
+import { settingFailure, StartupError } from '../startup.ts'
 import { openPostgresStore } from './postgres.ts'
-import { describeSqliteExposure } from './sqlite-file.ts'
+import { DatabaseInUse, describeSqliteExposure } from './sqlite-file.ts'
 import { openSqliteStore } from './sqlite.ts'
 import type { SqliteOptions } from './sqlite.ts'
 import type { Store } from './store.ts'
@@ -19,6 +19,10 @@ export async function openStore(database: string, options: StoreOptions = {}): P
     try {
       return openSqliteStore(database, sqlite)
     } catch (err) {
+      if (err instanceof DatabaseInUse)
+        throw new StartupError(
+          `DATABASE ${JSON.stringify(database)} is in use: ${err.message}; one server runs on a SQLite file (for several, use PostgreSQL with REDIS_URL)`,
+        )
       throw settingFailure('cannot open', 'database', database, err)
     }
   }

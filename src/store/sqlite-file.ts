@@ -1,4 +1,5 @@
-/** The SQLite file on disk: private permissions, and waiting for a lock held by another process off the event loop. */
+/** The SQLite file on disk: private permissions, one server per file, and waiting for a lock held by another process off the event loop. */
+import { Database } from 'bun:sqlite'
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { AppError } from '../errors.ts'
@@ -51,4 +52,37 @@ export function describeSqliteExposure(path: string): string | undefined {
       return `${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); it holds password hashes and may hold the signing secret: chmod 600 it`
   }
   return undefined
+}
+
+/** A second server started on a SQLite file a server already runs on. */
+export class DatabaseInUse extends Error {
+  override name = 'DatabaseInUse'
+}
+
+/**
+ * One server per SQLite file (docs/DEPLOY.md): a second one would store messages that the first one's
+ * readers never get live, as each orders and fans out its own. A server holds an exclusive lock on a
+ * file beside the database (`<database>-server.lock`) while it runs, taken before any migration; the OS
+ * drops it when the process ends, crash or not, so a file left behind never blocks a start. Commands
+ * (backup, users, invites) don't take it: they run beside a server. Closing the returned connection
+ * lets it go.
+ */
+export function holdServerLock(database: string): Database {
+  const path = `${database}-server.lock`
+  createPrivately(path)
+  const lock = new Database(path)
+  try {
+    lock.exec('PRAGMA busy_timeout = 0')
+    // In exclusive locking mode the lock a transaction takes is kept after it ends.
+    lock.exec('PRAGMA locking_mode = EXCLUSIVE')
+    // Nothing is ever written to it: no journal file beside it.
+    lock.exec('PRAGMA journal_mode = MEMORY')
+    lock.exec('BEGIN EXCLUSIVE')
+    lock.exec('COMMIT')
+    return lock
+  } catch (err) {
+    lock.close()
+    if (isBusy(err)) throw new DatabaseInUse(`another chat-server holds ${path}`)
+    throw err
+  }
 }

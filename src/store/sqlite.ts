@@ -14,7 +14,7 @@ import { sqliteSearch } from './sqlite-search.ts'
 import { sqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import { MERGE_WORKER_FROM_SOURCE, sqliteSearchMerger, type MergeOutcome } from './sqlite-search-merge.ts'
 import { sqliteStream } from './sqlite-stream.ts'
-import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, whenFree } from './sqlite-file.ts'
+import { BUSY_TIMEOUT_MS, BUSY_WAIT_MS, createPrivately, holdServerLock, whenFree } from './sqlite-file.ts'
 
 /** Embedded in the binary; also what a restore checks a backup's schema against. */
 export const MIGRATIONS = readMigrations('sqlite')
@@ -46,11 +46,23 @@ export interface SqliteOptions {
   searchMergeWorker?: URL
   /** Told how each merge ended. */
   onSearchMerge?: (outcome: MergeOutcome, ms: number) => void
+  /** The store of a server, which holds the file's server lock until it closes (sqlite-file.ts holdServerLock); commands don't. */
+  serving?: boolean
 }
 
-/** Opens (creating file and folder if needed) and migrates the SQLite database at `path`. */
+/** Opens (creating file and folder if needed) and migrates the SQLite database at `path`; a server's holds the file's server lock first. */
 export function openSqliteStore(path: string, options: SqliteOptions = {}): Store {
   if (path !== ':memory:') createPrivately(path)
+  const serverLock = options.serving && path !== ':memory:' ? holdServerLock(path) : undefined
+  try {
+    return openLocked(path, options, serverLock)
+  } catch (err) {
+    serverLock?.close()
+    throw err
+  }
+}
+
+function openLocked(path: string, options: SqliteOptions, serverLock: Database | undefined): Store {
   const client = new Database(path, { create: true, strict: true })
   // Nothing is served while opening, so the set-up and migrations may wait for a lock in SQLite.
   client.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`)
@@ -157,6 +169,7 @@ export function openSqliteStore(path: string, options: SqliteOptions = {}): Stor
       // Folds the WAL back into the main file so a copied database is complete on its own.
       client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       client.close()
+      serverLock?.close()
     },
   }
 }

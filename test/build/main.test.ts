@@ -116,12 +116,13 @@ test('SIGINT with no clients exits with status 0', async () => {
  */
 async function runMain(args: string[], env: Record<string, string> = {}, limitMs = 10_000) {
   const started = performance.now()
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], { cwd: freshDir(), env: { ...ENV, ...env }, stdout: 'ignore', stderr: 'pipe' })
+  const cwd = freshDir()
+  const proc = Bun.spawn([process.execPath, MAIN, ...args], { cwd, env: { ...ENV, ...env }, stdout: 'ignore', stderr: 'pipe' })
   children.push(proc)
   const timer = setTimeout(() => proc.kill('SIGKILL'), limitMs)
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited])
   clearTimeout(timer)
-  return { code, lines: stderr.trimEnd().split('\n'), ms: performance.now() - started }
+  return { code, lines: stderr.trimEnd().split('\n'), ms: performance.now() - started, cwd }
 }
 
 // Issue 10: with `development: false` Bun 1.4 binds with SO_REUSEPORT unless told not to, so a second
@@ -134,7 +135,26 @@ test('a PORT in use stops start-up with status 1 and one line naming it', async 
   expect(second.lines).toHaveLength(1)
   expect(second.lines[0]).toStartWith(`chat-server: PORT ${port} is in use on 127.0.0.1`)
   expect(second.lines[0]).toContain('REUSE_PORT')
+  // Refused before the database is opened: nothing was created (nor migrated under another release).
+  expect(existsSync(join(second.cwd, 'data'))).toBe(false)
   expect((await request(`${url}/healthz`)).status).toBe(200)
+})
+
+// docs/DEPLOY.md: one server per SQLite file (a second one's messages would never reach the first one's readers live).
+test('a second server on the same SQLite file stops start-up with status 1 and one line; after the first ends, crashed or not, a start succeeds', async () => {
+  const database = join(freshDir(), 'chat.db')
+  const first = await startMain({ DATABASE: database })
+  const second = await runMain([], { DATABASE: database })
+  expect(second.code).toBe(1)
+  expect(second.lines).toEqual([
+    `chat-server: DATABASE "${database}" is in use: another chat-server holds ${database}-server.lock; one server runs on a SQLite file (for several, use PostgreSQL with REDIS_URL)`,
+  ])
+  expect((await request(`${first.url}/healthz`)).status).toBe(200)
+  // The lock is the OS's: a server killed outright leaves nothing that blocks the next start.
+  first.proc.kill('SIGKILL')
+  await first.proc.exited
+  const next = await startMain({ DATABASE: database })
+  expect((await request(`${next.url}/healthz`)).status).toBe(200)
 })
 
 test('--reuse-port without REDIS_URL is refused with status 2 and one line naming both', async () => {

@@ -47,7 +47,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'chat-test-'))
   const logLevel = opts.onLog ? 'debug' : 'silent'
   const config = defineConfig({ port: 0, host: '127.0.0.1', database: join(dir, 'chat.db'), logLevel, ...TEST_ARGON2, ...TEST_SIGNUP_LIMIT, ...opts.config })
-  const store = await openStore(config.database, { searchMergeQuietMs: config.searchMergeQuietSeconds * 1000 })
+  const store = await openStore(config.database, { searchMergeQuietMs: config.searchMergeQuietSeconds * 1000, serving: true })
   const app = await createApp(config, store, createLogger(config.logLevel, config.logFormat, opts.onLog), {
     web: await loadWebClient(page),
     now: opts.now,
