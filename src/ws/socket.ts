@@ -41,6 +41,15 @@ export interface SocketOptions {
 /** Frames a client may send before its welcome is out; more than this is a client bug. */
 const EARLY_FRAMES_MAX = 64
 
+/** Frames Bun reads whole before the server judges their size: 32 times the limit (a frame of 1 MiB gets the spec's 1009 `TOO_LARGE`). */
+const FRAME_READ_MAX_BYTES = 32 * LIMITS.FRAME_MAX_BYTES
+
+/** Over FRAME_MAX_BYTES of UTF-8 (spec §3): a string's length in UTF-16 units bounds its bytes from below, 3 × it from above. */
+function tooLarge(raw: string | Buffer): boolean {
+  if (typeof raw !== 'string') return raw.byteLength > LIMITS.FRAME_MAX_BYTES
+  return raw.length > LIMITS.FRAME_MAX_BYTES || (raw.length * 3 > LIMITS.FRAME_MAX_BYTES && Buffer.byteLength(raw) > LIMITS.FRAME_MAX_BYTES)
+}
+
 export function createSocketHandler(opts: SocketOptions): WebSocketHandler<SocketData> {
   const { hub, streams, admission, poster, messageLimiter, respond, log } = opts
   // Per user (an anonymous reader: per address) on this instance; see FRAME_BUDGET.
@@ -131,7 +140,9 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
   }
 
   return {
-    maxPayloadLength: LIMITS.FRAME_MAX_BYTES,
+    // Bun closes a frame over its limit with 1009 and a reason of its own; up to this one the server
+    // reads the frame and closes with the spec's 1009 `TOO_LARGE` itself (message(), below).
+    maxPayloadLength: FRAME_READ_MAX_BYTES,
     // Past the slow-consumer limit the sweeper closes the socket with 1013; Bun's own limit sits above it as a memory cap.
     backpressureLimit: opts.slowConsumerBytes * 4,
     closeOnBackpressureLimit: false,
@@ -166,6 +177,7 @@ export function createSocketHandler(opts: SocketOptions): WebSocketHandler<Socke
     message(ws, raw) {
       const data = ws.data
       if (data.state === 'closing' || data.state === 'refused') return
+      if (tooLarge(raw)) return respond.shut(ws, CLOSE.TOO_LARGE)
       if (typeof raw !== 'string') return respond.shut(ws, CLOSE.BINARY_UNSUPPORTED)
       if (!frames.allow(data.user?.id ?? data.address))
         return respond.shut(ws, CLOSE.CONNECTION_LIMIT, new AppError('RATE_LIMITED', 'far more frames than a client sends; back off before reconnecting'))
