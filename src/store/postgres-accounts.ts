@@ -230,8 +230,10 @@ export function postgresAccounts(db: Db): AccountStore {
     setSetting: (key, value, { at, audit: note }) =>
       guard(() =>
         db.transaction(async (tx) => {
-          await tx.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } })
-          if (note) await writeAudit(tx, at, note.actor, note.action, note.target)
+          // A value set again changes nothing and is not audited (docs/API.md).
+          const set = { target: settings.key, set: { value }, setWhere: ne(settings.value, value) }
+          const changed = await tx.insert(settings).values({ key, value }).onConflictDoUpdate(set).returning({ key: settings.key })
+          if (note && changed.length > 0) await writeAudit(tx, at, note.actor, note.action, note.target)
         }),
       ),
     listAudit: ({ before, limit }) =>

@@ -219,8 +219,10 @@ export function sqliteAccounts(db: BunSQLiteDatabase<typeof schema>, client: Dat
       await whenFree(() =>
         client
           .transaction(() => {
-            db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run()
-            if (note) writeAudit(at, note.actor, note.action, note.target)
+            // A value set again changes nothing and is not audited (docs/API.md).
+            const set = { target: settings.key, set: { value }, setWhere: ne(settings.value, value) }
+            const changed = db.insert(settings).values({ key, value }).onConflictDoUpdate(set).returning({ key: settings.key }).all()
+            if (note && changed.length > 0) writeAudit(at, note.actor, note.action, note.target)
           })
           .immediate(),
       )

@@ -274,11 +274,12 @@ export function describeAccountContract(name: string, open: () => Promise<StoreF
       expect(await f.store.lastUserChangeId()).toBe(left[0]!.id)
     })
 
-    test('settings are set and read back, audited when asked; the audit pages newest first', async () => {
+    test('settings are set and read back, audited when asked and when they change; the audit pages newest first', async () => {
       await using f = await open()
       expect(await f.store.getSetting('registration')).toBeUndefined()
       const actor = { id: 7, username: 'root' }
-      for (const mode of ['invite', 'closed', 'open'])
+      // The second 'closed' and 'open' change nothing: no entry (docs/API.md).
+      for (const mode of ['invite', 'closed', 'closed', 'open', 'open'])
         await f.store.setSetting('registration', mode, { at: T0, audit: { actor, action: 'registration.set', target: { registration: mode } } })
       await f.store.setSetting('quiet', 'x', { at: T0 })
       expect(await f.store.getSetting('registration')).toBe('open')
