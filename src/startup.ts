@@ -43,6 +43,9 @@ export function describeStartupFailure(err: unknown, config: Config): string {
     return `PORT ${config.port} is in use on ${config.host}: another process listens there (stop it or pick another PORT; processes share a port only with REUSE_PORT and REDIS_URL)`
   if (syscall === 'listen' && code === 'EACCES') return settingFailure('cannot listen on', 'port', config.port, err).message
   if (syscall === 'getaddrinfo' || code === 'EADDRNOTAVAIL') return settingFailure('cannot listen on', 'host', config.host, err).message
+  // A database file (not its folder) the server's user may only read: the first write is after it opened.
+  if (typeof code === 'string' && code.startsWith('SQLITE_READONLY'))
+    return settingFailure('cannot write to', 'database', config.database, err, { valueAtFault: false }).message
   return redactUrl(`could not start: ${describeCause(err)}`)
 }
 
