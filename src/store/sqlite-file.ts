@@ -70,19 +70,31 @@ export class DatabaseInUse extends Error {
 export function holdServerLock(database: string): Database {
   const path = `${database}-server.lock`
   createPrivately(path)
-  const lock = new Database(path)
   try {
-    lock.exec('PRAGMA busy_timeout = 0')
-    // In exclusive locking mode the lock a transaction takes is kept after it ends.
-    lock.exec('PRAGMA locking_mode = EXCLUSIVE')
-    // Nothing is ever written to it: no journal file beside it.
-    lock.exec('PRAGMA journal_mode = MEMORY')
-    lock.exec('BEGIN EXCLUSIVE')
-    lock.exec('COMMIT')
-    return lock
+    // Nothing is ever written to it: its journal stays in memory, not in a file beside it.
+    return lockExclusively(path, { create: true, journalInMemory: true })
   } catch (err) {
-    lock.close()
     if (isBusy(err)) throw new DatabaseInUse(`another chat-server holds ${path}`)
+    throw err
+  }
+}
+
+/**
+ * The exclusive lock on the SQLite file `path`, asked for without waiting (SQLITE_BUSY while any other
+ * connection has the file open) and kept, in exclusive locking mode, until the returned connection closes.
+ */
+export function lockExclusively(path: string, { create, journalInMemory = false }: { create: boolean; journalInMemory?: boolean }): Database {
+  const db = new Database(path, { create })
+  try {
+    db.exec('PRAGMA busy_timeout = 0')
+    db.exec('PRAGMA locking_mode = EXCLUSIVE')
+    if (journalInMemory) db.exec('PRAGMA journal_mode = MEMORY')
+    // In exclusive locking mode the lock taken here is kept after the transaction ends.
+    db.exec('BEGIN EXCLUSIVE')
+    db.exec('COMMIT')
+    return db
+  } catch (err) {
+    db.close()
     throw err
   }
 }

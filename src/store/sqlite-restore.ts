@@ -19,7 +19,7 @@ import { mkdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { attachmentIdsOf, backupAttachmentFolder, copyPrivately, isNoEntry, Refused, stagingPath, syncFolder } from './sqlite-backup.ts'
 import { attachmentFolderOf } from './sqlite-attachments.ts'
-import { isBusy } from './sqlite-file.ts'
+import { isBusy, lockExclusively } from './sqlite-file.ts'
 import { MIGRATIONS } from './sqlite.ts'
 
 /** The tables every release's schema has had since the first migration, and the migrator's own. */
@@ -30,18 +30,11 @@ const REQUIRED_TABLES = ['users', 'messages', 'settings', '__drizzle_migrations'
  * there is no database there yet. Closing the returned connection folds a WAL left by a crashed
  * server into the old file and removes it.
  */
-function lockExclusively(database: string): Database | undefined {
+function lockDatabase(database: string): Database | undefined {
   if (!existsSync(database)) return undefined
-  const db = new Database(database, { create: false })
   try {
-    db.exec('PRAGMA busy_timeout = 0')
-    db.exec('PRAGMA locking_mode = EXCLUSIVE')
-    // In exclusive locking mode the lock taken here is kept after the transaction ends.
-    db.exec('BEGIN EXCLUSIVE')
-    db.exec('COMMIT')
-    return db
+    return lockExclusively(database, { create: false })
   } catch (err) {
-    db.close()
     if (isBusy(err)) throw new Refused(`${database} is in use by a running server or another chat-server command: stop it first`)
     throw err
   }
@@ -176,7 +169,7 @@ export async function restoreSqlite(database: string, file: string): Promise<Res
   if (database === ':memory:') throw new Refused('DATABASE is :memory:, there is nothing to restore into')
   if (!existsSync(file)) throw new Refused(`there is no backup at ${file}`)
   await mkdir(dirname(database), { recursive: true, mode: 0o700 })
-  const lock = lockExclusively(database)
+  const lock = lockDatabase(database)
   const staged = stagingPath(database, 'restore')
   try {
     await copyPrivately(file, staged)
