@@ -31,11 +31,15 @@ export function cutToNewest(max: number, history: Message[], changes: Change[]):
 
 /**
  * spec §5: `item` (a message, or a change) with the deleted account `gone` shown under its placeholder
- * wherever it is named (author, mentions, reply quote), as the store rewrote it.
+ * wherever it is named (author, mentions, reply quote), as the store rewrote it; `item` itself when it
+ * names them nowhere.
  */
 export function renameUser<T extends object>(item: T, gone: User): T {
-  const named = (u: User) => (u.id === gone.id ? gone : u)
+  const stale = (u: User | undefined) => u?.id === gone.id && u.username !== gone.username
+  const named = (u: User) => (stale(u) ? gone : u)
   const { user, mentions, replyTo } = item as { user?: User; mentions?: User[]; replyTo?: Quote }
+  // Most items don't name them (and none does once renamed): the same object, nothing copied.
+  if (!stale(user) && !mentions?.some(stale) && !stale(replyTo?.user)) return item
   const out: Record<string, unknown> = { ...(item as Record<string, unknown>) }
   if (user) out.user = named(user)
   if (mentions) out.mentions = mentions.map(named)
