@@ -126,8 +126,10 @@ test('a known path with the wrong method is 405 METHOD_NOT_ALLOWED with Allow', 
 
 test('HEAD is GET without the body wherever GET is, but not on the WebSocket paths', async () => {
   await using server = await startTestServer()
+  // Straight to the server: HEAD comes with GET (RFC 9110), so the OpenAPI document has no HEAD of
+  // the API's paths for the checking proxy of CI's OpenAPI step to find.
   const head = async (path: string, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${server.url}${path}`, { method: 'HEAD', headers })
+    const res = await fetch(`${server.directUrl}${path}`, { method: 'HEAD', headers })
     return { status: res.status, type: res.headers.get('content-type'), allow: res.headers.get('allow'), body: await res.text() }
   }
   expect(await head('/healthz')).toEqual({ status: 200, type: JSON_TYPE, allow: null, body: '' })
