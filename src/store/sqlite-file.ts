@@ -1,6 +1,6 @@
 /** The SQLite file on disk: private permissions, one server per file, and waiting for a lock held by another process off the event loop. */
 import { Database } from 'bun:sqlite'
-import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { AppError } from '../errors.ts'
 
@@ -68,7 +68,8 @@ export class DatabaseInUse extends Error {
  * lets it go.
  */
 export function holdServerLock(database: string): Database {
-  const path = `${database}-server.lock`
+  // Named after the file itself, not the path given: a symlink or another spelling of it locks the same.
+  const path = `${realpathSync(database)}-server.lock`
   createPrivately(path)
   try {
     // Nothing is ever written to it: its journal stays in memory, not in a file beside it.

@@ -85,7 +85,10 @@ function inspectBackup(path: string, file: string): string[] {
 function keepIdsGoingUp(lock: Database | undefined, staged: string): void {
   let old: { name: string; seq: number }[]
   try {
-    old = lock?.query<{ name: string; seq: number }, []>('SELECT name, seq FROM sqlite_sequence').all() ?? []
+    // Whole numbers only: a damaged file may hold anything there, and a text or a huge seq would break the sequence.
+    old =
+      lock?.query<{ name: string; seq: number }, []>(`SELECT name, seq FROM sqlite_sequence WHERE typeof(seq) = 'integer' AND seq < 9007199254740991`).all() ??
+      []
   } catch {
     return
   }

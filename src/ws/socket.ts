@@ -41,8 +41,12 @@ export interface SocketOptions {
 /** Frames a client may send before its welcome is out; more than this is a client bug. */
 const EARLY_FRAMES_MAX = 64
 
-/** Frames Bun reads whole before the server judges their size: 32 times the limit (a frame of 1 MiB gets the spec's 1009 `TOO_LARGE`). */
-const FRAME_READ_MAX_BYTES = 32 * LIMITS.FRAME_MAX_BYTES
+/**
+ * Frames Bun reads whole before the server judges their size: twice the limit, so a frame just over it
+ * gets the spec's 1009 `TOO_LARGE` (Bun closes a larger one with 1009 and a reason of its own). Kept
+ * small: a socket may hold a frame this big half-sent for as long as it keeps sending.
+ */
+const FRAME_READ_MAX_BYTES = 2 * LIMITS.FRAME_MAX_BYTES
 
 /** Over FRAME_MAX_BYTES of UTF-8 (spec §3): a string's length in UTF-16 units bounds its bytes from below, 3 × it from above. */
 function tooLarge(raw: string | Buffer): boolean {

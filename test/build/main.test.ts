@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, expect, test } from 'bun:test'
 import type { Subprocess } from 'bun'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { CLOSE } from '../../src/protocol.ts'
@@ -149,6 +149,12 @@ test('a second server on the same SQLite file stops start-up with status 1 and o
   expect(second.lines).toEqual([
     `chat-server: DATABASE "${database}" is in use: another chat-server holds ${database}-server.lock; one server runs on a SQLite file (for several, use PostgreSQL with REDIS_URL)`,
   ])
+  // Another name for the same file is the same file: the lock is named after its real path.
+  const link = join(freshDir(), 'link.db')
+  symlinkSync(database, link)
+  const linked = await runMain([], { DATABASE: link })
+  expect(linked.code).toBe(1)
+  expect(linked.lines[0]).toStartWith(`chat-server: DATABASE "${link}" is in use: another chat-server holds ${database}-server.lock`)
   expect((await request(`${first.url}/healthz`)).status).toBe(200)
   // The lock is the OS's: a server killed outright leaves nothing that blocks the next start.
   first.proc.kill('SIGKILL')
