@@ -44,6 +44,7 @@ import { usernameKey } from '../src/chat/usernames.ts'
 import { dmName } from '../src/protocol-rooms.ts'
 import { openPostgresStore } from '../src/store/postgres.ts'
 import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, searchScope } from '../src/store/sqlite-search.ts'
+import { FILED_THROUGH } from '../src/store/sqlite-history.ts'
 import { ALL_INDEXED_SQL, sortedForIndex } from '../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
@@ -504,10 +505,16 @@ export async function generateSqlite(file: string, sizes: DataSizes, log: (line:
     )
     .all()
   for (const { name } of indexes) db.exec(`DROP INDEX "${name}"`)
+  // Messages filed as the store's worker leaves them after a quiet spell (src/store/sqlite-history.ts).
+  const withFiled = (table: string, columns: readonly string[]) => (table === 'messages' ? [...columns, 'filed'] : columns)
   const inserts = new Map(
     Object.entries(TABLES).map(([table, columns]) => [
       table,
-      db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`),
+      db.prepare(
+        `INSERT INTO ${table} (${withFiled(table, columns).join(', ')}) VALUES (${withFiled(table, columns)
+          .map(() => '?')
+          .join(', ')})`,
+      ),
     ]),
   )
   const indexPublic = db.prepare<unknown, [{ rowid: number; text: string; scope: string }]>(INDEX_PUBLIC_SQL)
@@ -531,6 +538,7 @@ export async function generateSqlite(file: string, sizes: DataSizes, log: (line:
   const sink: Sink = {
     add(table, row) {
       const values = row.map((v) => (typeof v === 'boolean' ? Number(v) : v))
+      if (table === 'messages') values.push(row[7] === 'message' ? 1 : 0)
       inserts.get(table)!.run(...(values as (string | number | null)[]))
       if (table === 'messages' && row[7] === 'message' && row[10] === false)
         entries.push({ id: row[0] as number, room: row[1] as string, text: row[4] as string, private: row[14] === true })
@@ -547,6 +555,10 @@ export async function generateSqlite(file: string, sizes: DataSizes, log: (line:
   for (const { sql } of indexes) db.exec(sql)
   // The search index was written above, beside each message, as the store's indexer would have.
   db.exec(ALL_INDEXED_SQL)
+  db.query(
+    `INSERT INTO settings (key, value) SELECT ?, CAST(coalesce(max(id), 0) AS TEXT) FROM messages WHERE true
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+  ).run(FILED_THROUGH)
   db.exec('PRAGMA journal_mode = WAL')
   db.close()
   // Opened once by the store: the file is as the server leaves it (migrations checked, WAL folded back).

@@ -41,10 +41,11 @@ import type { Subprocess } from 'bun'
 import { Database } from 'bun:sqlite'
 import { createHash } from 'node:crypto'
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { openPostgresStore } from '../src/store/postgres.ts'
 import { openSqliteStore } from '../src/store/sqlite.ts'
+import { filingDue } from '../src/store/sqlite-history.ts'
 import { mergeDue, type MergeOutcome } from '../src/store/sqlite-search-merge.ts'
 import { pickTargets, postgresPlans, sqlitePlans, steps, violations, type Planned, type Step } from '../test/support/query-plans.ts'
 import type { Service } from '../test/support/services.ts'
@@ -134,6 +135,8 @@ interface Prepared {
   bytes(): Promise<{ total: number; parts: Record<string, number> }>
   /** The plans of what the store runs for each request that reads (test/support/query-plans.ts), on this database. */
   plans(): Promise<Planned[]>
+  /** Loads the database into its server's own cache, where it has one apart from the OS's (PostgreSQL's shared buffers). */
+  warm?(): Promise<void>
   release(): Promise<void>
 }
 
@@ -241,26 +244,31 @@ async function prepareSqlite(sizes: DataSizes, log: (line: string) => void): Pro
 }
 
 /**
- * The search index as a server leaves it after a quiet spell: merged by the store's own worker when it
- * is due (src/store/sqlite-search-merge.ts), here with no wait for the quiet. Both databases are
- * measured so; a server that is never quiet searches the index as written (bench/search.ts measures that).
+ * The database as a server leaves it after a quiet spell: its history filed and its search index merged
+ * by the store's own worker when they are due (src/store/sqlite-search-merge.ts), here with no wait for
+ * the quiet. Both databases are measured so; a server that is never quiet searches the index as written
+ * (bench/search.ts measures that) and reads the history posted since its last quiet spell row by row.
  */
 async function mergeAfterQuiet(file: string, log: (line: string) => void): Promise<void> {
   const db = new Database(file, { readonly: true })
-  const due = mergeDue(db)
+  // A database made before filing existed is migrated (and so becomes due) when the store opens it.
+  const due = mergeDue(db) || !db.query(`SELECT 1 FROM pragma_table_info('messages') WHERE name = 'filed'`).get() || filingDue(db)
   db.close()
   if (!due) return
   const ended = Promise.withResolvers<{ outcome: MergeOutcome; ms: number }>()
   const store = openSqliteStore(file, { searchMergeQuietMs: 1, onSearchMerge: (outcome, ms) => ended.resolve({ outcome, ms }) })
   const { outcome, ms } = await ended.promise
   await store.close()
-  if (outcome.outcome !== 'merged') throw new Error(`growth: the search index merge ended ${JSON.stringify(outcome)}`)
-  log(`growth: SQLite search index merged by the store's worker in ${(ms / 1000).toFixed(1)} s (${file})`)
+  if (outcome.outcome !== 'done') throw new Error(`growth: the quiet spell's work ended ${JSON.stringify(outcome)}`)
+  log(
+    `growth: SQLite history filed (${outcome.filed} messages) and search index merged (${outcome.merged}) by the store's worker in ${(ms / 1000).toFixed(1)} s (${file})`,
+  )
 }
 
 /** Which part of the database a SQLite table or index belongs to. */
 function sqlitePart(name: string): string {
   if (name === 'messages' || name === 'sqlite_autoindex_messages_1') return 'messages (rows)'
+  if (name === 'messages_room_filed') return 'messages (room-ordered copy)'
   if (name.startsWith('messages_')) return 'messages (indexes)'
   if (name.startsWith('room_members') || name.startsWith('sqlite_autoindex_room_members')) return 'room_members'
   if (name.startsWith('mentions') || name.startsWith('sqlite_autoindex_mentions')) return 'mentions'
@@ -270,6 +278,28 @@ function sqlitePart(name: string): string {
   return 'other'
 }
 
+/**
+ * PostgreSQL as a server with memory for its data is set up: shared buffers of a quarter of the
+ * machine's memory, the starting point PostgreSQL's manual gives for a dedicated server (its default of
+ * 128 MB is sized to start anywhere, not to serve a 4.5 GB database), so that the big database, like the
+ * small one, is read from PostgreSQL's own cache rather than copied in from the OS's a page at a time.
+ */
+const POSTGRES_SETTINGS = { shared_buffers: `${Math.floor(totalmem() / 4 / 2 ** 20)}MB` }
+
+/**
+ * Reads every relation of the database (tables, their TOAST, indexes) into the shared buffers with
+ * pg_prewarm (PostgreSQL's contrib), as a server that has been up a while holds them; its autoprewarm
+ * worker does the same after a restart (docs/DEPLOY.md). Where the buffers hold less than the database
+ * the last relations read push out the first, as they would on such a server.
+ */
+async function prewarmPostgres(raw: RawReader): Promise<void> {
+  await raw.all(`CREATE EXTENSION IF NOT EXISTS pg_prewarm`)
+  await raw.all(
+    `SELECT pg_prewarm(c.oid) FROM pg_class c
+     WHERE c.relkind IN ('r', 't', 'i') AND c.relnamespace IN ('public'::regnamespace, 'pg_toast'::regnamespace)`,
+  )
+}
+
 async function preparePostgres(sizes: DataSizes, log: (line: string) => void): Promise<Prepared> {
   const cached = sizes.messages >= CACHE_FROM
   const name = cacheName('postgres', sizes)
@@ -277,7 +307,7 @@ async function preparePostgres(sizes: DataSizes, log: (line: string) => void): P
   let generatedSeconds: number | undefined
   let pg: Service
   if (!cached) {
-    pg = await startPostgres()
+    pg = await startPostgres({ settings: POSTGRES_SETTINGS })
     log(`growth: generating ${describeSizes(sizes)} into PostgreSQL`)
     try {
       generatedSeconds = (await generatePostgres(pg.url, sizes, log)).seconds
@@ -287,7 +317,7 @@ async function preparePostgres(sizes: DataSizes, log: (line: string) => void): P
     }
   } else if (existsSync(join(dir, 'complete'))) {
     log(`growth: PostgreSQL database of ${describeSizes(sizes)} from the cache (${dir})`)
-    pg = await startPostgres({ dir })
+    pg = await startPostgres({ dir, settings: POSTGRES_SETTINGS })
     // Migrations added since it was made are applied now, not during the measured starts.
     await (await openPostgresStore(pg.url)).close()
   } else {
@@ -304,13 +334,14 @@ async function preparePostgres(sizes: DataSizes, log: (line: string) => void): P
     }
     writeFileSync(join(building, 'complete'), `${generatedSeconds}\n`)
     renameSync(building, dir)
-    pg = await startPostgres({ dir })
+    pg = await startPostgres({ dir, settings: POSTGRES_SETTINGS })
   }
   const raw = postgresReader(pg.url)
   return {
     database: pg.url,
     raw,
     generatedSeconds,
+    warm: () => prewarmPostgres(raw),
     plans: () => readPlans(raw, (list) => postgresPlans(pg.url, pg.logFile!, (url) => openPostgresStore(url), list, false)),
     files: () =>
       // The relations' files (base/); not the WAL, the statistics' or the queries' temporary files
@@ -729,6 +760,7 @@ async function measureStore(
       // Kept before anything else can fail, so that `finally` releases it (stops a PostgreSQL server).
       sides.push(side as Side)
       warmPageCache(prepared.files())
+      await prepared.warm?.()
       // Starts measured one after another; the last server stays up for the requests.
       for (let k = 0; k < sizes.starts; k++) {
         const { server, startMs } = await startProduct(prepared.database)

@@ -99,6 +99,11 @@ export const messages = sqliteTable(
     attachments: text('attachments'),
     /** On a message: its room is private (a room's visibility never changes once it has messages), so search indexes it apart (spec §7). */
     private: integer('private', { mode: 'boolean' }).notNull().default(false),
+    /**
+     * On a message: copied into `messages_room_filed`, the room-ordered copy history pages read from
+     * (src/store/sqlite-history-filing.ts). A message is posted unfiled and filed after a quiet spell.
+     */
+    filed: integer('filed', { mode: 'boolean' }).notNull().default(false),
   },
   // A room's rows are in exactly one of two partial indexes by (room, id): its messages (history pages,
   // unread counts), so events never slow a history read down, and its events (edits, deletions,
@@ -107,6 +112,9 @@ export const messages = sqliteTable(
   // messages_user_id: a deleted account's name is replaced on its messages without reading every message.
   // messages_target_id holds the events (edits, deletions, reactions) only: a message has no target, and
   // leaving it out spares every message's commit a page of this index (migration 0015).
+  // messages_room_filed: filed messages whole, by (room, id), so that a page of a room's history is a few
+  // neighbouring index pages rather than a page of the table per message (migration 0020). Only filed
+  // messages: a new message's commit never writes it.
   (t) => [
     index('messages_room_message_id')
       .on(t.room, t.id)
@@ -118,6 +126,9 @@ export const messages = sqliteTable(
       .on(t.targetId)
       .where(sql`${t.targetId} IS NOT NULL`),
     index('messages_user_id').on(t.userId),
+    index('messages_room_filed')
+      .on(t.room, t.id, t.userId, t.username, t.text, t.nonce, t.createdAt, t.editedAt, t.deleted, t.mentions, t.replyTo, t.attachments, t.kind, t.filed)
+      .where(sql`${t.kind} = 'message' AND ${t.filed}`),
   ],
 )
 

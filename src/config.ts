@@ -210,8 +210,8 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--search-merge-quiet',
     default: 30,
     parse: (raw) => (raw.trim() === '0' ? 0 : toDuration(raw)),
-    accepts: 'seconds, or a duration such as 30s or 5m; 0 turns merging off',
-    help: 'SQLite: after this long without a new message, the search index is merged on a worker thread when it has grown by a sixteenth since it last was (docs/OPERATIONS.md)',
+    accepts: 'seconds, or a duration such as 30s or 5m; 0 turns filing and merging off',
+    help: 'SQLite: after this long without a new message, a worker thread files the messages posted since into the room-ordered copy history pages read, and merges the search index when it has grown by a sixteenth since it last was (docs/OPERATIONS.md)',
   },
   {
     key: 'jwtSecret',

@@ -43,8 +43,10 @@ async function main(): Promise<void> {
       searchMergeWorker: new URL(import.meta.url),
       onSearchMerge: (outcome, ms) => {
         const took = { ms: Math.round(ms) }
-        if (outcome.outcome === 'failed') log.warn('search index merge failed; it is tried again after the next quiet spell', { ...took, err: outcome.error })
-        else log.info(outcome.outcome === 'merged' ? 'search index merged' : 'search index merge paused for new messages', took)
+        if (outcome.outcome === 'failed')
+          log.warn('history filing or search index merge failed; tried again after the next quiet spell', { ...took, err: outcome.error })
+        else if (outcome.outcome === 'stopped') log.info('history filing and search index merge paused for new messages', took)
+        else log.info(outcome.merged ? 'history filed and search index merged' : 'history filed', { ...took, filed: outcome.filed })
       },
     })
     const exposure = describeExposure(config.database)

@@ -9,14 +9,26 @@ const MESSAGE = `id, room, user_id AS userId, username, text, nonce, created_at 
 const ENTRY = `${MESSAGE}, kind, target_id AS targetId`
 
 /**
- * A page of a room's messages, from the index of its messages alone (`messages_room_message_id`): the
- * page's own rows and nothing else, however many events the room has. Named, so that no planner
- * guess can swap it. An absent bound is one no id can cross (ids are ≥ 1 and safe integers).
+ * A page of a room's history, in up to three steps (sqlite-history.ts). First its ids, newest first,
+ * from the index of the room's messages alone (`messages_room_message_id`: no row is read, however many
+ * events the room has). Named, so that no planner guess can swap it. An absent bound is one no id can
+ * cross (ids are ≥ 1 and safe integers).
  */
-export const MESSAGE_PAGE_SQL = `SELECT ${MESSAGE}
-  FROM messages INDEXED BY messages_room_message_id
+export const PAGE_IDS_SQL = `SELECT id FROM messages INDEXED BY messages_room_message_id
   WHERE room = $room AND kind = 'message' AND id < $before AND id > $after
   ORDER BY id DESC LIMIT $limit`
+
+/**
+ * Then the filed ones among them, whole, from the room-ordered copy (`messages_room_filed`): the page's
+ * ids are every message of the room between its first and its last, so this range holds exactly the
+ * page's filed messages, on a few neighbouring index pages.
+ */
+export const FILED_PAGE_SQL = `SELECT ${MESSAGE} FROM messages INDEXED BY messages_room_filed
+  WHERE room = $room AND kind = 'message' AND filed AND id >= $first AND id <= $last
+  ORDER BY id DESC`
+
+/** And the rest (not filed yet: posted since the last quiet spell), row by row from the table. */
+export const PAGE_ROWS_SQL = `SELECT ${MESSAGE} FROM messages WHERE id IN (SELECT value FROM json_each($ids)) ORDER BY id DESC`
 
 /** The id of the message just before a room's newest `$n` (none when it has no more than `$n`), from the index: no row is read. */
 export const BEFORE_NEWEST_SQL = `SELECT id FROM messages INDEXED BY messages_room_message_id

@@ -1,5 +1,7 @@
 /**
- * Keeps SQLite's search indexes (sqlite-search.ts) merged, in a quiet moment, on a thread of its own.
+ * What SQLite's store does in a quiet moment, on a thread of its own: files the messages posted since
+ * the last time into the room-ordered copy history pages read (sqlite-history.ts), then keeps the search
+ * indexes (sqlite-search.ts) merged.
  *
  * FTS5 writes each indexer step (sqlite-search-indexer.ts) as a segment and merges segments four at
  * a time as they pile up, so an index holds a few segments for each fourfold of its size: 6 on 100 000
@@ -19,6 +21,7 @@
  * step in progress (~10 ms, a few hundred for a step through a very common trigram).
  */
 import type { Database } from 'bun:sqlite'
+import { filingDue } from './sqlite-history.ts'
 import { INDEXED_THROUGH } from './sqlite-search-indexer.ts'
 
 /** The `settings` key of the last stream id indexed when the indexes were last merged whole. */
@@ -72,14 +75,17 @@ export interface MergeOrder {
 }
 /** What the worker says first, once it listens: the order is sent then. */
 export const READY = 'ready'
-/** What the worker answers when it is done: merged, stopped, or failed (with why). */
-export type MergeOutcome = { outcome: 'merged' | 'stopped' } | { outcome: 'failed'; error: string }
+/**
+ * What the worker answers: done (`filed`: the messages it filed; `merged`: whether it merged the search
+ * indexes, which it does only when they grew enough), stopped by a write, or failed (with why).
+ */
+export type MergeOutcome = { outcome: 'done'; filed: number; merged: boolean } | { outcome: 'stopped' } | { outcome: 'failed'; error: string }
 
 /** The worker's module, run from source (tests, tools). The server passes its entry module instead, which becomes the worker on a worker thread (main.ts). */
 export const MERGE_WORKER_FROM_SOURCE = new URL('./sqlite-search-merge-worker.ts', import.meta.url)
 
 export interface MergerOptions {
-  /** Time without a write before a merge; 0 turns merging off (so does an in-memory database). */
+  /** Time without a write before the worker runs; 0 turns it off, filing and merging (so does an in-memory database). */
   quietMs: number
   /** The worker's module: MERGE_WORKER_FROM_SOURCE, or an entry module that runs it on a worker thread. */
   worker: URL
@@ -87,7 +93,7 @@ export interface MergerOptions {
   onOutcome: (outcome: MergeOutcome, ms: number) => void
 }
 
-/** The store's side: watches for a quiet spell after the last write (`wrote`), then runs a merge on a worker when one is due. */
+/** The store's side: watches for a quiet spell after the last write (`wrote`), then runs the worker when filing or a merge is due. */
 export function sqliteSearchMerger(client: Database, path: string, { quietMs, worker: workerUrl, onOutcome }: MergerOptions) {
   const enabled = quietMs > 0 && path !== ':memory:'
   const stopFlag = new Int32Array(new SharedArrayBuffer(4))
@@ -116,10 +122,10 @@ export function sqliteSearchMerger(client: Database, path: string, { quietMs, wo
     })
   }
 
-  /** mergeDue, never throwing out of a timer: a database that fails to answer is asked again after the next write. */
+  /** Filing or a merge due, never throwing out of a timer: a database that fails to answer is asked again after the next write. */
   function dueNow(): boolean {
     try {
-      return mergeDue(client)
+      return filingDue(client) || mergeDue(client)
     } catch (err) {
       onOutcome({ outcome: 'failed', error: err instanceof Error ? err.message : String(err) }, 0)
       return false

@@ -9,7 +9,8 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { isBusy, whenFree } from './sqlite-file.ts'
-import { BEFORE_NEWEST_SQL, MESSAGE_PAGE_SQL, STREAM_PAGE_SQL } from './sqlite-queries.ts'
+import { BEFORE_NEWEST_SQL, STREAM_PAGE_SQL } from './sqlite-queries.ts'
+import { sqliteHistoryPages, type PageParams } from './sqlite-history.ts'
 import { sqliteConversation } from './sqlite-conversation.ts'
 import type { SqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import type { SqliteCounters } from './sqlite-rooms.ts'
@@ -36,8 +37,6 @@ const placeholder = sql.placeholder
 /** The least time between two group commits under load (docs/PERFORMANCE.md, "Batched delivery"). */
 const COMMIT_SPACING_MS = 1
 
-type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
-type PageParams = { room: string; before: number; after: number; limit: number }
 type EntryRow = Omit<StreamRow, 'deleted'> & { deleted: number }
 
 /** The columns the insert names (toMessageRow and toEventRow give each of them, null when empty). */
@@ -68,7 +67,7 @@ export function sqliteStream(
     `INSERT INTO messages (id, room, user_id, username, text, nonce, created_at, kind, target_id, edited_at, deleted, mentions, reply_to, attachments, private)
       VALUES (null, $room, $userId, $username, $text, $nonce, $createdAt, $kind, $targetId, null, 0, $mentions, $replyTo, $attachments, $private) RETURNING id`,
   )
-  const messagePage = client.query<PageRow, PageParams>(MESSAGE_PAGE_SQL)
+  const messagePage = sqliteHistoryPages(client)
   const streamPage = client.query<EntryRow, PageParams & { upTo: number }>(STREAM_PAGE_SQL)
   const beforeNewest = client.query<{ id: number }, { room: string; n: number }>(BEFORE_NEWEST_SQL)
   // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
@@ -237,7 +236,7 @@ export function sqliteStream(
     },
     changeMessage: (change) => enqueue<ChangeOutcome>({ change }),
     async listMessages(room, q) {
-      const rows = messagePage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, limit: q.limit }).reverse()
+      const rows = messagePage({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after: q.after ?? 0, limit: q.limit }).reverse()
       const quotes = conversation.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
       return rows.map((row) => toMessage({ ...row, deleted: row.deleted === 1 }, row.replyTo ? quotes.get(row.replyTo) : undefined))
     },

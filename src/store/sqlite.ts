@@ -164,8 +164,9 @@ function openLocked(path: string, options: SqliteOptions, serverLock: Database |
     },
     async close() {
       await drain()
-      indexer.close()
+      // The worker first (it stops after its step): the indexer's last catch-up then has the write lock to itself.
       await merger.close()
+      indexer.close()
       // Folds the WAL back into the main file so a copied database is complete on its own.
       client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       client.close()

@@ -56,8 +56,12 @@ sqliteTest(
           'SEARCH rooms USING COVERING INDEX rooms_visibility_last_message_id (visibility=? AND last_message_id>? AND last_message_id<?)',
         ],
         // Migration 0019: a room's messages and its events in two partial indexes by (room, id).
-        ['history: newest page', 'SEARCH messages USING INDEX messages_room_message_id (room=? AND id>? AND id<?)'],
-        ['history: a page further back', 'SEARCH messages USING INDEX messages_room_message_id (room=? AND id>? AND id<?)'],
+        ['history: newest page', 'SEARCH messages USING COVERING INDEX messages_room_message_id (room=? AND id>? AND id<?)'],
+        ['history: a page further back', 'SEARCH messages USING COVERING INDEX messages_room_message_id (room=? AND id>? AND id<?)'],
+        // Migration 0020: the page's filed messages whole from the room-ordered copy, the others by id.
+        ['history: newest page', 'SEARCH messages USING COVERING INDEX messages_room_filed (room=? AND id>? AND id<?)'],
+        ['history: a page further back', 'SEARCH messages USING COVERING INDEX messages_room_filed (room=? AND id>? AND id<?)'],
+        ['history: newest page', 'SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING COVERING INDEX messages_room_message_id (room=?)'],
         ["welcome: the room's recent stream", 'MERGE (UNION ALL)'],
         ["welcome: the room's recent stream", 'SEARCH messages USING INDEX messages_room_message_id (room=? AND id>? AND id<?)'],

@@ -123,9 +123,10 @@ export async function startRedis(opts: { readyMs?: number } = {}): Promise<Servi
  *
  * With `dir`, the cluster lives there (`data`, `log`) and outlives the Service: one that dir already
  * holds is started as it is (bench/growth.ts keeps a generated database so between runs), a new one is
- * made there, and disposing of the Service stops the server without removing anything.
+ * made there, and disposing of the Service stops the server without removing anything. `settings` are
+ * server settings given at start (`-c name=value`), as an operator's postgresql.conf would hold them.
  */
-export async function startPostgres(opts: { dir?: string } = {}): Promise<Service> {
+export async function startPostgres(opts: { dir?: string; settings?: Record<string, string> } = {}): Promise<Service> {
   const bin = findPostgresBin()
   if (!bin) throw new Error(missingReason('postgresql'))
   const port = await freePort()
@@ -136,8 +137,11 @@ export async function startPostgres(opts: { dir?: string } = {}): Promise<Servic
   const log = join(dir, 'log')
   const initialised = existsSync(join(data, 'PG_VERSION'))
   const asUser = process.getuid?.() === 0 ? 'postgres' : undefined
+  const settings = Object.entries(opts.settings ?? {})
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('')
   const start = async () => {
-    await run([join(bin, 'pg_ctl'), '-D', data, '-l', log, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'], {
+    await run([join(bin, 'pg_ctl'), '-D', data, '-l', log, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off${settings}`, 'start'], {
       asUser,
     })
   }

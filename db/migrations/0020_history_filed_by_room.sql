@@ -1,0 +1,2 @@
+ALTER TABLE `messages` ADD `filed` integer DEFAULT false NOT NULL;--> statement-breakpoint
+CREATE INDEX `messages_room_filed` ON `messages` (`room`,`id`,`user_id`,`username`,`text`,`nonce`,`created_at`,`edited_at`,`deleted`,`mentions`,`reply_to`,`attachments`,`kind`,`filed`) WHERE "messages"."kind" = 'message' AND "messages"."filed";
