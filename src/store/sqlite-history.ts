@@ -1,6 +1,6 @@
 /**
  * A room's history in room order, for SQLite: filing messages into `messages_room_filed`, and reading a
- * page of history from it.
+ * page of history (REST) or a stretch of the stream (a welcome, a resume) with it.
  *
  * Messages are stored in id order, that is by time, so on a server with many rooms a room's messages
  * lie spread over the whole table: a page of 50 read from the table is 50 pages of the file, each read
@@ -19,8 +19,8 @@
  * The price is the copy on disk: ~175 bytes a message on the 10 M-message bench database (4.5 → 6.2 GB).
  */
 import type { Database } from 'bun:sqlite'
-import type { MessageRow } from './rows.ts'
-import { FILED_PAGE_SQL, PAGE_IDS_SQL, PAGE_ROWS_SQL } from './sqlite-queries.ts'
+import type { MessageRow, StreamRow } from './rows.ts'
+import { EVENT_PAGE_SQL, FILED_PAGE_SQL, PAGE_IDS_SQL, PAGE_ROWS_SQL } from './sqlite-queries.ts'
 
 /** The `settings` key of the highest message id filed: filing goes on from there. */
 export const FILED_THROUGH = 'history_filed_through'
@@ -29,6 +29,7 @@ const FILE_STEP = 256
 
 export type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
 export type PageParams = { room: string; before: number; after: number; limit: number }
+export type EntryRow = Omit<StreamRow, 'deleted'> & { deleted: number }
 
 const filedThrough = (client: Database): number =>
   Number(client.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(FILED_THROUGH)?.value ?? 0)
@@ -61,6 +62,34 @@ export function fileHistory(client: Database, stop: () => boolean = () => false)
     filed += step(through, Math.min(through + FILE_STEP, newest))
   }
   return { done: true, filed }
+}
+
+/**
+ * Reads a stretch of a room's stream, newest first: its page of messages (above) and its events (edits,
+ * deletions, reactions: few, read from their own index and the table), merged by id. Each side holds the
+ * stretch's newest `limit` of its kind, so the merge's first `limit` are the stretch's.
+ */
+export function sqliteStreamPages(client: Database): (params: PageParams & { upTo: number }) => EntryRow[] {
+  const messages = sqliteHistoryPages(client)
+  const events = client.query<EntryRow, PageParams & { upTo: number }>(EVENT_PAGE_SQL)
+  return (params) => {
+    const { room, before, after, limit } = params
+    const found = messages({ room, before, after, limit })
+    const changes = events.all(params)
+    const out: EntryRow[] = []
+    for (let m = 0, e = 0; out.length < limit && (m < found.length || e < changes.length);) {
+      const message = found[m]
+      const change = changes[e]
+      if (change === undefined || (message !== undefined && message.id > change.id)) {
+        out.push({ ...message!, editedAt: message!.editedAt ?? null, kind: 'message', targetId: null })
+        m++
+      } else {
+        out.push(change)
+        e++
+      }
+    }
+    return out
+  }
 }
 
 /** Reads a page of a room's history, newest first (see above). */

@@ -35,14 +35,11 @@ export const BEFORE_NEWEST_SQL = `SELECT id FROM messages INDEXED BY messages_ro
   WHERE room = $room AND kind = 'message' ORDER BY id DESC LIMIT 1 OFFSET $n`
 
 /**
- * A stretch of a room's whole stream, newest first: its messages and its events, each from its own
- * index, merged by id (SQLite's MERGE of a compound SELECT: no sort, and the LIMIT stops both walks).
- * An edit erased by a later deletion (`deleted` set on the event row) is no longer in the stream; a
- * change to a message above `$upTo` is left out (the caller's cursor has not reached that message).
+ * A stretch of a room's events (edits, deletions, reactions), newest first, from their own index: a
+ * stretch of its stream is its messages' page merged with these by id (sqlite-history.ts). An edit
+ * erased by a later deletion (`deleted` set on the event row) is no longer in the stream; a change to a
+ * message above `$upTo` is left out (the caller's cursor has not reached that message).
  */
-export const STREAM_PAGE_SQL = `SELECT ${ENTRY} FROM messages INDEXED BY messages_room_message_id
-  WHERE room = $room AND kind = 'message' AND id < $before AND id > $after
-  UNION ALL
-  SELECT ${ENTRY} FROM messages INDEXED BY messages_room_event_id
+export const EVENT_PAGE_SQL = `SELECT ${ENTRY} FROM messages INDEXED BY messages_room_event_id
   WHERE room = $room AND kind <> 'message' AND id < $before AND id > $after AND deleted = 0 AND target_id <= $upTo
   ORDER BY id DESC LIMIT $limit`

@@ -9,8 +9,8 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import * as schema from '../../db/schema.ts'
 import { isBusy, whenFree } from './sqlite-file.ts'
-import { BEFORE_NEWEST_SQL, STREAM_PAGE_SQL } from './sqlite-queries.ts'
-import { sqliteHistoryPages, type PageParams } from './sqlite-history.ts'
+import { BEFORE_NEWEST_SQL } from './sqlite-queries.ts'
+import { sqliteHistoryPages, sqliteStreamPages } from './sqlite-history.ts'
 import { sqliteConversation } from './sqlite-conversation.ts'
 import type { SqliteSearchIndexer } from './sqlite-search-indexer.ts'
 import type { SqliteCounters } from './sqlite-rooms.ts'
@@ -28,7 +28,6 @@ import {
   type MessageChange,
   type MessageRow,
   type NewMessage,
-  type StreamRow,
   type StreamStore,
 } from './stream.ts'
 
@@ -36,8 +35,6 @@ const { messages, audit } = schema
 const placeholder = sql.placeholder
 /** The least time between two group commits under load (docs/PERFORMANCE.md, "Batched delivery"). */
 const COMMIT_SPACING_MS = 1
-
-type EntryRow = Omit<StreamRow, 'deleted'> & { deleted: number }
 
 /** The columns the insert names (toMessageRow and toEventRow give each of them, null when empty). */
 type InsertParams = Omit<MessageRow, 'id' | 'editedAt' | 'deleted'> & { kind: string; targetId: number | null; private: 0 | 1 }
@@ -68,7 +65,7 @@ export function sqliteStream(
       VALUES (null, $room, $userId, $username, $text, $nonce, $createdAt, $kind, $targetId, null, 0, $mentions, $replyTo, $attachments, $private) RETURNING id`,
   )
   const messagePage = sqliteHistoryPages(client)
-  const streamPage = client.query<EntryRow, PageParams & { upTo: number }>(STREAM_PAGE_SQL)
+  const streamPage = sqliteStreamPages(client)
   const beforeNewest = client.query<{ id: number }, { room: string; n: number }>(BEFORE_NEWEST_SQL)
   // Inside the write transaction ids only grow, so the batch's newest message is the room's newest.
   const touchRoom = client.query<unknown, { name: string; lastMessageId: number; lastActiveAt: number; lastEventId: number; posted: number }>(
@@ -244,7 +241,7 @@ export function sqliteStream(
       const upTo = q.changesUpTo ?? Number.MAX_SAFE_INTEGER
       const start = q.fromNewest === undefined ? 0 : (beforeNewest.get({ room, n: q.fromNewest })?.id ?? 0)
       const after = Math.max(q.after ?? 0, start)
-      const rows = streamPage.all({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after, upTo, limit: q.limit }).reverse()
+      const rows = streamPage({ room, before: q.before ?? Number.MAX_SAFE_INTEGER, after, upTo, limit: q.limit }).reverse()
       const quotes = conversation.quotes(rows.flatMap((r) => (r.replyTo ? [r.replyTo] : [])))
       return rows.map((row) => toStreamEvent({ ...row, deleted: row.deleted === 1 }, row.replyTo ? quotes.get(row.replyTo) : undefined))
     },

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
-import { FILED_PAGE_SQL, PAGE_IDS_SQL, STREAM_PAGE_SQL } from '../../src/store/sqlite-queries.ts'
+import { EVENT_PAGE_SQL, FILED_PAGE_SQL, PAGE_IDS_SQL } from '../../src/store/sqlite-queries.ts'
 
 const alice = { id: 1, username: 'alice' }
 
@@ -18,7 +18,7 @@ function tempFile(): { file: string; [Symbol.dispose](): void } {
   return { file: join(dir, 'chat.db'), [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-test("a history page's ids come from the index of the room's messages alone, its filed messages from the room-ordered copy, and the stream merges the messages' index with the events': no scan, no sort", async () => {
+test("a history page's ids come from the index of the room's messages alone, its filed messages from the room-ordered copy, and a stretch of the stream adds the events' own index: no scan, no sort", async () => {
   using tmp = tempFile()
   const store = openSqliteStore(tmp.file)
   const { message } = await store.insertMessage({ room: 'lobby', user: alice, text: 'x', nonce: undefined, mentions: [], createdAt: 0 })
@@ -38,22 +38,26 @@ test("a history page's ids come from the index of the room's messages alone, its
   expect(plan(FILED_PAGE_SQL, { $room: 'lobby', $first: 1, $last: 100 })).toEqual([
     'SEARCH messages USING COVERING INDEX messages_room_filed (room=? AND id>? AND id<?)',
   ])
-  expect(plan(STREAM_PAGE_SQL, { ...page, $upTo: 100 })).toEqual([
-    'MERGE (UNION ALL)',
-    'LEFT',
-    'SEARCH messages USING INDEX messages_room_message_id (room=? AND id>? AND id<?)',
-    'RIGHT',
-    'SEARCH messages USING INDEX messages_room_event_id (room=? AND id>? AND id<?)',
-  ])
-  // And the answers are right: the page holds the two messages' ids, none of the 50 edits';
-  // the stream holds every entry newest first, and the LIMIT cuts across both indexes.
+  expect(plan(EVENT_PAGE_SQL, { ...page, $upTo: 100 })).toEqual(['SEARCH messages USING INDEX messages_room_event_id (room=? AND id>? AND id<?)'])
+  // And the answers are right: the page holds the two messages' ids, none of the 50 edits'; the events'
+  // stretch holds the edits newest first, and none past the reader's cursor.
   expect(reader.query(PAGE_IDS_SQL).all(page)).toEqual([{ id: later.id }, { id: message.id }])
-  const stream = reader.query<{ id: number; kind: string }, Record<string, string | number>>(STREAM_PAGE_SQL)
-  expect(stream.all({ ...page, $upTo: 100, $limit: 100 }).map((r) => r.id)).toEqual(Array.from({ length: 52 }, (_, i) => later.id - i))
-  expect(stream.all({ ...page, $upTo: 100, $limit: 3 }).map((r) => r.kind)).toEqual(['message', 'edited', 'edited'])
-  // Changes to a message past the reader's cursor are not in its stretch.
-  expect(stream.all({ ...page, $upTo: message.id - 1 }).map((r) => r.id)).toEqual([later.id, message.id])
+  const events = reader.query<{ id: number; kind: string }, Record<string, string | number>>(EVENT_PAGE_SQL)
+  expect(events.all({ ...page, $upTo: 100, $limit: 100 }).map((r) => r.id)).toEqual(Array.from({ length: 50 }, (_, i) => later.id - 1 - i))
+  expect(events.all({ ...page, $upTo: message.id - 1 })).toEqual([])
   reader.close()
+
+  // The store merges them: every entry newest first, the LIMIT cutting across both, and changes past
+  // the reader's cursor left out.
+  const again = openSqliteStore(tmp.file)
+  try {
+    const stream = async (q: { limit: number; changesUpTo?: number }) => (await again.listStream('lobby', q)).map((e) => e.type)
+    expect(await stream({ limit: 100 })).toEqual(['message', ...Array(50).fill('edited' as const), 'message'])
+    expect(await stream({ limit: 3 })).toEqual(['edited', 'edited', 'message'])
+    expect(await stream({ limit: 100, changesUpTo: message.id - 1 })).toEqual(['message', 'message'])
+  } finally {
+    await again.close()
+  }
 })
 
 test("a deleted message's text and its edits' texts are gone from the file's bytes once the store has closed", async () => {
