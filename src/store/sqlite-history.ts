@@ -16,7 +16,8 @@
  * copy in step with every edit, deletion and rename, as it does any index; a deletion's text goes from
  * both (PRAGMA secure_delete, on every connection that writes).
  *
- * The price is the copy on disk: ~175 bytes a message on the 10 M-message bench database (4.5 → 6.2 GB).
+ * The price is the copy on disk, ~175 bytes a message on the 10 M-message bench database (4.5 → 6.2 GB),
+ * and the filing, ~100–180 µs of the worker's time a message (docs/PERFORMANCE.md, "Cost as data grows").
  */
 import type { Database } from 'bun:sqlite'
 import type { MessageRow, StreamRow } from './rows.ts'
@@ -24,7 +25,7 @@ import { EVENT_PAGE_SQL, FILED_PAGE_SQL, PAGE_IDS_SQL, PAGE_ROWS_SQL } from './s
 
 /** The `settings` key of the highest message id filed: filing goes on from there. */
 export const FILED_THROUGH = 'history_filed_through'
-/** Ids a filing step covers: a transaction of ~10 ms, so a post waits little for the write lock. */
+/** Ids a filing step covers: a transaction of ~25–45 ms on a 2-core VM, which a post waits for at most. */
 const FILE_STEP = 256
 
 export type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
