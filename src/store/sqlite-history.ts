@@ -21,6 +21,7 @@
  */
 import type { Database } from 'bun:sqlite'
 import type { MessageRow, StreamRow } from './rows.ts'
+import { sqliteMark } from './sqlite-marks.ts'
 import { EVENT_PAGE_SQL, FILED_PAGE_SQL, PAGE_IDS_SQL, PAGE_ROWS_SQL } from './sqlite-queries.ts'
 
 /** The `settings` key of the highest message id filed: filing goes on from there. */
@@ -32,14 +33,12 @@ export type PageRow = Omit<MessageRow, 'deleted'> & { deleted: number }
 export type PageParams = { room: string; before: number; after: number; limit: number }
 export type EntryRow = Omit<StreamRow, 'deleted'> & { deleted: number }
 
-const filedThrough = (client: Database): number =>
-  Number(client.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(FILED_THROUGH)?.value ?? 0)
 /** The newest id of the stream (messages and events share it): what filing catches up to. */
 const newestId = (client: Database): number => client.query<{ id: number | null }, []>('SELECT max(id) AS id FROM messages').get()?.id ?? 0
 
 /** Whether messages were posted since the last filing. */
 export function filingDue(client: Database): boolean {
-  return newestId(client) > filedThrough(client)
+  return newestId(client) > sqliteMark(client, FILED_THROUGH).read()
 }
 
 /**
@@ -50,17 +49,19 @@ export function fileHistory(client: Database, stop: () => boolean = () => false)
   const file = client.query<unknown, { from: number; to: number }>(
     `UPDATE messages SET filed = 1 WHERE id > $from AND id <= $to AND kind = 'message' AND NOT filed`,
   )
-  const save = client.query<unknown, [string, string]>('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+  const through = sqliteMark(client, FILED_THROUGH)
   const step = client.transaction((from: number, to: number) => {
     const { changes } = file.run({ from, to })
-    save.run(FILED_THROUGH, String(to))
+    through.write(to)
     return changes
   })
   let filed = 0
   const newest = newestId(client)
-  for (let through = filedThrough(client); through < newest; through = Math.min(through + FILE_STEP, newest)) {
+  for (let from = through.read(); from < newest;) {
     if (stop()) return { done: false, filed }
-    filed += step(through, Math.min(through + FILE_STEP, newest))
+    const to = Math.min(from + FILE_STEP, newest)
+    filed += step(from, to)
+    from = to
   }
   return { done: true, filed }
 }

@@ -18,6 +18,7 @@
  */
 import type { Database } from 'bun:sqlite'
 import { whenFree } from './sqlite-file.ts'
+import { sqliteMark } from './sqlite-marks.ts'
 import { INDEX_PRIVATE_SQL, INDEX_PUBLIC_SQL, privateRowid, publicRowid, searchScope } from './sqlite-search.ts'
 
 /** The `settings` key of the last stream id indexed (migration 0014 sets it for a database from before). */
@@ -55,24 +56,20 @@ type Entry = { id: number; room: string; text: string; kind: string; deleted: nu
 
 /** `onCommitted` hears of each commit of the writer (the search index merge waits for a quiet spell). */
 export function sqliteSearchIndexer(client: Database, onCommitted: () => void = () => {}) {
-  const readThrough = client.query<{ value: string }, []>(`SELECT value FROM settings WHERE key = '${INDEXED_THROUGH}'`)
-  const writeThrough = client.query<unknown, { value: string }>(
-    `INSERT INTO settings (key, value) VALUES ('${INDEXED_THROUGH}', $value) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-  )
+  const through = sqliteMark(client, INDEXED_THROUGH)
   const after = client.query<Entry, { after: number; limit: number }>(
     `SELECT id, room, text, kind, deleted, private FROM messages WHERE id > $after ORDER BY id LIMIT $limit`,
   )
   const addPublic = client.query(INDEX_PUBLIC_SQL)
   const addPrivate = client.query(INDEX_PRIVATE_SQL)
-  const indexedThrough = (): number => Number(readThrough.get()?.value ?? 0)
 
   /** One step, in a write transaction: the next STEP entries, the messages among them indexed. True when more may follow. */
   const step = client.transaction((): boolean => {
-    const entries = after.all({ after: indexedThrough(), limit: STEP })
+    const entries = after.all({ after: through.read(), limit: STEP })
     const sorted = sortedForIndex(entries.filter((e) => e.kind === 'message' && e.deleted === 0))
     for (const e of sorted.public) addPublic.run({ rowid: e.rowid, text: e.text, scope: searchScope(e.room) })
     for (const e of sorted.private) addPrivate.run({ rowid: e.rowid, text: e.text })
-    if (entries.length > 0) writeThrough.run({ value: String(entries.at(-1)!.id) })
+    if (entries.length > 0) through.write(entries.at(-1)!.id)
     return entries.length === STEP
   })
 
@@ -108,7 +105,7 @@ export function sqliteSearchIndexer(client: Database, onCommitted: () => void = 
   return {
     /** Whether the entry with this id is in the index already (asked inside the writer's transaction, for edits and deletions). */
     covers(id: number): boolean {
-      return id <= indexedThrough()
+      return id <= through.read()
     },
     /** The writer committed `count` messages: a step within DELAY_MS, or at once when STEP are waiting. */
     committed(count: number): void {

@@ -22,6 +22,7 @@
  */
 import type { Database } from 'bun:sqlite'
 import { filingDue } from './sqlite-history.ts'
+import { sqliteMark } from './sqlite-marks.ts'
 import { INDEXED_THROUGH } from './sqlite-search-indexer.ts'
 
 /** The `settings` key of the last stream id indexed when the indexes were last merged whole. */
@@ -37,13 +38,10 @@ const GROWTH_SHARE = 16
 /** How long a merge waits for a stopped worker to let go of the database when the store closes. */
 const CLOSE_WAIT_MS = 5000
 
-const readSetting = (client: Database, key: string): number =>
-  Number(client.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(key)?.value ?? 0)
-
 /** Whether the indexes grew enough since they were last merged whole for a merge to pay. */
 export function mergeDue(client: Database): boolean {
-  const merged = readSetting(client, MERGED_THROUGH)
-  return readSetting(client, INDEXED_THROUGH) - merged >= Math.max(MIN_GROWTH, merged / GROWTH_SHARE)
+  const merged = sqliteMark(client, MERGED_THROUGH).read()
+  return sqliteMark(client, INDEXED_THROUGH).read() - merged >= Math.max(MIN_GROWTH, merged / GROWTH_SHARE)
 }
 
 /**
@@ -51,7 +49,7 @@ export function mergeDue(client: Database): boolean {
  * `stop()` says so between two steps (false). Also what a tool runs to merge a database it wrote.
  */
 export function mergeSearchIndexes(client: Database, stop: () => boolean = () => false): boolean {
-  const through = readSetting(client, INDEXED_THROUGH)
+  const through = sqliteMark(client, INDEXED_THROUGH).read()
   const changes = client.query<{ n: number }, []>('SELECT total_changes() AS n')
   for (const table of INDEXES) {
     const step = client.query<unknown, [number]>(`INSERT INTO ${table} (${table}, rank) VALUES ('merge', ?)`)
@@ -64,7 +62,7 @@ export function mergeSearchIndexes(client: Database, stop: () => boolean = () =>
       if (changes.get()!.n - before < 2) break
     }
   }
-  client.query('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(MERGED_THROUGH, String(through))
+  sqliteMark(client, MERGED_THROUGH).write(through)
   return true
 }
 
