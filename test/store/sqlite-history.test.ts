@@ -6,27 +6,19 @@
  */
 import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import type { Message, User } from '../../src/protocol.ts'
 import { FILED_THROUGH, fileHistory, filingDue } from '../../src/store/sqlite-history.ts'
 import type { MergeOutcome } from '../../src/store/sqlite-search-merge.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { addUser } from './contract.ts'
+import { withDatabaseFile } from '../support/temp-file.ts'
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0, 0)
 const ROOMS = ['lobby', 'cellar', 'attic'] as const
 
-async function withDir(run: (file: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'chat-history-'))
-  try {
-    await run(join(dir, 'chat.db'))
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
+const withDir = (run: (file: string) => Promise<void>) => withDatabaseFile('chat-history-', run)
 
 const post = async (store: Store, room: string, by: User, text: string, replyTo?: number): Promise<Message> =>
   (await store.insertMessage({ room, user: by, text, nonce: `n-${text}`, mentions: [], createdAt: T0, replyTo })).message

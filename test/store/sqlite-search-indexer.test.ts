@@ -6,26 +6,17 @@
  */
 import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Message, User } from '../../src/protocol.ts'
 import { privateRowid, publicRowid } from '../../src/store/sqlite-search.ts'
 import { INDEXED_THROUGH, sortedForIndex } from '../../src/store/sqlite-search-indexer.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { addUser } from './contract.ts'
+import { withDatabaseFile } from '../support/temp-file.ts'
 
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0, 0)
 
-async function withDir(run: (file: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'chat-search-indexer-'))
-  try {
-    await run(join(dir, 'chat.db'))
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
+const withDir = (run: (file: string) => Promise<void>) => withDatabaseFile('chat-search-indexer-', run)
 
 async function post(store: Store, room: string, by: User, text: string): Promise<Message> {
   return (await store.insertMessage({ room, user: by, text, nonce: undefined, mentions: [], createdAt: T0 })).message

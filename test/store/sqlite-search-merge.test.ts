@@ -6,27 +6,19 @@
  */
 import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { copyFileSync } from 'node:fs'
 import type { Message, User } from '../../src/protocol.ts'
 import { MERGED_THROUGH, MIN_GROWTH, mergeSearchIndexes, type MergeOutcome } from '../../src/store/sqlite-search-merge.ts'
 import { openSqliteStore, type SqliteOptions } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { startChildServer } from '../support/child-server.ts'
 import { addUser } from './contract.ts'
+import { withDatabaseFile } from '../support/temp-file.ts'
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0, 0)
 const INDEXES = ['messages_public_fts', 'messages_private_fts'] as const
 
-async function withDir(run: (file: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'chat-search-merge-'))
-  try {
-    await run(join(dir, 'chat.db'))
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
+const withDir = (run: (file: string) => Promise<void>) => withDatabaseFile('chat-search-merge-', run)
 
 /** Each index's segments, read beside the store as another program would. */
 function segments(file: string): number[] {
