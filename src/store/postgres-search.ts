@@ -18,6 +18,7 @@ import type * as schema from '../../db/schema.pg.ts'
 import type { Message } from '../protocol.ts'
 import { guard } from './postgres-connection.ts'
 import type { SearchQuery, SearchStore } from './search.ts'
+import { commonWords, WALK } from './postgres-search-samples.ts'
 import { quoteOf, toMessage, type MessageRow } from './stream.ts'
 
 type Db = BunSQLDatabase<typeof schema>
@@ -27,35 +28,47 @@ export function likePattern(q: string): string {
   return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 }
 
+/** What the store decided for a search before its statement (`postgresSearch`). */
+export interface SearchPlan {
+  /** The pattern's trigrams, from `preludeStatement`; empty when it has no word of 3 characters. */
+  trigrams: string[]
+  /** Whether the caller's busy private rooms are walked first (`privateFromKeys`). */
+  walk: boolean
+  /** Whether the pattern is common in public rooms (`commonWords`): walked down, not looked up bucket by bucket. */
+  common: boolean
+}
+
 /**
  * One page: the newest `limit` messages below `before` whose text contains `q`, that the caller may
  * read (a public room, or one they are a member of; a null user is nobody's member), in `room` when
  * given, with the columns history reads and the original of a reply for its quote.
  *
- * - Public rooms: the text as `CASE WHEN private THEN NULL ELSE text END`, the expression of the
- *   index `messages_public_text_trgm` and of the statistics `messages_public_text`, so the planner
- *   judges the pattern by public messages alone: it reads a rare string from the trigram index and
- *   walks the primary key down for a common one. `kind = 'message' AND NOT deleted AND NOT private`
- *   repeat the partial index's predicate, without which the planner could not use it.
+ * - Public rooms, a string rare in them: bucket by bucket, newest first, from
+ *   `messages_public_bucket_trgm` (migration 0020, `publicFromBuckets`), until a page is found.
+ * - Public rooms, a common string (`plan.common`), or one without a trigram: the primary key (or the
+ *   room's messages) walked down, each row tested, which finds a page of a common string in a few
+ *   times its length. The text is tested as `CASE WHEN private THEN NULL ELSE text END`, the
+ *   expression of the statistics `messages_public_text`, so the planner judges the pattern by public
+ *   messages alone. `kind = 'message' AND NOT deleted AND NOT private` repeat the public index's
+ *   predicate, without which the planner could not use it.
  * - Private rooms: for each private room the caller is a member of, its newest matches, read from
  *   `messages_private_room_trgm` (migration 0013), whose keys are the room's own trigrams
  *   (`messages_search_keys`: a hash of the room and a trigram), so a search reads that room's short
  *   posting lists, as long on 10 M messages as on 100 k; the room and the text are checked again on
- *   each candidate, so a hash that collides costs a read, never an answer (`privateFromKeys`; `trigrams`
- *   are the pattern's and `walk` whether busy rooms are walked first, from `preludeStatement`). `private`
+ *   each candidate, so a hash that collides costs a read, never an answer (`privateFromKeys`). `private`
  *   has no statistics (migration 0010), so that the planner does not count the share of private
  *   messages against a room all of whose messages are private.
  *
  * `trigrams` is empty for a string without a word of 3 characters (emoji, punctuation; what pg_trgm
  * takes for a word's character also depends on the database's locale): it has no trigram to look up,
- * and a trigram index would be read whole for it, so the text is matched as an expression no index
- * has and the primary key and the rooms' indexes are walked instead (a CASE, which the planner
- * estimates at one row in two: a room is walked down, not read whole to be sorted).
+ * so the text is matched as an expression no index has and the primary key and the rooms' indexes are
+ * walked instead (a CASE, which the planner estimates at one row in two: a room is walked down, not
+ * read whole to be sorted).
  *
  * The access rule is checked again on the page, as every read of messages checks it. Exported so a
  * test can read its plan.
  */
-export function searchStatement({ q, userId, room, before, limit }: SearchQuery, trigrams: string[], walk: boolean): SQL {
+export function searchStatement({ q, userId, room, before, limit }: SearchQuery, { trigrams, walk, common }: SearchPlan): SQL {
   const pattern = likePattern(q)
   const trigram = trigrams.length > 0
   const below = before ?? Number.MAX_SAFE_INTEGER
@@ -71,11 +84,15 @@ export function searchStatement({ q, userId, room, before, limit }: SearchQuery,
   const privateMatch = trigram
     ? sql`m.text ILIKE ${pattern}`
     : sql`(CASE WHEN ${caseless ? sql`strpos(m.text, ${q}) > 0` : sql`m.text ILIKE ${pattern}`} THEN true ELSE false END)`
-  return sql`WITH found AS (
-      (SELECT m.id FROM messages m
+  const publicFound =
+    trigram && !common
+      ? publicFromBuckets(trigrams, publicMatch, below, room, limit)
+      : sql`(SELECT m.id FROM messages m
         WHERE ${publicMatch} AND m.kind = 'message' AND NOT m.deleted AND NOT m.private
           AND m.id < ${below} ${room === undefined ? sql`` : sql`AND m.room = ${room}`}
-        ORDER BY m.id DESC LIMIT ${limit})
+        ORDER BY m.id DESC LIMIT ${limit})`
+  return sql`WITH found AS (
+      ${publicFound}
       UNION ALL
       (SELECT p.id FROM room_members rm JOIN rooms pr ON pr.name = rm.room AND pr.visibility = 'private'
         CROSS JOIN LATERAL ${trigram ? privateFromKeys(trigrams, walk, privateMatch, below, limit) : privateWalked(privateMatch, below, limit)} p
@@ -89,10 +106,41 @@ export function searchStatement({ q, userId, room, before, limit }: SearchQuery,
     ORDER BY m.id DESC LIMIT ${limit}`
 }
 
+/** A public message's bucket is its id shifted right by this (migration 0020's index): blocks of 2^20 ids, ~1 M messages. */
+const BUCKET_BITS = 20
+
+/**
+ * The newest `limit` public messages below `below` that `match`, in `room` when given, from
+ * `messages_public_bucket_trgm` (migration 0020): the buckets from the newest down, each one's messages
+ * holding its keys of every trigram of the pattern, checked for their bucket and text and sorted; the
+ * LIMIT stops the walk at the first buckets that hold a page, so a rare string reads at most a bucket's
+ * matches more than it keeps. A string found nowhere looks up each bucket's few short lists (~10 on
+ * 10 M messages).
+ *
+ * As in `privateFromKeys`, the keys are the index subquery's only condition (OFFSET 0 keeps the others
+ * out of it): with a bound on the id or the room in it, the planner could read a bucket's rows down the
+ * primary key or the room's messages, once a bucket. The buckets come in order because a nested loop
+ * yields its outer rows' results in their order, and a LATERAL subquery can only be joined by one; the
+ * prelude turns parallel plans off, whose gathering would not keep it. The shift is written into the
+ * statement, not bound, as the index's expression must be matched as written.
+ */
+function publicFromBuckets(trigrams: string[], match: SQL, below: number, room: string | undefined, limit: number): SQL {
+  const shift = sql.raw(String(BUCKET_BITS))
+  const keys = sql`messages_search_keys(b.n::text, ARRAY[${sql.join(
+    trigrams.map((t) => sql`${t}`),
+    sql`, `,
+  )}]::text[])`
+  return sql`(SELECT x.id FROM generate_series((SELECT coalesce(max(n.id), 0) FROM messages n WHERE n.id < ${below}) >> ${shift}, 0, -1) b(n)
+      CROSS JOIN LATERAL (SELECT k.id FROM (SELECT m.id, m.room FROM messages m
+          WHERE m.kind = 'message' AND NOT m.deleted AND NOT m.private
+            AND messages_search_keys((m.id >> ${shift})::text, show_trgm(m.text)) OPERATOR(pg_catalog.@>) ${keys} AND ${match} OFFSET 0) k
+        WHERE (k.id >> ${shift}) = b.n AND k.id < ${below} ${room === undefined ? sql`` : sql`AND k.room = ${room}`}
+        ORDER BY k.id DESC LIMIT ${limit}) x
+      LIMIT ${limit})`
+}
+
 /** A room holding more messages than this is walked first for a common word (`privateFromKeys`). */
 const BUSY_ROOM = 1000
-/** How many times `limit` messages that walk reads at most: as many as hold `limit` matches of a word in 1 message of WALK. */
-const WALK = 10
 
 /** One private room's (`rm.room`) newest `limit` messages below `below` that `match`, walking the room down. */
 const privateWalked = (match: SQL, below: number, limit: number) =>
@@ -167,9 +215,8 @@ function toFound(row: Record<string, unknown>): Message {
  * - `busy`: whether the caller is in a private room of more than BUSY_ROOM messages (in `room` when
  *   given), which a common word walks first (`privateFromKeys`).
  *
- * Exported so a test can give `searchStatement` what the store would.
  */
-export function preludeStatement({ q, userId, room }: SearchQuery): SQL {
+function preludeStatement({ q, userId, room }: SearchQuery): SQL {
   const trigrams = /[\p{L}\p{N}]{3}/u.test(q)
     ? sql`ARRAY(SELECT t FROM unnest(show_trgm(p.q)) t WHERE strpos(t, ' ') = 0
         AND t <> ALL (ARRAY(SELECT unnest(show_trgm(substr(p.q, i, 2))) FROM generate_series(1, length(p.q)) i)))`
@@ -178,48 +225,37 @@ export function preludeStatement({ q, userId, room }: SearchQuery): SQL {
   // pattern: a walk down the primary key that suits a common word and reads the whole table for a rare
   // one (seconds on 1 M messages). Each search is planned for its own pattern. Nor is it compiled (JIT):
   // the planner cannot tell how few messages a room's keys hold, so on a large table its estimate passes
-  // jit_above_cost, and compiling took ~40 ms of a search of a few.
+  // jit_above_cost, and compiling took ~40 ms of a search of a few. Nor is it run in parallel, whose
+  // gathering would not keep the public buckets' order (`publicFromBuckets`).
   return sql`SELECT set_config('plan_cache_mode', 'force_custom_plan', true) AS plans, set_config('jit', 'off', true) AS jit,
+      set_config('max_parallel_workers_per_gather', '0', true) AS parallel,
       ${trigrams} AS trigrams,
       EXISTS (SELECT 1 FROM room_members rm JOIN rooms pr ON pr.name = rm.room AND pr.visibility = 'private'
         WHERE rm.user_id = ${userId} AND pr.message_count > ${BUSY_ROOM} ${room === undefined ? sql`` : sql`AND rm.room = ${room}`}) AS busy
     FROM (SELECT ${q}::text AS q) p`
 }
 
-/** How long ANALYZE's sample of the messages' text (`commonWords`) is kept before it is read again. */
-const SAMPLE_MS = 10 * 60_000
-
 /**
- * Whether a pattern is common, as the planner judges one: held by at least 1 of WALK of the texts of
- * ANALYZE's sample of the column (its histogram, ~100 messages), read at most every SAMPLE_MS, and only
- * for a caller in a busy room (reading it costs a few ms; comparing with it, nothing). Without a sample
- * (never analysed) every pattern counts as common: the walk is bounded, the index read is not.
+ * What a search's statement is given (`SearchPlan`): the prelude's trigrams and busy rooms, and how common
+ * the pattern is. Exported so a test can plan a statement as the store does.
  */
-function commonWords(): (tx: Pick<Db, 'execute'>, q: string) => Promise<boolean> {
-  let sample: string[] = []
-  let readAt = -Infinity
-  return async (tx, q) => {
-    if (performance.now() - readAt > SAMPLE_MS) {
-      readAt = performance.now()
-      const rows = (await tx.execute(sql`SELECT lower(v) AS v FROM pg_stats s, unnest(s.histogram_bounds::text::text[]) v
-        WHERE s.schemaname = current_schema() AND s.tablename = 'messages' AND s.attname = 'text' AND NOT s.inherited`)) as unknown as { v: string }[]
-      sample = rows.map((r) => r.v)
-    }
-    const needle = q.toLowerCase()
-    return sample.filter((text) => text.includes(needle)).length * WALK >= sample.length
+export function searchPlanner(): (tx: Pick<Db, 'execute'>, query: SearchQuery) => Promise<SearchPlan> {
+  const common = commonWords()
+  return async (tx, query) => {
+    const [{ trigrams, busy }] = (await tx.execute(preludeStatement(query))) as unknown as [{ trigrams: string[]; busy: boolean }]
+    const judged = trigrams.length > 0 ? await common(tx, query.q) : { private: false, public: false }
+    return { trigrams, walk: busy && judged.private, common: judged.public }
   }
 }
 
 export function postgresSearch(db: Db): SearchStore {
-  const common = commonWords()
+  const plan = searchPlanner()
   return {
     searchMessages: (query) =>
       guard(async () => {
-        const rows = await db.transaction(async (tx) => {
-          const [{ trigrams, busy }] = (await tx.execute(preludeStatement(query))) as unknown as [{ trigrams: string[]; busy: boolean }]
-          const walk = busy && trigrams.length > 0 && (await common(tx, query.q))
-          return (await tx.execute(searchStatement(query, trigrams, walk))) as unknown as Record<string, unknown>[]
-        })
+        const rows = await db.transaction(
+          async (tx) => (await tx.execute(searchStatement(query, await plan(tx, query)))) as unknown as Record<string, unknown>[],
+        )
         return rows.map(toFound)
       }),
   }
