@@ -6,11 +6,11 @@
  *
  * A room's visibility never changes once it has messages, so each message carries `private` from its
  * insert, and public and private messages are searched apart, in one statement that asks for one
- * page: public rooms' messages from their own index, and private rooms' only in the rooms the caller
- * is a member of now, one room at a time. A message in others' private rooms and DMs is never read.
- * Public messages are matched as an expression with statistics of its own: judged by all messages, a
- * string frequent only in private rooms looks common to the planner, which then walks the primary key
- * down through the whole table (seconds on 1 M messages; see bench/search.ts, `other private`).
+ * page: public rooms' messages from their own index (migration 0020), and private rooms' only in the
+ * rooms the caller is a member of now, one room at a time. A message in others' private rooms and DMs
+ * is never read. Public messages are matched as an expression with statistics of its own: judged by
+ * all messages, a string frequent only in private rooms would look common, and be walked down the
+ * primary key through the whole table (seconds on 1 M messages; see bench/search.ts, `other private`).
  */
 import { sql, type SQL } from 'drizzle-orm'
 import type { BunSQLDatabase } from 'drizzle-orm/bun-sql'
@@ -18,7 +18,7 @@ import type * as schema from '../../db/schema.pg.ts'
 import type { Message } from '../protocol.ts'
 import { guard } from './postgres-connection.ts'
 import type { SearchQuery, SearchStore } from './search.ts'
-import { commonWords, WALK } from './postgres-search-samples.ts'
+import { BUSY_ROOM, searchPlanner, WALK, type SearchPlan } from './postgres-search-plan.ts'
 import { quoteOf, toMessage, type MessageRow } from './stream.ts'
 
 type Db = BunSQLDatabase<typeof schema>
@@ -28,16 +28,6 @@ export function likePattern(q: string): string {
   return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 }
 
-/** What the store decided for a search before its statement (`postgresSearch`). */
-export interface SearchPlan {
-  /** The pattern's trigrams, from `preludeStatement`; empty when it has no word of 3 characters. */
-  trigrams: string[]
-  /** Whether the caller's busy private rooms are walked first (`privateFromKeys`). */
-  walk: boolean
-  /** Whether the pattern is common in public rooms (`commonWords`): walked down, not looked up bucket by bucket. */
-  common: boolean
-}
-
 /**
  * One page: the newest `limit` messages below `before` whose text contains `q`, that the caller may
  * read (a public room, or one they are a member of; a null user is nobody's member), in `room` when
@@ -45,8 +35,8 @@ export interface SearchPlan {
  *
  * - Public rooms, a string rare in them: bucket by bucket, newest first, from
  *   `messages_public_bucket_trgm` (migration 0020, `publicFromBuckets`), until a page is found.
- * - Public rooms, a common string (`plan.common`), or one without a trigram: the primary key (or the
- *   room's messages) walked down, each row tested, which finds a page of a common string in a few
+ * - Public rooms, a common string or a small room (`plan.publicWalk`), or a string without a trigram:
+ *   the primary key (or the room's messages) walked down, each row tested, which finds a page of a common string in a few
  *   times its length. The text is tested as `CASE WHEN private THEN NULL ELSE text END`, the
  *   expression of the statistics `messages_public_text`, so the planner judges the pattern by public
  *   messages alone. `kind = 'message' AND NOT deleted AND NOT private` repeat the public index's
@@ -68,7 +58,7 @@ export interface SearchPlan {
  * The access rule is checked again on the page, as every read of messages checks it. Exported so a
  * test can read its plan.
  */
-export function searchStatement({ q, userId, room, before, limit }: SearchQuery, { trigrams, walk, common }: SearchPlan): SQL {
+export function searchStatement({ q, userId, room, before, limit }: SearchQuery, { trigrams, walk, publicWalk }: SearchPlan): SQL {
   const pattern = likePattern(q)
   const trigram = trigrams.length > 0
   const below = before ?? Number.MAX_SAFE_INTEGER
@@ -85,7 +75,7 @@ export function searchStatement({ q, userId, room, before, limit }: SearchQuery,
     ? sql`m.text ILIKE ${pattern}`
     : sql`(CASE WHEN ${caseless ? sql`strpos(m.text, ${q}) > 0` : sql`m.text ILIKE ${pattern}`} THEN true ELSE false END)`
   const publicFound =
-    trigram && !common
+    trigram && !publicWalk
       ? publicFromBuckets(trigrams, publicMatch, below, room, limit)
       : sql`(SELECT m.id FROM messages m
         WHERE ${publicMatch} AND m.kind = 'message' AND NOT m.deleted AND NOT m.private
@@ -138,9 +128,6 @@ function publicFromBuckets(trigrams: string[], match: SQL, below: number, room: 
         ORDER BY k.id DESC LIMIT ${limit}) x
       LIMIT ${limit})`
 }
-
-/** A room holding more messages than this is walked first for a common word (`privateFromKeys`). */
-const BUSY_ROOM = 1000
 
 /** One private room's (`rm.room`) newest `limit` messages below `below` that `match`, walking the room down. */
 const privateWalked = (match: SQL, below: number, limit: number) =>
@@ -201,51 +188,6 @@ function toFound(row: Record<string, unknown>): Message {
       ? quoteOf({ id: replyTo, userId: Number(quoteUserId), username: String(quoteUsername), text: String(quoteText), deleted: quoteDeleted === true })
       : undefined
   return toMessage(message, quote)
-}
-
-/**
- * What the search statement is given, read in one statement with the transaction's settings (below):
- *
- * - `trigrams`: those every text holding `q` has, in pg_trgm's form (show_trgm): those inside a word of
- *   `q`, which a text holding it has whatever surrounds it. A trigram pg_trgm pads at a word's edge (a
- *   blank beside the word) is left out: in the text the word may go on. Which are padded cannot be told
- *   from show_trgm alone (a trigram of a character of several bytes is shown as its hash), so those of
- *   each pair of `q`'s characters, which are all padded, are taken away. Empty when `q` has no word of
- *   3 characters in this database's locale.
- * - `busy`: whether the caller is in a private room of more than BUSY_ROOM messages (in `room` when
- *   given), which a common word walks first (`privateFromKeys`).
- *
- */
-function preludeStatement({ q, userId, room }: SearchQuery): SQL {
-  const trigrams = /[\p{L}\p{N}]{3}/u.test(q)
-    ? sql`ARRAY(SELECT t FROM unnest(show_trgm(p.q)) t WHERE strpos(t, ' ') = 0
-        AND t <> ALL (ARRAY(SELECT unnest(show_trgm(substr(p.q, i, 2))) FROM generate_series(1, length(p.q)) i)))`
-    : sql`'{}'::text[]`
-  // The driver prepares statements, and after five runs PostgreSQL may keep one generic plan for every
-  // pattern: a walk down the primary key that suits a common word and reads the whole table for a rare
-  // one (seconds on 1 M messages). Each search is planned for its own pattern. Nor is it compiled (JIT):
-  // the planner cannot tell how few messages a room's keys hold, so on a large table its estimate passes
-  // jit_above_cost, and compiling took ~40 ms of a search of a few. Nor is it run in parallel, whose
-  // gathering would not keep the public buckets' order (`publicFromBuckets`).
-  return sql`SELECT set_config('plan_cache_mode', 'force_custom_plan', true) AS plans, set_config('jit', 'off', true) AS jit,
-      set_config('max_parallel_workers_per_gather', '0', true) AS parallel,
-      ${trigrams} AS trigrams,
-      EXISTS (SELECT 1 FROM room_members rm JOIN rooms pr ON pr.name = rm.room AND pr.visibility = 'private'
-        WHERE rm.user_id = ${userId} AND pr.message_count > ${BUSY_ROOM} ${room === undefined ? sql`` : sql`AND rm.room = ${room}`}) AS busy
-    FROM (SELECT ${q}::text AS q) p`
-}
-
-/**
- * What a search's statement is given (`SearchPlan`): the prelude's trigrams and busy rooms, and how common
- * the pattern is. Exported so a test can plan a statement as the store does.
- */
-export function searchPlanner(): (tx: Pick<Db, 'execute'>, query: SearchQuery) => Promise<SearchPlan> {
-  const common = commonWords()
-  return async (tx, query) => {
-    const [{ trigrams, busy }] = (await tx.execute(preludeStatement(query))) as unknown as [{ trigrams: string[]; busy: boolean }]
-    const judged = trigrams.length > 0 ? await common(tx, query.q) : { private: false, public: false }
-    return { trigrams, walk: busy && judged.private, common: judged.public }
-  }
 }
 
 export function postgresSearch(db: Db): SearchStore {

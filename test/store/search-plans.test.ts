@@ -15,7 +15,8 @@ import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/bun-sql'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import { openPostgresStore } from '../../src/store/postgres.ts'
-import { searchPlanner, searchStatement } from '../../src/store/postgres-search.ts'
+import { searchPlanner } from '../../src/store/postgres-search-plan.ts'
+import { searchStatement } from '../../src/store/postgres-search.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import type { SearchQuery } from '../../src/store/search.ts'
 import type { Store } from '../../src/store/store.ts'
@@ -105,7 +106,7 @@ sqliteTest('SQLite: the indexes yield no candidate from private rooms the caller
 })
 
 pgTest(
-  'PostgreSQL: a rare string is read from the public trigram index, a common one down the primary key; never a scan of messages, never a row of private rooms the caller is not in',
+  'PostgreSQL: a rare string is looked up in the public bucket keys, a common one walked down the primary key; never a scan of messages, never a row of private rooms the caller is not in',
   async () => {
     await using pg = await startPostgres()
     await (await openPostgresStore(pg.url)).close()
@@ -183,7 +184,7 @@ pgTest(
       await fill('lobby', 3000)
       await restartAt(2 * 2 ** 20)
       found.push(await needle('attic', 'bucket 2 has a needle'))
-      await fill('attic', 1000)
+      await fill('attic', 900)
       found.push(await needle('lobby', 'and another NEEDLE'))
       await restartAt(3 * 2 ** 20 + 7)
       await sql`INSERT INTO rooms (name, last_message_id, last_active_at, visibility) VALUES ('vault', 0, 0, 'private')`
@@ -191,6 +192,16 @@ pgTest(
       found.push(await needle('lobby', 'the newest needle'))
       await fill('lobby', 500)
       found.reverse()
+      // Each room's count of messages, as posting keeps it: lobby's 3 503 are more than a small room's 1 000.
+      await sql`INSERT INTO rooms (name, last_message_id, last_active_at, message_count)
+        SELECT room, max(id), 0, count(*) FROM messages WHERE NOT private GROUP BY room`
+      const db = drizzle({ client: sql })
+      // Without ANALYZE's samples no string counts as common: a search is looked up bucket by bucket, but
+      // in a small room, whose messages are walked whole instead.
+      const unsampled = searchPlanner()
+      expect((await unsampled(db, { q: 'needle', userId: alice, limit: 5 })).publicWalk).toBe(false)
+      expect((await unsampled(db, { q: 'needle', userId: alice, room: 'lobby', limit: 5 })).publicWalk).toBe(false)
+      expect((await unsampled(db, { q: 'needle', userId: alice, room: 'attic', limit: 5 })).publicWalk).toBe(true)
 
       // Page by page, as a client follows `before`: every match once, newest first, across the buckets.
       const pages: number[][] = []
@@ -212,10 +223,9 @@ pgTest(
       await sql`ANALYZE messages`
       const dialect = new PgDialect()
       const planner = searchPlanner()
-      const db = drizzle({ client: sql })
       const bucketsRead = async (limit: number) => {
         const query = { q: 'needle', userId: alice, limit }
-        const statement = dialect.sqlToQuery(searchStatement(query, { ...(await planner(db, query)), common: false }))
+        const statement = dialect.sqlToQuery(searchStatement(query, { ...(await planner(db, query)), publicWalk: false }))
         const [explained] = (await sql.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.sql}`, statement.params as never[])) as Record<string, unknown>[]
         const lookups: PlanNode[] = []
         const visit = (node: PlanNode) => {
