@@ -115,7 +115,8 @@ function commonWords(): (tx: Pick<Db, 'execute'>, q: string) => Promise<{ privat
   return async (tx, q) => {
     if (performance.now() - readAt > SAMPLE_MS) {
       readAt = performance.now()
-      const ofPublic = sql`s.schemaname = current_schema() AND s.tablename = 'messages' AND s.statistics_name = 'messages_public_text' AND NOT s.inherited`
+      // messages has no children, so its expression statistics are its own (PostgreSQL 14's view has no `inherited`).
+      const ofPublic = sql`s.schemaname = current_schema() AND s.tablename = 'messages' AND s.statistics_name = 'messages_public_text'`
       const [row] = (await tx.execute(sql`SELECT
           ARRAY(SELECT lower(v) FROM pg_stats s, unnest(s.histogram_bounds::text::text[]) v
             WHERE s.schemaname = current_schema() AND s.tablename = 'messages' AND s.attname = 'text' AND NOT s.inherited) AS "all",
@@ -128,7 +129,7 @@ function commonWords(): (tx: Pick<Db, 'execute'>, q: string) => Promise<{ privat
     const needle = q.toLowerCase()
     const { all, publicBounds, publicValues, publicShares, privateShare } = samples
     const valuesHolding = publicValues.reduce((sum, text, i) => sum + (text.includes(needle) ? publicShares[i]! : 0), 0)
-    const rest = 1 - privateShare - publicShares.reduce((sum, share) => sum + share, 0)
+    const rest = Math.max(0, 1 - privateShare - publicShares.reduce((sum, share) => sum + share, 0))
     const boundsHolding = publicBounds.length === 0 ? 0 : (publicBounds.filter((text) => text.includes(needle)).length / publicBounds.length) * rest
     return {
       private: all.filter((text) => text.includes(needle)).length * WALK >= all.length,
