@@ -35,6 +35,10 @@ async function main(): Promise<void> {
   let running
   try {
     checkPortFree(config)
+    // The web client (spec §2 `GET /`): embedded in a compiled binary, bundled in memory from source,
+    // which takes a few hundred ms: bundled while the store opens (migrations checked, caches filled).
+    const web = loadWebClient(page)
+    web.catch(() => {}) // a store that fails to open is the error reported; the bundle's own is awaited below
     const store = await openStore(config.database, {
       serving: true,
       startupTimeoutMs: config.startupTimeoutSeconds * 1000,
@@ -51,9 +55,7 @@ async function main(): Promise<void> {
     })
     const exposure = describeExposure(config.database)
     if (exposure) log.warn(exposure)
-    // The web client (spec §2 `GET /`): embedded in a compiled binary, bundled in memory from source.
-    const web = await loadWebClient(page)
-    running = startServer(await createApp(config, store, log, { web }))
+    running = startServer(await createApp(config, store, log, { web: await web }))
   } catch (err) {
     // Like a bad setting, a plain line on stderr: it must be seen whatever LOG_LEVEL says.
     console.error(`chat-server: ${describeStartupFailure(err, config)}`)

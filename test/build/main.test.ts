@@ -234,17 +234,22 @@ test('--reuse-port with REDIS_URL but a SQLite DATABASE is refused with status 2
 
 const cluster = requireServices('redis-server', 'postgresql')
 
-cluster.test('a port is shared only between processes that all ask for REUSE_PORT, with REDIS_URL and PostgreSQL', async () => {
-  await using service = await startRedis()
-  await using pg = await startPostgres()
-  const shared = { REUSE_PORT: '1', REDIS_URL: service.url }
-  await using first = await startChildServer({ database: pg.url, env: shared })
-  const port = new URL(first.url).port
-  const unasked = await runMain([], { PORT: port, REDIS_URL: service.url, DATABASE: pg.url })
-  expect(unasked.code).toBe(1)
-  expect(unasked.lines).toHaveLength(1)
-  expect(unasked.lines[0]).toStartWith(`chat-server: PORT ${port} is in use`)
-  await using second = await startChildServer({ database: pg.url, env: { ...shared, PORT: port } })
-  expect(second.url).toBe(first.url)
-  expect((await request(`${first.url}/healthz`)).status).toBe(200)
-})
+cluster.test(
+  'a port is shared only between processes that all ask for REUSE_PORT, with REDIS_URL and PostgreSQL',
+  async () => {
+    await using service = await startRedis()
+    await using pg = await startPostgres()
+    const shared = { REUSE_PORT: '1', REDIS_URL: service.url }
+    await using first = await startChildServer({ database: pg.url, env: shared })
+    const port = new URL(first.url).port
+    const unasked = await runMain([], { PORT: port, REDIS_URL: service.url, DATABASE: pg.url })
+    expect(unasked.code).toBe(1)
+    expect(unasked.lines).toHaveLength(1)
+    expect(unasked.lines[0]).toStartWith(`chat-server: PORT ${port} is in use`)
+    await using second = await startChildServer({ database: pg.url, env: { ...shared, PORT: port } })
+    expect(second.url).toBe(first.url)
+    expect((await request(`${first.url}/healthz`)).status).toBe(200)
+    // Redis, PostgreSQL and three servers started and stopped: seconds each on a loaded 2-core machine.
+  },
+  30_000,
+)
