@@ -96,6 +96,13 @@ export function searchStatement({ q, userId, room, before, limit }: SearchQuery,
     ORDER BY m.id DESC LIMIT ${limit}`
 }
 
+/** The index keys (`messages_search_keys`) of `trigrams` in `scope`: a room's name, or a public bucket's number as text. */
+const keysOf = (scope: SQL, trigrams: string[]) =>
+  sql`messages_search_keys(${scope}, ARRAY[${sql.join(
+    trigrams.map((t) => sql`${t}`),
+    sql`, `,
+  )}]::text[])`
+
 /** A public message's bucket is its id shifted right by this (migration 0020's index): blocks of 2^20 ids, ~1 M messages. */
 const BUCKET_BITS = 20
 
@@ -116,10 +123,7 @@ const BUCKET_BITS = 20
  */
 function publicFromBuckets(trigrams: string[], match: SQL, below: number, room: string | undefined, limit: number): SQL {
   const shift = sql.raw(String(BUCKET_BITS))
-  const keys = sql`messages_search_keys(b.n::text, ARRAY[${sql.join(
-    trigrams.map((t) => sql`${t}`),
-    sql`, `,
-  )}]::text[])`
+  const keys = keysOf(sql`b.n::text`, trigrams)
   return sql`(SELECT x.id FROM generate_series((SELECT coalesce(max(n.id), 0) FROM messages n WHERE n.id < ${below}) >> ${shift}, 0, -1) b(n)
       CROSS JOIN LATERAL (SELECT k.id FROM (SELECT m.id, m.room FROM messages m
           WHERE m.kind = 'message' AND NOT m.deleted AND NOT m.private
@@ -151,10 +155,7 @@ const privateWalked = (match: SQL, below: number, limit: number) =>
  * their rows, which lie spread over the whole table; so does a rarer word, which a walk would not find.
  */
 function privateFromKeys(trigrams: string[], walk: boolean, match: SQL, below: number, limit: number): SQL {
-  const keys = sql`messages_search_keys(rm.room, ARRAY[${sql.join(
-    trigrams.map((t) => sql`${t}`),
-    sql`, `,
-  )}]::text[])`
+  const keys = keysOf(sql`rm.room`, trigrams)
   const found = (gate: SQL) => sql`(SELECT k.id FROM (SELECT m.id, m.room FROM messages m
       WHERE ${gate} m.kind = 'message' AND NOT m.deleted AND m.private
         AND messages_search_keys(m.room, show_trgm(m.text)) OPERATOR(pg_catalog.@>) ${keys} AND ${match} OFFSET 0) k
