@@ -1010,7 +1010,7 @@ export async function growthScenario(
     appendFileSync(join(import.meta.dir, 'results.jsonl'), JSON.stringify(full) + '\n')
     const missed = record.stores.flatMap((s) => s.rows.filter((r) => !r.met).map((r) => `${r.store} ${r.op} (${fmt(r.ratio)})`))
     const slow = record.stores.filter((s) => Math.max(...s.startMs.big) >= STARTUP_TARGET_MS).map((s) => s.store)
-    const what = `${describeSizes(record.sizes.big)} against ${describeSizes(record.sizes.empty)}; ${record.rounds} rounds of up to ${record.sizes.samples} samples of each request on each, alternating, each round on newly started servers; ratios are the medians of the rounds' (their range in brackets)`
+    const what = `${describeSizes(record.sizes.big)} against ${describeSizes(record.sizes.empty)}; ${record.rounds} rounds of up to ${record.sizes.samples} samples of each request on each, in blocks of ${BLOCK} a server in turn after ${record.sizes.warmup} untimed on a few users, each round on newly started servers; ratios are the medians of the rounds' (their range in brackets)`
     const verdict = [
       missed.length === 0
         ? `Every request's p99 within ${GROWTH_RATIO_TARGET}× of the nearly empty database's (median of the rounds).`
