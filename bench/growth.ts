@@ -776,6 +776,9 @@ async function measureStore(
   log: (line: string) => void,
 ): Promise<GrowthStore> {
   const sides: Side[] = []
+  // The warm-up goes over the first few users (and their rooms) again and again: it settles the JIT
+  // without filling the servers' caches with what the samples read.
+  const warmItems = Math.min(10, sizes.warmup)
   try {
     for (const label of ['empty', 'big'] as const) {
       const s = sizes[label]
@@ -794,7 +797,7 @@ async function measureStore(
       }
       log(`growth ${store} ${label}: start-up ${side.startMs!.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`)
       Object.assign(side, {
-        population: new Population(s, sizes.samples + Math.min(10, sizes.warmup)),
+        population: new Population(s, warmItems + sizes.samples),
         cursor: null,
         pages: 0,
         newest: new Map(),
@@ -803,11 +806,9 @@ async function measureStore(
         rareLimit: Math.max(1, Math.floor(sizes.empty.messages / RARE_EVERY)),
       })
     }
-    // The warm-up goes over the first few users (and their rooms) again and again: it settles the JIT
-    // without filling the servers' caches with what the samples read. The samples take the users after
-    // them; a login and a welcome, timed on users and rooms not used before on that server (their rows not
-    // in its page cache, the room not in its memory), as many as the small database has.
-    const warmItems = Math.min(10, sizes.warmup)
+    // The samples take the users after the warm-up's; a login and a welcome, timed on users and rooms not
+    // used before on that server (their rows not in its page cache, the room not in its memory), as many
+    // as the small database has.
     const pool = (op: Op) =>
       op === 'login'
         ? Math.min(...sides.map((s) => s.population.users.length))
